@@ -1,0 +1,62 @@
+"""The manifest of a model version: what the ONNX file is, how to call it, and where it came from.
+
+Kept free of torch so the API can read manifests without loading a training stack.
+"""
+
+from datetime import datetime, timezone
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+Task = Literal["generate", "translate", "upscale"]
+
+
+class GeneratorSignature(BaseModel):
+    """How to call a noise-to-image generator exported to ONNX."""
+
+    latent_dim: int = Field(description="Length of the latent vector z.", examples=[64])
+    num_classes: int = Field(0, description="Number of classes; 0 for an unconditional model.", examples=[10])
+    class_names: list[str] = Field(default_factory=list, description="Name of each class, by index.")
+    image_size: int = Field(description="Height and width of the square output, in pixels.", examples=[28])
+    channels: int = Field(description="1 for grayscale, 3 for RGB.", examples=[1])
+    inputs: list[str] = Field(
+        description="ONNX input names: 'z' (float32 [N, latent_dim]) and, when conditional, "
+        "'labels' (int64 [N]).",
+        examples=[["z", "labels"]],
+    )
+    output: str = Field("images", description="ONNX output name: float32 [N, C, H, W] in [-1, 1].")
+
+
+class Provenance(BaseModel):
+    """Where a version came from, enough to reproduce it."""
+
+    trainer: str = Field(description="Trainer that produced the weights.", examples=["dcgan"])
+    dataset: str = Field(description="Dataset it was trained on.", examples=["mnist-5k"])
+    seed: int = Field(description="Training seed.", examples=[0])
+    steps: int = Field(description="Optimizer steps taken by the generator.", examples=[3000])
+    job_id: str | None = Field(None, description="Training job that produced it, when trained over HTTP.")
+    command: str | None = Field(None, description="Command line that reproduces it, for bundled models.")
+    hyperparameters: dict[str, Any] = Field(default_factory=dict, description="Trainer settings used.")
+
+
+class Manifest(BaseModel):
+    """One version of one model: an ONNX file beside this JSON."""
+
+    name: str = Field(description="Model name.", examples=["mnist-cdcgan"])
+    version: int = Field(description="Version number, counting from 1.", examples=[1])
+    task: Task = Field(description="What the model does.", examples=["generate"])
+    architecture: str = Field(description="Registered architecture name.", examples=["cdcgan_generator"])
+    config: dict[str, Any] = Field(description="Keyword arguments that rebuild the architecture.")
+    signature: GeneratorSignature
+    provenance: Provenance
+    metrics: dict[str, Any] = Field(default_factory=dict, description="Quality metrics, by name.")
+    onnx_file: str = Field("model.onnx", description="ONNX file name inside the version folder.")
+    onnx_sha256: str = Field(description="SHA-256 of the ONNX file.")
+    parity_max_abs_diff: float = Field(
+        description="Largest |ONNX Runtime - PyTorch| seen when the version was exported."
+    )
+    created_at: datetime = Field(default_factory=lambda: datetime.now(timezone.utc))
+
+    @property
+    def ref(self) -> str:
+        return f"{self.name}:{self.version}"

@@ -1,0 +1,191 @@
+"""The model registry on disk: names, numbered versions and aliases.
+
+Layout under the root (the bundled zoo and ARTIFACTS_DIR/models share it):
+
+    {name}/aliases.json          {"latest": 2}
+    {name}/{version}/model.onnx
+    {name}/{version}/manifest.json
+
+A version folder is built under a temporary name and renamed into place, so a reader never
+sees half a version, and several workers can register at once without a lock server.
+"""
+
+import fcntl
+import hashlib
+import json
+import os
+import re
+import shutil
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+from models.manifest import GeneratorSignature, Manifest, Provenance, Task
+
+MODEL_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
+ALIAS_NAME = re.compile(r"^[a-z][a-z0-9._-]{0,31}$")
+
+
+class UnknownModel(LookupError):
+    """No model, version or alias by that name."""
+
+
+def parse_model_ref(ref: str) -> tuple[str, str]:
+    """'name' -> (name, 'latest'); 'name:3' or 'name:alias' -> (name, '3' / 'alias')."""
+    name, _, version = ref.partition(":")
+    return name, version or "latest"
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+class ModelStore:
+    def __init__(self, root: Path):
+        self.root = Path(root)
+
+    # -- reading -----------------------------------------------------------------------------
+
+    def names(self) -> list[str]:
+        if not self.root.is_dir():
+            return []
+        return sorted(p.name for p in self.root.iterdir() if p.is_dir() and self.versions(p.name))
+
+    def versions(self, name: str) -> list[int]:
+        folder = self.root / name
+        if not MODEL_NAME.match(name) or not folder.is_dir():
+            return []
+        return sorted(int(p.name) for p in folder.iterdir() if p.name.isdigit() and (p / "manifest.json").is_file())
+
+    def aliases(self, name: str) -> dict[str, int]:
+        path = self.root / name / "aliases.json"
+        return json.loads(path.read_text()) if path.is_file() else {}
+
+    def resolve(self, ref: str) -> Manifest:
+        """A manifest for 'name', 'name:version' or 'name:alias'; UnknownModel otherwise."""
+        name, wanted = parse_model_ref(ref)
+        versions = self.versions(name)
+        if not versions:
+            raise UnknownModel(f"no model named {name!r}")
+        if wanted.isdigit():
+            version = int(wanted)
+        else:
+            version = self.aliases(name).get(wanted)
+            if version is None and wanted == "latest":
+                version = versions[-1]
+        if version not in versions:
+            raise UnknownModel(f"model {name!r} has no version or alias {wanted!r}")
+        return self.manifest(name, version)
+
+    def manifest(self, name: str, version: int) -> Manifest:
+        return Manifest.model_validate_json((self.root / name / str(version) / "manifest.json").read_text())
+
+    def onnx_path(self, manifest: Manifest) -> Path:
+        return self.root / manifest.name / str(manifest.version) / manifest.onnx_file
+
+    # -- writing -----------------------------------------------------------------------------
+
+    def register(
+        self,
+        name: str,
+        onnx_file: Path,
+        *,
+        task: Task,
+        architecture: str,
+        config: dict[str, Any],
+        signature: GeneratorSignature,
+        provenance: Provenance,
+        parity_max_abs_diff: float,
+        metrics: dict[str, Any] | None = None,
+        aliases: tuple[str, ...] = ("latest",),
+    ) -> Manifest:
+        """Add the next version of `name` from an ONNX file (copied) and point `aliases` at it."""
+        if not MODEL_NAME.match(name):
+            raise ValueError(f"invalid model name {name!r}: use lowercase letters, digits, '.', '_', '-'")
+        folder = self.root / name
+        folder.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=folder))
+        try:
+            shutil.copyfile(onnx_file, staging / "model.onnx")
+            with self._lock(name):
+                version = max(self.versions(name), default=0) + 1
+                manifest = Manifest(
+                    name=name,
+                    version=version,
+                    task=task,
+                    architecture=architecture,
+                    config=config,
+                    signature=signature,
+                    provenance=provenance,
+                    metrics=metrics or {},
+                    onnx_sha256=file_sha256(staging / "model.onnx"),
+                    parity_max_abs_diff=parity_max_abs_diff,
+                )
+                (staging / "manifest.json").write_text(manifest.model_dump_json(indent=2) + "\n")
+                os.rename(staging, folder / str(version))
+                self._set_aliases(name, {alias: version for alias in aliases})
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        return manifest
+
+    def set_alias(self, name: str, alias: str, version: int) -> None:
+        if not ALIAS_NAME.match(alias) or alias.isdigit():
+            raise ValueError(f"invalid alias {alias!r}")
+        if version not in self.versions(name):
+            raise UnknownModel(f"model {name!r} has no version {version}")
+        with self._lock(name):
+            self._set_aliases(name, {alias: version})
+
+    def update_metrics(self, name: str, version: int, metrics: dict[str, Any]) -> Manifest:
+        with self._lock(name):
+            manifest = self.manifest(name, version)
+            manifest.metrics.update(metrics)
+            _write_atomically(self.root / name / str(version) / "manifest.json", manifest.model_dump_json(indent=2) + "\n")
+        return manifest
+
+    def seed_from(self, other: "ModelStore") -> list[str]:
+        """Copy every version of `other` that this store lacks (the bundled zoo at start-up)."""
+        copied = []
+        for name in other.names():
+            for version in other.versions(name):
+                target = self.root / name / str(version)
+                if target.exists():
+                    continue
+                target.parent.mkdir(parents=True, exist_ok=True)
+                staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=target.parent))
+                shutil.copytree(other.root / name / str(version), staging, dirs_exist_ok=True)
+                try:
+                    os.rename(staging, target)
+                    copied.append(f"{name}:{version}")
+                except OSError:  # another process seeded it first
+                    shutil.rmtree(staging, ignore_errors=True)
+            with self._lock(name):
+                merged = {**other.aliases(name), **self.aliases(name)}
+                self._set_aliases(name, merged)
+        return copied
+
+    def _set_aliases(self, name: str, updates: dict[str, int]) -> None:
+        aliases = {**self.aliases(name), **updates}
+        _write_atomically(self.root / name / "aliases.json", json.dumps(aliases, indent=2, sort_keys=True) + "\n")
+
+    @contextmanager
+    def _lock(self, name: str) -> Iterator[None]:
+        lock_path = self.root / name / ".lock"
+        lock_path.parent.mkdir(parents=True, exist_ok=True)
+        with lock_path.open("a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
