@@ -1,0 +1,96 @@
+"""RFC 9457 problem details for every error the API answers, with stable `type`s.
+
+A client mistake is a 4xx naming what is wrong; Redis or the broker being away is a 503 with
+Retry-After; anything else is a bug and says so without leaking internals.
+"""
+
+import logging
+from typing import Any
+
+import redis
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from kombu.exceptions import OperationalError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+log = logging.getLogger(__name__)
+
+PROBLEM_JSON = "application/problem+json"
+TYPE_BASE = "https://ganforge.dev/problems/"
+
+
+class Problem(Exception):
+    def __init__(self, status: int, type_: str, title: str, detail: str, *, headers: dict[str, str] | None = None, **extra: Any):
+        super().__init__(detail)
+        self.status = status
+        self.type = type_
+        self.title = title
+        self.detail = detail
+        self.headers = headers or {}
+        self.extra = extra
+
+
+def problem_response(
+    status: int, type_: str, title: str, detail: str, *, instance: str | None = None, headers: dict | None = None, **extra: Any
+) -> JSONResponse:
+    body = {"type": TYPE_BASE + type_, "title": title, "status": status, "detail": detail, **extra}
+    if instance:
+        body["instance"] = instance
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def _field_path(error: dict) -> str:
+    if error["type"] == "json_invalid":
+        return "body"  # the location is a character offset, which says nothing as a field name
+    parts = [str(p) for p in error["loc"] if p != "body"]
+    return ".".join(parts) or "body"
+
+
+def _message(error: dict) -> str:
+    if error["type"] == "json_invalid":
+        return f"malformed JSON at character {error['loc'][-1]}: {error.get('ctx', {}).get('error', error['msg'])}"
+    return error["msg"]
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(Problem)
+    async def _problem(request: Request, problem: Problem) -> JSONResponse:
+        return problem_response(
+            problem.status, problem.type, problem.title, problem.detail,
+            instance=request.url.path, headers=problem.headers, **problem.extra,
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, error: RequestValidationError) -> JSONResponse:
+        errors = [
+            {"field": _field_path(e), "message": _message(e), "type": e["type"]} for e in error.errors()
+        ]
+        detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
+        return problem_response(
+            422, "validation-error", "The request is not valid", detail, instance=request.url.path, errors=errors
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, error: StarletteHTTPException) -> JSONResponse:
+        slug = {404: "not-found", 405: "method-not-allowed"}.get(error.status_code, "http-error")
+        return problem_response(
+            error.status_code, slug, str(error.detail), str(error.detail), instance=request.url.path,
+            headers=getattr(error, "headers", None),
+        )
+
+    @app.exception_handler(redis.ConnectionError)
+    @app.exception_handler(redis.TimeoutError)
+    @app.exception_handler(OperationalError)
+    async def _unavailable(request: Request, error: Exception) -> JSONResponse:
+        log.warning("backing store unavailable: %s", error)
+        return problem_response(
+            503, "unavailable", "Service unavailable",
+            "the job store (Redis) cannot be reached; try again shortly",
+            instance=request.url.path, headers={"Retry-After": "5"},
+        )
+
+    @app.exception_handler(Exception)
+    async def _bug(request: Request, error: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s", request.url.path)
+        return problem_response(500, "internal", "Internal error", "an unexpected error occurred; it has been logged")

@@ -1,0 +1,209 @@
+"""Jobs, their events and their outputs in Redis, shared by the API and the workers.
+
+A job is a Redis hash whose fields are JSON values, so one field changes without rewriting the
+rest, and a status change is a compare-and-set in a Lua script: the API cancelling and a worker
+starting the same job can't both win. Every change is also appended to the job's event stream,
+which `Prefer: wait` and the SSE endpoint read without polling.
+
+Outputs are content-addressed blobs with a TTL (the result cache); a finished deterministic
+request also leaves a cache entry that points at its blobs.
+"""
+
+import hashlib
+import json
+import time
+from datetime import datetime, timezone
+from typing import Any, Iterable
+
+import redis
+
+from service.schemas.jobs import Job, JobOutput, JobStatus
+
+PREFIX = "gf"
+EVENTS_MAXLEN = 1000
+
+
+def job_key(job_id: str) -> str:
+    return f"{PREFIX}:job:{job_id}"
+
+
+def events_key(job_id: str) -> str:
+    return f"{PREFIX}:job:{job_id}:events"
+
+
+def blob_key(sha256: str) -> str:
+    return f"{PREFIX}:blob:{sha256}"
+
+
+def cache_key(digest: str) -> str:
+    return f"{PREFIX}:cache:{digest}"
+
+
+def lease_key(job_id: str) -> str:
+    return f"{PREFIX}:lease:{job_id}"
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+# KEYS: job hash, event stream. ARGV: allowed current statuses (comma separated JSON strings),
+# then field/value pairs to write. Answers the status found; the write happened only if it was allowed.
+_TRANSITION = """
+local current = redis.call('HGET', KEYS[1], 'status')
+if not current then return false end
+local allowed = false
+for status in string.gmatch(ARGV[1], '[^,]+') do
+  if status == current then allowed = true end
+end
+if not allowed then return current end
+local fields = {}
+for i = 3, #ARGV do fields[#fields + 1] = ARGV[i] end
+redis.call('HSET', KEYS[1], unpack(fields))
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', 'event', 'status', 'data', redis.call('HGET', KEYS[1], 'status'))
+return current
+"""
+
+# A lease is renewed or released only by the worker that holds it.
+_RENEW_LEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('EXPIRE', KEYS[1], ARGV[2]) end
+return 0
+"""
+_RELEASE_LEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+
+class JobStore:
+    def __init__(self, client: redis.Redis, *, job_ttl_s: int, output_ttl_s: int):
+        self.redis = client
+        self.job_ttl_s = job_ttl_s
+        self.output_ttl_s = output_ttl_s
+        self._transition = client.register_script(_TRANSITION)
+        self._renew_lease = client.register_script(_RENEW_LEASE)
+        self._release_lease = client.register_script(_RELEASE_LEASE)
+
+    # -- records -----------------------------------------------------------------------------
+
+    def create(self, job: Job) -> None:
+        pipe = self.redis.pipeline()
+        pipe.hset(job_key(job.id), mapping=_encode(job.model_dump(mode="json")))
+        pipe.expire(job_key(job.id), self.job_ttl_s)
+        pipe.xadd(events_key(job.id), {"event": "status", "data": json.dumps(job.status.value)}, maxlen=EVENTS_MAXLEN)
+        pipe.expire(events_key(job.id), self.job_ttl_s)
+        pipe.execute()
+
+    def get(self, job_id: str) -> Job | None:
+        raw = self.redis.hgetall(job_key(job_id))
+        if not raw:
+            return None
+        return Job.model_validate({k.decode(): json.loads(v) for k, v in raw.items()})
+
+    def transition(self, job_id: str, allowed: Iterable[JobStatus], to: JobStatus, **fields: Any) -> JobStatus | None:
+        """Move a job to `to` if its status is one of `allowed`; answers the status it had.
+
+        The caller compares the answer with `allowed` to learn whether it won.
+        """
+        values = _encode({"status": to.value, **fields})
+        flat = [item for pair in values.items() for item in pair]
+        found = self._transition(
+            keys=[job_key(job_id), events_key(job_id)],
+            args=[",".join(json.dumps(s.value) for s in allowed), EVENTS_MAXLEN, *flat],
+        )
+        return JobStatus(json.loads(found)) if found else None
+
+    def update(self, job_id: str, event: str, **fields: Any) -> None:
+        """Write fields of a running job (progress, metrics) and announce them as `event`."""
+        pipe = self.redis.pipeline()
+        pipe.hset(job_key(job_id), mapping=_encode(fields))
+        pipe.xadd(events_key(job_id), {"event": event, "data": json.dumps(fields, default=str)}, maxlen=EVENTS_MAXLEN)
+        pipe.execute()
+
+    def events(self, job_id: str, after: str = "0-0", block_ms: int | None = None) -> list[tuple[str, str, Any]]:
+        """Events after the stream id `after`: (id, event, data), waiting up to block_ms for one."""
+        answer = self.redis.xread({events_key(job_id): after}, block=block_ms)
+        if not answer:
+            return []
+        return [
+            (entry_id.decode(), fields[b"event"].decode(), json.loads(fields[b"data"]))
+            for entry_id, fields in answer[0][1]
+        ]
+
+    def wait(self, job_id: str, timeout_s: float) -> Job | None:
+        """The job once it is terminal, or as it stands when `timeout_s` runs out."""
+        deadline = time.monotonic() + timeout_s
+        after = "0-0"
+        while True:
+            job = self.get(job_id)
+            if job is None or job.status.is_terminal:
+                return job
+            remaining_ms = int((deadline - time.monotonic()) * 1000)
+            if remaining_ms <= 0:
+                return job
+            events = self.events(job_id, after, block_ms=remaining_ms)
+            if events:
+                after = events[-1][0]
+
+    # -- outputs and the result cache ----------------------------------------------------------
+
+    def put_outputs(self, job_id: str, items: list[tuple[str, bytes, str]]) -> list[JobOutput]:
+        """Store (name, bytes, content type) triples as blobs; answers the job's output entries."""
+        outputs = []
+        pipe = self.redis.pipeline(transaction=False)
+        for name, data, content_type in items:
+            digest = hashlib.sha256(data).hexdigest()
+            pipe.set(blob_key(digest), data, ex=self.output_ttl_s)
+            outputs.append(
+                JobOutput(
+                    name=name,
+                    url=f"/jobs/{job_id}/outputs/{name}",
+                    content_type=content_type,
+                    size=len(data),
+                    sha256=digest,
+                )
+            )
+        pipe.execute()
+        return outputs
+
+    def get_blob(self, sha256: str) -> bytes | None:
+        return self.redis.get(blob_key(sha256))
+
+    def cache_put(self, digest: str, job: Job) -> None:
+        entry = {"job_id": job.id, "outputs": [o.model_dump() for o in job.outputs], "metrics": job.metrics}
+        self.redis.set(cache_key(digest), json.dumps(entry), ex=self.output_ttl_s)
+
+    def cache_get(self, digest: str) -> dict[str, Any] | None:
+        """A cached answer whose blobs are all still there, or None."""
+        raw = self.redis.get(cache_key(digest))
+        if raw is None:
+            return None
+        entry = json.loads(raw)
+        blobs = [blob_key(o["sha256"]) for o in entry["outputs"]]
+        if blobs and self.redis.exists(*blobs) != len(set(blobs)):
+            return None  # evicted under memory pressure: compute again
+        return entry
+
+    # -- leases: one job never runs twice at once -----------------------------------------------
+
+    def acquire_lease(self, job_id: str, owner: str, ttl_s: int) -> bool:
+        return bool(self.redis.set(lease_key(job_id), owner, nx=True, ex=ttl_s))
+
+    def renew_lease(self, job_id: str, owner: str, ttl_s: int) -> bool:
+        return bool(self._renew_lease(keys=[lease_key(job_id)], args=[owner, ttl_s]))
+
+    def release_lease(self, job_id: str, owner: str) -> None:
+        self._release_lease(keys=[lease_key(job_id)], args=[owner])
+
+
+def _encode(fields: dict[str, Any]) -> dict[str, str]:
+    return {name: json.dumps(value, default=_json_default) for name, value in fields.items()}
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if hasattr(value, "model_dump"):
+        return value.model_dump(mode="json")
+    raise TypeError(f"cannot encode {type(value).__name__}")
+

@@ -1,0 +1,60 @@
+"""Structured logs: one JSON object per line in production, plain lines in a terminal, and the
+id of the job being worked on stamped on every line written while it runs."""
+
+import contextvars
+import json
+import logging
+import sys
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from typing import Iterator
+
+current_job_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("current_job_id", default=None)
+
+
+@contextmanager
+def job_logging(job_id: str) -> Iterator[None]:
+    token = current_job_id.set(job_id)
+    try:
+        yield
+    finally:
+        current_job_id.reset(token)
+
+
+class _JobIdFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.job_id = current_job_id.get()
+        return True
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "ts": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        if getattr(record, "job_id", None):
+            entry["job_id"] = record.job_id
+        if record.exc_info:
+            entry["exc"] = self.formatException(record.exc_info)
+        return json.dumps(entry)
+
+
+class TextFormatter(logging.Formatter):
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)-7s %(name)s%(job)s: %(message)s", "%H:%M:%S")
+
+    def format(self, record: logging.LogRecord) -> str:
+        record.job = f" [job {record.job_id}]" if getattr(record, "job_id", None) else ""
+        return super().format(record)
+
+
+def configure_logging(log_format: str = "text", level: str = "INFO") -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(_JobIdFilter())
+    handler.setFormatter(JsonFormatter() if log_format == "json" else TextFormatter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())

@@ -1,0 +1,58 @@
+"""The job: one resource for every kind of work (generate, translate, upscale, train)."""
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+JobKind = Literal["generate", "translate", "upscale", "train"]
+
+
+class JobStatus(StrEnum):
+    queued = "queued"
+    running = "running"
+    succeeded = "succeeded"
+    failed = "failed"
+    canceled = "canceled"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in TERMINAL
+
+
+TERMINAL = frozenset({JobStatus.succeeded, JobStatus.failed, JobStatus.canceled})
+
+
+class ModelRef(BaseModel):
+    name: str = Field(description="Model name.", examples=["mnist-cdcgan"])
+    version: int = Field(description="The version the request resolved to.", examples=[1])
+
+
+class JobOutput(BaseModel):
+    name: str = Field(description="Output name, unique within the job.", examples=["0.png"])
+    url: str = Field(description="Where to fetch it.", examples=["/jobs/3f2a…/outputs/0.png"])
+    content_type: str = Field(description="MIME type.", examples=["image/png"])
+    size: int = Field(description="Bytes.", examples=[412])
+    sha256: str = Field(description="Digest of the bytes; also the ETag.")
+
+
+class JobError(BaseModel):
+    type: str = Field(description="Stable error type.", examples=["model_failed"])
+    detail: str = Field(description="What went wrong.", examples=["ONNX Runtime failed: …"])
+
+
+class Job(BaseModel):
+    id: str = Field(description="Job id.", examples=["5b0c8c5e2f8e4b1c9a7d3e2f1a0b9c8d"])
+    kind: JobKind = Field(description="What the job does.", examples=["generate"])
+    status: JobStatus = Field(description="queued · running · succeeded · failed · canceled.")
+    model: ModelRef | None = Field(None, description="Model name and the version it resolved to.")
+    params: dict[str, Any] = Field(description="The validated request, with defaults and the seed filled in.")
+    created_at: datetime
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    progress: dict[str, Any] | None = Field(None, description="For long jobs: step, total, losses, eta.")
+    outputs: list[JobOutput] = Field(default_factory=list)
+    metrics: dict[str, Any] = Field(default_factory=dict, description="Timings and quality figures.")
+    error: JobError | None = None
+    cached: bool = Field(False, description="True when answered from the result cache without a worker.")

@@ -1,0 +1,60 @@
+"""Every setting of the service and its workers: one class, read from GANFORGE_* variables."""
+
+from pathlib import Path
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="GANFORGE_", extra="ignore")
+
+    redis_url: str | None = Field(
+        None, description="Redis for broker, jobs and results; unset: `make run` starts its own server."
+    )
+    host: str = "127.0.0.1"
+    port: int = 8000
+    state_dir: Path = Field(REPO_ROOT / ".state", description="Local state: Redis data, artifacts, logs.")
+    artifacts_dir: Path | None = Field(
+        None, description="Shared by API and workers: datasets, checkpoints, models. Default: state_dir/artifacts."
+    )
+    zoo_dir: Path = Field(REPO_ROOT / "models" / "zoo", description="Bundled models, seeded at start.")
+
+    log_format: str = Field("text", description="'text' for a terminal, 'json' for one object per line.")
+    log_level: str = "INFO"
+
+    # jobs and results
+    job_ttl_s: int = Field(7 * 24 * 3600, description="How long a job record is kept.")
+    output_ttl_s: int = Field(3600, description="How long encoded outputs (the result cache) are kept.")
+    max_wait_s: float = Field(60.0, description="Upper bound on `Prefer: wait=N`.")
+    redis_maxmemory: str = Field("512mb", description="Memory cap of the Redis that `make run` starts.")
+    max_queue_depth: int = Field(1000, description="Queued messages per queue before new jobs get 429.")
+
+    # inference
+    max_batch_size: int = Field(32, ge=1, description="Images per ONNX Runtime run; 1 turns batching off.")
+    max_batch_delay_ms: float = Field(5.0, ge=0, description="How long a batch waits to fill.")
+    png_compress_level: int = Field(1, ge=0, le=9, description="zlib level: 1 is ~4x faster than 6, ~10% larger.")
+    ort_threads: int = Field(0, ge=0, description="ONNX Runtime intra-op threads; 0 = one per core.")
+    ort_providers: str = Field("auto", description="'auto' (CUDA when present), or a comma list of providers.")
+
+    # workers
+    worker_heartbeat_s: float = Field(5.0, description="How often a worker says it is alive.")
+    worker_concurrency: int = Field(8, description="Task threads per worker process.")
+    lease_ttl_s: int = Field(30, description="A job whose worker stops renewing its lease for this long is free.")
+
+    @model_validator(mode="after")
+    def _default_artifacts_dir(self) -> "Settings":
+        if self.artifacts_dir is None:
+            self.artifacts_dir = self.state_dir / "artifacts"
+        return self
+
+    @property
+    def models_dir(self) -> Path:
+        return self.artifacts_dir / "models"
+
+
+def load_settings(**overrides) -> Settings:
+    """Build settings from the environment; the app factory and the worker call this once."""
+    return Settings(**overrides)

@@ -1,0 +1,93 @@
+"""Dynamic batching: concurrent requests for one model version share ONNX Runtime runs.
+
+Task threads submit their inputs and wait on a future; one thread per model collects requests
+until the batch holds `max_batch_size` images or the oldest has waited `max_delay_ms`, runs
+them together and hands each request its rows back. Rows don't interact in a generator at
+inference (batch norm uses running statistics), so a request's images are the same batched
+or alone.
+"""
+
+import queue
+import threading
+import time
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+
+import numpy as np
+import onnxruntime as ort
+
+
+@dataclass
+class _Request:
+    feeds: dict[str, np.ndarray]
+    future: Future = field(default_factory=Future)
+
+    @property
+    def size(self) -> int:
+        return len(next(iter(self.feeds.values()))) if self.feeds else 0
+
+
+class DynamicBatcher:
+    def __init__(self, session: ort.InferenceSession, output: str, *, max_batch_size: int, max_delay_ms: float):
+        self.session = session
+        self.output = output
+        self.max_batch_size = max_batch_size
+        self.max_delay_s = max_delay_ms / 1000
+        self._queue: queue.Queue[_Request] = queue.Queue()
+        self._held: _Request | None = None  # a request that did not fit the last batch
+        self.batches_run = 0
+        self._closed = False
+        threading.Thread(target=self._loop, name=f"batcher-{output}", daemon=True).start()
+
+    def close(self) -> None:
+        """Stop after the requests already queued (the model was evicted from the cache)."""
+        self._closed = True
+        self._queue.put(_Request({}))  # wakes the loop
+
+    def run(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
+        """Run one request (any number of rows) and wait for its output rows."""
+        n = len(next(iter(feeds.values())))
+        chunks = []
+        for start in range(0, n, self.max_batch_size):
+            request = _Request({k: v[start : start + self.max_batch_size] for k, v in feeds.items()})
+            self._queue.put(request)
+            chunks.append(request.future)
+        return np.concatenate([chunk.result() for chunk in chunks])
+
+    def _next_batch(self) -> list[_Request]:
+        first = self._held or self._queue.get()
+        self._held = None
+        batch, size = [first], first.size
+        deadline = time.monotonic() + self.max_delay_s
+        while size < self.max_batch_size:
+            remaining = deadline - time.monotonic()
+            try:
+                request = self._queue.get(timeout=remaining) if remaining > 0 else self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if size + request.size > self.max_batch_size:
+                self._held = request
+                break
+            batch.append(request)
+            size += request.size
+        return batch
+
+    def _loop(self) -> None:
+        while True:
+            batch = [r for r in self._next_batch() if r.feeds]
+            if not batch:
+                if self._closed and self._queue.empty() and self._held is None:
+                    return
+                continue
+            try:
+                feeds = {name: np.concatenate([r.feeds[name] for r in batch]) for name in batch[0].feeds}
+                (images,) = self.session.run([self.output], feeds)
+                self.batches_run += 1
+            except Exception as error:  # the requests fail, the batcher lives on
+                for request in batch:
+                    request.future.set_exception(error)
+                continue
+            start = 0
+            for request in batch:
+                request.future.set_result(images[start : start + request.size])
+                start += request.size

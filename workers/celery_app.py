@@ -1,0 +1,40 @@
+"""The Celery app: broker, routing by task name, delivery guarantees.
+
+The API builds the same app to enqueue by task name (`send_task`), so this module must stay
+free of torch and ONNX Runtime; task modules are imported only by workers (`include`).
+"""
+
+from celery import Celery
+
+from service.settings import Settings
+
+INFERENCE_QUEUE = "inference"
+TRAINING_QUEUE = "training"
+
+GENERATE_TASK = "ganforge.inference.generate"
+
+
+def create_celery(settings: Settings, *, include_tasks: bool = False) -> Celery:
+    if not settings.redis_url:
+        raise RuntimeError("GANFORGE_REDIS_URL is not set: start Redis first (make run does it for you)")
+    app = Celery("ganforge", include=["workers.inference"] if include_tasks else [])
+    app.conf.update(
+        broker_url=settings.redis_url,
+        broker_connection_retry_on_startup=True,
+        # The API must answer 503 quickly when Redis is gone, not retry a publish for minutes.
+        broker_transport_options={"visibility_timeout": 3600, "socket_timeout": 5, "socket_connect_timeout": 2},
+        task_publish_retry_policy={"max_retries": 1, "interval_start": 0, "interval_step": 0.2},
+        task_ignore_result=True,  # job records in Redis are the results
+        task_routes={
+            "ganforge.inference.*": {"queue": INFERENCE_QUEUE},
+            "ganforge.training.*": {"queue": TRAINING_QUEUE},
+        },
+        task_default_queue=INFERENCE_QUEUE,
+        task_serializer="json",
+        accept_content=["json"],
+        worker_hijack_root_logger=False,
+        worker_send_task_events=False,
+        worker_enable_remote_control=True,
+        ganforge_settings=settings,
+    )
+    return app

@@ -1,0 +1,46 @@
+"""What a worker process builds once and its tasks share: Redis, the job and model stores, sessions."""
+
+from functools import cached_property
+
+import redis
+from celery import Celery
+
+from models.store import ModelStore
+from service.job_store import JobStore
+from service.settings import Settings
+
+
+class WorkerContext:
+    def __init__(self, settings: Settings):
+        self.settings = settings
+
+    @cached_property
+    def redis(self) -> redis.Redis:
+        return redis.Redis.from_url(self.settings.redis_url, health_check_interval=30)
+
+    @cached_property
+    def jobs(self) -> JobStore:
+        return JobStore(self.redis, job_ttl_s=self.settings.job_ttl_s, output_ttl_s=self.settings.output_ttl_s)
+
+    @cached_property
+    def models(self) -> ModelStore:
+        return ModelStore(self.settings.models_dir)
+
+    @cached_property
+    def sessions(self):
+        from workers.sessions import SessionCache, choose_providers  # onnxruntime only where inference runs
+
+        return SessionCache(
+            threads=self.settings.ort_threads,
+            providers=choose_providers(self.settings.ort_providers),
+            max_batch_size=self.settings.max_batch_size,
+            max_delay_ms=self.settings.max_batch_delay_ms,
+        )
+
+
+def worker_context(app: Celery) -> WorkerContext:
+    """The context of this process, made on first use (after fork, never before)."""
+    context = getattr(app, "ganforge_context", None)
+    if context is None:
+        context = app.ganforge_context = WorkerContext(app.conf.ganforge_settings)
+    return context

@@ -1,0 +1,71 @@
+"""The life of a job inside a worker, the same for every kind of task.
+
+Take the lease, move queued -> running (a canceled job stops here), do the work, and move
+running -> succeeded or failed. If the job was canceled meanwhile, the last transition loses
+and the result is dropped. Errors in the work end up in the job body, never lost in a log.
+"""
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from service.job_store import JobStore, utcnow
+from service.logs import job_logging
+from service.schemas.jobs import Job, JobError, JobOutput, JobStatus
+from workers.lease import LeaseTaken, hold_lease
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class JobResult:
+    outputs: list[JobOutput] = field(default_factory=list)
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+
+class JobFailed(Exception):
+    """A failure the client should see with a stable type (bad input found late, model error)."""
+
+    def __init__(self, type_: str, detail: str):
+        super().__init__(detail)
+        self.type = type_
+        self.detail = detail
+
+
+def run_job(store: JobStore, job_id: str, lease_ttl_s: int, work: Callable[[Job], JobResult]) -> Job | None:
+    """Run `work` on the job once; answers the finished job, or None when it did not run here."""
+    with job_logging(job_id):
+        try:
+            with hold_lease(store, job_id, lease_ttl_s):
+                return _run_leased(store, job_id, work)
+        except LeaseTaken:
+            log.info("another worker holds this job; leaving it")
+            return None
+
+
+def _run_leased(store: JobStore, job_id: str, work: Callable[[Job], JobResult]) -> Job | None:
+    # From `running` too: a job whose worker died is delivered again and the lease proved it free.
+    found = store.transition(job_id, {JobStatus.queued, JobStatus.running}, JobStatus.running, started_at=utcnow())
+    if found not in (JobStatus.queued, JobStatus.running):
+        log.info("job is %s; not running it", found)
+        return None
+    job = store.get(job_id)
+    started = time.perf_counter()
+    try:
+        result = work(job)
+    except JobFailed as failure:
+        _finish(store, job_id, JobStatus.failed, error=JobError(type=failure.type, detail=failure.detail))
+    except Exception as error:
+        log.exception("job failed")
+        _finish(store, job_id, JobStatus.failed, error=JobError(type="internal", detail=f"{type(error).__name__}: {error}"))
+    else:
+        result.metrics.setdefault("run_s", round(time.perf_counter() - started, 4))
+        _finish(store, job_id, JobStatus.succeeded, outputs=result.outputs, metrics={**job.metrics, **result.metrics})
+    return store.get(job_id)
+
+
+def _finish(store: JobStore, job_id: str, status: JobStatus, **fields: Any) -> None:
+    found = store.transition(job_id, {JobStatus.running}, status, finished_at=utcnow(), **fields)
+    if found != JobStatus.running:
+        log.info("job became %s while it ran; its %s result is dropped", found, status.value)

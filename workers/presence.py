@@ -1,0 +1,53 @@
+"""Workers announce themselves in Redis, so /ready can tell whether anyone consumes a queue."""
+
+import json
+import os
+import socket
+import threading
+import time
+
+import redis
+
+WORKER_PREFIX = "gf:worker:"
+
+
+def worker_key(worker_id: str) -> str:
+    return f"{WORKER_PREFIX}{worker_id}"
+
+
+class Presence:
+    """A daemon thread that keeps `gf:worker:{id}` alive while the worker process lives."""
+
+    def __init__(self, client: redis.Redis, queues: list[str], interval_s: float):
+        self.client = client
+        self.worker_id = f"{socket.gethostname()}:{os.getpid()}"
+        self.record = json.dumps({"id": self.worker_id, "queues": sorted(queues), "pid": os.getpid(), "since": time.time()})
+        self.interval_s = interval_s
+        self._stop = threading.Event()
+
+    def start(self) -> None:
+        threading.Thread(target=self._beat, name="presence", daemon=True).start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        try:
+            self.client.delete(worker_key(self.worker_id))
+        except redis.RedisError:
+            pass
+
+    def _beat(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.client.set(worker_key(self.worker_id), self.record, ex=max(1, int(self.interval_s * 3)))
+            except redis.RedisError:
+                pass  # Redis is away; the next beat tries again
+            self._stop.wait(self.interval_s)
+
+
+def live_workers(client: redis.Redis) -> list[dict]:
+    workers = []
+    for key in client.scan_iter(match=f"{WORKER_PREFIX}*", count=100):
+        raw = client.get(key)
+        if raw:
+            workers.append(json.loads(raw))
+    return workers

@@ -1,0 +1,108 @@
+"""ONNX Runtime sessions, one per model version per worker process, loaded once and warmed up."""
+
+import logging
+import os
+import threading
+from collections import OrderedDict
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+from models.manifest import Manifest
+from workers.batcher import DynamicBatcher
+
+log = logging.getLogger(__name__)
+
+
+def choose_providers(setting: str) -> list[str]:
+    """'auto': CUDA when this onnxruntime build has it, else CPU; or an explicit comma list."""
+    available = ort.get_available_providers()
+    if setting != "auto":
+        wanted = [p.strip() for p in setting.split(",") if p.strip()]
+        missing = [p for p in wanted if p not in available]
+        if missing:
+            raise RuntimeError(f"providers {missing} not available; this build has {available}")
+        return wanted
+    if "CUDAExecutionProvider" in available:
+        return ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    return ["CPUExecutionProvider"]
+
+
+def usable_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
+def open_session(path: Path, *, threads: int, providers: list[str]) -> ort.InferenceSession:
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    # Batches come from one thread at a time; more intra-op threads than cores only adds contention.
+    options.intra_op_num_threads = threads or usable_cores()
+    options.inter_op_num_threads = 1
+    return ort.InferenceSession(str(path), sess_options=options, providers=providers)
+
+
+def warm_up(session: ort.InferenceSession, manifest: Manifest) -> None:
+    """One tiny run so the first request does not pay for allocation and kernel selection."""
+    signature = manifest.signature
+    feeds = {"z": np.zeros((1, signature.latent_dim), dtype=np.float32)}
+    if "labels" in signature.inputs:
+        feeds["labels"] = np.zeros(1, dtype=np.int64)
+    session.run([signature.output], feeds)
+
+
+class LoadedModel:
+    """A warmed-up session, called through a batcher unless batching is off (max batch 1)."""
+
+    def __init__(self, manifest: Manifest, session: ort.InferenceSession, *, max_batch_size: int, max_delay_ms: float):
+        self.manifest = manifest
+        self.session = session
+        output = manifest.signature.output
+        self.batcher = (
+            DynamicBatcher(session, output, max_batch_size=max_batch_size, max_delay_ms=max_delay_ms)
+            if max_batch_size > 1
+            else None
+        )
+
+    def run(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
+        if self.batcher is None:
+            return self.session.run([self.manifest.signature.output], feeds)[0]
+        return self.batcher.run(feeds)
+
+    def close(self) -> None:
+        if self.batcher is not None:
+            self.batcher.close()
+
+
+class SessionCache:
+    """Least-recently-used loaded models keyed by model version and file digest."""
+
+    def __init__(self, *, threads: int, providers: list[str], max_batch_size: int, max_delay_ms: float, capacity: int = 8):
+        self.threads = threads
+        self.providers = providers
+        self.max_batch_size = max_batch_size
+        self.max_delay_ms = max_delay_ms
+        self.capacity = capacity
+        self._models: OrderedDict[tuple[str, int, str], LoadedModel] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, manifest: Manifest, path: Path) -> LoadedModel:
+        key = (manifest.name, manifest.version, manifest.onnx_sha256)
+        with self._lock:
+            model = self._models.get(key)
+            if model is not None:
+                self._models.move_to_end(key)
+                return model
+            session = open_session(path, threads=self.threads, providers=self.providers)
+            warm_up(session, manifest)
+            log.info("loaded %s on %s", manifest.ref, session.get_providers()[0])
+            model = LoadedModel(
+                manifest, session, max_batch_size=self.max_batch_size, max_delay_ms=self.max_delay_ms
+            )
+            self._models[key] = model
+            while len(self._models) > self.capacity:
+                self._models.popitem(last=False)[1].close()
+            return model
