@@ -1,0 +1,138 @@
+"""DCGAN (Radford et al., 2016) generator and discriminator, plain and class-conditional.
+
+Sizes: an image of side `image_size = start * 2**k` with a start side of 3 to 7 pixels is built
+by projecting z to a `start x start` map and doubling it k times with stride-2 transposed
+convolutions; the discriminator mirrors that with stride-2 convolutions. So 28 = 7 * 2**2
+(MNIST), 32 = 4 * 2**3, 64 = 4 * 2**4, 8 = 4 * 2**1 (scikit-learn digits).
+"""
+
+import torch
+from torch import nn
+
+from models.architectures import register
+
+
+def start_size(image_size: int) -> tuple[int, int]:
+    """(start side, number of doublings) for an image side, or ValueError."""
+    side, doublings = image_size, 0
+    while side > 7 and side % 2 == 0:
+        side, doublings = side // 2, doublings + 1
+    if doublings == 0 or side < 3:
+        raise ValueError(f"image_size {image_size} is not start * 2**k with a start of 3 to 7 and k >= 1")
+    return side, doublings
+
+
+def weights_init(module: nn.Module) -> None:
+    """The DCGAN paper's initialisation: conv weights N(0, 0.02), batch-norm scales N(1, 0.02)."""
+    if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):
+        nn.init.normal_(module.weight, 0.0, 0.02)
+    elif isinstance(module, nn.BatchNorm2d):
+        nn.init.normal_(module.weight, 1.0, 0.02)
+        nn.init.zeros_(module.bias)
+
+
+def _generator_trunk(in_features: int, channels: int, image_size: int, base_features: int) -> nn.Sequential:
+    start, doublings = start_size(image_size)
+    widths = [base_features * 2 ** (doublings - 1 - i) for i in range(doublings)]  # e.g. 128, 64
+    layers: list[nn.Module] = [
+        # z as a 1x1 map -> start x start
+        nn.ConvTranspose2d(in_features, widths[0], start, 1, 0, bias=False),
+        nn.BatchNorm2d(widths[0]),
+        nn.ReLU(inplace=True),
+    ]
+    for wide, narrow in zip(widths, widths[1:]):
+        layers += [nn.ConvTranspose2d(wide, narrow, 4, 2, 1, bias=False), nn.BatchNorm2d(narrow), nn.ReLU(inplace=True)]
+    layers += [nn.ConvTranspose2d(widths[-1], channels, 4, 2, 1, bias=False), nn.Tanh()]
+    return nn.Sequential(*layers)
+
+
+def _discriminator_trunk(channels: int, image_size: int, base_features: int) -> tuple[nn.Sequential, int]:
+    """Convolutions from an image down to a `start x start` map; returns it and its width."""
+    _, doublings = start_size(image_size)
+    widths = [base_features * 2**i for i in range(doublings)]  # e.g. 64, 128
+    # No batch norm on the first layer, as in the paper: it sees the raw images.
+    layers: list[nn.Module] = [nn.Conv2d(channels, widths[0], 4, 2, 1, bias=False), nn.LeakyReLU(0.2, inplace=True)]
+    for narrow, wide in zip(widths, widths[1:]):
+        layers += [nn.Conv2d(narrow, wide, 4, 2, 1, bias=False), nn.BatchNorm2d(wide), nn.LeakyReLU(0.2, inplace=True)]
+    return nn.Sequential(*layers), widths[-1]
+
+
+@register("dcgan_generator")
+class DCGANGenerator(nn.Module):
+    """z [N, latent_dim] -> images [N, channels, image_size, image_size] in [-1, 1]."""
+
+    def __init__(self, latent_dim: int = 64, channels: int = 1, image_size: int = 28, base_features: int = 64):
+        super().__init__()
+        self.latent_dim = latent_dim
+        self.net = _generator_trunk(latent_dim, channels, image_size, base_features)
+        self.apply(weights_init)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.net(z[:, :, None, None])
+
+
+@register("dcgan_discriminator")
+class DCGANDiscriminator(nn.Module):
+    """images [N, C, H, W] -> one real/fake logit per image, [N]."""
+
+    def __init__(self, channels: int = 1, image_size: int = 28, base_features: int = 64):
+        super().__init__()
+        self.trunk, width = _discriminator_trunk(channels, image_size, base_features)
+        start, _ = start_size(image_size)
+        self.head = nn.Conv2d(width, 1, start, 1, 0, bias=False)  # a linear layer over the whole map
+        self.apply(weights_init)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.head(self.trunk(images)).flatten()
+
+
+@register("cdcgan_generator")
+class ConditionalDCGANGenerator(nn.Module):
+    """(z [N, latent_dim], labels int64 [N]) -> images of those classes, [N, C, H, W] in [-1, 1].
+
+    A learned embedding of the label is concatenated to z before the first layer.
+    """
+
+    def __init__(
+        self,
+        latent_dim: int = 64,
+        num_classes: int = 10,
+        channels: int = 1,
+        image_size: int = 28,
+        base_features: int = 64,
+        embed_dim: int = 16,
+    ):
+        super().__init__()
+        self.latent_dim = latent_dim
+        self.num_classes = num_classes
+        self.embed = nn.Embedding(num_classes, embed_dim)
+        self.net = _generator_trunk(latent_dim + embed_dim, channels, image_size, base_features)
+        self.apply(weights_init)
+
+    def forward(self, z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        code = torch.cat([z, self.embed(labels)], dim=1)
+        return self.net(code[:, :, None, None])
+
+
+@register("cdcgan_discriminator")
+class ConditionalDCGANDiscriminator(nn.Module):
+    """(images, labels) -> one logit per image, [N]: a projection discriminator.
+
+    Projection (Miyato & Koyama, 2018): logit = w . h + embed(label) . h, where h is the
+    flattened feature map. The label enters as an inner product with the features rather than
+    as extra input channels, which conditions more strongly and costs one embedding row per class.
+    """
+
+    def __init__(self, num_classes: int = 10, channels: int = 1, image_size: int = 28, base_features: int = 64):
+        super().__init__()
+        self.trunk, width = _discriminator_trunk(channels, image_size, base_features)
+        start, _ = start_size(image_size)
+        features = width * start * start
+        self.head = nn.Linear(features, 1)
+        self.project = nn.Embedding(num_classes, features)
+        self.apply(weights_init)
+        nn.init.normal_(self.project.weight, 0.0, 0.02)
+
+    def forward(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        h = self.trunk(images).flatten(1)
+        return self.head(h).flatten() + (self.project(labels) * h).sum(dim=1)

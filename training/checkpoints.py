@@ -1,0 +1,105 @@
+"""Training checkpoints as safetensors plus JSON: loading one never runs code (no pickle).
+
+A checkpoint for step S is two files in one folder:
+
+    step-00000S.safetensors   every tensor: module weights and buffers, optimizer moments
+    step-00000S.json          everything else: step, config, optimizer hyperparameters
+
+The JSON is written last, after the tensors are in place, so a checkpoint without its JSON is
+an interrupted write and is ignored.
+"""
+
+import json
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+_STEM = re.compile(r"^step-(\d+)\.json$")
+
+
+def checkpoint_stem(folder: Path, step: int) -> Path:
+    return Path(folder) / f"step-{step:08d}"
+
+
+def latest_checkpoint(folder: Path | None) -> Path | None:
+    """The stem (path without suffix) of the newest complete checkpoint in `folder`, if any."""
+    if folder is None or not Path(folder).is_dir():
+        return None
+    steps = [int(m.group(1)) for p in Path(folder).iterdir() if (m := _STEM.match(p.name))]
+    complete = [s for s in steps if checkpoint_stem(folder, s).with_suffix(".safetensors").is_file()]
+    return checkpoint_stem(folder, max(complete)) if complete else None
+
+
+def save_checkpoint(
+    stem: Path,
+    modules: dict[str, nn.Module],
+    optimizers: dict[str, torch.optim.Optimizer],
+    meta: dict[str, Any],
+    keep: int = 2,
+) -> None:
+    """Write modules, optimizers and `meta` (JSON-able) under `stem`; keep the newest `keep`."""
+    tensors: dict[str, torch.Tensor] = {}
+    for name, module in modules.items():
+        for key, value in module.state_dict().items():
+            tensors[f"{name}.{key}"] = value.detach().contiguous().clone()
+    optimizer_meta = {}
+    for name, optimizer in optimizers.items():
+        state = optimizer.state_dict()
+        scalars: dict[str, dict[str, Any]] = {}
+        for index, values in state["state"].items():
+            for key, value in values.items():
+                if isinstance(value, torch.Tensor):
+                    tensors[f"{name}.{index}.{key}"] = value.detach().contiguous().clone()
+                else:
+                    scalars.setdefault(str(index), {})[key] = value
+        optimizer_meta[name] = {"param_groups": state["param_groups"], "scalars": scalars}
+
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    tensor_path, meta_path = stem.with_suffix(".safetensors"), stem.with_suffix(".json")
+    _replace(tensor_path, lambda tmp: save_file(tensors, str(tmp)))
+    text = json.dumps({**meta, "optimizers": optimizer_meta}, indent=2, sort_keys=True)
+    _replace(meta_path, lambda tmp: tmp.write_text(text))
+    _prune(stem.parent, keep)
+
+
+def load_checkpoint(
+    stem: Path, modules: dict[str, nn.Module], optimizers: dict[str, torch.optim.Optimizer]
+) -> dict[str, Any]:
+    """Load tensors into `modules` and `optimizers` in place; return the JSON metadata."""
+    meta = json.loads(stem.with_suffix(".json").read_text())
+    tensors = load_file(str(stem.with_suffix(".safetensors")))
+    for name, module in modules.items():
+        prefix = f"{name}."
+        module.load_state_dict({k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)})
+    for name, optimizer in optimizers.items():
+        saved = meta["optimizers"][name]
+        state: dict[int, dict[str, Any]] = {}
+        prefix = f"{name}."
+        for key, value in tensors.items():
+            if key.startswith(prefix) and key.count(".") == 2 and key.split(".")[1].isdigit():
+                _, index, field = key.split(".")
+                state.setdefault(int(index), {})[field] = value
+        for index, scalars in saved["scalars"].items():
+            state.setdefault(int(index), {}).update(scalars)
+        optimizer.load_state_dict({"state": state, "param_groups": saved["param_groups"]})
+    return meta
+
+
+def _replace(path: Path, write) -> None:
+    """Write through a temporary file and rename, so a reader never sees half a file."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    write(tmp)
+    os.replace(tmp, path)
+
+
+def _prune(folder: Path, keep: int) -> None:
+    steps = sorted(int(m.group(1)) for p in folder.iterdir() if (m := _STEM.match(p.name)))
+    for step in steps[:-keep] if keep > 0 else []:
+        stem = checkpoint_stem(folder, step)
+        stem.with_suffix(".json").unlink(missing_ok=True)  # the commit marker goes first
+        stem.with_suffix(".safetensors").unlink(missing_ok=True)

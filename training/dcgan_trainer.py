@@ -1,0 +1,274 @@
+"""The DCGAN trainer: one explicit loop, plain or class-conditional.
+
+Defaults follow the DCGAN paper and pytorch/examples: Adam at 2e-4 with betas (0.5, 0.999),
+N(0, 0.02) initialisation, discriminator then generator on every step, and the non-saturating
+generator loss. A Celery task drives it through two callbacks, `progress_fn` and `abort_fn`,
+and resumes it from the newest checkpoint when a job is delivered again.
+
+Determinism: the batch and the noise of step `s` are drawn from generators seeded by
+(seed, s) alone, so a run resumed at step s sees exactly what an uninterrupted run would.
+"""
+
+import copy
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+from pydantic import BaseModel, ConfigDict, Field
+from torch import nn
+
+from models.architectures import build
+from models.manifest import GeneratorSignature
+from training.checkpoints import checkpoint_stem, latest_checkpoint, load_checkpoint, save_checkpoint
+from training.datasets import Dataset
+from training.losses import discriminator_loss, generator_loss
+
+ProgressFn = Callable[[int, int, dict[str, float], float], None]
+AbortFn = Callable[[], bool]
+
+# Settings that may change when a run is resumed; any other change means a different run.
+_RESUMABLE_CHANGES = {"steps", "checkpoint_every"}
+
+
+class DCGANConfig(BaseModel):
+    """Everything that decides a DCGAN run, apart from the data."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    conditional: bool = Field(True, description="Condition generator and discriminator on the class label.")
+    latent_dim: int = Field(64, ge=1, description="Length of the latent vector z.")
+    base_features: int = Field(64, ge=1, description="Width of the widest-resolution layers.")
+    embed_dim: int = Field(16, ge=1, description="Size of the generator's label embedding (conditional only).")
+    batch_size: int = Field(64, ge=1, description="Images per step.")
+    steps: int = Field(3000, ge=0, description="Optimizer steps, each one D update then one G update.")
+    lr_g: float = Field(2e-4, gt=0, description="Generator learning rate.")
+    lr_d: float = Field(2e-4, gt=0, description="Discriminator learning rate.")
+    beta1: float = Field(0.5, ge=0, lt=1, description="Adam beta1.")
+    beta2: float = Field(0.999, ge=0, lt=1, description="Adam beta2.")
+    label_smoothing: float = Field(0.0, ge=0, lt=0.5, description="Real targets are 1 - this (one-sided).")
+    ema_decay: float = Field(0.999, ge=0, lt=1, description="Decay of the generator's moving average; 0 disables it.")
+    seed: int = Field(0, ge=0, description="Seeds initialisation, batches and noise.")
+    checkpoint_every: int = Field(0, ge=0, description="Save a checkpoint every this many steps; 0 disables.")
+
+
+@dataclass
+class TrainResult:
+    """What a run produced: the generator to export (the EMA one when enabled), in eval mode."""
+
+    generator: nn.Module
+    architecture: str
+    architecture_config: dict
+    class_names: list[str]
+    channels: int
+    image_size: int
+    step: int
+    aborted: bool
+    losses: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def conditional(self) -> bool:
+        return self.architecture.startswith("cdcgan")
+
+    def signature(self) -> GeneratorSignature:
+        return GeneratorSignature(
+            latent_dim=self.architecture_config["latent_dim"],
+            num_classes=len(self.class_names) if self.conditional else 0,
+            class_names=self.class_names if self.conditional else [],
+            image_size=self.image_size,
+            channels=self.channels,
+            inputs=["z", "labels"] if self.conditional else ["z"],
+        )
+
+
+def architectures(config: DCGANConfig, dataset: Dataset) -> tuple[str, dict, str, dict]:
+    """(generator name, its config, discriminator name, its config) for a run on `dataset`."""
+    shape = {"channels": dataset.channels, "image_size": dataset.image_size, "base_features": config.base_features}
+    if config.conditional:
+        classes = {"num_classes": dataset.num_classes}
+        return (
+            "cdcgan_generator",
+            {"latent_dim": config.latent_dim, "embed_dim": config.embed_dim, **classes, **shape},
+            "cdcgan_discriminator",
+            {**classes, **shape},
+        )
+    return "dcgan_generator", {"latent_dim": config.latent_dim, **shape}, "dcgan_discriminator", shape
+
+
+def train_dcgan(
+    config: DCGANConfig,
+    dataset: Dataset,
+    *,
+    progress_fn: ProgressFn | None = None,
+    abort_fn: AbortFn | None = None,
+    checkpoint_dir: Path | None = None,
+) -> TrainResult:
+    """Train for `config.steps` steps (resuming from `checkpoint_dir` when it holds one).
+
+    `progress_fn(step, total, losses, images_per_sec)` runs after every step; throttle in it if
+    reporting is costly. `abort_fn()` is asked before every step; when it answers True the run
+    stops, saves a checkpoint (if checkpointing) and returns with `aborted=True`.
+    """
+    if config.conditional and dataset.num_classes < 2:
+        raise ValueError(f"a conditional run needs at least 2 classes; {dataset.name!r} has {dataset.num_classes}")
+    g_name, g_config, d_name, d_config = architectures(config, dataset)
+    with torch.random.fork_rng(devices=[]):  # seed the initialisation without touching the caller's RNG
+        torch.manual_seed(config.seed)
+        generator, discriminator = build(g_name, **g_config), build(d_name, **d_config)
+    ema = _MovingAverage(generator, config.ema_decay) if config.ema_decay > 0 else None
+    betas = (config.beta1, config.beta2)
+    opt_g = torch.optim.Adam(generator.parameters(), lr=config.lr_g, betas=betas)
+    opt_d = torch.optim.Adam(discriminator.parameters(), lr=config.lr_d, betas=betas)
+    modules = {"generator": generator, "discriminator": discriminator}
+    if ema is not None:
+        modules["generator_ema"] = ema.module
+    optimizers = {"opt_g": opt_g, "opt_d": opt_d}
+
+    def save(step: int) -> None:
+        meta = {"step": step, "config": config.model_dump(), "generator": g_name, "generator_config": g_config}
+        save_checkpoint(checkpoint_stem(checkpoint_dir, step), modules, optimizers, meta)
+
+    start = 0
+    if (stem := latest_checkpoint(checkpoint_dir)) is not None:
+        meta = load_checkpoint(stem, modules, optimizers)
+        _check_resumable(DCGANConfig.model_validate(meta["config"]), config)
+        start = meta["step"]
+
+    images, labels = torch.from_numpy(dataset.images), torch.from_numpy(dataset.labels)
+    schedule = _BatchSchedule(len(dataset), config.batch_size, config.seed)
+    real_target = 1.0 - config.label_smoothing
+    checkpointing = checkpoint_dir is not None and config.checkpoint_every > 0
+    generator.train()
+    discriminator.train()
+    losses: dict[str, float] = {}
+    step, aborted = start, False
+    while step < config.steps:
+        if abort_fn is not None and abort_fn():
+            aborted = True
+            break
+        started = time.perf_counter()
+        noise = torch.Generator().manual_seed(_derived_seed(config.seed, "noise", step))
+        index = schedule.indices(step)
+        real, real_labels = images[index], labels[index]
+        n = len(index)
+        z = torch.randn(n, config.latent_dim, generator=noise)
+        fake_labels = torch.randint(dataset.num_classes, (n,), generator=noise)
+        # Labels go in only when conditional, so one loop serves both families.
+        g_args = (fake_labels,) if config.conditional else ()
+        real_args = (real_labels,) if config.conditional else ()
+
+        fake = generator(z, *g_args)
+        real_logits = discriminator(real, *real_args)
+        fake_logits = discriminator(fake.detach(), *g_args)
+        loss_d = discriminator_loss(real_logits, fake_logits, real_target)
+        opt_d.zero_grad(set_to_none=True)
+        loss_d.backward()
+        opt_d.step()
+
+        loss_g = generator_loss(discriminator(fake, *g_args))
+        opt_g.zero_grad(set_to_none=True)
+        loss_g.backward()
+        opt_g.step()
+        if ema is not None:
+            ema.update(generator, step)
+
+        step += 1
+        losses = {
+            "d": loss_d.item(),
+            "g": loss_g.item(),
+            "d_real": torch.sigmoid(real_logits).mean().item(),
+            "d_fake": torch.sigmoid(fake_logits).mean().item(),
+        }
+        if checkpointing and step % config.checkpoint_every == 0:
+            save(step)
+        if progress_fn is not None:
+            progress_fn(step, config.steps, losses, n / max(time.perf_counter() - started, 1e-9))
+
+    if checkpointing and latest_checkpoint(checkpoint_dir) != checkpoint_stem(checkpoint_dir, step):
+        save(step)  # so an aborted or finished run can be picked up exactly where it stopped
+    final = copy.deepcopy(ema.module if ema is not None else generator)
+    recalibrate_batchnorm(final, config, dataset.num_classes if config.conditional else 0)
+    return TrainResult(
+        generator=final.eval(),
+        architecture=g_name,
+        architecture_config=g_config,
+        class_names=list(dataset.class_names),
+        channels=dataset.channels,
+        image_size=dataset.image_size,
+        step=step,
+        aborted=aborted,
+        losses=losses,
+    )
+
+
+@torch.no_grad()
+def recalibrate_batchnorm(generator: nn.Module, config: DCGANConfig, num_classes: int, batches: int = 20) -> None:
+    """Recompute batch-norm statistics as an exact average over fresh seeded batches.
+
+    Eval mode uses running statistics, which lag behind the training weights and belong to a
+    different network when the weights are an EMA; re-estimating them makes the exported
+    generator's eval-mode output match what the weights produce in a batch.
+    """
+    norms = [m for m in generator.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    if not norms:
+        return
+    for norm in norms:
+        norm.reset_running_stats()
+        norm.momentum = None  # cumulative average
+    generator.train()
+    noise = torch.Generator().manual_seed(_derived_seed(config.seed, "batchnorm", 0))
+    for _ in range(batches):
+        z = torch.randn(config.batch_size, config.latent_dim, generator=noise)
+        args = (torch.randint(num_classes, (config.batch_size,), generator=noise),) if num_classes else ()
+        generator(z, *args)
+    for norm in norms:
+        norm.momentum = 0.1
+    generator.eval()
+
+
+class _MovingAverage:
+    """An exponential moving average of a module's parameters; buffers are copied as they are."""
+
+    def __init__(self, module: nn.Module, decay: float):
+        self.module = copy.deepcopy(module).requires_grad_(False)
+        self.decay = decay
+
+    @torch.no_grad()
+    def update(self, module: nn.Module, step: int) -> None:
+        # A shorter memory at first, so the average is not dominated by the random initial weights.
+        decay = min(self.decay, (1 + step) / (10 + step))
+        for mine, theirs in zip(self.module.parameters(), module.parameters()):
+            mine.lerp_(theirs, 1.0 - decay)
+        for mine, theirs in zip(self.module.buffers(), module.buffers()):
+            mine.copy_(theirs)
+
+
+class _BatchSchedule:
+    """Epochs of shuffled, full batches; the order of epoch e depends on (seed, e) only."""
+
+    def __init__(self, size: int, batch_size: int, seed: int):
+        self.size, self.seed = size, seed
+        self.batch_size = min(batch_size, size)
+        self.per_epoch = size // self.batch_size
+        self._epoch, self._order = -1, torch.empty(0, dtype=torch.int64)
+
+    def indices(self, step: int) -> torch.Tensor:
+        epoch, position = divmod(step, self.per_epoch)
+        if epoch != self._epoch:
+            shuffle = torch.Generator().manual_seed(_derived_seed(self.seed, "order", epoch))
+            self._epoch, self._order = epoch, torch.randperm(self.size, generator=shuffle)
+        return self._order[position * self.batch_size : (position + 1) * self.batch_size]
+
+
+def _derived_seed(seed: int, stream: str, counter: int) -> int:
+    """An independent 63-bit seed for each (run seed, stream, counter)."""
+    entropy = [seed, counter, *stream.encode()]
+    return int(np.random.SeedSequence(entropy).generate_state(1, dtype=np.uint64)[0] >> 1)
+
+
+def _check_resumable(saved: DCGANConfig, wanted: DCGANConfig) -> None:
+    differ = {k for k, v in saved.model_dump().items() if getattr(wanted, k) != v} - _RESUMABLE_CHANGES
+    if differ:
+        raise ValueError(f"checkpoint was made with different settings ({', '.join(sorted(differ))}); use a new folder")
