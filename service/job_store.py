@@ -169,8 +169,8 @@ class JobStore:
     def get_blob(self, sha256: str) -> bytes | None:
         return self.redis.get(blob_key(sha256))
 
-    def cache_put(self, digest: str, job: Job) -> None:
-        entry = {"job_id": job.id, "outputs": [o.model_dump() for o in job.outputs], "metrics": job.metrics}
+    def cache_put(self, digest: str, job_id: str, outputs: list[JobOutput], metrics: dict[str, Any]) -> None:
+        entry = {"job_id": job_id, "outputs": [o.model_dump() for o in outputs], "metrics": metrics}
         self.redis.set(cache_key(digest), json.dumps(entry), ex=self.output_ttl_s)
 
     def cache_get(self, digest: str) -> dict[str, Any] | None:

@@ -6,7 +6,7 @@ from celery import Task, shared_task
 from celery.utils.log import get_task_logger
 
 from models.store import UnknownModel
-from service.schemas.jobs import Job, JobStatus
+from service.schemas.jobs import Job
 from workers.celery_app import GENERATE_TASK
 from workers.context import worker_context
 from workers.imaging import CONTENT_TYPES, encode, to_uint8
@@ -46,8 +46,10 @@ def generate(self: Task, job_id: str, cache_digest: str | None = None) -> None:
         }
         if "labels" in feeds:
             metrics["labels"] = feeds["labels"].tolist()
-        return JobResult(outputs=context.jobs.put_outputs(job.id, encoded), metrics=metrics)
+        outputs = context.jobs.put_outputs(job.id, encoded)
+        if cache_digest:
+            # Before the job turns succeeded, so a client that saw it finish finds the entry.
+            context.jobs.cache_put(cache_digest, job.id, outputs, metrics)
+        return JobResult(outputs=outputs, metrics=metrics)
 
-    finished = run_job(context.jobs, job_id, context.settings.lease_ttl_s, work)
-    if finished is not None and finished.status == JobStatus.succeeded and cache_digest:
-        context.jobs.cache_put(cache_digest, finished)
+    run_job(context.jobs, job_id, context.settings.lease_ttl_s, work)

@@ -1,0 +1,61 @@
+"""Cancellation, readiness and Redis outages, each on a stack of the test's own."""
+
+import subprocess
+import sys
+import time
+
+import pytest
+
+from conftest import REPO, wait_for_status
+from service.local_redis import start_redis
+
+pytestmark = pytest.mark.integration
+
+MODEL = "mnist-cdcgan"
+
+
+def test_a_canceled_queued_job_never_runs(fresh_stack):
+    fresh_stack.start_api()  # and no worker yet: the job must wait in the queue
+    with fresh_stack.client() as api:
+        assert api.get("/ready").status_code == 503
+        job = api.post("/generate", json={"model": MODEL, "n": 2, "seed": 1}).json()
+        assert job["status"] == "queued"
+        canceled = api.post(f"/jobs/{job['id']}/cancel")
+        assert canceled.status_code == 202 and canceled.json()["status"] == "canceled"
+        kept = api.post("/generate", json={"model": MODEL, "n": 1, "seed": 2}).json()
+
+        fresh_stack.start_worker()
+        assert wait_for_status(api, kept["id"], {"succeeded", "failed"})["status"] == "succeeded"
+        # the worker has consumed the queue in order, so it has seen the canceled job too
+        after = api.get(f"/jobs/{job['id']}").json()
+        assert after["status"] == "canceled" and after["outputs"] == [] and after["started_at"] is None
+        assert api.get("/ready").status_code == 200
+
+
+def test_redis_outage_is_503_with_retry_after_and_the_api_recovers(fresh_stack):
+    fresh_stack.start_api()
+    with fresh_stack.client() as api:
+        port = fresh_stack.redis_server.port
+        fresh_stack.redis_server.stop()
+        down = api.post("/generate", json={"model": MODEL, "n": 1})
+        assert down.status_code == 503 and down.headers["retry-after"]
+        assert down.headers["content-type"] == "application/problem+json"
+        assert api.get("/jobs/anything").status_code == 503
+        assert api.get("/ready").status_code == 503
+
+        fresh_stack.redis_server = start_redis(fresh_stack.state_dir / "redis2", port=port)
+        deadline = time.monotonic() + 20
+        while api.get("/jobs/anything").status_code != 404:
+            assert time.monotonic() < deadline, "the API did not reconnect to Redis"
+            time.sleep(0.2)
+        assert api.post("/generate", json={"model": MODEL, "n": 1}).status_code == 202
+
+
+def test_the_api_never_imports_torch_or_onnxruntime():
+    probe = (
+        "import sys; from service.app import create_app; from service.settings import Settings; "
+        "create_app(Settings(redis_url='redis://127.0.0.1:1/0')); "
+        "print(sorted({'torch', 'onnxruntime'} & set(sys.modules)))"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
