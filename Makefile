@@ -1,0 +1,39 @@
+# Two commands on a fresh machine: `make run` (the service with its bundled models) and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: setup run worker api test test-fast bench zoo clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+## Redis (its own, unless GANFORGE_REDIS_URL is set), one worker on both queues, the API on :8000.
+run: setup
+	$(PY) -m service.run_local
+
+## The whole suite: unit tests and integration tests against a real Redis and real workers.
+test: setup
+	$(PY) -m pytest -q
+
+## Only the fast unit tests.
+test-fast: setup
+	$(PY) -m pytest -q -m "not integration and not slow"
+
+## Benchmarks (not tests): writes bench/results/report.json and report.md.
+bench: setup
+	$(PY) -m bench
+
+## Retrain the bundled models from data that ships in pip packages.
+zoo: setup
+	rm -rf models/zoo/mnist-cdcgan
+	$(PY) -m training.cli dcgan --dataset mnist-5k --conditional --model-name mnist-cdcgan --store models/zoo
+
+clean:
+	rm -rf .state bench/results
