@@ -44,15 +44,17 @@ class DynamicBatcher:
         self._closed = True
         self._queue.put(_Request({}))  # wakes the loop
 
-    def run(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
-        """Run one request (any number of rows) and wait for its output rows."""
+    def run(self, feeds: dict[str, np.ndarray]) -> tuple[np.ndarray, int]:
+        """Run one request (any number of rows); answers its output rows and the largest batch
+        it rode in."""
         n = len(next(iter(feeds.values())))
         chunks = []
         for start in range(0, n, self.max_batch_size):
             request = _Request({k: v[start : start + self.max_batch_size] for k, v in feeds.items()})
             self._queue.put(request)
             chunks.append(request.future)
-        return np.concatenate([chunk.result() for chunk in chunks])
+        results = [chunk.result() for chunk in chunks]
+        return np.concatenate([rows for rows, _ in results]), max(size for _, size in results)
 
     def _next_batch(self) -> list[_Request]:
         first = self._held or self._queue.get()
@@ -89,5 +91,5 @@ class DynamicBatcher:
                 continue
             start = 0
             for request in batch:
-                request.future.set_result(images[start : start + request.size])
+                request.future.set_result((images[start : start + request.size], len(images)))
                 start += request.size

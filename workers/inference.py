@@ -34,7 +34,7 @@ def generate(self: Task, job_id: str, cache_digest: str | None = None) -> None:
             feeds["labels"] = labels if labels is not None else sample_labels(params["seed"], params["n"], signature.num_classes)
         loaded = context.sessions.get(manifest, context.models.onnx_path(manifest))
         started = time.perf_counter()
-        images = loaded.run(feeds)
+        images, batch_images = loaded.run(feeds)
         inferred = time.perf_counter()
         fmt = params["format"]
         pixels = to_uint8(images)
@@ -43,6 +43,7 @@ def generate(self: Task, job_id: str, cache_digest: str | None = None) -> None:
         metrics = {
             "inference_s": round(inferred - started, 5),
             "encode_s": round(time.perf_counter() - inferred, 5),
+            "batch_images": batch_images,
         }
         if "labels" in feeds:
             metrics["labels"] = feeds["labels"].tolist()

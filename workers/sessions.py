@@ -67,9 +67,11 @@ class LoadedModel:
             else None
         )
 
-    def run(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
+    def run(self, feeds: dict[str, np.ndarray]) -> tuple[np.ndarray, int]:
+        """Output rows for the request, and the number of images in the largest run it was part of."""
         if self.batcher is None:
-            return self.session.run([self.manifest.signature.output], feeds)[0]
+            images = self.session.run([self.manifest.signature.output], feeds)[0]
+            return images, len(images)
         return self.batcher.run(feeds)
 
     def close(self) -> None:
