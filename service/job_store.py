@@ -43,6 +43,13 @@ def lease_key(job_id: str) -> str:
     return f"{PREFIX}:lease:{job_id}"
 
 
+def task_key(job_id: str) -> str:
+    return f"{PREFIX}:job:{job_id}:task"
+
+
+RUNNING_KEY = f"{PREFIX}:running"
+
+
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
@@ -194,6 +201,37 @@ class JobStore:
 
     def release_lease(self, job_id: str, owner: str) -> None:
         self._release_lease(keys=[lease_key(job_id)], args=[owner])
+
+    # -- recovery: which task a job is, and which jobs are running -------------------------------
+
+    def put_task(self, job_id: str, name: str, queue: str, kwargs: dict[str, Any]) -> None:
+        """Remember how a job was queued, so the reaper can queue it again."""
+        spec = json.dumps({"name": name, "queue": queue, "kwargs": kwargs})
+        self.redis.set(task_key(job_id), spec, ex=self.job_ttl_s)
+
+    def get_task(self, job_id: str) -> dict[str, Any] | None:
+        raw = self.redis.get(task_key(job_id))
+        return json.loads(raw) if raw else None
+
+    def mark_running(self, job_id: str, running: bool) -> None:
+        if running:
+            self.redis.sadd(RUNNING_KEY, job_id)
+        else:
+            self.redis.srem(RUNNING_KEY, job_id)
+
+    def running_without_lease(self) -> list[str]:
+        """Jobs marked running whose worker stopped renewing the lease: it died."""
+        ids = [i.decode() for i in self.redis.smembers(RUNNING_KEY)]
+        if not ids:
+            return []
+        pipe = self.redis.pipeline(transaction=False)
+        for job_id in ids:
+            pipe.exists(lease_key(job_id))
+        return [job_id for job_id, leased in zip(ids, pipe.execute()) if not leased]
+
+    def claim_requeue(self, job_id: str, ttl_s: int) -> bool:
+        """One reaper, not several, requeues a given orphan."""
+        return bool(self.redis.set(f"{PREFIX}:requeue:{job_id}", "1", nx=True, ex=ttl_s))
 
 
 def _encode(fields: dict[str, Any]) -> dict[str, str]:

@@ -51,6 +51,7 @@ def _run_leased(store: JobStore, job_id: str, work: Callable[[Job], JobResult]) 
         log.info("job is %s; not running it", found)
         return None
     job = store.get(job_id)
+    store.mark_running(job_id, True)
     started = time.perf_counter()
     try:
         result = work(job)
@@ -62,6 +63,8 @@ def _run_leased(store: JobStore, job_id: str, work: Callable[[Job], JobResult]) 
     else:
         result.metrics.setdefault("run_s", round(time.perf_counter() - started, 4))
         _finish(store, job_id, JobStatus.succeeded, outputs=result.outputs, metrics={**job.metrics, **result.metrics})
+    finally:
+        store.mark_running(job_id, False)
     return store.get(job_id)
 
 

@@ -8,6 +8,7 @@ from service.settings import load_settings
 from workers.celery_app import create_celery
 from workers.context import worker_context
 from workers.presence import Presence
+from workers.reaper import Reaper
 
 settings = load_settings()
 configure_logging(settings.log_format, settings.log_level)
@@ -21,10 +22,12 @@ def _announce(sender, **_) -> None:
     queues = list(sender.app.amqp.queues.consume_from)
     app.ganforge_presence = Presence(context.redis, queues, settings.worker_heartbeat_s)
     app.ganforge_presence.start()
+    app.ganforge_reaper = Reaper(context.jobs, app, settings.lease_ttl_s)
+    app.ganforge_reaper.start()
 
 
 @worker_shutdown.connect
 def _withdraw(**_) -> None:
-    presence = getattr(app, "ganforge_presence", None)
-    if presence is not None:
-        presence.stop()
+    for service in ("ganforge_reaper", "ganforge_presence"):
+        if (running := getattr(app, service, None)) is not None:
+            running.stop()

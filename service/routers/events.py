@@ -1,0 +1,65 @@
+"""GET /jobs/{id}/events: the job's life as Server-Sent Events.
+
+Each stream entry in Redis becomes one SSE event with the entry id as `id:`, so a client that
+reconnects with `Last-Event-ID` misses nothing. Events: `status` ({"status": ...}), `progress`,
+`sample` (a sample grid's output), `checkpoint`; after the terminal status an `end` event
+carries the final job and the stream closes.
+"""
+
+import json
+from typing import Annotated, Iterator
+
+from fastapi import APIRouter, Header
+from fastapi.responses import StreamingResponse
+
+from service.deps import StateDep
+from service.routers.jobs import find_job
+from service.schemas.problem import PROBLEM_RESPONSES
+from service.state import ApiState
+
+router = APIRouter(prefix="/jobs", tags=["jobs"])
+
+KEEPALIVE_S = 15
+
+
+def sse(event: str, data: object, event_id: str | None = None) -> str:
+    head = f"id: {event_id}\n" if event_id else ""
+    return f"{head}event: {event}\ndata: {json.dumps(data, default=str)}\n\n"
+
+
+def job_events(state: ApiState, job_id: str, after: str) -> Iterator[str]:
+    yield "retry: 2000\n\n"
+    while True:
+        entries = state.jobs.events(job_id, after, block_ms=KEEPALIVE_S * 1000)
+        if not entries:
+            yield ": keep-alive\n\n"
+        for entry_id, event, data in entries:
+            after = entry_id
+            yield sse(event, {"status": data} if event == "status" else data, entry_id)
+        job = state.jobs.get(job_id)
+        if job is None or job.status.is_terminal:
+            # Entries written after the terminal status (a late sample) are still delivered.
+            for entry_id, event, data in state.jobs.events(job_id, after):
+                yield sse(event, {"status": data} if event == "status" else data, entry_id)
+            if job is not None:
+                yield sse("end", job.model_dump(mode="json"))
+            return
+
+
+@router.get(
+    "/{job_id}/events",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/event-stream": {}}, "description": "The job's events"}, **PROBLEM_RESPONSES},
+    summary="Follow a job as Server-Sent Events",
+)
+def stream_events(
+    job_id: str,
+    state: StateDep,
+    last_event_id: Annotated[str | None, Header(description="Resume after this event id.")] = None,
+) -> StreamingResponse:
+    find_job(state, job_id)
+    return StreamingResponse(
+        job_events(state, job_id, last_event_id or "0-0"),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
