@@ -67,11 +67,16 @@ def save_checkpoint(
     _prune(stem.parent, keep)
 
 
+def read_meta(stem: Path) -> dict[str, Any]:
+    """The JSON half of a checkpoint, to check it before loading any tensors."""
+    return json.loads(stem.with_suffix(".json").read_text())
+
+
 def load_checkpoint(
     stem: Path, modules: dict[str, nn.Module], optimizers: dict[str, torch.optim.Optimizer]
 ) -> dict[str, Any]:
     """Load tensors into `modules` and `optimizers` in place; return the JSON metadata."""
-    meta = json.loads(stem.with_suffix(".json").read_text())
+    meta = read_meta(stem)
     tensors = load_file(str(stem.with_suffix(".safetensors")))
     for name, module in modules.items():
         prefix = f"{name}."

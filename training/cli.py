@@ -13,6 +13,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+import torch
+
 from models.export import export_generator
 from models.manifest import Manifest, Provenance
 from models.store import ModelStore
@@ -43,6 +45,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     dcgan.add_argument("--ema-decay", type=float, default=defaults.ema_decay)
     dcgan.add_argument("--checkpoint-dir", type=Path, default=None, help="checkpoint here and resume from here")
     dcgan.add_argument("--checkpoint-every", type=int, default=defaults.checkpoint_every)
+    dcgan.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: torch's choice)")
     dcgan.add_argument("--model-name", required=True)
     dcgan.add_argument("--store", type=Path, required=True, help="model store root, e.g. models/zoo")
     dcgan.add_argument("--dry-run", action="store_true", help=f"{DRY_RUN_STEPS} steps into a temporary store")
@@ -64,6 +67,9 @@ def run_dcgan(args: argparse.Namespace, command: str) -> Manifest:
         seed=args.seed,
         checkpoint_every=args.checkpoint_every,
     )
+    if args.threads:
+        # On a shared machine one thread per run beats two threads fighting for one core.
+        torch.set_num_threads(args.threads)
     dataset = load_builtin(args.dataset, image_size=args.image_size)
     log.info("training %s on %s (%d images) for %d steps", args.model_name, dataset.name, len(dataset), config.steps)
 

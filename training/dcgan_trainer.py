@@ -22,7 +22,7 @@ from torch import nn
 
 from models.architectures import build
 from models.manifest import GeneratorSignature
-from training.checkpoints import checkpoint_stem, latest_checkpoint, load_checkpoint, save_checkpoint
+from training.checkpoints import checkpoint_stem, latest_checkpoint, load_checkpoint, read_meta, save_checkpoint
 from training.datasets import Dataset
 from training.losses import discriminator_loss, generator_loss
 
@@ -132,9 +132,8 @@ def train_dcgan(
 
     start = 0
     if (stem := latest_checkpoint(checkpoint_dir)) is not None:
-        meta = load_checkpoint(stem, modules, optimizers)
-        _check_resumable(DCGANConfig.model_validate(meta["config"]), config)
-        start = meta["step"]
+        _check_resumable(DCGANConfig.model_validate(read_meta(stem)["config"]), config)
+        start = load_checkpoint(stem, modules, optimizers)["step"]
 
     images, labels = torch.from_numpy(dataset.images), torch.from_numpy(dataset.labels)
     schedule = _BatchSchedule(len(dataset), config.batch_size, config.seed)
