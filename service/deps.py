@@ -5,6 +5,7 @@ from typing import Annotated
 
 from fastapi import Depends, Header, Request
 
+from service.idempotency import idempotency_key
 from service.state import ApiState
 
 
@@ -30,3 +31,5 @@ def prefer_wait(
 
 
 PreferWaitDep = Annotated[float | None, Depends(prefer_wait)]
+
+IdempotencyKeyDep = Annotated[str | None, Depends(idempotency_key)]

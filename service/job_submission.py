@@ -10,7 +10,9 @@ from fastapi import Response
 from service.errors import Problem
 from service.job_store import utcnow
 from service.schemas.jobs import Job, JobKind, JobOutput, JobStatus, ModelRef
+from service.schemas.webhooks import JobWebhook
 from service.state import ApiState
+from workers.celery_app import WEBHOOK_TASK
 
 
 def request_digest(kind: JobKind, model: ModelRef, params: dict[str, Any]) -> str:
@@ -23,7 +25,8 @@ def new_job_id() -> str:
     return uuid.uuid4().hex
 
 
-def answer_from_cache(state: ApiState, kind: JobKind, model: ModelRef, params: dict, digest: str) -> Job | None:
+def answer_from_cache(state: ApiState, kind: JobKind, model: ModelRef, params: dict, digest: str,
+                      webhook: JobWebhook | None = None) -> Job | None:
     """A finished job built from the result cache, without a worker, or None on a miss."""
     entry = state.jobs.cache_get(digest)
     if entry is None:
@@ -36,9 +39,12 @@ def answer_from_cache(state: ApiState, kind: JobKind, model: ModelRef, params: d
     job = Job(
         id=job_id, kind=kind, status=JobStatus.succeeded, model=model, params=params,
         created_at=now, started_at=now, finished_at=now, outputs=outputs,
-        metrics={**entry["metrics"], "cached_from": entry["job_id"]}, cached=True,
+        metrics={**entry["metrics"], "cached_from": entry["job_id"]}, cached=True, webhook=webhook,
     )
     state.jobs.create(job)
+    if webhook and webhook.wants("completed"):
+        # No worker ran it, so nobody else reports its end; by name, as the API imports no task code.
+        state.celery.send_task(WEBHOOK_TASK, kwargs={"job": job.model_dump(mode="json"), "event": "completed"})
     return job
 
 
@@ -54,9 +60,12 @@ def check_queue_depth(state: ApiState, queue: str) -> None:
 
 
 def enqueue(state: ApiState, *, kind: JobKind, model: ModelRef | None, params: dict, task: str, queue: str,
-            task_kwargs: dict | None = None) -> Job:
+            task_kwargs: dict | None = None, webhook: JobWebhook | None = None) -> Job:
     check_queue_depth(state, queue)
-    job = Job(id=new_job_id(), kind=kind, status=JobStatus.queued, model=model, params=params, created_at=utcnow())
+    job = Job(
+        id=new_job_id(), kind=kind, status=JobStatus.queued, model=model, params=params, created_at=utcnow(),
+        webhook=webhook,
+    )
     state.jobs.create(job)
     state.jobs.put_task(job.id, task, queue, task_kwargs or {})
     state.celery.send_task(task, args=[job.id], kwargs=task_kwargs or {}, queue=queue)

@@ -44,6 +44,17 @@ class Settings(BaseSettings):
     worker_concurrency: int = Field(8, description="Task threads per worker process.")
     lease_ttl_s: int = Field(30, description="A job whose worker stops renewing its lease for this long is free.")
 
+    # webhooks
+    webhook_secret: str = Field(
+        "ganforge-dev-webhook-secret",
+        description="HMAC-SHA256 key of X-GANForge-Signature; receivers verify with the same key. "
+        "The default suits local runs only: set your own wherever webhooks leave the machine.",
+    )
+    webhook_max_retries: int = Field(8, ge=0, description="Retries of the `completed` POST after the first try.")
+    webhook_backoff_s: float = Field(1.0, gt=0, description="First retry delay; it doubles each retry, up to 5 minutes.")
+    webhook_progress_interval_s: float = Field(2.0, ge=0, description="At most one `progress` POST per job this often.")
+    webhook_timeout_s: float = Field(5.0, gt=0, description="Per POST: connect, send and read the answer.")
+
     @model_validator(mode="after")
     def _default_artifacts_dir(self) -> "Settings":
         if self.artifacts_dir is None:

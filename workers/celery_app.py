@@ -12,12 +12,13 @@ INFERENCE_QUEUE = "inference"
 TRAINING_QUEUE = "training"
 
 GENERATE_TASK = "ganforge.inference.generate"
+WEBHOOK_TASK = "ganforge.webhooks.deliver"
 
 
 def create_celery(settings: Settings, *, include_tasks: bool = False) -> Celery:
     if not settings.redis_url:
         raise RuntimeError("GANFORGE_REDIS_URL is not set: start Redis first (make run does it for you)")
-    app = Celery("ganforge", include=["workers.inference"] if include_tasks else [])
+    app = Celery("ganforge", include=["workers.inference", "workers.webhooks"] if include_tasks else [])
     app.conf.update(
         broker_url=settings.redis_url,
         broker_connection_retry_on_startup=True,
@@ -28,6 +29,7 @@ def create_celery(settings: Settings, *, include_tasks: bool = False) -> Celery:
         task_routes={
             "ganforge.inference.*": {"queue": INFERENCE_QUEUE},
             "ganforge.training.*": {"queue": TRAINING_QUEUE},
+            "ganforge.webhooks.*": {"queue": INFERENCE_QUEUE},  # short POSTs, never behind a training run
         },
         task_default_queue=INFERENCE_QUEUE,
         task_serializer="json",

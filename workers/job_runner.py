@@ -10,10 +10,13 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from celery import current_app
+
 from service.job_store import JobStore, utcnow
 from service.logs import job_logging
 from service.schemas.jobs import Job, JobError, JobOutput, JobStatus
 from workers.lease import LeaseTaken, hold_lease
+from workers.webhooks import notify
 
 log = logging.getLogger(__name__)
 
@@ -49,8 +52,11 @@ def _run_leased(store: JobStore, job_id: str, work: Callable[[Job], JobResult]) 
     found = store.transition(job_id, {JobStatus.queued, JobStatus.running}, JobStatus.running, started_at=utcnow())
     if found not in (JobStatus.queued, JobStatus.running):
         log.info("job is %s; not running it", found)
+        if found == JobStatus.canceled:  # canceled while queued: nobody else reports its end
+            notify(current_app, store.get(job_id), "completed")
         return None
     job = store.get(job_id)
+    notify(current_app, job, "start")  # the app of the task running this job
     store.mark_running(job_id, True)
     started = time.perf_counter()
     try:
@@ -65,7 +71,9 @@ def _run_leased(store: JobStore, job_id: str, work: Callable[[Job], JobResult]) 
         _finish(store, job_id, JobStatus.succeeded, outputs=result.outputs, metrics={**job.metrics, **result.metrics})
     finally:
         store.mark_running(job_id, False)
-    return store.get(job_id)
+    finished = store.get(job_id)
+    notify(current_app, finished, "completed")  # succeeded, failed, or canceled while it ran
+    return finished
 
 
 def _finish(store: JobStore, job_id: str, status: JobStatus, **fields: Any) -> None:

@@ -6,12 +6,14 @@ from fastapi import APIRouter, Response
 
 from models.manifest import Manifest
 from models.store import UnknownModel
-from service.deps import PreferWaitDep, StateDep
+from service.deps import IdempotencyKeyDep, PreferWaitDep, StateDep
 from service.errors import Problem
+from service.idempotency import create_once
 from service.job_submission import answer_from_cache, enqueue, job_answer, request_digest
 from service.schemas.generate import GenerateRequest
 from service.schemas.jobs import Job, ModelRef
 from service.schemas.problem import PROBLEM_RESPONSES
+from service.schemas.webhooks import WEBHOOK_FIELDS
 from workers.celery_app import GENERATE_TASK, INFERENCE_QUEUE
 
 router = APIRouter(tags=["inference"])
@@ -60,21 +62,31 @@ def check_labels(request: GenerateRequest, manifest: Manifest) -> None:
     responses={200: {"model": Job, "description": "Finished within `Prefer: wait` or served from the cache"}, **PROBLEM_RESPONSES},
     summary="Generate images from noise",
 )
-def generate(request: GenerateRequest, state: StateDep, response: Response, wait_s: PreferWaitDep) -> Job:
+def generate(
+    request: GenerateRequest, state: StateDep, response: Response, wait_s: PreferWaitDep,
+    idempotency_key: IdempotencyKeyDep,
+) -> Job:
     """Queue a generation job. With a `seed` the request is deterministic and a repeat is answered
     from the result cache (`cached: true`) without a worker."""
+    job = create_once(state, "generate", idempotency_key, request, response, lambda: submit_generate(state, request))
+    return job_answer(state, job, response, wait_s)
+
+
+def submit_generate(state, request: GenerateRequest) -> Job:
     manifest = resolve_model(state, request.model, "generate")
     check_labels(request, manifest)
     model = ModelRef(name=manifest.name, version=manifest.version)
     deterministic = request.seed is not None
-    params = request.model_dump(exclude={"model"})
+    # The webhook says where to report, not what to compute: it stays out of params and the cache key.
+    params = request.model_dump(exclude={"model", *WEBHOOK_FIELDS})
     if not deterministic:
         params["seed"] = secrets.randbelow(2**32)
     digest = request_digest("generate", model, params) if deterministic else None
-    job = answer_from_cache(state, "generate", model, params, digest) if digest else None
+    webhook = request.webhook_spec()
+    job = answer_from_cache(state, "generate", model, params, digest, webhook) if digest else None
     if job is None:
         job = enqueue(
             state, kind="generate", model=model, params=params, task=GENERATE_TASK, queue=INFERENCE_QUEUE,
-            task_kwargs={"cache_digest": digest},
+            task_kwargs={"cache_digest": digest}, webhook=webhook,
         )
-    return job_answer(state, job, response, wait_s)
+    return job

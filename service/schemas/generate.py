@@ -2,13 +2,15 @@
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
+
+from service.schemas.webhooks import WebhookFields
 
 MAX_IMAGES = 64
 ImageFormat = Literal["png", "jpeg", "webp"]
 
 
-class GenerateRequest(BaseModel):
+class GenerateRequest(WebhookFields):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={"examples": [{"model": "mnist-cdcgan", "n": 16, "seed": 7, "labels": [3]}]},

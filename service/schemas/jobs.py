@@ -6,6 +6,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from service.schemas.webhooks import JobWebhook
+
 JobKind = Literal["generate", "translate", "upscale", "train"]
 
 
@@ -56,3 +58,4 @@ class Job(BaseModel):
     metrics: dict[str, Any] = Field(default_factory=dict, description="Timings and quality figures.")
     error: JobError | None = None
     cached: bool = Field(False, description="True when answered from the result cache without a worker.")
+    webhook: JobWebhook | None = Field(None, description="Where and on which events the job is POSTed.")
