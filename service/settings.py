@@ -55,6 +55,16 @@ class Settings(BaseSettings):
     webhook_progress_interval_s: float = Field(2.0, ge=0, description="At most one `progress` POST per job this often.")
     webhook_timeout_s: float = Field(5.0, gt=0, description="Per POST: connect, send and read the answer.")
 
+    # datasets
+    max_upload_bytes: int = Field(200 * 2**20, ge=1, description="Largest dataset upload, counted as it streams in.")
+    max_archive_files: int = Field(20_000, ge=1, description="Most files in an uploaded archive.")
+    max_uncompressed_bytes: int = Field(2**30, ge=1, description="Most bytes an archive may unpack to.")
+    max_compression_ratio: float = Field(100.0, gt=1, description="Most an archive or a member may inflate (zip bombs).")
+    max_image_pixels: int = Field(4096 * 4096, ge=1, description="Largest image (width x height) in a dataset.")
+    fashion_mnist_dir: Path = Field(
+        Path("/usr/share/datasets/fashion-mnist"), description="IDX files of Debian's dataset-fashion-mnist, if installed."
+    )
+
     @model_validator(mode="after")
     def _default_artifacts_dir(self) -> "Settings":
         if self.artifacts_dir is None:
@@ -64,6 +74,10 @@ class Settings(BaseSettings):
     @property
     def models_dir(self) -> Path:
         return self.artifacts_dir / "models"
+
+    @property
+    def datasets_dir(self) -> Path:
+        return self.artifacts_dir / "datasets"
 
 
 def load_settings(**overrides) -> Settings:
