@@ -19,8 +19,6 @@ ZOO = Path(__file__).resolve().parents[1] / "models" / "zoo"
 SAMPLES_PER_CLASS = 100
 REQUIRED_ACCURACY = 0.8
 
-pytestmark = pytest.mark.slow
-
 
 @pytest.fixture(scope="module")
 def bundled():

@@ -22,6 +22,17 @@ def tiny_config(**overrides) -> DCGANConfig:
     return DCGANConfig(**{"latent_dim": 4, "base_features": 4, "embed_dim": 2, "batch_size": 8, "steps": 6, **overrides})
 
 
+def abort_after(checks: int):
+    """An abort_fn that lets `checks` steps start, then asks to stop."""
+    asked = []
+
+    def abort() -> bool:
+        asked.append(True)
+        return len(asked) > checks
+
+    return abort
+
+
 def weights(module: torch.nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.clone() for k, v in module.state_dict().items()}
 
@@ -73,7 +84,7 @@ def test_abort_fn_stops_before_the_next_step():
         tiny_config(steps=100),
         tiny_dataset(),
         progress_fn=lambda step, *_: steps_done.append(step),
-        abort_fn=lambda: len(steps_done) >= 3,
+        abort_fn=abort_after(3),
     )
     assert result.aborted and result.step == 3
     assert steps_done == [1, 2, 3]
@@ -86,8 +97,7 @@ def test_resuming_from_a_checkpoint_matches_an_uninterrupted_run(tmp_path, ema_d
     straight = train_dcgan(config, data)
 
     # Stop after step 5: the abort saves a checkpoint at 5, beside the periodic one at 4.
-    calls = []
-    stopped = train_dcgan(config, data, checkpoint_dir=tmp_path, abort_fn=lambda: len(calls) == 5 or calls.append(0))
+    stopped = train_dcgan(config, data, checkpoint_dir=tmp_path, abort_fn=abort_after(5))
     assert stopped.aborted and stopped.step == 5
     assert latest_checkpoint(tmp_path).name == "step-00000005"
     meta = json.loads(latest_checkpoint(tmp_path).with_suffix(".json").read_text())

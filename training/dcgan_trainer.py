@@ -59,6 +59,7 @@ class TrainResult:
     """What a run produced: the generator to export (the EMA one when enabled), in eval mode."""
 
     generator: nn.Module
+    conditional: bool
     architecture: str
     architecture_config: dict
     class_names: list[str]
@@ -67,10 +68,6 @@ class TrainResult:
     step: int
     aborted: bool
     losses: dict[str, float] = field(default_factory=dict)
-
-    @property
-    def conditional(self) -> bool:
-        return self.architecture.startswith("cdcgan")
 
     def signature(self) -> GeneratorSignature:
         return GeneratorSignature(
@@ -83,7 +80,7 @@ class TrainResult:
         )
 
 
-def architectures(config: DCGANConfig, dataset: Dataset) -> tuple[str, dict, str, dict]:
+def network_specs(config: DCGANConfig, dataset: Dataset) -> tuple[str, dict, str, dict]:
     """(generator name, its config, discriminator name, its config) for a run on `dataset`."""
     shape = {"channels": dataset.channels, "image_size": dataset.image_size, "base_features": config.base_features}
     if config.conditional:
@@ -113,7 +110,7 @@ def train_dcgan(
     """
     if config.conditional and dataset.num_classes < 2:
         raise ValueError(f"a conditional run needs at least 2 classes; {dataset.name!r} has {dataset.num_classes}")
-    g_name, g_config, d_name, d_config = architectures(config, dataset)
+    g_name, g_config, d_name, d_config = network_specs(config, dataset)
     with torch.random.fork_rng(devices=[]):  # seed the initialisation without touching the caller's RNG
         torch.manual_seed(config.seed)
         generator, discriminator = build(g_name, **g_config), build(d_name, **d_config)
@@ -191,6 +188,7 @@ def train_dcgan(
     recalibrate_batchnorm(final, config, dataset.num_classes if config.conditional else 0)
     return TrainResult(
         generator=final.eval(),
+        conditional=config.conditional,
         architecture=g_name,
         architecture_config=g_config,
         class_names=list(dataset.class_names),
@@ -213,6 +211,7 @@ def recalibrate_batchnorm(generator: nn.Module, config: DCGANConfig, num_classes
     norms = [m for m in generator.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
     if not norms:
         return
+    momenta = [norm.momentum for norm in norms]
     for norm in norms:
         norm.reset_running_stats()
         norm.momentum = None  # cumulative average
@@ -222,8 +221,8 @@ def recalibrate_batchnorm(generator: nn.Module, config: DCGANConfig, num_classes
         z = torch.randn(config.batch_size, config.latent_dim, generator=noise)
         args = (torch.randint(num_classes, (config.batch_size,), generator=noise),) if num_classes else ()
         generator(z, *args)
-    for norm in norms:
-        norm.momentum = 0.1
+    for norm, momentum in zip(norms, momenta):
+        norm.momentum = momentum
     generator.eval()
 
 
