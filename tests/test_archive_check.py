@@ -5,7 +5,10 @@ Unit tests on archives built in tmp_path; the store runs without built-ins so no
 
 import gzip
 import io
+import os
 import struct
+import subprocess
+import sys
 import tarfile
 
 import numpy as np
@@ -248,3 +251,16 @@ def test_fashion_mnist_is_read_from_idx_files_where_present(tmp_path):
     assert images.shape == (3, 3, 28, 28) and labels.tolist() == [9, 0, 3]
     assert images[0, 0, 0, 1] == pytest.approx(1 / 127.5 - 1)
     assert dataset.class_names[9] == "Ankle boot"
+
+
+def test_leftovers_of_a_killed_upload_are_swept(store, tmp_path):
+    stale = store.root / ".staging-deadbeef" / "files"
+    stale.mkdir(parents=True)
+    os.utime(stale.parent, (0, 0))
+    upload(store, tmp_path, zip_bytes(classes_files()))
+    assert not stale.parent.exists()
+
+
+def test_the_api_side_of_datasets_never_imports_torch():
+    code = "import sys, service.app, service.routers.datasets; sys.exit('torch' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 0

@@ -15,6 +15,7 @@ import os
 import re
 import secrets
 import shutil
+import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
@@ -116,6 +117,7 @@ class DatasetStore:
         if name is not None and not DATASET_NAME.match(name):
             raise ValueError("name: 1 to 64 letters, digits, spaces and . ( ) + - _")
         self.root.mkdir(parents=True, exist_ok=True)
+        self.sweep_leftovers()
         staging = Path(self.root / f".staging-{secrets.token_hex(8)}")
         staging.mkdir()
         try:
@@ -140,6 +142,17 @@ class DatasetStore:
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
+
+    def sweep_leftovers(self, older_than_s: float = 3600) -> None:
+        """Remove what a killed process left: staging folders, half deletions, stale uploads."""
+        cutoff = time.time() - older_than_s
+        leftovers = [*self.root.glob(".staging-*"), *self.root.glob(".deleting-*"), *self.root.glob(".uploads/*")]
+        for path in leftovers:
+            try:
+                if path.stat().st_mtime < cutoff:
+                    shutil.rmtree(path) if path.is_dir() else path.unlink()
+            except FileNotFoundError:
+                continue  # another process swept it first
 
     def _new_id(self) -> str:
         while (self.root / (dataset_id := secrets.token_hex(6))).exists():
