@@ -121,7 +121,7 @@ def notify(source: Celery | WorkerContext, job: Job, event: WebhookEvent) -> boo
     """
     if job.webhook is None or not job.webhook.wants(event):
         return False
-    context = source if isinstance(source, WorkerContext) else worker_context(source)
+    context = _context(source)
     try:
         if event == "progress" and not _progress_due(context, job.id):
             return False
@@ -140,11 +140,15 @@ def notify(source: Celery | WorkerContext, job: Job, event: WebhookEvent) -> boo
 
 def notify_progress(source: Celery | WorkerContext, job_id: str) -> bool:
     """For long jobs, on each progress update: sends the job as it stands, throttled per job."""
-    context = source if isinstance(source, WorkerContext) else worker_context(source)
+    context = _context(source)
     if json.loads(context.redis.hget(job_key(job_id), "webhook") or "null") is None:
         return False  # the common case costs one HGET
     job = context.jobs.get(job_id)
     return job is not None and notify(context, job, "progress")
+
+
+def _context(source: Celery | WorkerContext) -> WorkerContext:
+    return source if isinstance(source, WorkerContext) else worker_context(source)
 
 
 def _progress_due(context: WorkerContext, job_id: str) -> bool:
