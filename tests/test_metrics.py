@@ -181,9 +181,16 @@ def test_precision_drops_when_fakes_collapse_onto_one_mode():
 def test_inception_score_confident_and_uniform_is_number_of_classes():
     logits = np.full((1000, 10), -50.0)
     logits[np.arange(1000), np.arange(1000) % 10] = 50.0
+    assert inception_score(logits, splits=1)[0] == pytest.approx(10.0, rel=1e-6)
+    # random parts of 100 use the classes a little unevenly, which costs a little
     mean, std = inception_score(logits, splits=10)
-    assert mean == pytest.approx(10.0, rel=1e-3)
-    assert std < 1e-3
+    assert 9.5 < mean <= 10.0 and std < 0.2
+
+
+def test_inception_score_does_not_depend_on_sample_order():
+    logits = np.full((1000, 10), -50.0)
+    logits[np.arange(1000), np.arange(1000) // 100] = 50.0  # sorted by class, as a conditional GAN emits
+    assert inception_score(logits, splits=10)[0] == pytest.approx(10.0, rel=0.05)
 
 
 def test_inception_score_constant_prediction_is_one():

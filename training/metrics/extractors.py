@@ -89,13 +89,14 @@ class _BatchedExtractor:
     resize_mode: str
     batch_size: int
 
-    def _prepare(self, images) -> torch.Tensor:
-        return resize(to_channels(to_unit_float(images), self.input_channels), self.input_size, self.resize_mode)
+    def _prepare(self, batch: torch.Tensor) -> torch.Tensor:
+        return resize(to_channels(batch, self.input_channels), self.input_size, self.resize_mode)
 
     def _run(self, fn, images) -> np.ndarray:
-        x = self._prepare(images)
+        x = to_unit_float(images)
+        # Resize batch by batch: 5,000 images at 299 x 299 x 3 would be 5 GB at once.
         with torch.inference_mode():
-            out = [fn(batch) for batch in x.split(self.batch_size)]
+            out = [fn(self._prepare(batch)) for batch in x.split(self.batch_size)]
         return torch.cat(out).float().numpy()
 
 

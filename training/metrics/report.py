@@ -41,8 +41,9 @@ def quality_report(real: np.ndarray | RealStats, fake: np.ndarray, extractor: Ex
     report = report_from_features(real_stats, fake_features, kid_subsets=kid_subsets,
                                   kid_subset_size=kid_subset_size, pr_k=pr_k, seed=seed)
     if extractor.has_logits:
-        is_mean, is_std = inception_score(extractor.logits(fake), splits=min(is_splits, len(fake)))
-        report.update(inception_score_mean=is_mean, inception_score_std=is_std, inception_score_splits=is_splits)
+        splits = min(is_splits, len(fake))
+        is_mean, is_std = inception_score(extractor.logits(fake), splits=splits, seed=seed)
+        report.update(inception_score_mean=is_mean, inception_score_std=is_std, inception_score_splits=splits)
     return report
 
 
