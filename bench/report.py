@@ -45,6 +45,12 @@ def _costs(level: dict) -> list:
             _f(level["loadgen_cpu_ms_per_request"], 2), _f(level["redis_commands_per_request"], 1)]
 
 
+def _ceiling(level: dict, cores: int) -> float:
+    """Requests/s the machine could serve if CPU were the only limit: cores / CPU per request."""
+    total = sum(v for v in level["cpu_ms_per_request"].values() if v == v) + level["loadgen_cpu_ms_per_request"]
+    return cores * 1000 / total if total else float("nan")
+
+
 def markdown(r: dict) -> str:
     m, raw, service, s = r["machine"], r["raw"], r["service"], r["settings"]
     out = [f"# GANForge benchmark — {m['date_utc']}\n"]
@@ -78,6 +84,9 @@ def markdown(r: dict) -> str:
                      _f(g["torch_ms_per_call"], 2), _f(g["ort_ms_per_call"], 2)])
     out.append(_table(["batch", "PyTorch images/s", "ORT images/s", "ORT / PyTorch", "PyTorch ms/call", "ORT ms/call"], rows))
     p = raw["png"]
+    b1, b32 = raw["generator"]["batch_1"]["ort_images_per_s"], raw["generator"]["batch_32"]["ort_images_per_s"]
+    out.append(f"\nRaw ORT per-image gain from batching (batch 32 / batch 1): **{b32 / b1:.2f}x** — the most that "
+               "batching can buy this model's generator on this CPU.\n")
     out.append("\nPNG encoding of one generated image (Pillow, batch of 32 generated images, per image):\n\n")
     out.append(_table(["zlib level", "ms / image", "bytes / image", "encode / generator time per image (ORT, batch 32)"], [
         [f"{p['configured_level']} (configured)", _f(p["configured_ms_per_image"], 3), _f(p["configured_bytes_per_image"], 0),
@@ -111,10 +120,11 @@ def markdown(r: dict) -> str:
     for name, levels in (("on", on), ("off", off)):
         for c in levels:
             lv = levels[c]
-            rows.append([f"{name}, {c} clients", *_costs(lv), _f(lv["queue_wait_ms_mean"], 1),
+            rows.append([f"{name}, {c} clients", *_costs(lv), _f(_ceiling(lv, m["usable_cores"]), 0),
+                         _f(lv["queue_wait_ms_mean"], 1),
                          _f(lv["worker_inference_ms_mean"], 2), _f(lv["worker_encode_ms_mean"], 2)])
     out.append(_table(["stack, clients", "API CPU ms", "worker CPU ms", "Redis CPU ms", "load gen CPU ms",
-                       "Redis cmds", "queued ms (created→started)", "worker inference ms", "worker encode ms"], rows))
+                       "Redis cmds", "CPU-bound ceiling req/s", "queued ms (created→started)", "worker inference ms", "worker encode ms"], rows))
     top = on["32"]["redis_top_commands"]
     out.append(f"\nTop Redis commands per request (batching on, 32 clients): "
                f"{', '.join(f'{k} {v}' for k, v in top.items())}.\n")
@@ -170,3 +180,17 @@ def markdown(r: dict) -> str:
          _f(tr["wall_s_including_setup"], 1)],
     ]))
     return "\n".join(out)
+
+
+def main() -> None:
+    """`python -m bench.report [report.json]`: render report.md again from a saved report.json."""
+    import json
+    import sys
+    from pathlib import Path
+
+    source = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).resolve().parent / "results" / "report.json"
+    source.with_name("report.md").write_text(markdown(json.loads(source.read_text())))
+
+
+if __name__ == "__main__":
+    main()
