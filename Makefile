@@ -33,7 +33,8 @@ bench: setup
 ## Retrain the bundled models from data that ships in pip packages.
 zoo: setup
 	rm -rf models/zoo/mnist-cdcgan
-	$(PY) -m training.cli dcgan --dataset mnist-5k --conditional --model-name mnist-cdcgan --store models/zoo
+	$(PY) -m training.cli dcgan --dataset mnist-5k --conditional --steps 3000 --seed 0 --base-features 32 \
+		--label-smoothing 0.1 --threads 1 --model-name mnist-cdcgan --store models/zoo
 
 clean:
 	rm -rf .state bench/results

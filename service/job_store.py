@@ -97,7 +97,7 @@ class JobStore:
         pipe = self.redis.pipeline()
         pipe.hset(job_key(job.id), mapping=_encode(job.model_dump(mode="json")))
         pipe.expire(job_key(job.id), self.job_ttl_s)
-        pipe.xadd(events_key(job.id), {"event": "status", "data": json.dumps(job.status.value)}, maxlen=EVENTS_MAXLEN)
+        pipe.xadd(events_key(job.id), _event("status", job.status.value), maxlen=EVENTS_MAXLEN)
         pipe.expire(events_key(job.id), self.job_ttl_s)
         pipe.execute()
 
@@ -120,12 +120,17 @@ class JobStore:
         )
         return JobStatus(json.loads(found)) if found else None
 
-    def update(self, job_id: str, event: str, **fields: Any) -> None:
-        """Write fields of a running job (progress, metrics) and announce them as `event`."""
+    def update(self, job_id: str, event: str, data: Any = None, **fields: Any) -> None:
+        """Write fields of a running job (progress, outputs) and announce them as `event`, whose
+        data is `data` when given, else the fields."""
         pipe = self.redis.pipeline()
         pipe.hset(job_key(job_id), mapping=_encode(fields))
-        pipe.xadd(events_key(job_id), {"event": event, "data": json.dumps(fields, default=str)}, maxlen=EVENTS_MAXLEN)
+        pipe.xadd(events_key(job_id), _event(event, fields if data is None else data), maxlen=EVENTS_MAXLEN)
         pipe.execute()
+
+    def emit(self, job_id: str, event: str, data: Any) -> None:
+        """Announce an event that changes nothing in the record (a checkpoint was written)."""
+        self.redis.xadd(events_key(job_id), _event(event, data), maxlen=EVENTS_MAXLEN)
 
     def events(self, job_id: str, after: str = "0-0", block_ms: int | None = None) -> list[tuple[str, str, Any]]:
         """Events after the stream id `after`: (id, event, data), waiting up to block_ms for one."""
@@ -154,13 +159,14 @@ class JobStore:
 
     # -- outputs and the result cache ----------------------------------------------------------
 
-    def put_outputs(self, job_id: str, items: list[tuple[str, bytes, str]]) -> list[JobOutput]:
-        """Store (name, bytes, content type) triples as blobs; answers the job's output entries."""
+    def put_outputs(self, job_id: str, items: list[tuple[str, bytes, str]], ttl_s: int | None = None) -> list[JobOutput]:
+        """Store (name, bytes, content type) triples as blobs for `ttl_s` (default: the result
+        cache's TTL); answers the job's output entries."""
         outputs = []
         pipe = self.redis.pipeline(transaction=False)
         for name, data, content_type in items:
             digest = hashlib.sha256(data).hexdigest()
-            pipe.set(blob_key(digest), data, ex=self.output_ttl_s)
+            pipe.set(blob_key(digest), data, ex=ttl_s or self.output_ttl_s)
             outputs.append(
                 JobOutput(
                     name=name,
@@ -232,6 +238,10 @@ class JobStore:
     def claim_requeue(self, job_id: str, ttl_s: int) -> bool:
         """One reaper, not several, requeues a given orphan."""
         return bool(self.redis.set(f"{PREFIX}:requeue:{job_id}", "1", nx=True, ex=ttl_s))
+
+
+def _event(event: str, data: Any) -> dict[str, str]:
+    return {"event": event, "data": json.dumps(data, default=_json_default)}
 
 
 def _encode(fields: dict[str, Any]) -> dict[str, str]:

@@ -15,11 +15,11 @@ from pathlib import Path
 
 import torch
 
-from models.export import export_generator
 from models.manifest import Manifest, Provenance
 from models.store import ModelStore
 from training.datasets import BUILTIN_DATASETS, load_builtin
 from training.dcgan_trainer import DCGANConfig, train_dcgan
+from training.publish import publish_generator
 
 DRY_RUN_STEPS = 5
 log = logging.getLogger("training.cli")
@@ -79,29 +79,18 @@ def run_dcgan(args: argparse.Namespace, command: str) -> Manifest:
             log.info("step %d/%d %s %.0f img/s", step, total, shown, images_per_sec)
 
     result = train_dcgan(config, dataset, progress_fn=progress, checkpoint_dir=args.checkpoint_dir)
-    signature = result.signature()
+    provenance = Provenance(
+        trainer="dcgan",
+        dataset=dataset.name,
+        seed=config.seed,
+        steps=result.step,
+        command=command,
+        hyperparameters=config.model_dump(),
+    )
     with tempfile.TemporaryDirectory() as scratch:
-        onnx_path = Path(scratch) / "model.onnx"
-        parity = export_generator(result.generator, signature, onnx_path)
-        log.info("exported; ONNX Runtime vs PyTorch max |diff| = %.2g", parity)
-        store = ModelStore(Path(scratch) / "store" if args.dry_run else args.store)
-        manifest = store.register(
-            args.model_name,
-            onnx_path,
-            task="generate",
-            architecture=result.architecture,
-            config=result.architecture_config,
-            signature=signature,
-            provenance=Provenance(
-                trainer="dcgan",
-                dataset=dataset.name,
-                seed=config.seed,
-                steps=result.step,
-                command=command,
-                hyperparameters=config.model_dump(),
-            ),
-            parity_max_abs_diff=parity,
-        )
+        store = ModelStore(Path(scratch) if args.dry_run else args.store)
+        manifest = publish_generator(result, store, args.model_name, provenance)
+    log.info("exported with ONNX Runtime vs PyTorch max |diff| = %.2g", manifest.parity_max_abs_diff)
     log.info("registered %s%s", manifest.ref, " (dry run: discarded)" if args.dry_run else f" in {args.store}")
     return manifest
 

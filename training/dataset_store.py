@@ -110,6 +110,17 @@ class DatasetStore:
 
     # -- writing ------------------------------------------------------------------------------
 
+    @classmethod
+    def from_settings(cls, settings) -> "DatasetStore":
+        """The store the API and the workers share, with the upload limits of `settings`."""
+        limits = Limits(
+            max_files=settings.max_archive_files,
+            max_total_bytes=settings.max_uncompressed_bytes,
+            max_ratio=settings.max_compression_ratio,
+            max_image_pixels=settings.max_image_pixels,
+        )
+        return cls(settings.datasets_dir, limits, builtin_datasets(settings.fashion_mnist_dir))
+
     def create(self, archive: Path, layout: str, name: str | None = None, filename: str | None = None) -> DatasetRecord:
         """Check `archive` and store it as a new dataset; raises ArchiveRejected (nothing kept)."""
         if layout not in LAYOUTS:

@@ -17,41 +17,21 @@ from typing import Callable
 
 import numpy as np
 import torch
-from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
 from models.architectures import build
 from models.manifest import GeneratorSignature
+from training.configs import DCGANConfig
 from training.checkpoints import checkpoint_stem, latest_checkpoint, load_checkpoint, read_meta, save_checkpoint
 from training.datasets import Dataset
 from training.losses import discriminator_loss, generator_loss
 
 ProgressFn = Callable[[int, int, dict[str, float], float], None]
 AbortFn = Callable[[], bool]
+SampleFn = Callable[[int, nn.Module], None]
 
 # Settings that may change when a run is resumed; any other change means a different run.
 _RESUMABLE_CHANGES = {"steps", "checkpoint_every"}
-
-
-class DCGANConfig(BaseModel):
-    """Everything that decides a DCGAN run, apart from the data."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    conditional: bool = Field(True, description="Condition generator and discriminator on the class label.")
-    latent_dim: int = Field(64, ge=1, description="Length of the latent vector z.")
-    base_features: int = Field(64, ge=1, description="Width of the widest-resolution layers.")
-    embed_dim: int = Field(16, ge=1, description="Size of the generator's label embedding (conditional only).")
-    batch_size: int = Field(64, ge=1, description="Images per step.")
-    steps: int = Field(3000, ge=0, description="Optimizer steps, each one D update then one G update.")
-    lr_g: float = Field(2e-4, gt=0, description="Generator learning rate.")
-    lr_d: float = Field(2e-4, gt=0, description="Discriminator learning rate.")
-    beta1: float = Field(0.5, ge=0, lt=1, description="Adam beta1.")
-    beta2: float = Field(0.999, ge=0, lt=1, description="Adam beta2.")
-    label_smoothing: float = Field(0.0, ge=0, lt=0.5, description="Real targets are 1 - this (one-sided).")
-    ema_decay: float = Field(0.999, ge=0, lt=1, description="Decay of the generator's moving average; 0 disables it.")
-    seed: int = Field(0, ge=0, description="Seeds initialisation, batches and noise.")
-    checkpoint_every: int = Field(0, ge=0, description="Save a checkpoint every this many steps; 0 disables.")
 
 
 @dataclass
@@ -101,12 +81,15 @@ def train_dcgan(
     progress_fn: ProgressFn | None = None,
     abort_fn: AbortFn | None = None,
     checkpoint_dir: Path | None = None,
+    sample_fn: SampleFn | None = None,
 ) -> TrainResult:
     """Train for `config.steps` steps (resuming from `checkpoint_dir` when it holds one).
 
     `progress_fn(step, total, losses, images_per_sec)` runs after every step; throttle in it if
     reporting is costly. `abort_fn()` is asked before every step; when it answers True the run
     stops, saves a checkpoint (if checkpointing) and returns with `aborted=True`.
+    `sample_fn(step, generator)` also runs after every step, with the generator to sample
+    from (the EMA one when enabled); it must not change it (sample from a copy in train mode).
     """
     if config.conditional and dataset.num_classes < 2:
         raise ValueError(f"a conditional run needs at least 2 classes; {dataset.name!r} has {dataset.num_classes}")
@@ -150,7 +133,8 @@ def train_dcgan(
         real, real_labels = images[index], labels[index]
         n = len(index)
         z = torch.randn(n, config.latent_dim, generator=noise)
-        fake_labels = torch.randint(dataset.num_classes, (n,), generator=noise)
+        # Drawn even when unconditional (then unused), so both kinds consume the noise alike.
+        fake_labels = torch.randint(max(dataset.num_classes, 1), (n,), generator=noise)
         # Labels go in only when conditional, so one loop serves both families.
         g_args = (fake_labels,) if config.conditional else ()
         real_args = (real_labels,) if config.conditional else ()
@@ -181,6 +165,8 @@ def train_dcgan(
             save(step)
         if progress_fn is not None:
             progress_fn(step, config.steps, losses, n / max(time.perf_counter() - started, 1e-9))
+        if sample_fn is not None:
+            sample_fn(step, ema.module if ema is not None else generator)
 
     if checkpointing and latest_checkpoint(checkpoint_dir) != checkpoint_stem(checkpoint_dir, step):
         save(step)  # so an aborted or finished run can be picked up exactly where it stopped

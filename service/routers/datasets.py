@@ -13,8 +13,7 @@ from service.errors import Problem
 from service.schemas.datasets import DatasetInfo, DatasetList
 from service.schemas.problem import PROBLEM_RESPONSES
 from service.upload import MalformedUpload, UploadTooLarge, UnsupportedMediaType, receive_upload
-from training.archive_check import ArchiveRejected, Limits
-from training.builtin_datasets import builtin_datasets
+from training.archive_check import ArchiveRejected
 from training.dataset_layouts import LAYOUTS
 from training.dataset_store import DATASET_NAME, BuiltinReadOnly, DatasetRecord, DatasetStore, UnknownDataset
 
@@ -22,14 +21,7 @@ router = APIRouter(prefix="/datasets", tags=["datasets"])
 
 
 def get_store(state: StateDep) -> DatasetStore:
-    settings = state.settings
-    limits = Limits(
-        max_files=settings.max_archive_files,
-        max_total_bytes=settings.max_uncompressed_bytes,
-        max_ratio=settings.max_compression_ratio,
-        max_image_pixels=settings.max_image_pixels,
-    )
-    return DatasetStore(settings.datasets_dir, limits, builtin_datasets(settings.fashion_mnist_dir))
+    return DatasetStore.from_settings(state.settings)
 
 
 DatasetsDep = Annotated[DatasetStore, Depends(get_store)]
