@@ -159,6 +159,12 @@ class JobStore:
 
     # -- outputs and the result cache ----------------------------------------------------------
 
+    def put_blob(self, data: bytes, ttl_s: int | None = None) -> str:
+        """Store bytes under their SHA-256 (an input image, say); answers the digest."""
+        digest = hashlib.sha256(data).hexdigest()
+        self.redis.set(blob_key(digest), data, ex=ttl_s or self.output_ttl_s)
+        return digest
+
     def put_outputs(self, job_id: str, items: list[tuple[str, bytes, str]], ttl_s: int | None = None) -> list[JobOutput]:
         """Store (name, bytes, content type) triples as blobs for `ttl_s` (default: the result
         cache's TTL); answers the job's output entries."""

@@ -32,6 +32,10 @@ class Settings(BaseSettings):
     redis_maxmemory: str = Field("512mb", description="Memory cap of the Redis that `make run` starts.")
     max_queue_depth: int = Field(1000, description="Queued messages per queue before new jobs get 429.")
 
+    # image inputs (/translate, /upscale)
+    max_image_bytes: int = Field(20 * 1024 * 1024, description="Largest image a request may carry, in bytes.")
+    max_input_pixels: int = Field(4096 * 4096, description="Largest image a request may carry, in pixels.")
+
     # inference
     max_batch_size: int = Field(32, ge=1, description="Images per ONNX Runtime run; 1 turns batching off.")
     max_batch_delay_ms: float = Field(5.0, ge=0, description="How long a batch waits to fill.")

@@ -1,9 +1,10 @@
-"""From generator output to encoded image bytes."""
+"""Image bytes in and out: decoding what clients send, encoding what models make."""
 
 import io
+from dataclasses import dataclass
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageOps
 
 CONTENT_TYPES = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp"}
 
@@ -32,3 +33,62 @@ def encode(pixels: np.ndarray, fmt: str, *, png_compress_level: int = 1, quality
     else:
         raise ValueError(f"unknown image format {fmt!r}")
     return buffer.getvalue()
+
+
+class ImageRejected(ValueError):
+    """An input image that can't be used; `status` is the HTTP answer it deserves."""
+
+    def __init__(self, status: int, type_: str, detail: str):
+        super().__init__(detail)
+        self.status, self.type, self.detail = status, type_, detail
+
+
+@dataclass
+class DecodedImage:
+    pixels: np.ndarray  # H x W x C (C = 1 or 3), uint8, or uint16 for 16-bit sources
+    alpha: np.ndarray | None  # H x W, same dtype, when the source had transparency
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return self.pixels.shape[1], self.pixels.shape[0]
+
+    @property
+    def max_value(self) -> int:
+        return 65535 if self.pixels.dtype == np.uint16 else 255
+
+
+_SIXTEEN_BIT_GRAY = {"I;16", "I;16B", "I;16L", "I"}
+
+
+def decode_image(data: bytes, max_pixels: int) -> DecodedImage:
+    """Decode an uploaded image: size checked before pixels are read, EXIF orientation applied,
+    palette and odd modes normalised to gray or RGB, alpha split off, 16-bit gray kept 16-bit."""
+    try:
+        image = Image.open(io.BytesIO(data))
+    except Image.DecompressionBombError as error:
+        raise ImageRejected(413, "image-too-large", str(error)) from None
+    except (OSError, SyntaxError, ValueError) as error:
+        raise ImageRejected(422, "corrupt-image", f"not a readable image: {error}") from None
+    width, height = image.size
+    if width * height > max_pixels:
+        raise ImageRejected(
+            413, "image-too-large", f"{width}x{height} is {width * height} pixels; the limit is {max_pixels}"
+        )
+    try:
+        image.load()
+        image = ImageOps.exif_transpose(image)
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
+        raise ImageRejected(422, "corrupt-image", f"the image data is damaged: {error}") from None
+    if image.mode in _SIXTEEN_BIT_GRAY:
+        pixels = np.asarray(image, dtype=np.int64).clip(0, 65535).astype(np.uint16)
+        return DecodedImage(pixels[..., None], None)
+    has_alpha = image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info)
+    gray = image.mode in ("1", "L", "LA") or (image.mode == "P" and _palette_is_gray(image))
+    alpha = np.asarray(image.convert("RGBA"))[..., 3] if has_alpha else None
+    pixels = np.asarray(image.convert("L" if gray else "RGB"))
+    return DecodedImage(pixels[..., None] if gray else pixels, alpha)
+
+
+def _palette_is_gray(image: Image.Image) -> bool:
+    rgb = np.asarray(image.convert("RGB"))
+    return bool((rgb[..., 0] == rgb[..., 1]).all() and (rgb[..., 1] == rgb[..., 2]).all())
