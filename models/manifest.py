@@ -14,6 +14,7 @@ Task = Literal["generate", "translate", "upscale"]
 class GeneratorSignature(BaseModel):
     """How to call a noise-to-image generator exported to ONNX."""
 
+    kind: Literal["generator"] = "generator"
     latent_dim: int = Field(description="Length of the latent vector z.", examples=[64])
     num_classes: int = Field(0, description="Number of classes; 0 for an unconditional model.", examples=[10])
     class_names: list[str] = Field(default_factory=list, description="Name of each class, by index.")
@@ -25,6 +26,45 @@ class GeneratorSignature(BaseModel):
         examples=[["z", "labels"]],
     )
     output: str = Field("images", description="ONNX output name: float32 [N, C, H, W] in [-1, 1].")
+
+
+class TranslationDirection(BaseModel):
+    """One direction of an image-to-image model: its own ONNX file in the version folder."""
+
+    onnx_file: str = Field(description="ONNX file of this direction.", examples=["a2b.onnx"])
+    channels_in: int = Field(description="Channels the network takes: 1 gray, 3 RGB.", examples=[1])
+    channels_out: int = Field(description="Channels it produces.", examples=[3])
+
+
+class TranslatorSignature(BaseModel):
+    """How to call an image-to-image network (pix2pix, CycleGAN): 'image' float32 [N, C, H, W] in
+    [-1, 1] -> 'translated' float32 [N, C', H, W] in [-1, 1], H and W multiples of size_multiple."""
+
+    kind: Literal["translator"] = "translator"
+    image_size: int = Field(description="Square size it was trained at.", examples=[64])
+    size_multiple: int = Field(description="Inputs are padded to a multiple of this.", examples=[16])
+    directions: dict[str, TranslationDirection] = Field(
+        description="'a2b', and 'b2a' for models that carry both generators."
+    )
+    domains: dict[str, str] = Field(default_factory=dict, description="What A and B are.", examples=[{"A": "edges", "B": "digits"}])
+    input: str = "image"
+    output: str = "translated"
+
+
+class UpscalerSignature(BaseModel):
+    """How to call a super-resolution network: 'image' float32 [N, C, H, W] in [0, 1] ->
+    'upscaled' float32 [N, C, scale*H, scale*W] in [0, 1]."""
+
+    kind: Literal["upscaler"] = "upscaler"
+    scale: int = Field(description="The network's upscaling factor.", examples=[4])
+    channels: int = Field(description="Channels in and out.", examples=[3])
+    image_size: int = Field(description="Low-resolution patch size it was trained on.", examples=[32])
+    size_multiple: int = Field(1, description="Inputs are padded to a multiple of this.", examples=[1])
+    input: str = "image"
+    output: str = "upscaled"
+
+
+Signature = GeneratorSignature | TranslatorSignature | UpscalerSignature
 
 
 class Provenance(BaseModel):
@@ -47,7 +87,7 @@ class Manifest(BaseModel):
     task: Task = Field(description="What the model does.", examples=["generate"])
     architecture: str = Field(description="Registered architecture name.", examples=["cdcgan_generator"])
     config: dict[str, Any] = Field(description="Keyword arguments that rebuild the architecture.")
-    signature: GeneratorSignature
+    signature: Signature = Field(description="How to call the ONNX file(s); `kind` tells which sort.")
     provenance: Provenance
     metrics: dict[str, Any] = Field(default_factory=dict, description="Quality metrics, by name.")
     onnx_file: str = Field("model.onnx", description="ONNX file name inside the version folder.")

@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
-from models.manifest import GeneratorSignature, Manifest, Provenance, Task
+from models.manifest import Manifest, Provenance, Signature, Task
 
 MODEL_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 ALIAS_NAME = re.compile(r"^[a-z][a-z0-9._-]{0,31}$")
@@ -98,13 +98,15 @@ class ModelStore:
         task: Task,
         architecture: str,
         config: dict[str, Any],
-        signature: GeneratorSignature,
+        signature: Signature,
         provenance: Provenance,
         parity_max_abs_diff: float,
         metrics: dict[str, Any] | None = None,
         aliases: tuple[str, ...] = ("latest",),
+        extra_files: tuple[Path, ...] = (),
     ) -> Manifest:
-        """Add the next version of `name` from an ONNX file (copied) and point `aliases` at it."""
+        """Add the next version of `name` from an ONNX file (copied as model.onnx, with any
+        `extra_files` beside it under their own names) and point `aliases` at it."""
         if not MODEL_NAME.match(name):
             raise ValueError(f"invalid model name {name!r}: use lowercase letters, digits, '.', '_', '-'")
         folder = self.root / name
@@ -112,6 +114,8 @@ class ModelStore:
         staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=folder))
         try:
             shutil.copyfile(onnx_file, staging / "model.onnx")
+            for extra in extra_files:  # more ONNX files of the same version (a CycleGAN's b2a)
+                shutil.copyfile(extra, staging / Path(extra).name)
             with self._lock(name):
                 version = max(self.versions(name), default=0) + 1
                 manifest = Manifest(

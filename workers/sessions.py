@@ -45,13 +45,21 @@ def open_session(path: Path, *, threads: int, providers: list[str]) -> ort.Infer
     return ort.InferenceSession(str(path), sess_options=options, providers=providers)
 
 
+_ORT_DTYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16, "tensor(int64)": np.int64}
+
+
+def example_feeds(session: ort.InferenceSession, spatial_size: int) -> dict[str, np.ndarray]:
+    """Zeros for every input: batch 1, dynamic image sides at `spatial_size`."""
+    feeds = {}
+    for spec in session.get_inputs():
+        shape = [d if isinstance(d, int) else (1 if axis == 0 else spatial_size) for axis, d in enumerate(spec.shape)]
+        feeds[spec.name] = np.zeros(shape, dtype=_ORT_DTYPES.get(spec.type, np.float32))
+    return feeds
+
+
 def warm_up(session: ort.InferenceSession, manifest: Manifest) -> None:
     """One tiny run so the first request does not pay for allocation and kernel selection."""
-    signature = manifest.signature
-    feeds = {"z": np.zeros((1, signature.latent_dim), dtype=np.float32)}
-    if "labels" in signature.inputs:
-        feeds["labels"] = np.zeros(1, dtype=np.int64)
-    session.run([signature.output], feeds)
+    session.run(None, example_feeds(session, manifest.signature.image_size))
 
 
 class LoadedModel:
@@ -60,7 +68,7 @@ class LoadedModel:
     def __init__(self, manifest: Manifest, session: ort.InferenceSession, *, max_batch_size: int, max_delay_ms: float):
         self.manifest = manifest
         self.session = session
-        output = manifest.signature.output
+        self.output = output = manifest.signature.output
         self.batcher = (
             DynamicBatcher(session, output, max_batch_size=max_batch_size, max_delay_ms=max_delay_ms)
             if max_batch_size > 1
@@ -70,7 +78,7 @@ class LoadedModel:
     def run(self, feeds: dict[str, np.ndarray]) -> tuple[np.ndarray, int]:
         """Output rows for the request, and the number of images in the largest run it was part of."""
         if self.batcher is None:
-            images = self.session.run([self.manifest.signature.output], feeds)[0]
+            images = self.session.run([self.output], feeds)[0]
             return images, len(images)
         return self.batcher.run(feeds)
 
@@ -80,7 +88,8 @@ class LoadedModel:
 
 
 class SessionCache:
-    """Least-recently-used loaded models keyed by model version and file digest."""
+    """Least-recently-used loaded models keyed by model version and ONNX file (a version may
+    carry several, one per direction)."""
 
     def __init__(self, *, threads: int, providers: list[str], max_batch_size: int, max_delay_ms: float, capacity: int = 8):
         self.threads = threads
@@ -88,11 +97,11 @@ class SessionCache:
         self.max_batch_size = max_batch_size
         self.max_delay_ms = max_delay_ms
         self.capacity = capacity
-        self._models: OrderedDict[tuple[str, int, str], LoadedModel] = OrderedDict()
+        self._models: OrderedDict[tuple[str, int, str, str], LoadedModel] = OrderedDict()
         self._lock = threading.Lock()
 
     def get(self, manifest: Manifest, path: Path) -> LoadedModel:
-        key = (manifest.name, manifest.version, manifest.onnx_sha256)
+        key = (manifest.name, manifest.version, manifest.onnx_sha256, path.name)
         with self._lock:
             model = self._models.get(key)
             if model is not None:
