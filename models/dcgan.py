@@ -37,15 +37,45 @@ def _generator_trunk(in_features: int, channels: int, image_size: int, base_feat
     return nn.Sequential(*layers)
 
 
-def _discriminator_trunk(channels: int, image_size: int, base_features: int) -> tuple[nn.Sequential, int]:
+def _norm_layers(norm: str, width: int) -> list[nn.Module]:
+    """The normalisation after a discriminator convolution.
+
+    "layer" normalises each image over all its features (GroupNorm with one group), so a score
+    depends on that image alone: what a gradient penalty needs, and the replacement for batch
+    norm that Gulrajani et al. (2017) recommend for the WGAN-GP critic.
+    """
+    match norm:
+        case "batch":
+            return [nn.BatchNorm2d(width)]
+        case "layer":
+            return [nn.GroupNorm(1, width)]
+        case "none":
+            return []
+    raise ValueError(f"unknown discriminator norm {norm!r}; known: batch, layer, none")
+
+
+def _discriminator_trunk(channels: int, image_size: int, base_features: int, norm: str) -> tuple[nn.Sequential, int]:
     """Convolutions from an image down to a `start x start` map; returns it and its width."""
     _, doublings = start_size(image_size)
     widths = [base_features * 2**i for i in range(doublings)]  # e.g. 64, 128
-    # No batch norm on the first layer, as in the paper: it sees the raw images.
+    # No norm on the first layer, as in the paper: it sees the raw images.
     layers: list[nn.Module] = [nn.Conv2d(channels, widths[0], 4, 2, 1, bias=False), nn.LeakyReLU(0.2, inplace=True)]
     for narrow, wide in zip(widths, widths[1:]):
-        layers += [nn.Conv2d(narrow, wide, 4, 2, 1, bias=False), nn.BatchNorm2d(wide), nn.LeakyReLU(0.2, inplace=True)]
+        # A bias only where no norm follows to supply one.
+        conv = nn.Conv2d(narrow, wide, 4, 2, 1, bias=norm == "none")
+        layers += [conv, *_norm_layers(norm, wide), nn.LeakyReLU(0.2, inplace=True)]
     return nn.Sequential(*layers), widths[-1]
+
+
+def _apply_spectral_norm(discriminator: nn.Module) -> None:
+    """Spectral normalisation (Miyato et al. 2018) on every weight layer, after initialisation.
+
+    Each weight is divided by an estimate of its largest singular value, refined by one power
+    iteration per forward pass in train mode; its vectors are buffers, so checkpoints keep them.
+    """
+    for module in list(discriminator.modules()):
+        if isinstance(module, (nn.Conv2d, nn.Linear, nn.Embedding)):
+            nn.utils.parametrizations.spectral_norm(module)
 
 
 @register("dcgan_generator")
@@ -64,14 +94,26 @@ class DCGANGenerator(nn.Module):
 
 @register("dcgan_discriminator")
 class DCGANDiscriminator(nn.Module):
-    """images [N, C, H, W] -> one real/fake logit per image, [N]."""
+    """images [N, C, H, W] -> one real/fake score per image, [N].
 
-    def __init__(self, channels: int = 1, image_size: int = 28, base_features: int = 64):
+    `norm` is "batch" (the paper's), "layer" or "none"; `spectral_norm` normalises every layer.
+    """
+
+    def __init__(
+        self,
+        channels: int = 1,
+        image_size: int = 28,
+        base_features: int = 64,
+        norm: str = "batch",
+        spectral_norm: bool = False,
+    ):
         super().__init__()
-        self.trunk, width = _discriminator_trunk(channels, image_size, base_features)
+        self.trunk, width = _discriminator_trunk(channels, image_size, base_features, norm)
         start, _ = start_size(image_size)
         self.head = nn.Conv2d(width, 1, start, 1, 0, bias=False)  # a linear layer over the whole map
         self.apply(weights_init)
+        if spectral_norm:
+            _apply_spectral_norm(self)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.head(self.trunk(images)).flatten()
@@ -107,22 +149,32 @@ class ConditionalDCGANGenerator(nn.Module):
 
 @register("cdcgan_discriminator")
 class ConditionalDCGANDiscriminator(nn.Module):
-    """(images, labels) -> one logit per image, [N]: a projection discriminator.
+    """(images, labels) -> one score per image, [N]: a projection discriminator.
 
     Projection (Miyato & Koyama, 2018): logit = w . h + embed(label) . h, where h is the
     flattened feature map. The label enters as an inner product with the features rather than
     as extra input channels, which conditions more strongly and costs one embedding row per class.
     """
 
-    def __init__(self, num_classes: int = 10, channels: int = 1, image_size: int = 28, base_features: int = 64):
+    def __init__(
+        self,
+        num_classes: int = 10,
+        channels: int = 1,
+        image_size: int = 28,
+        base_features: int = 64,
+        norm: str = "batch",
+        spectral_norm: bool = False,
+    ):
         super().__init__()
-        self.trunk, width = _discriminator_trunk(channels, image_size, base_features)
+        self.trunk, width = _discriminator_trunk(channels, image_size, base_features, norm)
         start, _ = start_size(image_size)
         features = width * start * start
         self.head = nn.Linear(features, 1)
         self.project = nn.Embedding(num_classes, features)
         self.apply(weights_init)
         nn.init.normal_(self.project.weight, 0.0, 0.02)
+        if spectral_norm:
+            _apply_spectral_norm(self)
 
     def forward(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         h = self.trunk(images).flatten(1)

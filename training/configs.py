@@ -1,6 +1,23 @@
-"""Trainer settings as pydantic models, free of torch so the API can validate a training request."""
+"""Trainer settings as pydantic models, free of torch so the API can validate a training request.
 
-from pydantic import BaseModel, ConfigDict, Field
+`DCGANHyperparameters` holds every knob a request may set; each family narrows it where its
+defaults differ or a setting is what makes the family (WGAN-GP's loss, a critic without batch
+norm), with `Literal` fields so a request cannot turn a family into something else.
+`DCGANConfig` is the general hyperparameters plus the fields of one run.
+"""
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+Loss = Literal["non_saturating", "lsgan", "wgan_gp", "hinge"]
+DiscriminatorNorm = Literal["batch", "layer", "none"]
+
+# The ops of `diffaugment`; training/diffaugment.py implements them (a test keeps the two in step).
+DIFFAUGMENT_OPS = ("color", "translation", "cutout")
+
+# Losses whose real targets are numbers that one-sided label smoothing can move.
+_SMOOTHABLE: set[str] = {"non_saturating", "lsgan"}
 
 
 class DCGANHyperparameters(BaseModel):
@@ -16,14 +33,100 @@ class DCGANHyperparameters(BaseModel):
     lr_d: float = Field(2e-4, gt=0, le=1, description="Discriminator learning rate.")
     beta1: float = Field(0.5, ge=0, lt=1, description="Adam beta1.")
     beta2: float = Field(0.999, ge=0, lt=1, description="Adam beta2.")
-    label_smoothing: float = Field(0.0, ge=0, lt=0.5, description="Real targets are 1 - this (one-sided).")
+    label_smoothing: float = Field(
+        0.0, ge=0, lt=0.5, description="Real targets are 1 - this (one-sided); non_saturating and lsgan losses only."
+    )
     ema_decay: float = Field(0.999, ge=0, lt=1, description="Decay of the generator's moving average; 0 disables it.")
+    loss: Loss = Field(
+        "non_saturating",
+        description="Adversarial loss: non_saturating (Goodfellow et al. 2014), lsgan (Mao et al. 2017), "
+        "wgan_gp (Gulrajani et al. 2017; needs gp_lambda > 0) or hinge (Lim & Ye 2017; Miyato et al. 2018).",
+    )
+    critic_steps: int = Field(1, ge=1, le=20, description="Discriminator updates per generator update.")
+    gp_lambda: float = Field(
+        0.0, ge=0, le=1000, description="Weight of the gradient penalty on real/fake interpolates; 0 disables it."
+    )
+    d_norm: DiscriminatorNorm = Field(
+        "batch", description="Normalisation in the discriminator: batch, layer (per image) or none."
+    )
+    spectral_norm: bool = Field(False, description="Spectral normalisation on every discriminator layer (Miyato et al. 2018).")
+    diffaugment: str = Field(
+        "",
+        description="DiffAugment policy (Zhao et al. 2020), comma-separated ops from color, translation, cutout, "
+        "applied to real and generated images before the discriminator; empty disables it. Helps on small data.",
+        examples=["color,translation,cutout"],
+    )
+
+    @field_validator("diffaugment")
+    @classmethod
+    def _known_ops(cls, policy: str) -> str:
+        ops = [op.strip() for op in policy.split(",") if op.strip()]
+        unknown = [op for op in ops if op not in DIFFAUGMENT_OPS]
+        if unknown:
+            raise ValueError(f"unknown DiffAugment op(s) {', '.join(unknown)}; known: {', '.join(DIFFAUGMENT_OPS)}")
+        if len(set(ops)) != len(ops):
+            raise ValueError("each DiffAugment op may appear once")
+        return ",".join(ops)
+
+    @model_validator(mode="after")
+    def _consistent(self):
+        if self.loss == "wgan_gp" and self.gp_lambda == 0:
+            raise ValueError("loss wgan_gp needs gp_lambda > 0: the penalty is what keeps the critic 1-Lipschitz")
+        if self.gp_lambda > 0 and self.d_norm == "batch":
+            # Batch norm mixes the images of a batch, so the per-image gradient the penalty
+            # constrains is not the critic's (Gulrajani et al. 2017, section 4).
+            raise ValueError("a gradient penalty needs a discriminator without batch norm: set d_norm to layer or none")
+        if self.label_smoothing > 0 and self.loss not in _SMOOTHABLE:
+            raise ValueError(f"label_smoothing has no meaning for loss {self.loss}; it applies to {', '.join(sorted(_SMOOTHABLE))}")
+        return self
+
+
+class LSGANHyperparameters(DCGANHyperparameters):
+    """LSGAN (Mao et al. 2017): least squares with targets 0 (fake) and 1 (real and generator).
+
+    Everything else is DCGAN's; the paper trains with Adam at 2e-4 and beta1 0.5 as well.
+    """
+
+    loss: Literal["lsgan"] = Field("lsgan", description="Fixed: least-squares loss.")
+
+
+class WGANGPHyperparameters(DCGANHyperparameters):
+    """WGAN-GP (Gulrajani et al. 2017, Algorithm 1): lambda 10, 5 critic steps per generator
+    step, Adam at 1e-4 with betas (0.0, 0.9).
+
+    Betas (0.0, 0.9) are Algorithm 1's defaults (the paper's DCGAN-architecture scripts used
+    beta1 0.5): without momentum each of the five critic updates follows the current gradient
+    instead of one that lags behind a critic that has just moved. The critic has no batch norm;
+    layer norm is the paper's recommended replacement, so it is the default (none also works).
+    """
+
+    loss: Literal["wgan_gp"] = Field("wgan_gp", description="Fixed: Wasserstein loss with gradient penalty.")
+    lr_g: float = Field(1e-4, gt=0, le=1, description="Generator learning rate.")
+    lr_d: float = Field(1e-4, gt=0, le=1, description="Critic learning rate.")
+    beta1: float = Field(0.0, ge=0, lt=1, description="Adam beta1.")
+    beta2: float = Field(0.9, ge=0, lt=1, description="Adam beta2.")
+    critic_steps: int = Field(5, ge=1, le=20, description="Critic updates per generator update.")
+    gp_lambda: float = Field(10.0, gt=0, le=1000, description="Weight of the gradient penalty.")
+    d_norm: Literal["layer", "none"] = Field("layer", description="Normalisation in the critic; never batch norm.")
+    label_smoothing: Literal[0.0] = Field(0.0, description="Not applicable to a critic.")
+
+
+class CDCGANHyperparameters(DCGANHyperparameters):
+    """Class-conditional: a projection discriminator trained with the hinge loss.
+
+    Projection plus hinge is the conditional baseline of Miyato & Koyama (2018), stronger than
+    AC-GAN's auxiliary classifier (which has its own loss to balance against the adversarial
+    one and is biased towards easily classified images, Shu et al. 2017). The projection is
+    fixed by the family; the loss may be changed.
+    """
+
+    loss: Loss = Field("hinge", description="Adversarial loss; hinge is the projection discriminator's own.")
 
 
 class DCGANConfig(DCGANHyperparameters):
     """Everything that decides a DCGAN run, apart from the data."""
 
     conditional: bool = Field(True, description="Condition generator and discriminator on the class label.")
-    steps: int = Field(3000, ge=0, description="Optimizer steps, each one D update then one G update.")
+    steps: int = Field(3000, ge=0, description="Generator updates, each after `critic_steps` discriminator updates.")
     seed: int = Field(0, ge=0, description="Seeds initialisation, batches and noise.")
     checkpoint_every: int = Field(0, ge=0, description="Save a checkpoint every this many steps; 0 disables.")

@@ -1,12 +1,15 @@
-"""The DCGAN trainer: one explicit loop, plain or class-conditional.
+"""The DCGAN trainer: one explicit loop, plain or class-conditional, for every loss family.
 
 Defaults follow the DCGAN paper and pytorch/examples: Adam at 2e-4 with betas (0.5, 0.999),
 N(0, 0.02) initialisation, discriminator then generator on every step, and the non-saturating
-generator loss. A Celery task drives it through two callbacks, `progress_fn` and `abort_fn`,
-and resumes it from the newest checkpoint when a job is delivered again.
+generator loss. The config picks the loss (non-saturating, LSGAN, WGAN-GP, hinge), how many
+critic updates come before each generator update, a gradient penalty, and DiffAugment.
+A Celery task drives it through two callbacks, `progress_fn` and `abort_fn`, and resumes it
+from the newest checkpoint when a job is delivered again.
 
-Determinism: the batch and the noise of step `s` are drawn from generators seeded by
-(seed, s) alone, so a run resumed at step s sees exactly what an uninterrupted run would.
+Determinism: the batch and the noise of critic update `i` of step `s` are drawn from
+generators seeded by (seed, s, i) alone, so a run resumed at step s sees exactly what an
+uninterrupted run would.
 """
 
 import copy
@@ -24,7 +27,8 @@ from models.manifest import GeneratorSignature
 from training.configs import DCGANConfig
 from training.checkpoints import checkpoint_stem, latest_checkpoint, load_checkpoint, read_meta, save_checkpoint
 from training.datasets import Dataset
-from training.losses import discriminator_loss, generator_loss
+from training.diffaugment import diff_augment
+from training.losses import discriminator_loss, generator_loss, gradient_penalty
 
 ProgressFn = Callable[[int, int, dict[str, float], float], None]
 AbortFn = Callable[[], bool]
@@ -63,15 +67,16 @@ class TrainResult:
 def network_specs(config: DCGANConfig, dataset: Dataset) -> tuple[str, dict, str, dict]:
     """(generator name, its config, discriminator name, its config) for a run on `dataset`."""
     shape = {"channels": dataset.channels, "image_size": dataset.image_size, "base_features": config.base_features}
+    critic = {"norm": config.d_norm, "spectral_norm": config.spectral_norm}
     if config.conditional:
         classes = {"num_classes": dataset.num_classes}
         return (
             "cdcgan_generator",
             {"latent_dim": config.latent_dim, "embed_dim": config.embed_dim, **classes, **shape},
             "cdcgan_discriminator",
-            {**classes, **shape},
+            {**classes, **shape, **critic},
         )
-    return "dcgan_generator", {"latent_dim": config.latent_dim, **shape}, "dcgan_discriminator", shape
+    return "dcgan_generator", {"latent_dim": config.latent_dim, **shape}, "dcgan_discriminator", {**shape, **critic}
 
 
 def train_dcgan(
@@ -128,26 +133,41 @@ def train_dcgan(
             aborted = True
             break
         started = time.perf_counter()
-        noise = torch.Generator().manual_seed(_derived_seed(config.seed, "noise", step))
-        index = schedule.indices(step)
-        real, real_labels = images[index], labels[index]
-        n = len(index)
-        z = torch.randn(n, config.latent_dim, generator=noise)
-        # Drawn even when unconditional (then unused), so both kinds consume the noise alike.
-        fake_labels = torch.randint(max(dataset.num_classes, 1), (n,), generator=noise)
-        # Labels go in only when conditional, so one loop serves both families.
-        g_args = (fake_labels,) if config.conditional else ()
-        real_args = (real_labels,) if config.conditional else ()
+        for critic_index in range(config.critic_steps):
+            counter = step * config.critic_steps + critic_index  # one real batch per critic update
+            noise = torch.Generator().manual_seed(_derived_seed(config.seed, "noise", counter))
+            index = schedule.indices(counter)
+            real, real_labels = images[index], labels[index]
+            n = len(index)
+            z = torch.randn(n, config.latent_dim, generator=noise)
+            # Drawn even when unconditional (then unused), so both kinds consume the noise alike.
+            fake_labels = torch.randint(max(dataset.num_classes, 1), (n,), generator=noise)
+            # Labels go in only when conditional, so one loop serves both families.
+            g_args = (fake_labels,) if config.conditional else ()
+            real_args = (real_labels,) if config.conditional else ()
 
-        fake = generator(z, *g_args)
-        real_logits = discriminator(real, *real_args)
-        fake_logits = discriminator(fake.detach(), *g_args)
-        loss_d = discriminator_loss(real_logits, fake_logits, real_target)
-        opt_d.zero_grad(set_to_none=True)
-        loss_d.backward()
-        opt_d.step()
+            # The generator step reuses the last critic update's fakes, so only they need a graph.
+            generating = critic_index == config.critic_steps - 1
+            with torch.set_grad_enabled(generating):
+                fake = generator(z, *g_args)
+            # The same DiffAugment policy on both, fresh draws for each batch (Zhao et al. 2020).
+            real_seen = diff_augment(real, config.diffaugment, noise)
+            fake_seen = diff_augment(fake.detach(), config.diffaugment, noise)
+            real_scores = discriminator(real_seen, *real_args)
+            fake_scores = discriminator(fake_seen, *g_args)
+            loss_d = discriminator_loss(config.loss, real_scores, fake_scores, real_target)
+            penalty = None
+            if config.gp_lambda > 0:
+                # On the images the critic saw, the augmented ones, with the real labels.
+                penalty = gradient_penalty(
+                    discriminator, real_seen, fake_seen, *real_args, weight=config.gp_lambda, generator=noise
+                )
+                loss_d = loss_d + penalty
+            opt_d.zero_grad(set_to_none=True)
+            loss_d.backward()
+            opt_d.step()
 
-        loss_g = generator_loss(discriminator(fake, *g_args))
+        loss_g = generator_loss(config.loss, discriminator(diff_augment(fake, config.diffaugment, noise), *g_args))
         opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
         opt_g.step()
@@ -155,15 +175,11 @@ def train_dcgan(
             ema.update(generator, step)
 
         step += 1
-        losses = {
-            "d": loss_d.item(),
-            "g": loss_g.item(),
-            "d_real": torch.sigmoid(real_logits).mean().item(),
-            "d_fake": torch.sigmoid(fake_logits).mean().item(),
-        }
+        losses = _reported_losses(config.loss, loss_d, loss_g, real_scores, fake_scores, penalty)
         if checkpointing and step % config.checkpoint_every == 0:
             save(step)
         if progress_fn is not None:
+            # Images per generator step, so that steps left / rate is the time left.
             progress_fn(step, config.steps, losses, n / max(time.perf_counter() - started, 1e-9))
         if sample_fn is not None:
             sample_fn(step, ema.module if ema is not None else generator)
@@ -184,6 +200,25 @@ def train_dcgan(
         aborted=aborted,
         losses=losses,
     )
+
+
+def _reported_losses(
+    kind: str, loss_d: torch.Tensor, loss_g: torch.Tensor, real: torch.Tensor, fake: torch.Tensor, penalty
+) -> dict[str, float]:
+    """The numbers a person watches for each loss, from the last critic update of a step.
+
+    d_real and d_fake are probabilities under the non-saturating loss and raw scores otherwise;
+    WGAN-GP reports its Wasserstein estimate, E[D(real)] - E[D(fake)], instead.
+    """
+    losses = {"d": loss_d.item(), "g": loss_g.item()}
+    if kind == "wgan_gp":
+        losses["wasserstein"] = (real.mean() - fake.mean()).item()
+    else:
+        squash = torch.sigmoid if kind == "non_saturating" else (lambda scores: scores)
+        losses["d_real"], losses["d_fake"] = squash(real).mean().item(), squash(fake).mean().item()
+    if penalty is not None:
+        losses["gp"] = penalty.item()
+    return losses
 
 
 @torch.no_grad()

@@ -8,7 +8,12 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel
 
-from training.configs import DCGANHyperparameters
+from training.configs import (
+    CDCGANHyperparameters,
+    DCGANHyperparameters,
+    LSGANHyperparameters,
+    WGANGPHyperparameters,
+)
 
 
 @dataclass(frozen=True)
@@ -26,17 +31,31 @@ FAMILIES: dict[str, Family] = {
     for family in (
         Family(
             name="dcgan",
-            summary="DCGAN, unconditional: non-saturating loss, Adam 2e-4 (0.5, 0.999), N(0, 0.02) init.",
+            summary="DCGAN, unconditional: non-saturating loss, Adam 2e-4 (0.5, 0.999), N(0, 0.02) init, batch-norm D.",
             task="generate",
             layouts=("images", "classes"),
             hyperparameters=DCGANHyperparameters,
         ),
         Family(
+            name="lsgan",
+            summary="LSGAN (Mao et al. 2017), unconditional: least-squares loss with 0/1 targets, DCGAN nets and Adam 2e-4 (0.5, 0.999).",
+            task="generate",
+            layouts=("images", "classes"),
+            hyperparameters=LSGANHyperparameters,
+        ),
+        Family(
+            name="wgan-gp",
+            summary="WGAN-GP (Gulrajani et al. 2017), unconditional: layer-norm critic, gradient penalty 10, 5 critic steps per G step, Adam 1e-4 (0.0, 0.9).",
+            task="generate",
+            layouts=("images", "classes"),
+            hyperparameters=WGANGPHyperparameters,
+        ),
+        Family(
             name="cdcgan",
-            summary="Class-conditional DCGAN: label embedding in G, projection discriminator.",
+            summary="Class-conditional DCGAN: label embedding in G, projection D with hinge loss (Miyato & Koyama 2018), Adam 2e-4 (0.5, 0.999).",
             task="generate",
             layouts=("classes",),
-            hyperparameters=DCGANHyperparameters,
+            hyperparameters=CDCGANHyperparameters,
             conditional=True,
         ),
     )
