@@ -54,21 +54,28 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
-# KEYS: job hash, event stream. ARGV: allowed current statuses (comma separated JSON strings),
-# then field/value pairs to write. Answers the status found; the write happened only if it was allowed.
+# KEYS: job hash, event stream, set of running jobs. ARGV: allowed current statuses (comma
+# separated JSON strings), stream length, what to do with the running set on success ('add',
+# 'remove', or 'keep'; 'remove' happens even when the move is refused, since the caller is done
+# with the job either way), '1' to answer the whole record, then field/value pairs to write.
+# Answers {status found, record...}; the write happened only if that status was allowed.
 _TRANSITION = """
 local current = redis.call('HGET', KEYS[1], 'status')
-if not current then return false end
+if not current then return {false} end
+if ARGV[3] == 'remove' then redis.call('SREM', KEYS[3], ARGV[5]) end
 local allowed = false
 for status in string.gmatch(ARGV[1], '[^,]+') do
   if status == current then allowed = true end
 end
-if not allowed then return current end
-local fields = {}
-for i = 3, #ARGV do fields[#fields + 1] = ARGV[i] end
-redis.call('HSET', KEYS[1], unpack(fields))
-redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', 'event', 'status', 'data', redis.call('HGET', KEYS[1], 'status'))
-return current
+if allowed then
+  local fields = {}
+  for i = 6, #ARGV do fields[#fields + 1] = ARGV[i] end
+  redis.call('HSET', KEYS[1], unpack(fields))
+  redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', 'event', 'status', 'data', redis.call('HGET', KEYS[1], 'status'))
+  if ARGV[3] == 'add' then redis.call('SADD', KEYS[3], ARGV[5]) end
+end
+if ARGV[4] == '1' then return {current, redis.call('HGETALL', KEYS[1])} end
+return {current}
 """
 
 # A lease is renewed or released only by the worker that holds it.
@@ -93,32 +100,55 @@ class JobStore:
 
     # -- records -----------------------------------------------------------------------------
 
-    def create(self, job: Job) -> None:
+    def create(self, job: Job, task: dict[str, Any] | None = None) -> None:
+        """Record a new job, and with `task` ({name, queue, kwargs}) how it is queued, so the
+        reaper can queue it again."""
         pipe = self.redis.pipeline()
         pipe.hset(job_key(job.id), mapping=_encode(job.model_dump(mode="json")))
         pipe.expire(job_key(job.id), self.job_ttl_s)
         pipe.xadd(events_key(job.id), _event("status", job.status.value), maxlen=EVENTS_MAXLEN)
         pipe.expire(events_key(job.id), self.job_ttl_s)
+        if task is not None:
+            pipe.set(task_key(job.id), json.dumps(task), ex=self.job_ttl_s)
         pipe.execute()
 
     def get(self, job_id: str) -> Job | None:
         raw = self.redis.hgetall(job_key(job_id))
-        if not raw:
-            return None
-        return Job.model_validate({k.decode(): json.loads(v) for k, v in raw.items()})
+        return _decode_record(raw) if raw else None
 
     def transition(self, job_id: str, allowed: Iterable[JobStatus], to: JobStatus, **fields: Any) -> JobStatus | None:
         """Move a job to `to` if its status is one of `allowed`; answers the status it had.
 
         The caller compares the answer with `allowed` to learn whether it won.
         """
+        found, _ = self._move(job_id, allowed, to, fields)
+        return found
+
+    def start(self, job_id: str, **fields: Any) -> tuple[JobStatus | None, Job | None]:
+        """A worker takes the job: queued (or running, when its last worker died) -> running,
+        marked in the running set for the reaper. Answers the status found and the job."""
+        return self._move(job_id, {JobStatus.queued, JobStatus.running}, JobStatus.running, fields,
+                          running="add", answer_job=True)
+
+    def finish(self, job_id: str, to: JobStatus, **fields: Any) -> JobStatus | None:
+        """running -> `to`, and off the running set whether or not the job was still running."""
+        found, _ = self._move(job_id, {JobStatus.running}, to, fields, running="remove")
+        return found
+
+    def _move(self, job_id: str, allowed: Iterable[JobStatus], to: JobStatus, fields: dict[str, Any], *,
+              running: str = "keep", answer_job: bool = False) -> tuple[JobStatus | None, Job | None]:
         values = _encode({"status": to.value, **fields})
         flat = [item for pair in values.items() for item in pair]
-        found = self._transition(
-            keys=[job_key(job_id), events_key(job_id)],
-            args=[",".join(json.dumps(s.value) for s in allowed), EVENTS_MAXLEN, *flat],
+        answer = self._transition(
+            keys=[job_key(job_id), events_key(job_id), RUNNING_KEY],
+            args=[",".join(json.dumps(s.value) for s in allowed), EVENTS_MAXLEN, running,
+                  "1" if answer_job else "0", job_id, *flat],
         )
-        return JobStatus(json.loads(found)) if found else None
+        if not answer[0]:
+            return None, None
+        found = JobStatus(json.loads(answer[0]))
+        job = _decode_record(dict(zip(answer[1][::2], answer[1][1::2]))) if answer_job else None
+        return found, job
 
     def update(self, job_id: str, event: str, data: Any = None, **fields: Any) -> None:
         """Write fields of a running job (progress, outputs) and announce them as `event`, whose
@@ -145,17 +175,18 @@ class JobStore:
     def wait(self, job_id: str, timeout_s: float) -> Job | None:
         """The job once it is terminal, or as it stands when `timeout_s` runs out."""
         deadline = time.monotonic() + timeout_s
-        after = "0-0"
+        after = "0-0"  # from the start of the stream: an end that came before this call still counts
         while True:
-            job = self.get(job_id)
-            if job is None or job.status.is_terminal:
-                return job
             remaining_ms = int((deadline - time.monotonic()) * 1000)
             if remaining_ms <= 0:
-                return job
+                return self.get(job_id)
             events = self.events(job_id, after, block_ms=remaining_ms)
-            if events:
-                after = events[-1][0]
+            if not events and not self.redis.exists(job_key(job_id)):
+                return None
+            for entry_id, event, data in events:
+                after = entry_id
+                if event == "status" and JobStatus(data).is_terminal:
+                    return self.get(job_id)
 
     # -- outputs and the result cache ----------------------------------------------------------
 
@@ -216,20 +247,12 @@ class JobStore:
 
     # -- recovery: which task a job is, and which jobs are running -------------------------------
 
-    def put_task(self, job_id: str, name: str, queue: str, kwargs: dict[str, Any]) -> None:
-        """Remember how a job was queued, so the reaper can queue it again."""
-        spec = json.dumps({"name": name, "queue": queue, "kwargs": kwargs})
-        self.redis.set(task_key(job_id), spec, ex=self.job_ttl_s)
-
     def get_task(self, job_id: str) -> dict[str, Any] | None:
         raw = self.redis.get(task_key(job_id))
         return json.loads(raw) if raw else None
 
-    def mark_running(self, job_id: str, running: bool) -> None:
-        if running:
-            self.redis.sadd(RUNNING_KEY, job_id)
-        else:
-            self.redis.srem(RUNNING_KEY, job_id)
+    def forget_running(self, job_id: str) -> None:
+        self.redis.srem(RUNNING_KEY, job_id)
 
     def running_without_lease(self) -> list[str]:
         """Jobs marked running whose worker stopped renewing the lease: it died."""
@@ -244,6 +267,10 @@ class JobStore:
     def claim_requeue(self, job_id: str, ttl_s: int) -> bool:
         """One reaper, not several, requeues a given orphan."""
         return bool(self.redis.set(f"{PREFIX}:requeue:{job_id}", "1", nx=True, ex=ttl_s))
+
+
+def _decode_record(raw: dict[bytes, bytes]) -> Job:
+    return Job.model_validate({k.decode(): json.loads(v) for k, v in raw.items()})
 
 
 def _event(event: str, data: Any) -> dict[str, str]:

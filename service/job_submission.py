@@ -66,8 +66,7 @@ def enqueue(state: ApiState, *, kind: JobKind, model: ModelRef | None, params: d
         id=new_job_id(), kind=kind, status=JobStatus.queued, model=model, params=params, created_at=utcnow(),
         webhook=webhook,
     )
-    state.jobs.create(job)
-    state.jobs.put_task(job.id, task, queue, task_kwargs or {})
+    state.jobs.create(job, task={"name": task, "queue": queue, "kwargs": task_kwargs or {}})
     state.celery.send_task(task, args=[job.id], kwargs=task_kwargs or {}, queue=queue)
     return job
 

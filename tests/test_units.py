@@ -97,3 +97,15 @@ def test_invalid_model_names_are_refused(tmp_path):
             signature=GeneratorSignature(latent_dim=1, image_size=1, channels=1, inputs=["z"]),
             provenance=Provenance(trainer="t", dataset="d", seed=0, steps=1), parity_max_abs_diff=0,
         )
+
+
+@pytest.mark.parametrize(
+    ("shape", "dtype", "mode"),
+    [((9, 7), np.uint8, "L"), ((9, 7, 2), np.uint8, "LA"), ((9, 7, 3), np.uint8, "RGB"),
+     ((9, 7, 4), np.uint8, "RGBA"), ((9, 7), np.uint16, "I;16")],
+)
+def test_the_direct_png_writer_round_trips_through_pillow(shape, dtype, mode):
+    pixels = np.random.default_rng(1).integers(0, np.iinfo(dtype).max, shape, dtype=dtype)
+    image = Image.open(io.BytesIO(encode(pixels, "png")))
+    assert image.mode == mode and image.size == (7, 9)
+    np.testing.assert_array_equal(np.asarray(image).astype(np.int64), pixels.astype(np.int64))

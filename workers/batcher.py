@@ -2,7 +2,8 @@
 
 Task threads submit their inputs and wait on a future; one thread per model collects requests
 until the batch holds `max_batch_size` images or the oldest has waited `max_delay_ms`, runs
-them together and hands each request its rows back. Rows don't interact in a generator at
+them together and hands each request its rows back. Requests that queued while a batch ran
+always ride the next one; the delay is spent only under load. Rows don't interact in a generator at
 inference (batch norm uses running statistics), so a request's images are the same batched
 or alone.
 """
@@ -36,6 +37,7 @@ class DynamicBatcher:
         self._queue: queue.Queue[_Request] = queue.Queue()
         self._held: _Request | None = None  # a request that did not fit the last batch
         self.batches_run = 0
+        self._last_batch_requests = 1
         self._closed = False
         threading.Thread(target=self._loop, name=f"batcher-{output}", daemon=True).start()
 
@@ -60,7 +62,10 @@ class DynamicBatcher:
         first = self._held or self._queue.get()
         self._held = None
         batch, size = [first], first.size
-        deadline = time.monotonic() + self.max_delay_s
+        # Wait for company only under load (the last batch was shared): alone, a request would
+        # pay the whole delay for nothing, as bench/REPORT.md measured at concurrency 1.
+        delay = self.max_delay_s if self._last_batch_requests > 1 else 0.0
+        deadline = time.monotonic() + delay
         while size < self.max_batch_size:
             remaining = deadline - time.monotonic()
             try:
@@ -72,6 +77,7 @@ class DynamicBatcher:
                 break
             batch.append(request)
             size += request.size
+        self._last_batch_requests = len(batch)
         return batch
 
     def _loop(self) -> None:

@@ -37,7 +37,8 @@ class JobFailed(Exception):
 
 
 def run_job(store: JobStore, job_id: str, lease_ttl_s: int, work: Callable[[Job], JobResult]) -> Job | None:
-    """Run `work` on the job once; answers the finished job, or None when it did not run here."""
+    """Run `work` on the job once; answers the finished job when someone is to be told of it
+    (a webhook), else None."""
     with job_logging(job_id):
         try:
             with hold_lease(store, job_id, lease_ttl_s):
@@ -49,15 +50,13 @@ def run_job(store: JobStore, job_id: str, lease_ttl_s: int, work: Callable[[Job]
 
 def _run_leased(store: JobStore, job_id: str, work: Callable[[Job], JobResult]) -> Job | None:
     # From `running` too: a job whose worker died is delivered again and the lease proved it free.
-    found = store.transition(job_id, {JobStatus.queued, JobStatus.running}, JobStatus.running, started_at=utcnow())
+    found, job = store.start(job_id, started_at=utcnow())
     if found not in (JobStatus.queued, JobStatus.running):
         log.info("job is %s; not running it", found)
         if found == JobStatus.canceled:  # canceled while queued: nobody else reports its end
-            notify(current_app, store.get(job_id), "completed")
+            notify(current_app, job, "completed")
         return None
-    job = store.get(job_id)
     notify(current_app, job, "start")  # the app of the task running this job
-    store.mark_running(job_id, True)
     started = time.perf_counter()
     try:
         result = work(job)
@@ -69,14 +68,14 @@ def _run_leased(store: JobStore, job_id: str, work: Callable[[Job], JobResult]) 
     else:
         result.metrics.setdefault("run_s", round(time.perf_counter() - started, 4))
         _finish(store, job_id, JobStatus.succeeded, outputs=result.outputs, metrics={**job.metrics, **result.metrics})
-    finally:
-        store.mark_running(job_id, False)
+    if job.webhook is None:
+        return None  # nobody to tell; skip reading the record back
     finished = store.get(job_id)
     notify(current_app, finished, "completed")  # succeeded, failed, or canceled while it ran
     return finished
 
 
 def _finish(store: JobStore, job_id: str, status: JobStatus, **fields: Any) -> None:
-    found = store.transition(job_id, {JobStatus.running}, status, finished_at=utcnow(), **fields)
+    found = store.finish(job_id, status, finished_at=utcnow(), **fields)
     if found != JobStatus.running:
         log.info("job became %s while it ran; its %s result is dropped", found, status.value)

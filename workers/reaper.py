@@ -23,7 +23,7 @@ def reap_once(store: JobStore, app: Celery, lease_ttl_s: int) -> list[str]:
     for job_id in store.running_without_lease():
         job = store.get(job_id)
         if job is None or job.status != JobStatus.running:
-            store.mark_running(job_id, False)
+            store.forget_running(job_id)
             continue
         task = store.get_task(job_id)
         if task is None or not store.claim_requeue(job_id, lease_ttl_s):
