@@ -8,7 +8,7 @@ from pydantic import BaseModel, Field
 
 from service.schemas.webhooks import JobWebhook
 
-JobKind = Literal["generate", "translate", "upscale", "train"]
+JobKind = Literal["generate", "translate", "upscale", "train", "evaluate"]
 
 
 class JobStatus(StrEnum):
@@ -47,15 +47,26 @@ class JobError(BaseModel):
 class Job(BaseModel):
     id: str = Field(description="Job id.", examples=["5b0c8c5e2f8e4b1c9a7d3e2f1a0b9c8d"])
     kind: JobKind = Field(description="What the job does.", examples=["generate"])
-    status: JobStatus = Field(description="queued · running · succeeded · failed · canceled.")
-    model: ModelRef | None = Field(None, description="Model name and the version it resolved to.")
-    params: dict[str, Any] = Field(description="The validated request, with defaults and the seed filled in.")
-    created_at: datetime
-    started_at: datetime | None = None
-    finished_at: datetime | None = None
-    progress: dict[str, Any] | None = Field(None, description="For long jobs: step, total, losses, eta.")
-    outputs: list[JobOutput] = Field(default_factory=list)
-    metrics: dict[str, Any] = Field(default_factory=dict, description="Timings and quality figures.")
-    error: JobError | None = None
+    status: JobStatus = Field(description="queued · running · succeeded · failed · canceled.", examples=["succeeded"])
+    model: ModelRef | None = Field(
+        None, description="Model name and the version it resolved to (training: the version it registered)."
+    )
+    params: dict[str, Any] = Field(
+        description="The validated request, with defaults and the seed filled in.",
+        examples=[{"n": 16, "seed": 7, "labels": [3], "truncation": None, "format": "png"}],
+    )
+    created_at: datetime = Field(description="When the job was accepted.", examples=["2026-11-23T06:09:52.879Z"])
+    started_at: datetime | None = Field(None, description="When a worker took it.", examples=["2026-11-23T06:09:52.921Z"])
+    finished_at: datetime | None = Field(None, description="When it reached a final status.", examples=["2026-11-23T06:09:52.986Z"])
+    progress: dict[str, Any] | None = Field(
+        None, description="For long jobs: step, total, losses, images_per_sec, eta_s.",
+        examples=[{"step": 200, "total": 1000, "losses": {"d": 1.21, "g": 0.93}, "images_per_sec": 410.0, "eta_s": 125.0}],
+    )
+    outputs: list[JobOutput] = Field(default_factory=list, description="What the job produced, each with a URL.")
+    metrics: dict[str, Any] = Field(
+        default_factory=dict, description="Timings and quality figures.",
+        examples=[{"inference_s": 0.0012, "encode_s": 0.0005, "batch_images": 16}],
+    )
+    error: JobError | None = Field(None, description="Why it failed, when it did.")
     cached: bool = Field(False, description="True when answered from the result cache without a worker.")
     webhook: JobWebhook | None = Field(None, description="Where and on which events the job is POSTed.")
