@@ -69,6 +69,15 @@ class Settings(BaseSettings):
         Path("/usr/share/datasets/fashion-mnist"), description="IDX files of Debian's dataset-fashion-mnist, if installed."
     )
 
+    # evaluation
+    inception_path: Path | None = Field(
+        None, description="InceptionV3 TorchScript file (or its folder) for FID on RGB images; optional, fetch with "
+        "`python -m training.metrics.fetch_inception --out DIR`.",
+    )
+    train_eval_samples: int = Field(
+        500, ge=0, description="Samples a training job measures its new version with (FID etc.); 0 turns it off.",
+    )
+
     @model_validator(mode="after")
     def _default_artifacts_dir(self) -> "Settings":
         if self.artifacts_dir is None:

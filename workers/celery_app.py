@@ -13,13 +13,15 @@ TRAINING_QUEUE = "training"
 
 GENERATE_TASK = "ganforge.inference.generate"
 TRAIN_TASK = "ganforge.training.train"
+EVALUATE_TASK = "ganforge.training.evaluate"
 WEBHOOK_TASK = "ganforge.webhooks.deliver"
 
 
 def create_celery(settings: Settings, *, include_tasks: bool = False) -> Celery:
     if not settings.redis_url:
         raise RuntimeError("GANFORGE_REDIS_URL is not set: start Redis first (make run does it for you)")
-    app = Celery("ganforge", include=["workers.inference", "workers.training", "workers.webhooks"] if include_tasks else [])
+    task_modules = ["workers.inference", "workers.training", "workers.evaluation", "workers.webhooks"]
+    app = Celery("ganforge", include=task_modules if include_tasks else [])
     app.conf.update(
         broker_url=settings.redis_url,
         broker_connection_retry_on_startup=True,

@@ -17,6 +17,7 @@ from training.datasets import Dataset
 from training.families import FAMILIES
 from workers.celery_app import TRAIN_TASK
 from workers.context import WorkerContext, worker_context
+from workers.evaluation import evaluate_new_version
 from workers.grids import grid_png
 from workers.job_runner import JobFailed, JobResult, run_job
 from workers.latents import sample_latents
@@ -86,6 +87,8 @@ class TrainingRun:
         manifest = publish_generator(result, self.context.models, self.params["model_name"], provenance)
         self.jobs.update(self.job.id, "registered", data={"model": manifest.ref},
                          model=ModelRef(name=manifest.name, version=manifest.version))
+        # Quality figures of the new version on its training data (workers/evaluation.py), also in its manifest.
+        evaluation = evaluate_new_version(self.context, manifest, self.job.id)
         return JobResult(
             outputs=self.samples,
             metrics={
@@ -95,6 +98,7 @@ class TrainingRun:
                 "model": manifest.ref,
                 "parity_max_abs_diff": manifest.parity_max_abs_diff,
                 "train_s": round(time.monotonic() - self._started, 2),
+                **evaluation,
             },
         )
 
