@@ -90,17 +90,18 @@ def evaluate_generator(context: WorkerContext, manifest: Manifest, dataset_ref: 
 def evaluate_new_version(context: WorkerContext, manifest: Manifest, job_id: str) -> dict[str, Any]:
     """For the training task: figures of a version it just published, on its training data.
 
-    {} when `train_eval_samples` is 0 or no extractor suits the images; a failure is reported
-    beside the training's metrics instead of failing a training that did succeed.
+    {} when `train_eval_samples` is 0, the version is not a noise-to-image generator or no
+    extractor suits its images. A failure is reported beside the training's metrics instead of
+    failing a training that did succeed.
     """
     n = context.settings.train_eval_samples
     signature = manifest.signature
+    if not n or not isinstance(signature, GeneratorSignature):
+        return {}
     try:
         choose_extractor("auto", channels=signature.channels, image_size=signature.image_size,
                          inception_path=context.settings.inception_path)
     except ExtractorUnsuitable:
-        return {}
-    if not n:
         return {}
     try:
         return {"evaluation": evaluate_generator(context, manifest, manifest.provenance.dataset, n, job_id=job_id)}
@@ -115,6 +116,8 @@ def measure(settings: Settings, manifest: Manifest, onnx_path: Path, dataset_ref
     from training.metrics import RealStatsCache, quality_report
 
     signature = manifest.signature
+    if not isinstance(signature, GeneratorSignature):
+        raise ExtractorUnsuitable(f"{manifest.ref} is a {manifest.task} model; evaluation measures noise-to-image generators")
     choice = choose_extractor(extractor_name, channels=signature.channels, image_size=signature.image_size,
                               inception_path=settings.inception_path)
     datasets = DatasetStore.from_settings(settings)
