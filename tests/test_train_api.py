@@ -86,6 +86,17 @@ def test_training_on_an_uploaded_dataset(api):
     assert manifest["signature"]["class_names"] == ["blue", "red"] and manifest["signature"]["channels"] == 3
 
 
+@pytest.mark.parametrize("family", ["lsgan", "wgan-gp"])
+def test_the_unconditional_loss_families_train_and_register(api, family):
+    model_name = f"digits-{family}"
+    body = train_body(architecture=family, model_name=model_name, steps=4, checkpoint_every=0, sample_every=0)
+    job = api.post("/train", json=body, headers={"Prefer": "wait=120"}).json()
+    assert job["status"] == "succeeded", job
+    assert job["params"]["hyperparameters"]["loss"] == family.replace("-", "_")
+    manifest = api.get(f"/models/{model_name}").json()["latest"]
+    assert manifest["provenance"]["trainer"] == family and manifest["signature"]["inputs"] == ["z"]
+
+
 def test_cancel_stops_a_running_training_within_5_s_and_keeps_its_checkpoint(api, stack):
     job = api.post("/train", json=train_body(model_name="never", steps=100_000, checkpoint_every=10_000)).json()
     running = wait_for_status(api, job["id"], {"running"}, timeout_s=60)
