@@ -21,6 +21,7 @@ from service.schemas.jobs import Job, JobOutput, JobStatus
 
 PREFIX = "gf"
 EVENTS_MAXLEN = 1000
+MAX_BLOCK_MS = 1000
 
 
 def job_key(job_id: str) -> str:
@@ -116,6 +117,10 @@ class JobStore:
         raw = self.redis.hgetall(job_key(job_id))
         return _decode_record(raw) if raw else None
 
+    def status(self, job_id: str) -> JobStatus | None:
+        raw = self.redis.hget(job_key(job_id), "status")
+        return JobStatus(json.loads(raw)) if raw else None
+
     def transition(self, job_id: str, allowed: Iterable[JobStatus], to: JobStatus, **fields: Any) -> JobStatus | None:
         """Move a job to `to` if its status is one of `allowed`; answers the status it had.
 
@@ -163,8 +168,13 @@ class JobStore:
         self.redis.xadd(events_key(job_id), _event(event, data), maxlen=EVENTS_MAXLEN)
 
     def events(self, job_id: str, after: str = "0-0", block_ms: int | None = None) -> list[tuple[str, str, Any]]:
-        """Events after the stream id `after`: (id, event, data), waiting up to block_ms for one."""
-        answer = self.redis.xread({events_key(job_id): after}, block=block_ms)
+        """Events after the stream id `after`: (id, event, data), waiting up to block_ms for one.
+
+        A wait is cut to MAX_BLOCK_MS: a blocking read longer than the client's socket timeout
+        would look like a dead Redis. Callers loop.
+        """
+        block = None if block_ms is None else max(1, min(block_ms, MAX_BLOCK_MS))
+        answer = self.redis.xread({events_key(job_id): after}, block=block)
         if not answer:
             return []
         return [

@@ -18,7 +18,10 @@ def test_a_canceled_queued_job_never_runs(fresh_stack):
     fresh_stack.start_api()  # and no worker yet: the job must wait in the queue
     with fresh_stack.client() as api:
         assert api.get("/ready").status_code == 503
-        job = api.post("/generate", json={"model": MODEL, "n": 2, "seed": 1}).json()
+        # a wait longer than the API's Redis socket timeout (5 s) ends as a 202, not as a 503
+        waited = api.post("/generate", json={"model": MODEL, "n": 2, "seed": 1}, headers={"Prefer": "wait=6"})
+        assert waited.status_code == 202, waited.text
+        job = waited.json()
         assert job["status"] == "queued"
         canceled = api.post(f"/jobs/{job['id']}/cancel")
         assert canceled.status_code == 202 and canceled.json()["status"] == "canceled"

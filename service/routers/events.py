@@ -7,6 +7,7 @@ carries the final job and the stream closes.
 """
 
 import json
+import time
 from typing import Annotated, Iterator
 
 from fastapi import APIRouter, Header
@@ -14,6 +15,7 @@ from fastapi.responses import StreamingResponse
 
 from service.deps import StateDep
 from service.routers.jobs import find_job
+from service.schemas.jobs import JobStatus
 from service.schemas.problem import PROBLEM_RESPONSES
 from service.state import ApiState
 
@@ -29,18 +31,23 @@ def sse(event: str, data: object, event_id: str | None = None) -> str:
 
 def job_events(state: ApiState, job_id: str, after: str) -> Iterator[str]:
     yield "retry: 2000\n\n"
+    quiet_since = time.monotonic()
     while True:
         entries = state.jobs.events(job_id, after, block_ms=KEEPALIVE_S * 1000)
-        if not entries:
-            yield ": keep-alive\n\n"
         for entry_id, event, data in entries:
             after = entry_id
             yield sse(event, {"status": data} if event == "status" else data, entry_id)
-        job = state.jobs.get(job_id)
-        if job is None or job.status.is_terminal:
-            # Entries written after the terminal status (a late sample) are still delivered.
-            for entry_id, event, data in state.jobs.events(job_id, after):
-                yield sse(event, {"status": data} if event == "status" else data, entry_id)
+        if entries:
+            ended = any(event == "status" and JobStatus(data).is_terminal for _, event, data in entries)
+            quiet_since = time.monotonic()
+        else:  # quiet: the end may lie before `after` (a client resuming late), or the job expired
+            status = state.jobs.status(job_id)
+            ended = status is None or status.is_terminal
+            if not ended and time.monotonic() - quiet_since >= KEEPALIVE_S:
+                yield ": keep-alive\n\n"  # so proxies and clients keep a quiet stream open
+                quiet_since = time.monotonic()
+        if ended:
+            job = state.jobs.get(job_id)
             if job is not None:
                 yield sse("end", job.model_dump(mode="json"))
             return
