@@ -62,3 +62,26 @@ def test_the_api_never_imports_torch_or_onnxruntime():
     )
     out = subprocess.run([sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_a_full_queue_answers_429_with_retry_after(tmp_path_factory):
+    from conftest import make_stack
+
+    stack = make_stack(tmp_path_factory, "backpressure", GANFORGE_MAX_QUEUE_DEPTH=2)
+    try:
+        stack.start_api()  # no worker: nothing drains the queue
+        with stack.client() as api:
+            accepted = [api.post("/generate", json={"model": MODEL, "n": 1}).status_code for _ in range(2)]
+            refused = api.post("/generate", json={"model": MODEL, "n": 1})
+            assert accepted == [202, 202]
+            assert refused.status_code == 429 and int(refused.headers["retry-after"]) > 0
+            assert refused.headers["content-type"] == "application/problem+json"
+            assert "inference" in refused.json()["detail"]
+            # the bound frees up as soon as a worker drains the queue
+            stack.start_worker()
+            deadline = time.monotonic() + 30
+            while api.post("/generate", json={"model": MODEL, "n": 1}).status_code != 202:
+                assert time.monotonic() < deadline
+                time.sleep(0.2)
+    finally:
+        stack.stop()
