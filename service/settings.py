@@ -36,6 +36,12 @@ class Settings(BaseSettings):
     max_image_bytes: int = Field(20 * 1024 * 1024, description="Largest image a request may carry, in bytes.")
     max_input_pixels: int = Field(4096 * 4096, description="Largest image a request may carry, in pixels.")
 
+    # upscale
+    max_output_pixels: int = Field(
+        8192 * 8192, ge=1, description="Largest image /upscale may make (input pixels x scale^2, for the network's "
+        "output and for the final image alike), so a worker's memory stays bounded.",
+    )
+
     # inference
     max_batch_size: int = Field(32, ge=1, description="Images per ONNX Runtime run; 1 turns batching off.")
     max_batch_delay_ms: float = Field(5.0, ge=0, description="How long a batch waits to fill.")

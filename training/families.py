@@ -14,6 +14,7 @@ from training.configs import (
     LSGANHyperparameters,
     WGANGPHyperparameters,
 )
+from training.sr_configs import ESRGANHyperparameters, SRHyperparameters
 
 
 @dataclass(frozen=True)
@@ -24,6 +25,7 @@ class Family:
     layouts: tuple[str, ...]  # dataset layouts it can train on
     hyperparameters: type[BaseModel]
     conditional: bool = False
+    runner: str | None = None  # "module:function" run with the TrainingRun: a family with its own trainer
 
 
 FAMILIES: dict[str, Family] = {
@@ -57,6 +59,23 @@ FAMILIES: dict[str, Family] = {
             layouts=("classes",),
             hyperparameters=CDCGANHyperparameters,
             conditional=True,
+        ),
+        Family(
+            name="srgan",
+            summary="SRGAN/MSRResNet super-resolution x2/x4: L1 pretraining, then L1 + feature loss + relativistic "
+            "GAN (ESRGAN weights 1e-2 / 1 / 5e-3); feature matching unless VGG weights are configured.",
+            task="upscale",
+            layouts=("images",),
+            hyperparameters=SRHyperparameters,
+            runner="training.sr_trainer:run_training_job",
+        ),
+        Family(
+            name="esrgan",
+            summary="ESRGAN/RRDBNet super-resolution x2/x4 (residual scaling 0.2): same two phases as srgan.",
+            task="upscale",
+            layouts=("images",),
+            hyperparameters=ESRGANHyperparameters,
+            runner="training.sr_trainer:run_training_job",
         ),
     )
 }

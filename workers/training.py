@@ -52,6 +52,11 @@ class TrainingRun:
         self.class_names: list[str] = []
 
     def run(self) -> JobResult:
+        if self.family.runner:  # a family with its own trainer, e.g. srgan -> training/sr_trainer.py
+            import importlib
+
+            module, _, function = self.family.runner.partition(":")
+            return getattr(importlib.import_module(module), function)(self)
         from training.configs import DCGANConfig
         from training.dcgan_trainer import train_dcgan
         from training.publish import publish_generator

@@ -1,0 +1,89 @@
+"""Export a super-resolution generator to ONNX and prove the file computes what PyTorch computes.
+
+The graph takes "image" (float32 [N, C, H, W] in [0, 1]) and returns "upscaled" (float32
+[N, C, scale*H, scale*W], clipped to [0, 1]); N, H and W are dynamic, so a worker can feed
+tiles of any size. Parity is checked at several batch sizes and odd, non-square sides, which
+is where a wrongly fixed axis or a pixel-shuffle reshape would show.
+"""
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+import torch
+from torch import nn
+
+from models.export import ExportParityError
+from models.manifest import UpscalerSignature
+
+# (batch, height, width): dynamic batch and sides, odd and non-square on purpose.
+PARITY_SHAPES = ((1, 24, 24), (3, 17, 29), (2, 40, 9))
+
+
+class ClippedUpscaler(nn.Module):
+    """The generator with its output clipped to [0, 1]: what the manifest's signature promises."""
+
+    def __init__(self, generator: nn.Module):
+        super().__init__()
+        self.generator = generator
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        return self.generator(image).clamp(0.0, 1.0)
+
+
+def example_image(signature: UpscalerSignature, batch: int, height: int, width: int, seed: int = 0) -> np.ndarray:
+    """Seeded smooth-ish test input in [0, 1] (pure noise would be an unusually hard case for parity)."""
+    rng = np.random.default_rng(seed)
+    coarse = rng.random((batch, signature.channels, height // 4 + 2, width // 4 + 2), dtype=np.float32)
+    image = np.repeat(np.repeat(coarse, 4, axis=2), 4, axis=3)[:, :, :height, :width]
+    return np.clip(image + 0.05 * rng.standard_normal(image.shape, dtype=np.float32), 0, 1).astype(np.float32)
+
+
+def export_upscaler(generator: nn.Module, signature: UpscalerSignature, path: Path, atol: float = 1e-4) -> float:
+    """Write `generator` (eval mode, output clipped) to one self-contained ONNX file, then check parity.
+
+    Returns the largest |ONNX Runtime - PyTorch|; raises ExportParityError past `atol`.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    module = ClippedUpscaler(generator)
+    was_training = generator.training
+    generator.eval()
+    try:
+        sample = torch.from_numpy(example_image(signature, 2, 24, 20))
+        dims = {0: torch.export.Dim("batch"), 2: torch.export.Dim("height", min=2), 3: torch.export.Dim("width", min=2)}
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            # Weights embedded (external_data=False): one file per version, as models/export.py does.
+            program = torch.onnx.export(
+                module, (sample,), input_names=[signature.input], output_names=[signature.output],
+                dynamic_shapes={"image": dims}, dynamo=True, verbose=False, external_data=False,
+            )
+        program.save(str(path), external_data=False)
+    finally:
+        generator.train(was_training)
+    return check_upscaler_parity(module, signature, path, atol)
+
+
+def check_upscaler_parity(module: nn.Module, signature: UpscalerSignature, path: Path, atol: float = 1e-4,
+                          shapes: tuple[tuple[int, int, int], ...] = PARITY_SHAPES) -> float:
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    was_training = module.training
+    module.eval()
+    worst = 0.0
+    try:
+        for seed, (batch, height, width) in enumerate(shapes):
+            image = example_image(signature, batch, height, width, seed)
+            (onnx_out,) = session.run([signature.output], {signature.input: image})
+            with torch.no_grad():
+                torch_out = module(torch.from_numpy(image)).numpy()
+            expected = (batch, signature.channels, height * signature.scale, width * signature.scale)
+            if onnx_out.shape != torch_out.shape or onnx_out.shape != expected:
+                raise ExportParityError(float("inf"), atol, path)
+            worst = max(worst, float(np.abs(onnx_out - torch_out).max()))
+    finally:
+        module.train(was_training)
+    if worst > atol:
+        raise ExportParityError(worst, atol, path)
+    return worst

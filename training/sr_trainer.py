@@ -1,0 +1,364 @@
+"""The super-resolution trainer (SRGAN / ESRGAN): L1 pretraining, then L1 + feature loss +
+relativistic average GAN loss. The loop has the DCGAN trainer's shape: `progress_fn`,
+`abort_fn`, `sample_fn`, safetensors checkpoints, resume, and determinism.
+
+Data: high-resolution images (uint8 or float in [0, 1], any sizes). Each step cuts
+`batch_size` patches of `patch_size * scale` pixels, flips and rotates them, and makes the
+low-resolution inputs on the fly by bicubic downscaling with antialiasing (torch's, which
+follows Pillow's), quantised to 8 bits as a served image would be.
+
+Determinism: the patches and augmentations of step `s` come from a generator seeded by
+(seed, s) alone, so a run resumed at step s sees what an uninterrupted run would.
+"""
+
+import copy
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from models.architectures import build
+from models.manifest import UpscalerSignature
+from training.checkpoints import checkpoint_stem, latest_checkpoint, load_checkpoint, read_meta, save_checkpoint
+from training.dcgan_trainer import _derived_seed, _MovingAverage
+from training.sr_configs import SRConfig
+
+ProgressFn = Callable[[int, int, dict[str, float], float], None]
+AbortFn = Callable[[], bool]
+SampleFn = Callable[[int, nn.Module], None]
+
+_RESUMABLE_CHANGES = {"steps", "checkpoint_every"}  # pretrain_fraction fixes the phase boundary: not resumable
+
+
+@dataclass
+class SRTrainResult:
+    generator: nn.Module  # the EMA generator when enabled, eval mode, unclipped output
+    architecture: str
+    architecture_config: dict
+    scale: int
+    channels: int
+    patch_size: int
+    step: int
+    aborted: bool
+    feature_loss: str
+    losses: dict[str, float] = field(default_factory=dict)
+
+    def signature(self) -> UpscalerSignature:
+        return UpscalerSignature(scale=self.scale, channels=self.channels, image_size=self.patch_size, size_multiple=1)
+
+
+def as_unit_tensors(images: Sequence[np.ndarray] | np.ndarray) -> list[torch.Tensor]:
+    """HWC uint8 images, or an NCHW float array in [-1, 1] (DatasetStore.load_images), as CHW float [0, 1]."""
+    if isinstance(images, np.ndarray) and images.ndim == 4 and images.dtype != np.uint8:
+        return [torch.from_numpy(((image + 1.0) / 2.0).clip(0, 1).astype(np.float32)) for image in images]
+    return [torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1))).float().div_(255.0) for image in images]
+
+
+def bicubic_downscale(hr: torch.Tensor, scale: int) -> torch.Tensor:
+    """N x C x H x W in [0, 1] -> H/scale x W/scale, antialiased bicubic, quantised to 8 bits."""
+    lr = F.interpolate(hr, scale_factor=1.0 / scale, mode="bicubic", antialias=True, align_corners=False)
+    return lr.clamp(0, 1).mul(255).round().div(255)
+
+
+class PatchSampler:
+    """Batches of (LR, HR) patches; what step `s` draws depends on (seed, s) only. Every image
+    is picked equally often (a huge photo does not crowd out the rest)."""
+
+    def __init__(self, images: list[torch.Tensor], hr_patch: int, scale: int, batch_size: int, seed: int):
+        small = [tuple(i.shape[1:]) for i in images if min(i.shape[1:]) < hr_patch]
+        if small:
+            raise ValueError(f"images must be at least {hr_patch} pixels on each side; got {small[:3]}")
+        self.images, self.hr_patch, self.scale, self.batch_size, self.seed = images, hr_patch, scale, batch_size, seed
+
+    def batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
+        rng = torch.Generator().manual_seed(_derived_seed(self.seed, "patches", step))
+        picks = torch.randint(len(self.images), (self.batch_size,), generator=rng).tolist()
+        patches = []
+        for index in picks:
+            image = self.images[index]
+            _, h, w = image.shape
+            top = int(torch.randint(h - self.hr_patch + 1, (1,), generator=rng))
+            left = int(torch.randint(w - self.hr_patch + 1, (1,), generator=rng))
+            patch = image[:, top:top + self.hr_patch, left:left + self.hr_patch]
+            flip, turns = torch.randint(2, (1,), generator=rng).item(), torch.randint(4, (1,), generator=rng).item()
+            patch = patch.flip(2) if flip else patch
+            patches.append(torch.rot90(patch, turns, (1, 2)))
+        hr = torch.stack(patches)
+        return bicubic_downscale(hr, self.scale), hr
+
+
+def relativistic_d_loss(real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+    """RaGAN (Jolicoeur-Martineau 2018) as ESRGAN uses it: is real more real than the average fake?"""
+    return 0.5 * (F.binary_cross_entropy_with_logits(real - fake.mean(), torch.ones_like(real))
+                  + F.binary_cross_entropy_with_logits(fake - real.mean(), torch.zeros_like(fake)))
+
+
+def relativistic_g_loss(real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+    """The generator's side: both terms, so it also learns from the real images' scores."""
+    return 0.5 * (F.binary_cross_entropy_with_logits(real - fake.mean(), torch.zeros_like(real))
+                  + F.binary_cross_entropy_with_logits(fake - real.mean(), torch.ones_like(fake)))
+
+
+def feature_matching_loss(real_taps: list[torch.Tensor], fake_taps: list[torch.Tensor]) -> torch.Tensor:
+    """Mean over discriminator stages of L1 between real and generated activations."""
+    return sum(F.l1_loss(fake, real.detach()) for real, fake in zip(real_taps, fake_taps)) / len(real_taps)
+
+
+class VGGFeatureLoss(nn.Module):
+    """L1 on VGG19 conv5_4 features before activation (ESRGAN), from a local safetensors file with
+    torchvision's key names (`features.N.weight`); never downloaded, never unpickled."""
+
+    _LAYOUT = (64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512, "M", 512, 512, 512, 512)
+
+    def __init__(self, weights_path: str):
+        super().__init__()
+        from safetensors.torch import load_file
+
+        layers: list[nn.Module] = []
+        width = 3
+        for item in self._LAYOUT:
+            if item == "M":
+                layers.append(nn.MaxPool2d(2))
+            else:
+                layers += [nn.Conv2d(width, item, 3, 1, 1), nn.ReLU()]
+                width = item
+        self.features = nn.Sequential(*layers[:-1])  # conv5_4 before its ReLU
+        state = {k[len("features."):]: v for k, v in load_file(weights_path).items() if k.startswith("features.")}
+        self.features.load_state_dict({k: v for k, v in state.items() if k in self.features.state_dict()}, strict=True)
+        self.requires_grad_(False).eval()
+        self.register_buffer("mean", torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1))
+        self.register_buffer("std", torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1))
+
+    def forward(self, fake: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+        if fake.shape[1] == 1:
+            fake, real = fake.expand(-1, 3, -1, -1), real.expand(-1, 3, -1, -1)
+        return F.l1_loss(self.features((fake - self.mean) / self.std), self.features((real - self.mean) / self.std).detach())
+
+
+def learning_rate(config: SRConfig, step: int) -> tuple[float, float]:
+    """(generator lr, discriminator lr) at `step`: per phase, cosine to a tenth when enabled."""
+    pre = config.pretrain_steps
+    if step < pre:
+        base_g, base_d, position, length = config.lr_pretrain, config.lr_d, step, pre
+    else:
+        base_g, base_d, position, length = config.lr_g, config.lr_d, step - pre, max(config.steps - pre, 1)
+    if not config.cosine_decay:
+        return base_g, base_d
+    factor = 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(position / max(length, 1), 1.0)))
+    return base_g * factor, base_d * factor
+
+
+def train_sr(
+    config: SRConfig,
+    images: Sequence[np.ndarray] | np.ndarray,
+    *,
+    progress_fn: ProgressFn | None = None,
+    abort_fn: AbortFn | None = None,
+    checkpoint_dir: Path | None = None,
+    sample_fn: SampleFn | None = None,
+) -> SRTrainResult:
+    """Train for `config.steps` steps (resuming from `checkpoint_dir` when it holds one).
+
+    `images`: HWC uint8 arrays, or an NCHW float array in [-1, 1] (an uploaded dataset). The
+    callbacks behave as in `training.dcgan_trainer.train_dcgan`.
+    """
+    tensors = as_unit_tensors(images)
+    if not tensors:
+        raise ValueError("no images to train on")
+    channels = tensors[0].shape[0]
+    hr_patch = config.patch_size * config.scale
+    sampler = PatchSampler(tensors, hr_patch, config.scale, config.batch_size, config.seed)
+    g_config = config.generator_config(channels)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(config.seed)
+        generator = build(config.generator, **g_config)
+        discriminator = build("vgg_sn_discriminator", channels=channels, features=config.d_features,
+                              stages=min(4, int(math.log2(hr_patch)) - 2))
+    ema = _MovingAverage(generator, config.ema_decay) if config.ema_decay > 0 else None
+    betas = (config.beta1, config.beta2)
+    opt_g = torch.optim.Adam(generator.parameters(), lr=config.lr_pretrain, betas=betas)
+    opt_d = torch.optim.Adam(discriminator.parameters(), lr=config.lr_d, betas=betas)
+    vgg = VGGFeatureLoss(config.vgg_weights_path) if config.feature_loss == "vgg" else None
+    modules = {"generator": generator, "discriminator": discriminator}
+    if ema is not None:
+        modules["generator_ema"] = ema.module
+    optimizers = {"opt_g": opt_g, "opt_d": opt_d}
+
+    def save(step: int) -> None:
+        meta = {"step": step, "config": config.model_dump(), "generator": config.generator, "generator_config": g_config}
+        save_checkpoint(checkpoint_stem(checkpoint_dir, step), modules, optimizers, meta)
+
+    start = 0
+    if (stem := latest_checkpoint(checkpoint_dir)) is not None:
+        saved = SRConfig.model_validate(read_meta(stem)["config"])
+        differ = {k for k, v in saved.model_dump().items() if getattr(config, k) != v} - _RESUMABLE_CHANGES
+        if differ:
+            raise ValueError(f"checkpoint was made with different settings ({', '.join(sorted(differ))}); use a new folder")
+        start = load_checkpoint(stem, modules, optimizers)["step"]
+
+    checkpointing = checkpoint_dir is not None and config.checkpoint_every > 0
+    generator.train()
+    discriminator.train()
+    losses: dict[str, float] = {}
+    step, aborted = start, False
+    while step < config.steps:
+        if abort_fn is not None and abort_fn():
+            aborted = True
+            break
+        started = time.perf_counter()
+        lr_g, lr_d = learning_rate(config, step)
+        for group in opt_g.param_groups:
+            group["lr"] = lr_g
+        for group in opt_d.param_groups:
+            group["lr"] = lr_d
+        lr, hr = sampler.batch(step)
+        sr = generator(lr)
+        pixel = F.l1_loss(sr, hr)
+        if step < config.pretrain_steps:
+            loss_g = pixel
+            losses = {"l1": pixel.item()}
+        else:
+            # discriminator first, on a detached output
+            real_logits = discriminator(hr)
+            fake_logits = discriminator(sr.detach())
+            loss_d = relativistic_d_loss(real_logits, fake_logits)
+            opt_d.zero_grad(set_to_none=True)
+            loss_d.backward()
+            opt_d.step()
+            real_logits, real_taps = discriminator(hr, features=True)
+            fake_logits, fake_taps = discriminator(sr, features=True)
+            feature = vgg(sr, hr) if vgg is not None else feature_matching_loss(real_taps, fake_taps)
+            adversarial = relativistic_g_loss(real_logits.detach(), fake_logits)
+            loss_g = config.pixel_weight * pixel + config.feature_weight * feature + config.gan_weight * adversarial
+            losses = {"l1": pixel.item(), "feature": feature.item(), "g_gan": adversarial.item(), "d": loss_d.item()}
+        opt_g.zero_grad(set_to_none=True)
+        loss_g.backward()
+        opt_g.step()
+        if ema is not None:
+            ema.update(generator, step)
+        step += 1
+        if checkpointing and step % config.checkpoint_every == 0:
+            save(step)
+        if progress_fn is not None:
+            progress_fn(step, config.steps, losses, len(lr) / max(time.perf_counter() - started, 1e-9))
+        if sample_fn is not None:
+            sample_fn(step, ema.module if ema is not None else generator)
+
+    if checkpointing and latest_checkpoint(checkpoint_dir) != checkpoint_stem(checkpoint_dir, step):
+        save(step)
+    final = copy.deepcopy(ema.module if ema is not None else generator)
+    return SRTrainResult(
+        generator=final.eval(), architecture=config.generator, architecture_config=g_config, scale=config.scale,
+        channels=channels, patch_size=config.patch_size, step=step, aborted=aborted,
+        feature_loss=config.feature_loss, losses=losses,
+    )
+
+
+# -- a POST /train job (workers/training.py hands its TrainingRun here for the srgan/esrgan families) --
+
+SAMPLE_PATCHES = 4
+
+
+def run_training_job(run):
+    """Train on the job's `images` dataset, publish sample strips, export, register: the job's result.
+
+    Images are loaded at `image_size` (the request's square side, resized as for every family) and
+    cut into patches of `patch_size * scale`, narrowed to fit; gray datasets train an RGB network
+    on replicated channels, as the service upscales gray images through RGB networks anyway.
+    """
+    import tempfile
+
+    from models.manifest import Provenance
+    from models.upscaler_export import export_upscaler
+    from service.schemas.jobs import ModelRef
+    from training.dataset_store import DatasetStore
+    from workers.grids import grid_png
+    from workers.job_runner import JobFailed, JobResult
+    from workers.training import sample_name
+
+    params = run.params
+    hyper = dict(params["hyperparameters"])
+    side = params["image_size"]
+    images, _, _ = DatasetStore.from_settings(run.context.settings).load_images(params["dataset"], side, 3)
+    patch = min(hyper["patch_size"], side // hyper["scale"])
+    if patch < 4:
+        raise JobFailed("invalid_training_setup", f"image_size {side} is too small for x{hyper['scale']}: "
+                        f"use at least {4 * hyper['scale']}")
+    hyper["patch_size"] = patch
+    steps = params.get("steps") or math.ceil(params["epochs"] * len(images) / min(hyper["batch_size"], len(images)))
+    try:
+        config = SRConfig(**hyper, generator="rrdbnet" if run.family.name == "esrgan" else "msrresnet", steps=steps,
+                          seed=params["seed"], checkpoint_every=params["checkpoint_every"])
+    except ValueError as bad:  # e.g. feature_loss "vgg" without a weights file on this worker
+        raise JobFailed("invalid_training_setup", str(bad)) from None
+    fixed_lr, fixed_hr = PatchSampler(as_unit_tensors(images), patch * config.scale, config.scale,
+                                      SAMPLE_PATCHES, config.seed + 1).batch(0)
+
+    def publish_sample(step: int, generator: nn.Module) -> None:
+        with torch.no_grad():
+            sr = copy.deepcopy(generator).eval()(fixed_lr).clamp(0, 1)
+        bicubic = F.interpolate(fixed_lr, scale_factor=config.scale, mode="bicubic", align_corners=False).clamp(0, 1)
+        rows = torch.stack([bicubic, sr, fixed_hr], 1).flatten(0, 1)  # per patch: bicubic | model | original
+        (output,) = run.jobs.put_outputs(run.job.id, [(sample_name(step), grid_png(rows.numpy() * 2 - 1, 3), "image/png")],
+                                         ttl_s=run.context.settings.job_ttl_s)
+        run.samples.append(output)
+        run.jobs.update(run.job.id, "sample", data={"step": step, **output.model_dump()}, outputs=run.samples)
+
+    def sample(step: int, generator: nn.Module) -> None:
+        every = params["sample_every"]
+        if every and step % every == 0:
+            publish_sample(step, generator)
+
+    resumed_from = run.resume_point()
+    if resumed_from:
+        run.jobs.emit(run.job.id, "resumed", {"step": resumed_from})
+    try:
+        result = train_sr(config, images, progress_fn=run.progress, abort_fn=run.should_stop,
+                          checkpoint_dir=run.checkpoints, sample_fn=sample)
+    except ValueError as bad:
+        raise JobFailed("invalid_training_setup", str(bad)) from None
+    if result.aborted or run.should_stop(force=True):
+        return JobResult(metrics={"stopped_at_step": result.step})
+    if not run.samples or run.samples[-1].name != sample_name(result.step):
+        publish_sample(result.step, result.generator)
+
+    figures = patch_figures(result.generator, fixed_lr, fixed_hr, config.scale)
+    signature = result.signature()
+    provenance = Provenance(trainer=run.family.name, dataset=params["dataset"], seed=config.seed, steps=result.step,
+                            job_id=run.job.id, hyperparameters=config.model_dump())
+    with tempfile.TemporaryDirectory() as scratch:
+        onnx_path = Path(scratch) / "model.onnx"
+        parity = export_upscaler(result.generator, signature, onnx_path)
+        manifest = run.context.models.register(
+            params["model_name"], onnx_path, task="upscale", architecture=result.architecture,
+            config=result.architecture_config, signature=signature, provenance=provenance, parity_max_abs_diff=parity,
+            metrics={**figures, "feature_loss": result.feature_loss},
+        )
+    run.jobs.update(run.job.id, "registered", data={"model": manifest.ref},
+                    model=ModelRef(name=manifest.name, version=manifest.version))
+    return JobResult(outputs=run.samples, metrics={
+        "steps": result.step, "resumed_from_step": resumed_from, "losses": result.losses, "model": manifest.ref,
+        "parity_max_abs_diff": parity, "feature_loss": result.feature_loss, **figures,
+    })
+
+
+@torch.no_grad()
+def patch_figures(generator: nn.Module, lr: torch.Tensor, hr: torch.Tensor, scale: int) -> dict[str, float]:
+    """PSNR (Y, border `scale`) of the model and of bicubic on the sample patches: training data, a sanity check."""
+    from training.metrics.fidelity import psnr
+
+    sr = generator.eval()(lr).clamp(0, 1)
+    bicubic = F.interpolate(lr, scale_factor=scale, mode="bicubic", align_corners=False).clamp(0, 1)
+
+    def mean_psnr(images: torch.Tensor) -> float:
+        pairs = zip(images.permute(0, 2, 3, 1).numpy(), hr.permute(0, 2, 3, 1).numpy())
+        values = [psnr(a, b, crop_border=scale, data_range=1.0) for a, b in pairs]
+        return round(float(np.mean([v for v in values if math.isfinite(v)] or [float("inf")])), 3)
+
+    return {"sample_psnr_y": mean_psnr(sr), "sample_bicubic_psnr_y": mean_psnr(bicubic)}
