@@ -12,6 +12,7 @@ INFERENCE_QUEUE = "inference"
 TRAINING_QUEUE = "training"
 
 GENERATE_TASK = "ganforge.inference.generate"
+TRANSLATE_TASK = "ganforge.inference.translate"
 UPSCALE_TASK = "ganforge.inference.upscale"
 TRAIN_TASK = "ganforge.training.train"
 EVALUATE_TASK = "ganforge.training.evaluate"
@@ -21,7 +22,7 @@ WEBHOOK_TASK = "ganforge.webhooks.deliver"
 def create_celery(settings: Settings, *, include_tasks: bool = False) -> Celery:
     if not settings.redis_url:
         raise RuntimeError("GANFORGE_REDIS_URL is not set: start Redis first (make run does it for you)")
-    task_modules = ["workers.inference", "workers.upscale", "workers.training", "workers.evaluation", "workers.webhooks"]
+    task_modules = ["workers.inference", "workers.translate", "workers.upscale", "workers.training", "workers.evaluation", "workers.webhooks"]
     app = Celery("ganforge", include=task_modules if include_tasks else [])
     app.conf.update(
         broker_url=settings.redis_url,

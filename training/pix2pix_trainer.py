@@ -1,0 +1,218 @@
+"""The pix2pix trainer (Isola et al., 2017): paired images, one explicit loop.
+
+U-Net generator, PatchGAN discriminator on the concatenated (input, output) pair, the vanilla
+GAN loss plus lambda_L1 (100) x L1 to the target, Adam 2e-4 (0.5, 0.999), discriminator loss
+halved, learning rate constant then linearly decayed to 0 (training/translation_configs.py).
+No random jitter or flips: the bundled tasks are aligned 32x32 digits, where a shifted or
+mirrored pair teaches nothing the model needs.
+
+Same shape as the DCGAN trainer: `progress_fn(step, total, losses, images_per_sec)`,
+`abort_fn()`, `sample_fn(step, generators)`, safetensors checkpoints (training/checkpoints.py)
+and resume. Deterministic: the batch of step s depends on (seed, s) alone, and the learning
+rate is a function of the step, so a resumed run matches an uninterrupted one.
+
+The helpers the CycleGAN trainer shares (result type, GAN loss, learning-rate schedule, batch
+norm recalibration) live here too.
+"""
+
+import copy
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from models.architectures import build
+from models.manifest import TranslationDirection, TranslatorSignature
+from models.pix2pix import UNET_LEVELS, unet_for_size
+from training.checkpoints import checkpoint_stem, latest_checkpoint, load_checkpoint, read_meta, save_checkpoint
+from training.dcgan_trainer import _BatchSchedule, _derived_seed
+from training.translation_configs import Pix2PixConfig, learning_rate_factor
+
+ProgressFn = Callable[[int, int, dict[str, float], float], None]
+AbortFn = Callable[[], bool]
+SampleFn = Callable[[int, dict[str, nn.Module]], None]
+
+# Settings that may change when a run is resumed; any other change means a different run.
+RESUMABLE_CHANGES = {"steps", "checkpoint_every"}
+
+
+@dataclass
+class TranslationResult:
+    """What a run produced: one generator per direction, in eval mode."""
+
+    family: str
+    generators: dict[str, nn.Module]  # "a2b", and "b2a" for CycleGAN
+    architecture: str
+    architecture_configs: dict[str, dict]
+    size_multiple: int
+    image_size: int
+    channels: dict[str, int]  # {"A": 1, "B": 3}
+    step: int
+    aborted: bool
+    losses: dict[str, float] = field(default_factory=dict)
+
+    def signature(self, domains: dict[str, str] | None = None) -> TranslatorSignature:
+        files = {"a2b": "model.onnx", "b2a": "b2a.onnx"}
+        ends = {"a2b": ("A", "B"), "b2a": ("B", "A")}
+        return TranslatorSignature(
+            image_size=self.image_size,
+            size_multiple=self.size_multiple,
+            directions={
+                d: TranslationDirection(onnx_file=files[d], channels_in=self.channels[ends[d][0]],
+                                        channels_out=self.channels[ends[d][1]])
+                for d in self.generators
+            },
+            domains=domains or {},
+        )
+
+
+def gan_loss(logits: torch.Tensor, real: bool, kind: str) -> torch.Tensor:
+    """vanilla: BCE on logits; lsgan: mean squared distance to 1 (real) or 0 (fake)."""
+    target = torch.ones_like(logits) if real else torch.zeros_like(logits)
+    if kind == "vanilla":
+        return F.binary_cross_entropy_with_logits(logits, target)
+    if kind == "lsgan":
+        return F.mse_loss(logits, target)
+    raise ValueError(f"unknown GAN loss {kind!r}")
+
+
+def set_learning_rate(optimizers: dict[str, torch.optim.Optimizer], lr: float) -> None:
+    for optimizer in optimizers.values():
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+
+
+def check_resumable(saved: dict, wanted: dict) -> None:
+    differ = {k for k, v in saved.items() if wanted.get(k) != v} - RESUMABLE_CHANGES
+    if differ:
+        raise ValueError(f"checkpoint was made with different settings ({', '.join(sorted(differ))}); use a new folder")
+
+
+@torch.no_grad()
+def recalibrate_batchnorm(generator: nn.Module, inputs: torch.Tensor, batch_size: int, seed: int, batches: int = 20) -> None:
+    """Batch-norm running statistics as an exact average over seeded training batches, so the
+    eval-mode (exported) generator normalises as the trained weights expect."""
+    norms = [m for m in generator.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    if not norms:
+        return
+    for norm in norms:
+        norm.reset_running_stats()
+        norm.momentum = None  # cumulative average
+    generator.train()
+    pick = torch.Generator().manual_seed(_derived_seed(seed, "batchnorm", 0))
+    size = max(2, min(batch_size, len(inputs)))
+    for _ in range(batches):
+        generator(inputs[torch.randint(len(inputs), (size,), generator=pick)])
+    for norm in norms:
+        norm.momentum = 0.1
+    generator.eval()
+
+
+def pix2pix_networks(config: Pix2PixConfig) -> tuple[str, dict, dict]:
+    """(generator name, generator config, discriminator config)."""
+    g_name = unet_for_size(config.image_size) if config.generator == "auto" else config.generator
+    g_config = {"channels_in": config.channels_a, "channels_out": config.channels_b, "ngf": config.ngf,
+                "norm": config.norm, "use_dropout": config.use_dropout}
+    d_config = {"channels": config.channels_a + config.channels_b, "ndf": config.ndf, "n_layers": config.n_layers_d,
+                "norm": config.norm}
+    return g_name, g_config, d_config
+
+
+def train_pix2pix(
+    config: Pix2PixConfig,
+    inputs: np.ndarray,
+    targets: np.ndarray,
+    *,
+    progress_fn: ProgressFn | None = None,
+    abort_fn: AbortFn | None = None,
+    checkpoint_dir: Path | None = None,
+    sample_fn: SampleFn | None = None,
+) -> TranslationResult:
+    """Train G: A -> B on pairs (row i of `inputs` with row i of `targets`, float32 [N, C, H, W]
+    in [-1, 1] at config.image_size) for config.steps steps, resuming from `checkpoint_dir`."""
+    if len(inputs) != len(targets) or len(inputs) == 0:
+        raise ValueError(f"pix2pix needs pairs: {len(inputs)} inputs and {len(targets)} targets")
+    g_name, g_config, d_config = pix2pix_networks(config)
+    multiple = 2 ** UNET_LEVELS[g_name]
+    if config.image_size % multiple:
+        raise ValueError(f"{g_name} needs sides that are multiples of {multiple}; image_size is {config.image_size}")
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(config.seed)
+        generator = build(g_name, **g_config)
+        discriminator = build("patchgan_discriminator", **d_config)
+    betas = (config.beta1, config.beta2)
+    optimizers = {
+        "opt_g": torch.optim.Adam(generator.parameters(), lr=config.lr, betas=betas),
+        "opt_d": torch.optim.Adam(discriminator.parameters(), lr=config.lr, betas=betas),
+    }
+    modules = {"generator": generator, "discriminator": discriminator}
+
+    def save(step: int) -> None:
+        save_checkpoint(checkpoint_stem(checkpoint_dir, step), modules, optimizers,
+                        {"step": step, "config": config.model_dump(), "family": "pix2pix"})
+
+    start = 0
+    if (stem := latest_checkpoint(checkpoint_dir)) is not None:
+        check_resumable(read_meta(stem)["config"], config.model_dump())
+        start = load_checkpoint(stem, modules, optimizers)["step"]
+
+    a_all, b_all = torch.from_numpy(inputs), torch.from_numpy(targets)
+    schedule = _BatchSchedule(len(inputs), config.batch_size, config.seed)
+    checkpointing = checkpoint_dir is not None and config.checkpoint_every > 0
+    generator.train()
+    discriminator.train()
+    losses: dict[str, float] = {}
+    step, aborted = start, False
+    with torch.random.fork_rng(devices=[]):  # the per-step dropout seeds stay out of the caller's RNG
+        while step < config.steps:
+            if abort_fn is not None and abort_fn():
+                aborted = True
+                break
+            started = time.perf_counter()
+            set_learning_rate(optimizers, config.lr * learning_rate_factor(step, config.steps, config.decay_fraction))
+            # Dropout draws from torch's global generator: seed it per step for determinism.
+            torch.manual_seed(_derived_seed(config.seed, "dropout", step))
+            index = schedule.indices(step)
+            real_a, real_b = a_all[index], b_all[index]
+            fake_b = generator(real_a)
+
+            pred_fake = discriminator(torch.cat([real_a, fake_b.detach()], 1))
+            pred_real = discriminator(torch.cat([real_a, real_b], 1))
+            loss_d_fake = gan_loss(pred_fake, False, config.gan_loss)
+            loss_d_real = gan_loss(pred_real, True, config.gan_loss)
+            loss_d = 0.5 * (loss_d_fake + loss_d_real)
+            optimizers["opt_d"].zero_grad(set_to_none=True)
+            loss_d.backward()
+            optimizers["opt_d"].step()
+
+            loss_g_gan = gan_loss(discriminator(torch.cat([real_a, fake_b], 1)), True, config.gan_loss)
+            loss_g_l1 = F.l1_loss(fake_b, real_b)
+            loss_g = loss_g_gan + config.lambda_l1 * loss_g_l1
+            optimizers["opt_g"].zero_grad(set_to_none=True)
+            loss_g.backward()
+            optimizers["opt_g"].step()
+
+            step += 1
+            losses = {"d": loss_d.item(), "d_real": loss_d_real.item(), "d_fake": loss_d_fake.item(),
+                      "g_gan": loss_g_gan.item(), "g_l1": loss_g_l1.item()}
+            if checkpointing and step % config.checkpoint_every == 0:
+                save(step)
+            if progress_fn is not None:
+                progress_fn(step, config.steps, losses, len(index) / max(time.perf_counter() - started, 1e-9))
+            if sample_fn is not None:
+                sample_fn(step, {"a2b": generator})
+
+    if checkpointing and latest_checkpoint(checkpoint_dir) != checkpoint_stem(checkpoint_dir, step):
+        save(step)
+    final = copy.deepcopy(generator)
+    recalibrate_batchnorm(final, a_all, config.batch_size, config.seed)
+    return TranslationResult(
+        family="pix2pix", generators={"a2b": final.eval()}, architecture=g_name,
+        architecture_configs={"a2b": g_config}, size_multiple=multiple, image_size=config.image_size,
+        channels={"A": config.channels_a, "B": config.channels_b}, step=step, aborted=aborted, losses=losses,
+    )
