@@ -7,7 +7,7 @@ from fastapi import FastAPI
 
 from service.errors import install_error_handlers
 from service.logs import configure_logging
-from service.routers import datasets, evaluate, events, generate, health, jobs, models, train, upscale
+from service.routers import datasets, evaluate, events, generate, health, jobs, models, train, translate, upscale
 from service.settings import Settings, load_settings
 from service.state import ApiState
 
@@ -31,7 +31,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     install_error_handlers(app)
-    for module in (generate, upscale, jobs, events, train, evaluate, models, datasets, health):
+    for module in (generate, upscale, translate, jobs, events, train, evaluate, models, datasets, health):
         app.include_router(module.router)
     return app
 
