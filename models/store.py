@@ -146,9 +146,14 @@ class ModelStore:
             self._set_aliases(name, {alias: version})
 
     def update_metrics(self, name: str, version: int, metrics: dict[str, Any]) -> Manifest:
+        """Merge `metrics` into the version's manifest; a dict value is merged one level deep
+        (under the lock), so two evaluations of one version finishing at once both land."""
         with self._lock(name):
             manifest = self.manifest(name, version)
-            manifest.metrics.update(metrics)
+            for key, value in metrics.items():
+                current = manifest.metrics.get(key)
+                merged = isinstance(value, dict) and isinstance(current, dict)
+                manifest.metrics[key] = {**current, **value} if merged else value
             _write_atomically(self.root / name / str(version) / "manifest.json", manifest.model_dump_json(indent=2) + "\n")
         return manifest
 

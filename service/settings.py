@@ -28,7 +28,7 @@ class Settings(BaseSettings):
     # jobs and results
     job_ttl_s: int = Field(7 * 24 * 3600, description="How long a job record is kept.")
     output_ttl_s: int = Field(3600, description="How long encoded outputs (the result cache) are kept.")
-    max_wait_s: float = Field(60.0, description="Upper bound on `Prefer: wait=N`.")
+    max_wait_s: float = Field(300.0, description="Upper bound on `Prefer: wait=N`; each wait holds an API thread.")
     redis_maxmemory: str = Field("512mb", description="Memory cap of the Redis that `make run` starts.")
     max_queue_depth: int = Field(1000, description="Queued messages per queue before new jobs get 429.")
 

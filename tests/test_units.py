@@ -109,3 +109,12 @@ def test_the_direct_png_writer_round_trips_through_pillow(shape, dtype, mode):
     image = Image.open(io.BytesIO(encode(pixels, "png")))
     assert image.mode == mode and image.size == (7, 9)
     np.testing.assert_array_equal(np.asarray(image).astype(np.int64), pixels.astype(np.int64))
+
+
+def test_metrics_merge_one_level_deep_so_concurrent_evaluations_both_land(tmp_path):
+    store = ModelStore(tmp_path / "models")
+    register(store, b"m", tmp_path)
+    store.update_metrics("toy", 1, {"evaluations": {"a/mnist": {"fid": 1.0}}, "note": "x"})
+    store.update_metrics("toy", 1, {"evaluations": {"b/mnist": {"fid": 2.0}}, "note": "y"})
+    metrics = store.manifest("toy", 1).metrics
+    assert metrics["evaluations"] == {"a/mnist": {"fid": 1.0}, "b/mnist": {"fid": 2.0}} and metrics["note"] == "y"

@@ -193,9 +193,7 @@ def class_accuracy(logits: np.ndarray, labels: np.ndarray) -> dict[str, Any]:
 def record(store: ModelStore, manifest: Manifest, figures: dict[str, Any]) -> None:
     """Keep the newest figures per dataset and extractor in the manifest."""
     key = f"{figures['dataset']}/{figures['extractor']}"
-    # Read just before the write: another evaluation of this version may have added its own entry.
-    current = store.manifest(manifest.name, manifest.version).metrics.get(EVALUATIONS_KEY, {})
-    store.update_metrics(manifest.name, manifest.version, {EVALUATIONS_KEY: {**current, key: figures}})
+    store.update_metrics(manifest.name, manifest.version, {EVALUATIONS_KEY: {key: figures}})  # merged under the lock
 
 
 def to_unit(images: np.ndarray) -> np.ndarray:
