@@ -15,6 +15,7 @@ from training.configs import (
     WGANGPHyperparameters,
 )
 from training.sr_configs import ESRGANHyperparameters, SRHyperparameters
+from training.translation_configs import CycleGANHyperparameters, Pix2PixHyperparameters
 
 
 @dataclass(frozen=True)
@@ -76,6 +77,24 @@ FAMILIES: dict[str, Family] = {
             layouts=("images",),
             hyperparameters=ESRGANHyperparameters,
             runner="training.sr_trainer:run_training_job",
+        ),
+        Family(
+            name="pix2pix",
+            summary="pix2pix (Isola et al. 2017) on paired A/B images: U-Net G, 70x70 PatchGAN on the (input, output) "
+            "pair, vanilla GAN + 100 x L1, Adam 2e-4 (0.5, 0.999), linear decay over the second half.",
+            task="translate",
+            layouts=("paired",),
+            hyperparameters=Pix2PixHyperparameters,
+            runner="training.translation_job:run_training_job",
+        ),
+        Family(
+            name="cyclegan",
+            summary="CycleGAN (Zhu et al. 2017) on unpaired A/B images: two ResNet Gs (instance norm), PatchGAN Ds, "
+            "LSGAN + 10 x cycle + 0.5 x identity, 50-image pool, Adam 2e-4 (0.5, 0.999), linear decay.",
+            task="translate",
+            layouts=("unpaired",),
+            hyperparameters=CycleGANHyperparameters,
+            runner="training.translation_job:run_training_job",
         ),
     )
 }
