@@ -5,6 +5,8 @@ split and register it (the zoo's `edges2digits-pix2pix` and `thin2bold-cyclegan`
     python -m training.translation_cli thin2bold --store models/zoo --threads 1
 
 `--dry-run` takes a handful of steps into a throwaway store: a smoke test of the whole path.
+`--examples docs` trains nothing: it writes an input strip and its output strip (held-out
+digits through the registered ONNX files, as the service runs them) as PNGs under docs/.
 """
 
 import argparse
@@ -107,6 +109,37 @@ def run(task_name: str, store_root: Path, *, steps: int | None, dry_run: bool, c
     return manifest
 
 
+def onnx_translate(store: ModelStore, manifest: Manifest, direction: str, images: np.ndarray) -> np.ndarray:
+    """Held-out images through a registered direction's ONNX file with ONNX Runtime."""
+    import onnxruntime as ort
+
+    path = store.onnx_path(manifest).with_name(manifest.signature.directions[direction].onnx_file)
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return session.run(None, {manifest.signature.input: images})[0]
+
+
+def write_examples(task_name: str, store_root: Path, out_dir: Path, count: int = 8, zoom: int = 3) -> list[Path]:
+    """docs/{task}-input.png and docs/{task}-output.png: `count` held-out digits side by side."""
+    from PIL import Image
+
+    store = ModelStore(store_root)
+    manifest = store.resolve(RECIPES[task_name]["model_name"])
+    task = load_task(task_name)
+    inputs = task.test_a[:count]
+    outputs = onnx_translate(store, manifest, "a2b", inputs)
+
+    def strip(images: np.ndarray) -> Image.Image:
+        row = np.concatenate(list(np.clip(np.rint((images[:, 0] + 1) * 127.5), 0, 255).astype(np.uint8)), axis=1)
+        image = Image.fromarray(row)
+        return image.resize((image.width * zoom, image.height * zoom), Image.Resampling.NEAREST)
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = [out_dir / f"{task_name}-input.png", out_dir / f"{task_name}-output.png"]
+    strip(inputs).save(paths[0], optimize=True)
+    strip(outputs).save(paths[1], optimize=True)
+    return paths
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     parser = argparse.ArgumentParser(prog="python -m training.translation_cli", description=__doc__.split("\n")[0])
@@ -116,11 +149,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=1, help="CPU threads for torch (1 by default: reproducible timing)")
     parser.add_argument("--checkpoint-dir", type=Path, default=None, help="checkpoint here and resume from here")
     parser.add_argument("--dry-run", action="store_true", help=f"{DRY_RUN_STEPS} steps into a temporary store")
+    parser.add_argument("--examples", type=Path, default=None, help="write example PNGs here from the registered model; no training")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for noisy in ("torch.onnx", "onnx_ir", "onnxscript"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     torch.set_num_threads(args.threads)
+    if args.examples:
+        for path in write_examples(args.task, args.store, args.examples):
+            log.info("wrote %s", path)
+        return 0
     command = shlex.join(["python", "-m", "training.translation_cli", *argv])
     run(args.task, args.store, steps=args.steps, dry_run=args.dry_run, command=command, checkpoint_dir=args.checkpoint_dir)
     return 0
