@@ -4,6 +4,7 @@ The exported graph takes "z" (float32 [N, latent_dim]) and, for a conditional ge
 "labels" (int64 [N]), and returns "images" (float32 [N, C, H, W]); N is a dynamic axis.
 """
 
+import threading
 import warnings
 from pathlib import Path
 
@@ -43,33 +44,38 @@ def export_generator(generator: nn.Module, signature: GeneratorSignature, path: 
     Returns the largest |ONNX Runtime - PyTorch| over the parity batches; raises
     ExportParityError when it exceeds `atol`.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     was_training = generator.training
     generator.eval()
     try:
         sample = {k: torch.from_numpy(v) for k, v in example_inputs(signature, 2).items()}
-        names = list(sample)
         batch = torch.export.Dim("batch")
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # the exporter's chatter about its own internals
-            # The dynamo exporter (torch 2.13's default). external_data=False embeds the weights,
-            # so a version is one file the registry can hash, copy and rename as a unit; our
-            # generators are far below protobuf's 2 GB limit for embedded weights.
-            program = torch.onnx.export(
-                generator,
-                tuple(sample[n] for n in names),
-                input_names=names,
-                output_names=[signature.output],
-                dynamic_shapes={n: {0: batch} for n in names},
-                dynamo=True,
-                verbose=False,
-                external_data=False,
-            )
-        program.save(str(path), external_data=False)
+        write_onnx(generator, sample, [signature.output], {n: {0: batch} for n in sample}, path)
     finally:
         generator.train(was_training)
     return check_parity(generator, signature, path, atol)
+
+
+# torch.onnx's dynamo exporter patches torch globally while it traces: two exports at once in
+# one process (two trainings ending together in a threaded worker) break each other.
+_EXPORT_LOCK = threading.Lock()
+
+
+def write_onnx(module: nn.Module, inputs: dict[str, torch.Tensor], output_names: list[str],
+               dynamic_shapes: dict[str, dict], path: Path) -> None:
+    """Export `module` called on `inputs` (by ONNX input name, in call order) to one
+    self-contained ONNX file: the dynamo exporter with the weights embedded
+    (external_data=False), so a version is one file the registry can hash, copy and rename as a
+    unit; our networks are far below protobuf's 2 GB limit for embedded weights."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    names = list(inputs)
+    with _EXPORT_LOCK, warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the exporter's chatter about its own internals
+        program = torch.onnx.export(
+            module, tuple(inputs[n] for n in names), input_names=names, output_names=output_names,
+            dynamic_shapes=dynamic_shapes, dynamo=True, verbose=False, external_data=False,
+        )
+        program.save(str(path), external_data=False)
 
 
 def check_parity(

@@ -118,3 +118,15 @@ def test_metrics_merge_one_level_deep_so_concurrent_evaluations_both_land(tmp_pa
     store.update_metrics("toy", 1, {"evaluations": {"b/mnist": {"fid": 2.0}}, "note": "y"})
     metrics = store.manifest("toy", 1).metrics
     assert metrics["evaluations"] == {"a/mnist": {"fid": 1.0}, "b/mnist": {"fid": 2.0}} and metrics["note"] == "y"
+
+
+def test_the_documented_request_examples_are_valid_requests():
+    from service.schemas.generate import GenerateRequest
+    from service.schemas.train import TrainRequest
+    from training.families import FAMILIES
+
+    for schema in (GenerateRequest, TrainRequest):
+        for example in schema.model_config["json_schema_extra"]["examples"]:
+            request = schema.model_validate(example)
+            if schema is TrainRequest:
+                FAMILIES[request.architecture].hyperparameters.model_validate(request.hyperparameters)

@@ -20,7 +20,7 @@ class TrainRequest(WebhookFields):
                     "model_name": "digits-cdcgan",
                     "steps": 500,
                     "image_size": 8,
-                    "hyperparameters": {"base_features": 32, "label_smoothing": 0.1},
+                    "hyperparameters": {"base_features": 32, "spectral_norm": True},
                 }
             ]
         },
