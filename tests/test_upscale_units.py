@@ -160,3 +160,38 @@ def test_trainer_runs_both_phases_and_is_deterministic_and_resumable(tmp_path):
     resumed = train_sr(sr_config(checkpoint_every=3), images, checkpoint_dir=tmp_path)
     assert resumed.step == 6 and torch.allclose(resumed.generator(x), first.generator(x), atol=1e-6)
     assert first.signature().scale == 2 and first.signature().image_size == 8
+
+
+def test_esrgan_family_config_trains_an_rrdbnet():
+    from training.sr_configs import ESRGANHyperparameters
+
+    hyper = ESRGANHyperparameters(features=8, blocks=1, growth=4, scale=2, patch_size=8, batch_size=2, d_features=4,
+                                  pretrain_fraction=0.5)
+    config = SRConfig(**hyper.model_dump(), generator="rrdbnet", steps=2)
+    result = train_sr(config, [photo(32, 32)])
+    assert result.architecture == "rrdbnet" and result.architecture_config["growth"] == 4
+    assert result.architecture_config["global_residual"] is False  # ESRGAN has none
+
+
+def test_vgg_feature_loss_runs_only_with_a_weights_file(tmp_path):
+    from safetensors.torch import save_file
+
+    from training.sr_trainer import VGGFeatureLoss
+
+    with pytest.raises(ValidationError, match="vgg_weights_path"):
+        sr_config(feature_loss="vgg")
+    # A stand-in file with torchvision's VGG19 key names (real ImageNet weights can't be fetched here).
+    torch.manual_seed(0)
+    shapes = VGGFeatureLoss.__new__(VGGFeatureLoss)._LAYOUT
+    tensors, width, index = {}, 3, 0
+    for item in shapes:
+        if item == "M":
+            index += 1
+            continue
+        tensors[f"features.{index}.weight"] = torch.randn(item, width, 3, 3) * 0.05
+        tensors[f"features.{index}.bias"] = torch.zeros(item)
+        width, index = item, index + 2
+    path = tmp_path / "vgg19.safetensors"
+    save_file(tensors, str(path))
+    result = train_sr(sr_config(feature_loss="vgg", vgg_weights_path=str(path), steps=2), [photo(40, 40)])
+    assert result.feature_loss == "vgg" and result.step == 2

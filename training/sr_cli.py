@@ -33,6 +33,7 @@ DEFAULTS = dict(
     # A PSNR-preserving GAN phase: ESRGAN's pixel 1e-2 / perceptual 1 / GAN 5e-3 trades PSNR for
     # texture; the bundled model keeps L1 dominant and uses a small feature-matching and GAN term.
     pixel_weight=1.0, feature_weight=0.05, gan_weight=1e-3, d_features=16, ema_decay=0.999,
+    feature_loss="feature_matching",
 )
 
 
@@ -45,6 +46,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--store", type=Path, default=Path("models/zoo"))
     parser.add_argument("--work-dir", type=Path, default=None,
                         help="checkpoints (resumable); default: a temporary folder")
+    parser.add_argument("--vgg-weights-path", default=None,
+                        help="VGG19 safetensors (torchvision key names) for --feature-loss vgg")
     parser.add_argument("--eval-tile", type=int, default=128, help="tile size used when judging (exercises tiling)")
     for key, value in DEFAULTS.items():
         flag = "--" + key.replace("_", "-")
@@ -107,7 +110,7 @@ def main(argv=None) -> None:
 
     torch.set_num_threads(args.threads)
     config = SRConfig(**{k: getattr(args, k) for k in DEFAULTS}, steps=args.steps, seed=args.seed,
-                      checkpoint_every=200 if args.work_dir else 0)
+                      vgg_weights_path=args.vgg_weights_path, checkpoint_every=200 if args.work_dir else 0)
     photos = training_photos()
     print(f"training {args.model_name} on {len(photos)} photos: {', '.join(available(TRAINING))}", flush=True)
     started = time.monotonic()

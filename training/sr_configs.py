@@ -15,7 +15,8 @@ over stages. It plays the perceptual loss's part (match statistics of features, 
 and needs no download; ESRGAN's weight of 1 is kept for it, since both are L1 distances
 between feature maps of similar magnitude. With `feature_loss="vgg"` a VGG19 weights file
 (safetensors, torchvision key names `features.N.weight`) named by `vgg_weights_path` is used
-instead, which is what the ESRGAN paper did; a run records which loss it used.
+instead, which is what the ESRGAN paper did (training.sr_cli only: workers have no such file, so
+POST /train refuses it); a run records which loss it used, in its manifest's metrics.
 """
 
 from typing import Literal
@@ -50,10 +51,11 @@ class SRHyperparameters(BaseModel):
     pixel_weight: float = Field(1e-2, ge=0, le=100, description="Weight of L1 in the GAN phase (ESRGAN: 1e-2).")
     feature_weight: float = Field(1.0, ge=0, le=100, description="Weight of the feature loss (ESRGAN's perceptual weight: 1).")
     gan_weight: float = Field(5e-3, ge=0, le=10, description="Weight of the relativistic average GAN loss (ESRGAN: 5e-3).")
-    feature_loss: FeatureLoss = Field(
+    feature_loss: Literal["feature_matching"] = Field(
         "feature_matching",
-        description="feature_matching: L1 on discriminator activations (no download); vgg: VGG19 conv5_4, "
-        "only when the worker has a weights file configured.",
+        description="L1 on discriminator activations (no download). The VGG19 perceptual loss needs a local weights "
+        "file, which workers do not have: it is offered by `python -m training.sr_cli --feature-loss vgg "
+        "--vgg-weights-path FILE` only.",
     )
     d_features: int = Field(64, ge=4, le=256, description="Width of the discriminator's first stage.")
     ema_decay: float = Field(0.999, ge=0, lt=1, description="Decay of the generator's moving average; 0 disables it.")
@@ -75,6 +77,7 @@ class SRConfig(ESRGANHyperparameters):
     steps: int = Field(1000, ge=0, description="Generator updates over both phases.")
     seed: int = Field(0, ge=0, description="Seeds initialisation, patches and augmentation.")
     checkpoint_every: int = Field(0, ge=0, description="Save a checkpoint every this many steps; 0 disables.")
+    feature_loss: FeatureLoss = Field("feature_matching", description="feature_matching, or vgg with vgg_weights_path.")
     vgg_weights_path: str | None = Field(None, description="VGG19 safetensors file for feature_loss='vgg'.")
 
     @model_validator(mode="after")
