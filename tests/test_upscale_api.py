@@ -192,3 +192,17 @@ def test_post_train_srgan_on_an_uploaded_images_dataset_registers_an_upscaler(ap
     for hyperparameters in ({"scale": 3}, {"feature_loss": "vgg"}):  # no VGG weights on workers
         bad = api.post("/train", json={**body, "hyperparameters": hyperparameters})
         assert bad.status_code == 422 and bad.json()["errors"][0]["field"].startswith("hyperparameters."), bad.text
+
+
+def test_the_bundled_sr_x4_is_served_and_beats_bicubic_on_a_held_out_crop(api):
+    from training.metrics.fidelity import psnr
+    from training.sr_cli import bicubic_pair
+    from training.sr_data import load_photo
+
+    hr = load_photo("coffee")[100:292, 200:392]  # 192 x 192, never trained on
+    lr, bicubic = bicubic_pair(hr, 4)
+    job = multipart(api, png_bytes(lr), model="sr-x4", tile=32).json()
+    assert job["status"] == "succeeded" and job["model"]["name"] == "sr-x4", job
+    image, _ = output_image(api, job)
+    upscaled = np.asarray(image.convert("RGB"))
+    assert psnr(upscaled, hr, crop_border=4) > psnr(bicubic, hr, crop_border=4) + 0.3
