@@ -47,9 +47,9 @@ def _case(zoo: str, data: bytes, tile: int, overlap: int, threads: int, queue) -
     import onnxruntime as ort
 
     from models.store import ModelStore
-    from workers.imaging import decode_image, encode
+    from workers.imaging import decode_image
     from workers.sessions import open_session, usable_cores
-    from workers.upscale import onnx_runner, to_format, upscale_image
+    from workers.upscale import encode_owned, onnx_runner, to_format, upscale_image
 
     store = ModelStore(Path(zoo))
     manifest = store.resolve(MODEL)
@@ -62,7 +62,9 @@ def _case(zoo: str, data: bytes, tile: int, overlap: int, threads: int, queue) -
     image = decode_image(data, 4096 * 4096)
     pixels, figures = upscale_image(run, image, manifest.signature, tile=tile, overlap=overlap)
     encoded_at = time.perf_counter()
-    encoded = encode(to_format(pixels, "png"), "png", png_compress_level=1)
+    holder = [to_format(pixels, "png")]  # as the task does: the array is freed once Pillow has its copy
+    del pixels
+    encoded = encode_owned(holder, "png", png_compress_level=1)
     finished = time.perf_counter()
     queue.put({
         "tile": tile, "tile_overlap": overlap, "tiles": figures["tiles"], "output_size": figures["output_size"],
