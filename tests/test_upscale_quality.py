@@ -37,3 +37,17 @@ def test_bundled_sr_x4_beats_bicubic_by_half_a_db_on_held_out_photos(bundled):
     assert measured["heldout_ssim_y"] > measured["bicubic_ssim_y"]
     for key in ("heldout_psnr_y", "bicubic_psnr_y", "heldout_ssim_y", "bicubic_ssim_y"):
         assert measured[key] == pytest.approx(manifest.metrics[key], abs=0.01), key  # the manifest's figures hold
+
+
+def test_bundled_sr_x4_tiles_without_seams_at_the_default_overlap(bundled):
+    import numpy as np
+    import onnxruntime as ort
+
+    from workers.upscale import onnx_runner, upscale_pixels
+
+    manifest, onnx_path = bundled
+    run = onnx_runner(ort.InferenceSession(str(onnx_path)), manifest.signature)
+    crop = held_out_photos()["coffee"][:150, :200]
+    whole, _ = upscale_pixels(run, crop, 4, model_channels=3, tile=0)
+    tiled, tiles = upscale_pixels(run, crop, 4, model_channels=3, tile=64, overlap=16)
+    assert tiles == 12 and np.abs(whole.astype(int) - tiled).max() <= 1

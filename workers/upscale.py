@@ -3,10 +3,11 @@
 The network sees the image in tiles of `tile` x `tile` input pixels, each read with
 `tile_overlap` extra pixels of real context on every side (clamped at the image's edges); of
 each tile's output only the part that belongs to the tile itself is kept. A pixel near a tile
-border therefore gets the same context it would get in one whole-image run, as long as the
-overlap covers the network's receptive field (sr-x4: 10 input pixels; the default overlap is
-16), so tiles join without seams: the tiled and untiled outputs agree to float rounding
-(tests/test_upscale_units.py). Cropping is exact where blending would only smear a mismatch.
+border therefore gets the context it would get in one whole-image run, up to the overlap.
+sr-x4's receptive radius is 19 input pixels, but the outer ones weigh so little that from an
+overlap of 12 on its tiled output is byte-identical to the untiled one (measured on held-out
+photos; the default is 16): no seams (tests/test_upscale_units.py, test_upscale_quality.py).
+Cropping is exact where blending would only smear a mismatch.
 
 Memory stays bounded: one tile's activations at a time, and the output written straight into
 its final 8- or 16-bit array (a float copy of the whole output is never made).
