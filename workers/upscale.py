@@ -4,7 +4,7 @@ The network sees the image in tiles of `tile` x `tile` input pixels, each read w
 `tile_overlap` extra pixels of real context on every side (clamped at the image's edges); of
 each tile's output only the part that belongs to the tile itself is kept. A pixel near a tile
 border therefore gets the context it would get in one whole-image run, up to the overlap.
-sr-x4's receptive radius is 19 input pixels, but the outer ones weigh so little that from an
+sr-x4's receptive radius is 18 input pixels (1 + 2 per block x 8 + 1), but the outer ones weigh so little that from an
 overlap of 12 on its tiled output is byte-identical to the untiled one (measured on held-out
 photos; the default is 16): no seams (tests/test_upscale_units.py, test_upscale_quality.py).
 Cropping is exact where blending would only smear a mismatch.
