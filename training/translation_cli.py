@@ -37,7 +37,7 @@ RECIPES = {
         "family": "pix2pix",
         "model_name": "edges2digits-pix2pix",
         "config": Pix2PixConfig(
-            image_size=32, channels_a=1, channels_b=1, generator="unet_32", ngf=32, ndf=32, n_layers_d=2,
+            image_size=32, channels_a=1, channels_b=1, generator="unet_32", ngf=16, ndf=32, n_layers_d=2,
             batch_size=16, steps=2000, seed=0,
         ),
     },
