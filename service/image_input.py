@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import anyio.to_thread
 from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
 
@@ -96,7 +97,8 @@ async def receive_image_request(request: Request, *, max_bytes: int, max_pixels:
             raise Problem(415, "unsupported-media-type", "Unsupported media type",
                           "send multipart/form-data with an `image` file part, or JSON with `image` in base64") from None
     try:
-        image = decode_image(data, max_pixels)
+        # In a worker thread: a large image takes a while to decode, and the event loop serves everyone.
+        image = await anyio.to_thread.run_sync(decode_image, data, max_pixels)
     except ImageRejected as rejected:
         raise Problem(rejected.status, rejected.type, "Unusable image", rejected.detail,
                       errors=[{"field": IMAGE_FIELD, "message": rejected.detail, "type": rejected.type}]) from None
