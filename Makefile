@@ -32,10 +32,15 @@ bench: setup
 
 ## Retrain the bundled models from data that ships in pip packages.
 zoo: setup
-	rm -rf models/zoo/mnist-cdcgan models/zoo/sr-x4
+	rm -rf models/zoo/mnist-cdcgan models/zoo/sr-x4 models/zoo/edges2digits-pix2pix models/zoo/thin2bold-cyclegan
 	$(PY) -m training.cli dcgan --dataset mnist-5k --conditional --steps 3000 --seed 0 --base-features 32 \
 		--label-smoothing 0.1 --threads 1 --model-name mnist-cdcgan --store models/zoo
 	$(PY) -m training.sr_cli --threads 1 --store models/zoo
+	$(PY) -m training.translation_cli edges2digits --store models/zoo --threads 1
+	$(PY) -m training.translation_cli thin2bold --store models/zoo --threads 1
+	$(PY) -m training.translation_cli edges2digits --examples docs --store models/zoo
+	$(PY) -m training.translation_cli thin2bold --examples docs --store models/zoo
+	$(PY) -m workers.evaluation --model mnist-cdcgan:1 --dataset mnist-5k --n 2000 --store models/zoo
 
 clean:
 	rm -rf .state bench/results
