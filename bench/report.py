@@ -6,7 +6,7 @@ def _best(levels: dict, key: str) -> tuple[str, dict]:
 
 
 def targets(r: dict) -> list[dict]:
-    service, raw = r["service"], r["raw"]
+    service = r["service"]
     on, off = service["batching_on"]["32"], service["batching_off"]["32"]
     batching = on["requests_per_s"] / off["requests_per_s"] if off["requests_per_s"] else None
     level, n32 = _best(service["n32"], "images_per_s")

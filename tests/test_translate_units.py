@@ -2,7 +2,6 @@
 directions, and the worker's pure steps (channels, fit, reflect padding and crop, alpha)."""
 
 import numpy as np
-import onnxruntime as ort
 import pytest
 import torch
 

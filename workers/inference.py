@@ -5,12 +5,12 @@ import time
 from celery import Task, shared_task
 from celery.utils.log import get_task_logger
 
-from models.store import UnknownModel
 from service.schemas.jobs import Job
 from workers.celery_app import GENERATE_TASK
 from workers.context import worker_context
 from workers.imaging import CONTENT_TYPES, encode, to_uint8
-from workers.job_runner import JobFailed, JobResult, run_job
+from workers.job_io import job_manifest, job_outputs
+from workers.job_runner import JobResult, run_job
 from workers.latents import expand_labels, sample_labels, sample_latents
 
 log = get_task_logger(__name__)
@@ -23,10 +23,7 @@ def generate(self: Task, job_id: str, cache_digest: str | None = None) -> None:
 
     def work(job: Job) -> JobResult:
         params = job.params
-        try:
-            manifest = context.models.resolve(f"{job.model.name}:{job.model.version}")
-        except UnknownModel as missing:
-            raise JobFailed("unknown_model", str(missing)) from None
+        manifest = job_manifest(context, job)
         signature = manifest.signature
         feeds = {"z": sample_latents(params["seed"], params["n"], signature.latent_dim, params.get("truncation"))}
         labels = expand_labels(params.get("labels"), params["n"])
@@ -47,10 +44,6 @@ def generate(self: Task, job_id: str, cache_digest: str | None = None) -> None:
         }
         if "labels" in feeds:
             metrics["labels"] = feeds["labels"].tolist()
-        outputs = context.jobs.put_outputs(job.id, encoded)
-        if cache_digest:
-            # Before the job turns succeeded, so a client that saw it finish finds the entry.
-            context.jobs.cache_put(cache_digest, job.id, outputs, metrics)
-        return JobResult(outputs=outputs, metrics=metrics)
+        return job_outputs(context, job, encoded, metrics, cache_digest)
 
     run_job(context.jobs, job_id, context.settings.lease_ttl_s, work)

@@ -16,11 +16,11 @@ from celery import Task, shared_task
 from celery.utils.log import get_task_logger
 from PIL import Image
 
-from models.store import UnknownModel
 from service.schemas.jobs import Job
 from workers.celery_app import TRANSLATE_TASK
 from workers.context import worker_context
-from workers.imaging import CONTENT_TYPES, DecodedImage, ImageRejected, decode_image, encode, to_uint8
+from workers.imaging import CONTENT_TYPES, DecodedImage, encode, to_uint8
+from workers.job_io import job_input_image, job_manifest, job_outputs
 from workers.job_runner import JobFailed, JobResult, run_job
 
 log = get_task_logger(__name__)
@@ -119,21 +119,12 @@ def translate(self: Task, job_id: str, cache_digest: str | None = None) -> None:
 
     def work(job: Job) -> JobResult:
         params = job.params
-        try:
-            manifest = context.models.resolve(f"{job.model.name}:{job.model.version}")
-        except UnknownModel as missing:
-            raise JobFailed("unknown_model", str(missing)) from None
+        manifest = job_manifest(context, job)
         signature = manifest.signature
         direction = signature.directions.get(params["direction"])
         if direction is None:
             raise JobFailed("unknown_direction", f"{manifest.ref} has no direction {params['direction']!r}")
-        data = context.jobs.get_blob(params["image_sha256"])
-        if data is None:
-            raise JobFailed("input_expired", "the input image expired from the store before a worker took the job; send it again")
-        try:
-            decoded = decode_image(data, context.settings.max_input_pixels)
-        except ImageRejected as rejected:
-            raise JobFailed(rejected.type, rejected.detail) from None
+        decoded = job_input_image(context, job)
         path = context.models.onnx_path(manifest).with_name(direction.onnx_file)
         session = context.sessions.get(manifest, path).session
         timings = {"inference_s": 0.0}
@@ -159,9 +150,6 @@ def translate(self: Task, job_id: str, cache_digest: str | None = None) -> None:
             "network_size": list(network_size),
             "alpha": alpha is not None and fmt != "jpeg",
         }
-        outputs = context.jobs.put_outputs(job.id, [(f"translated.{fmt}", encoded, CONTENT_TYPES[fmt])])
-        if cache_digest:
-            context.jobs.cache_put(cache_digest, job.id, outputs, metrics)
-        return JobResult(outputs=outputs, metrics=metrics)
+        return job_outputs(context, job, [(f"translated.{fmt}", encoded, CONTENT_TYPES[fmt])], metrics, cache_digest)
 
     run_job(context.jobs, job_id, context.settings.lease_ttl_s, work)

@@ -31,12 +31,12 @@ from celery.utils.log import get_task_logger
 from PIL import Image
 
 from models.manifest import UpscalerSignature
-from models.store import UnknownModel
 from service.schemas.jobs import Job
 from workers.celery_app import UPSCALE_TASK
 from workers.context import worker_context
-from workers.imaging import CONTENT_TYPES, DecodedImage, ImageRejected, decode_image
-from workers.job_runner import JobFailed, JobResult, run_job
+from workers.imaging import CONTENT_TYPES, DecodedImage
+from workers.job_io import job_input_image, job_manifest, job_outputs
+from workers.job_runner import JobResult, run_job
 
 log = get_task_logger(__name__)
 
@@ -167,17 +167,8 @@ def upscale(self: Task, job_id: str, cache_digest: str | None = None) -> None:
 
     def work(job: Job) -> JobResult:
         params = job.params
-        try:
-            manifest = context.models.resolve(f"{job.model.name}:{job.model.version}")
-        except UnknownModel as missing:
-            raise JobFailed("unknown_model", str(missing)) from None
-        data = context.jobs.get_blob(params["image_sha256"])
-        if data is None:
-            raise JobFailed("input_expired", "the input image expired before a worker got to it; send it again")
-        try:
-            image = decode_image(data, context.settings.max_input_pixels)
-        except ImageRejected as rejected:
-            raise JobFailed(rejected.type, rejected.detail) from None
+        manifest = job_manifest(context, job)
+        image = job_input_image(context, job)
         loaded = context.sessions.get(manifest, context.models.onnx_path(manifest))
         pixels, figures = upscale_image(
             onnx_runner(loaded.session, manifest.signature), image, manifest.signature,
@@ -191,10 +182,7 @@ def upscale(self: Task, job_id: str, cache_digest: str | None = None) -> None:
         del pixels
         encoded = encode_owned(holder, fmt, context.settings.png_compress_level)
         metrics = {**figures, "encode_s": round(time.perf_counter() - started, 4), "bits": bits}
-        outputs = context.jobs.put_outputs(job.id, [(f"upscaled.{fmt}", encoded, CONTENT_TYPES[fmt])])
-        if cache_digest:
-            context.jobs.cache_put(cache_digest, job.id, outputs, metrics)
-        return JobResult(outputs=outputs, metrics=metrics)
+        return job_outputs(context, job, [(f"upscaled.{fmt}", encoded, CONTENT_TYPES[fmt])], metrics, cache_digest)
 
     run_job(context.jobs, job_id, context.settings.lease_ttl_s, work)
 
