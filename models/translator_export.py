@@ -10,7 +10,6 @@ one answer per input (its results are cached by input bytes), so the generator i
 eval mode: dropout off and batch norm on its running statistics. The export is deterministic.
 """
 
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +17,7 @@ import onnxruntime as ort
 import torch
 from torch import nn
 
-from models.export import ExportParityError
+from models.export import ExportParityError, write_onnx
 
 INPUT, OUTPUT = "image", "translated"
 
@@ -35,8 +34,6 @@ def export_translator(generator: nn.Module, path: Path, *, channels_in: int, siz
 
     Returns the largest |ONNX Runtime - PyTorch| seen; raises ExportParityError past `atol`.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     was_training = generator.training
     generator.eval()
     try:
@@ -50,13 +47,7 @@ def export_translator(generator: nn.Module, path: Path, *, channels_in: int, siz
         rows = torch.export.Dim("rows", min=1, max=16384 // size_multiple)
         cols = torch.export.Dim("cols", min=1, max=16384 // size_multiple)
         dims = {0: batch, 2: size_multiple * rows, 3: size_multiple * cols}
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            program = torch.onnx.export(
-                generator, (sample,), input_names=[INPUT], output_names=[OUTPUT],
-                dynamic_shapes={"image": dims}, dynamo=True, verbose=False, external_data=False,
-            )
-        program.save(str(path), external_data=False)
+        write_onnx(generator, {INPUT: sample}, [OUTPUT], {INPUT: dims}, path)
     finally:
         generator.train(was_training)
     return check_translator_parity(generator, path, channels_in=channels_in, size_multiple=size_multiple,

@@ -6,7 +6,6 @@ tiles of any size. Parity is checked at several batch sizes and odd, non-square 
 is where a wrongly fixed axis or a pixel-shuffle reshape would show.
 """
 
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +13,7 @@ import onnxruntime as ort
 import torch
 from torch import nn
 
-from models.export import ExportParityError
+from models.export import ExportParityError, write_onnx
 from models.manifest import UpscalerSignature
 
 # (batch, height, width): dynamic batch and sides, odd and non-square on purpose.
@@ -45,22 +44,13 @@ def export_upscaler(generator: nn.Module, signature: UpscalerSignature, path: Pa
 
     Returns the largest |ONNX Runtime - PyTorch|; raises ExportParityError past `atol`.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     module = ClippedUpscaler(generator)
     was_training = generator.training
     generator.eval()
     try:
         sample = torch.from_numpy(example_image(signature, 2, 24, 20))
         dims = {0: torch.export.Dim("batch"), 2: torch.export.Dim("height", min=2), 3: torch.export.Dim("width", min=2)}
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            # Weights embedded (external_data=False): one file per version, as models/export.py does.
-            program = torch.onnx.export(
-                module, (sample,), input_names=[signature.input], output_names=[signature.output],
-                dynamic_shapes={"image": dims}, dynamo=True, verbose=False, external_data=False,
-            )
-        program.save(str(path), external_data=False)
+        write_onnx(module, {signature.input: sample}, [signature.output], {signature.input: dims}, path)
     finally:
         generator.train(was_training)
     return check_upscaler_parity(module, signature, path, atol)
