@@ -1,7 +1,8 @@
 """`python -m bench`: every figure of the report, measured side by side in one run.
 
 Order: raw runtimes (no service running), the service with batching on, the service with
-batching off, optionally a diagnostic stack, the trainer, and raw ORT once more to show drift.
+batching off, optionally a diagnostic stack, the trainer, a large tiled upscale, and raw ORT
+once more to show drift.
 Writes bench/results/report.json and bench/results/report.md.
 """
 
@@ -11,7 +12,7 @@ import shutil
 import time
 from pathlib import Path
 
-from bench import machine, pieces, raw, report, scenarios, trainer
+from bench import machine, pieces, raw, report, scenarios, trainer, upscale_memory
 from bench.stack import Stack
 from models.store import ModelStore
 from service.settings import load_settings
@@ -117,6 +118,10 @@ def main() -> None:
     t = step("DCGAN trainer")
     results["training"] = trainer.measure_training(steps=args.train_steps, batch_size=64, base_features=32)
     results["phases_s"]["training"] = time.perf_counter() - t
+
+    t = step("upscale: 2048x2048 at x4 with tiling, worker peak memory and time")
+    results["upscale_memory"] = upscale_memory.measure(settings.zoo_dir, [256, 512], overlap=16, threads=0)
+    results["phases_s"]["upscale_memory"] = time.perf_counter() - t
 
     t = step("raw ONNX Runtime again (drift)")
     results["raw_end"] = raw.ort_batch32(manifest, onnx_path, settings, rounds=3, round_s=0.3)

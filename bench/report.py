@@ -179,6 +179,16 @@ def markdown(r: dict) -> str:
         [_f(tr["steps_per_s"], 2), _f(tr["ms_per_step"], 1), _f(tr["images_per_s"], 0), tr["steps_timed"],
          _f(tr["wall_s_including_setup"], 1)],
     ]))
+
+    if "upscale_memory" in r:
+        up = r["upscale_memory"]
+        out.append(f"\n## 6. Upscale: {up['input']} at x4 with `{up['model']}`, tiled\n")
+        out.append(f"Each case in a fresh process; the output array alone is {up['output_array_mib']} MiB.\n\n")
+        out.append(_table(["tile", "tiles", "wall s", "inference s", "encode s", "peak RSS MiB", "RSS before MiB",
+                           "output PNG MiB"], [
+            [c["tile"], c["tiles"], c["wall_s"], c["inference_s"], c["encode_s"], c["peak_rss_mib"],
+             c["rss_before_mib"], c["output_png_mib"]] for c in up["cases"]
+        ]))
     return "\n".join(out)
 
 
