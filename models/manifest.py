@@ -92,6 +92,12 @@ class Manifest(BaseModel):
     metrics: dict[str, Any] = Field(default_factory=dict, description="Quality metrics, by name.")
     onnx_file: str = Field("model.onnx", description="ONNX file name inside the version folder.")
     onnx_sha256: str = Field(description="SHA-256 of the ONNX file.")
+    variants: dict[str, str] = Field(
+        default_factory=dict,
+        description="Other encodings of the same network, by name: 'fp16' -> an ONNX file with float16 "
+        "weights and float32 inputs and outputs, for GPUs.",
+        examples=[{"fp16": "model.fp16.onnx"}],
+    )
     parity_max_abs_diff: float = Field(
         description="Largest |ONNX Runtime - PyTorch| seen when the version was exported."
     )

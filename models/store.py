@@ -157,6 +157,20 @@ class ModelStore:
             _write_atomically(self.root / name / str(version) / "manifest.json", manifest.model_dump_json(indent=2) + "\n")
         return manifest
 
+    def attach_variant(self, name: str, version: int, variant: str, onnx_file: Path) -> Manifest:
+        """Add another encoding of a version's network (e.g. fp16) beside its model.onnx."""
+        if not ALIAS_NAME.match(variant):
+            raise ValueError(f"invalid variant name {variant!r}")
+        folder = self.root / name / str(version)
+        file_name = f"model.{variant}.onnx"
+        with self._lock(name):
+            manifest = self.manifest(name, version)
+            shutil.copyfile(onnx_file, folder / f".{file_name}.tmp")
+            os.replace(folder / f".{file_name}.tmp", folder / file_name)
+            manifest.variants[variant] = file_name
+            _write_atomically(folder / "manifest.json", manifest.model_dump_json(indent=2) + "\n")
+        return manifest
+
     def seed_from(self, other: "ModelStore") -> list[str]:
         """Copy every version of `other` that this store lacks (the bundled zoo at start-up)."""
         copied = []

@@ -1,6 +1,7 @@
 """Every setting of the service and its workers: one class, read from GANFORGE_* variables."""
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -48,6 +49,9 @@ class Settings(BaseSettings):
     png_compress_level: int = Field(1, ge=0, le=9, description="zlib level: 1 is ~4x faster than 6, ~10% larger.")
     ort_threads: int = Field(0, ge=0, description="ONNX Runtime intra-op threads; 0 = one per core.")
     ort_providers: str = Field("auto", description="'auto' (CUDA when present), or a comma list of providers.")
+    ort_fp16: Literal["off", "cuda", "always"] = Field(
+        "cuda", description="Run a version's fp16 variant (python -m models.fp16) on CUDA, always, or never."
+    )
 
     # workers
     worker_heartbeat_s: float = Field(5.0, description="How often a worker says it is alive.")

@@ -85,3 +85,40 @@ def test_over_http_concurrent_jobs_are_batched_and_match_sequential_runs(stack):
                              headers={"Prefer": "wait=30"}).json()
             assert alone["metrics"]["batch_images"] == 1
             assert api.get(alone["outputs"][0]["url"]).content == api.get(job["outputs"][0]["url"]).content
+
+
+def test_io_binding_gives_the_plain_run_s_rows(bundled):
+    # The GPU path binds inputs and outputs; here it is exercised on the CPU device.
+    from workers.sessions import run_bound
+
+    manifest, session = bundled
+    feeds = feeds_for(5, 6, manifest.signature.latent_dim)
+    np.testing.assert_array_equal(run_bound(session, feeds, "images", "cpu"), session.run(["images"], feeds)[0])
+    bound = LoadedModel(manifest, session, max_batch_size=4, max_delay_ms=1, device="cpu")
+    np.testing.assert_array_equal(bound.run(feeds)[0], session.run(["images"], feeds)[0])
+
+
+def test_the_fp16_variant_is_close_and_chosen_by_policy(tmp_path):
+    import shutil
+
+    from models.fp16 import FP16_ATOL, add_fp16_variant
+    from workers.sessions import SessionCache
+
+    zoo = load_settings().zoo_dir
+    shutil.copytree(zoo / "mnist-cdcgan", tmp_path / "mnist-cdcgan")
+    store = ModelStore(tmp_path)
+    manifest = add_fp16_variant(store, "mnist-cdcgan:1")
+    assert manifest.variants == {"fp16": "model.fp16.onnx"}
+    assert 0 < manifest.metrics["fp16_max_abs_diff"] <= FP16_ATOL
+    half_file = store.onnx_path(manifest).with_name("model.fp16.onnx")
+    assert half_file.stat().st_size < 0.6 * store.onnx_path(manifest).stat().st_size
+
+    options = dict(threads=1, providers=["CPUExecutionProvider"], max_batch_size=1, max_delay_ms=0)
+    on_cpu = SessionCache(fp16="cuda", **options)  # the default: fp16 only on a GPU
+    assert on_cpu.encoding_of(manifest, store.onnx_path(manifest)).name == "model.onnx"
+    forced = SessionCache(fp16="always", **options)
+    assert forced.encoding_of(manifest, store.onnx_path(manifest)) == half_file
+    feeds = feeds_for(2, 8, manifest.signature.latent_dim)
+    full = on_cpu.get(manifest, store.onnx_path(manifest)).run(feeds)[0]
+    half = forced.get(manifest, store.onnx_path(manifest)).run(feeds)[0]
+    assert half.dtype == np.float32 and 0 < np.abs(full - half).max() <= FP16_ATOL

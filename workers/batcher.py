@@ -13,9 +13,9 @@ import threading
 import time
 from concurrent.futures import Future
 from dataclasses import dataclass, field
+from typing import Callable
 
 import numpy as np
-import onnxruntime as ort
 
 
 @dataclass
@@ -29,9 +29,9 @@ class _Request:
 
 
 class DynamicBatcher:
-    def __init__(self, session: ort.InferenceSession, output: str, *, max_batch_size: int, max_delay_ms: float):
-        self.session = session
-        self.output = output
+    def __init__(self, infer: Callable[[dict[str, np.ndarray]], np.ndarray], *, max_batch_size: int,
+                 max_delay_ms: float, name: str = "model"):
+        self.infer = infer
         self.max_batch_size = max_batch_size
         self.max_delay_s = max_delay_ms / 1000
         self._queue: queue.Queue[_Request] = queue.Queue()
@@ -39,7 +39,7 @@ class DynamicBatcher:
         self.batches_run = 0
         self._last_batch_requests = 1
         self._closed = False
-        threading.Thread(target=self._loop, name=f"batcher-{output}", daemon=True).start()
+        threading.Thread(target=self._loop, name=f"batcher-{name}", daemon=True).start()
 
     def close(self) -> None:
         """Stop after the requests already queued (the model was evicted from the cache)."""
@@ -89,7 +89,7 @@ class DynamicBatcher:
                 continue
             try:
                 feeds = {name: np.concatenate([r.feeds[name] for r in batch]) for name in batch[0].feeds}
-                (images,) = self.session.run([self.output], feeds)
+                images = self.infer(feeds)
                 self.batches_run += 1
             except Exception as error:  # the requests fail, the batcher lives on
                 for request in batch:

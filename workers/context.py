@@ -35,6 +35,7 @@ class WorkerContext:
             providers=choose_providers(self.settings.ort_providers),
             max_batch_size=self.settings.max_batch_size,
             max_delay_ms=self.settings.max_batch_delay_ms,
+            fp16=self.settings.ort_fp16,
         )
 
 

@@ -126,12 +126,12 @@ def translate(self: Task, job_id: str, cache_digest: str | None = None) -> None:
             raise JobFailed("unknown_direction", f"{manifest.ref} has no direction {params['direction']!r}")
         decoded = job_input_image(context, job)
         path = context.models.onnx_path(manifest).with_name(direction.onnx_file)
-        session = context.sessions.get(manifest, path).session
+        loaded = context.sessions.get(manifest, path)
         timings = {"inference_s": 0.0}
 
         def run(batch: np.ndarray) -> np.ndarray:
             started = time.perf_counter()
-            (out,) = session.run([signature.output], {signature.input: batch})
+            out = loaded.infer({signature.input: batch})
             timings["inference_s"] += time.perf_counter() - started
             return out
 

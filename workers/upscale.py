@@ -154,6 +154,8 @@ def encode_owned(pixels: list[np.ndarray], fmt: str, png_compress_level: int) ->
 
 
 def onnx_runner(session, signature: UpscalerSignature) -> RunFn:
+    """A plain session as a RunFn, for tools outside the worker (the CLI's evaluation, benchmarks)."""
+
     def run(batch: np.ndarray) -> np.ndarray:
         return session.run([signature.output], {signature.input: batch})[0]
 
@@ -171,7 +173,7 @@ def upscale(self: Task, job_id: str, cache_digest: str | None = None) -> None:
         image = job_input_image(context, job)
         loaded = context.sessions.get(manifest, context.models.onnx_path(manifest))
         pixels, figures = upscale_image(
-            onnx_runner(loaded.session, manifest.signature), image, manifest.signature,
+            lambda batch: loaded.infer({manifest.signature.input: batch}), image, manifest.signature,
             outscale=params.get("outscale"), tile=params["tile"], overlap=params["tile_overlap"],
         )
         fmt = params["format"]
