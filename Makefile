@@ -41,6 +41,8 @@ zoo: setup
 	$(PY) -m training.translation_cli edges2digits --examples docs --store models/zoo
 	$(PY) -m training.translation_cli thin2bold --examples docs --store models/zoo
 	$(PY) -m workers.evaluation --model mnist-cdcgan:1 --dataset mnist-5k --n 2000 --store models/zoo
+	$(PY) -m models.fp16 --store models/zoo --model mnist-cdcgan:1
+	$(PY) -m models.fp16 --store models/zoo --model sr-x4:1
 
 clean:
 	rm -rf .state bench/results
