@@ -58,7 +58,8 @@ def utcnow() -> datetime:
 # KEYS: job hash, event stream, set of running jobs. ARGV: allowed current statuses (comma
 # separated JSON strings), stream length, what to do with the running set on success ('add',
 # 'remove', or 'keep'; 'remove' happens even when the move is refused, since the caller is done
-# with the job either way), '1' to answer the whole record, then field/value pairs to write.
+# with the job either way), '1' to answer the whole record, the job id, then field/value pairs
+# to write, "status" first (so ARGV[7] is the new status, announced without reading it back).
 # Answers {status found, record...}; the write happened only if that status was allowed.
 _TRANSITION = """
 local current = redis.call('HGET', KEYS[1], 'status')
@@ -72,7 +73,7 @@ if allowed then
   local fields = {}
   for i = 6, #ARGV do fields[#fields + 1] = ARGV[i] end
   redis.call('HSET', KEYS[1], unpack(fields))
-  redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', 'event', 'status', 'data', redis.call('HGET', KEYS[1], 'status'))
+  redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', 'event', 'status', 'data', ARGV[7])
   if ARGV[3] == 'add' then redis.call('SADD', KEYS[3], ARGV[5]) end
 end
 if ARGV[4] == '1' then return {current, redis.call('HGETALL', KEYS[1])} end
@@ -142,7 +143,7 @@ class JobStore:
 
     def _move(self, job_id: str, allowed: Iterable[JobStatus], to: JobStatus, fields: dict[str, Any], *,
               running: str = "keep", answer_job: bool = False) -> tuple[JobStatus | None, Job | None]:
-        values = _encode({"status": to.value, **fields})
+        values = _encode({"status": to.value, **fields})  # status first: the script announces ARGV[7]
         flat = [item for pair in values.items() for item in pair]
         answer = self._transition(
             keys=[job_key(job_id), events_key(job_id), RUNNING_KEY],
@@ -251,6 +252,13 @@ class JobStore:
 
     def renew_lease(self, job_id: str, owner: str, ttl_s: int) -> bool:
         return bool(self._renew_lease(keys=[lease_key(job_id)], args=[owner, ttl_s]))
+
+    def renew_leases(self, leases: list[tuple[str, str, int]]) -> list[bool]:
+        """Renew several (job id, owner, ttl) leases in one round trip; answers which were renewed."""
+        pipe = self.redis.pipeline(transaction=False)
+        for job_id, owner, ttl_s in leases:
+            self._renew_lease(keys=[lease_key(job_id)], args=[owner, ttl_s], client=pipe)
+        return [bool(answer) for answer in pipe.execute()]
 
     def release_lease(self, job_id: str, owner: str) -> None:
         self._release_lease(keys=[lease_key(job_id)], args=[owner])

@@ -1,10 +1,17 @@
-"""Hold a job's lease for as long as its task runs, renewing it from a side thread."""
+"""Hold a job's lease for as long as its task runs, renewed from one side thread per process.
+
+Every job a process runs registers its lease with the process's `LeaseKeeper`; one daemon thread
+renews each lease every third of its TTL (all that are due in one Redis pipeline) until the task
+lets go. Starting a thread per job cost more CPU than the job's own Redis writes (bench/REPORT.md).
+"""
 
 import logging
 import os
 import socket
 import threading
+import time
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Iterator
 
 from service.job_store import JobStore
@@ -20,25 +27,87 @@ def lease_owner() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
 
 
+@dataclass
+class _Held:
+    store: JobStore
+    job_id: str
+    owner: str
+    ttl_s: int
+    due: float  # monotonic time of the next renewal
+
+
+class LeaseKeeper:
+    """Renews every lease this process holds, from one daemon thread started on first use."""
+
+    def __init__(self) -> None:
+        self._held: dict[tuple[str, str], _Held] = {}
+        self._wake = threading.Condition()
+        self._thread: threading.Thread | None = None
+        self._pid: int | None = None
+        self._asleep_until: float | None = 0.0  # None: asleep until woken
+
+    def add(self, store: JobStore, job_id: str, owner: str, ttl_s: int) -> None:
+        held = _Held(store, job_id, owner, ttl_s, time.monotonic() + ttl_s / 3)
+        with self._wake:
+            self._held[(job_id, owner)] = held
+            if self._thread is None or self._pid != os.getpid() or not self._thread.is_alive():
+                self._pid = os.getpid()  # a forked child needs a thread of its own
+                self._thread = threading.Thread(target=self._loop, name="lease-keeper", daemon=True)
+                self._thread.start()
+            elif self._asleep_until is None or held.due < self._asleep_until:
+                self._wake.notify()  # asleep with nothing to renew, or until a later beat than this one's
+
+    def remove(self, job_id: str, owner: str) -> None:
+        with self._wake:
+            self._held.pop((job_id, owner), None)
+
+    def holds(self, job_id: str) -> bool:
+        with self._wake:
+            return any(key[0] == job_id for key in self._held)
+
+    def _loop(self) -> None:
+        while True:
+            with self._wake:
+                now = time.monotonic()
+                due = [h for h in self._held.values() if h.due <= now]
+                if not due:
+                    self._asleep_until = min((h.due for h in self._held.values()), default=None)
+                    self._wake.wait(None if self._asleep_until is None else max(0.0, self._asleep_until - now))
+                    self._asleep_until = 0.0  # awake: no need to be woken
+                    continue
+                for held in due:  # the next beat is a third of a TTL away, whatever this one answers
+                    held.due = now + held.ttl_s / 3
+            self._renew(due)
+
+    def _renew(self, due: list[_Held]) -> None:
+        by_store: dict[int, list[_Held]] = {}
+        for held in due:
+            by_store.setdefault(id(held.store), []).append(held)
+        for group in by_store.values():
+            try:
+                answers = group[0].store.renew_leases([(h.job_id, h.owner, h.ttl_s) for h in group])
+            except Exception:  # Redis hiccup: try again on the next beat
+                log.exception("renewing the leases on jobs %s", ", ".join(h.job_id for h in group))
+                continue
+            for held, renewed in zip(group, answers):
+                with self._wake:
+                    if renewed or self._held.get((held.job_id, held.owner)) is not held:
+                        continue  # renewed, or let go of while this beat was on its way
+                    del self._held[(held.job_id, held.owner)]
+                log.warning("lost the lease on job %s", held.job_id)
+
+
+_keeper = LeaseKeeper()
+
+
 @contextmanager
 def hold_lease(store: JobStore, job_id: str, ttl_s: int) -> Iterator[str]:
     owner = lease_owner()
     if not store.acquire_lease(job_id, owner, ttl_s):
         raise LeaseTaken(job_id)
-    done = threading.Event()
-
-    def renew() -> None:
-        while not done.wait(ttl_s / 3):
-            try:
-                if not store.renew_lease(job_id, owner, ttl_s):
-                    log.warning("lost the lease on job %s", job_id)
-                    return
-            except Exception:  # Redis hiccup: try again on the next beat
-                log.exception("renewing the lease on job %s", job_id)
-
-    threading.Thread(target=renew, name=f"lease-{job_id}", daemon=True).start()
+    _keeper.add(store, job_id, owner, ttl_s)
     try:
         yield owner
     finally:
-        done.set()
+        _keeper.remove(job_id, owner)
         store.release_lease(job_id, owner)
