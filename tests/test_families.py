@@ -14,7 +14,7 @@ from training.checkpoints import latest_checkpoint
 from training.configs import DIFFAUGMENT_OPS, DCGANConfig, DCGANHyperparameters
 from training.dcgan_trainer import network_specs, train_dcgan
 from training.diffaugment import OPS, diff_augment
-from training.families import FAMILIES
+from training.families import DCGAN_JOB, FAMILIES
 from training.losses import discriminator_loss, generator_loss, gradient_penalty
 
 TINY = {"latent_dim": 4, "base_features": 4, "embed_dim": 2, "batch_size": 8}
@@ -58,7 +58,7 @@ def test_the_families_and_their_defaults():
     assert (wgan.loss, wgan.critic_steps, wgan.gp_lambda, wgan.d_norm) == ("wgan_gp", 5, 10.0, "layer")
     assert (wgan.lr_g, wgan.lr_d, wgan.beta1, wgan.beta2) == (1e-4, 1e-4, 0.0, 0.9)
     assert not any(FAMILIES[name].conditional for name in ("dcgan", "lsgan", "wgan-gp"))
-    assert all(FAMILIES[name].runner is None and FAMILIES[name].task == "generate" for name in LOSS_FAMILIES)
+    assert all(FAMILIES[name].runner == DCGAN_JOB and FAMILIES[name].task == "generate" for name in LOSS_FAMILIES)
 
 
 @pytest.mark.parametrize("d_norm", ["layer", "none"])

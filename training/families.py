@@ -18,6 +18,12 @@ from training.sr_configs import ESRGANHyperparameters, SRHyperparameters
 from training.translation_configs import CycleGANHyperparameters, Pix2PixHyperparameters
 
 
+# Named by import path: only the training worker imports them (and torch with them).
+DCGAN_JOB = "training.dcgan_job:run_training_job"
+SR_JOB = "training.sr_trainer:run_training_job"
+TRANSLATION_JOB = "training.translation_job:run_training_job"
+
+
 @dataclass(frozen=True)
 class Family:
     name: str
@@ -25,8 +31,8 @@ class Family:
     task: str  # the task of the model it produces: generate, translate or upscale
     layouts: tuple[str, ...]  # dataset layouts it can train on
     hyperparameters: type[BaseModel]
+    runner: str  # "module:function" that runs a training job of this family, given its TrainingRun
     conditional: bool = False
-    runner: str | None = None  # "module:function" run with the TrainingRun: a family with its own trainer
 
 
 FAMILIES: dict[str, Family] = {
@@ -38,6 +44,7 @@ FAMILIES: dict[str, Family] = {
             task="generate",
             layouts=("images", "classes"),
             hyperparameters=DCGANHyperparameters,
+            runner=DCGAN_JOB,
         ),
         Family(
             name="lsgan",
@@ -45,6 +52,7 @@ FAMILIES: dict[str, Family] = {
             task="generate",
             layouts=("images", "classes"),
             hyperparameters=LSGANHyperparameters,
+            runner=DCGAN_JOB,
         ),
         Family(
             name="wgan-gp",
@@ -52,6 +60,7 @@ FAMILIES: dict[str, Family] = {
             task="generate",
             layouts=("images", "classes"),
             hyperparameters=WGANGPHyperparameters,
+            runner=DCGAN_JOB,
         ),
         Family(
             name="cdcgan",
@@ -60,6 +69,7 @@ FAMILIES: dict[str, Family] = {
             layouts=("classes",),
             hyperparameters=CDCGANHyperparameters,
             conditional=True,
+            runner=DCGAN_JOB,
         ),
         Family(
             name="srgan",
@@ -68,7 +78,7 @@ FAMILIES: dict[str, Family] = {
             task="upscale",
             layouts=("images",),
             hyperparameters=SRHyperparameters,
-            runner="training.sr_trainer:run_training_job",
+            runner=SR_JOB,
         ),
         Family(
             name="esrgan",
@@ -76,7 +86,7 @@ FAMILIES: dict[str, Family] = {
             task="upscale",
             layouts=("images",),
             hyperparameters=ESRGANHyperparameters,
-            runner="training.sr_trainer:run_training_job",
+            runner=SR_JOB,
         ),
         Family(
             name="pix2pix",
@@ -85,7 +95,7 @@ FAMILIES: dict[str, Family] = {
             task="translate",
             layouts=("paired",),
             hyperparameters=Pix2PixHyperparameters,
-            runner="training.translation_job:run_training_job",
+            runner=TRANSLATION_JOB,
         ),
         Family(
             name="cyclegan",
@@ -94,7 +104,7 @@ FAMILIES: dict[str, Family] = {
             task="translate",
             layouts=("unpaired",),
             hyperparameters=CycleGANHyperparameters,
-            runner="training.translation_job:run_training_job",
+            runner=TRANSLATION_JOB,
         ),
     )
 }

@@ -276,11 +276,9 @@ def run_training_job(run):
 
     from models.manifest import Provenance
     from models.upscaler_export import export_upscaler
-    from service.schemas.jobs import ModelRef
     from training.dataset_store import DatasetStore
     from workers.grids import grid_png
     from workers.job_runner import JobFailed, JobResult
-    from workers.training import sample_name
 
     params = run.params
     hyper = dict(params["hyperparameters"])
@@ -291,7 +289,7 @@ def run_training_job(run):
         raise JobFailed("invalid_training_setup", f"image_size {side} is too small for x{hyper['scale']}: "
                         f"use at least {4 * hyper['scale']}")
     hyper["patch_size"] = patch
-    steps = params.get("steps") or math.ceil(params["epochs"] * len(images) / min(hyper["batch_size"], len(images)))
+    steps = run.steps_for(len(images))
     try:
         config = SRConfig(**hyper, generator="rrdbnet" if run.family.name == "esrgan" else "msrresnet", steps=steps,
                           seed=params["seed"], checkpoint_every=params["checkpoint_every"])
@@ -300,33 +298,17 @@ def run_training_job(run):
     fixed_lr, fixed_hr = PatchSampler(as_unit_tensors(images), patch * config.scale, config.scale,
                                       SAMPLE_PATCHES, config.seed + 1).batch(0)
 
-    def publish_sample(step: int, generator: nn.Module) -> None:
+    def render(generator: nn.Module) -> bytes:
         with torch.no_grad():
             sr = copy.deepcopy(generator).eval()(fixed_lr).clamp(0, 1)
         bicubic = F.interpolate(fixed_lr, scale_factor=config.scale, mode="bicubic", align_corners=False).clamp(0, 1)
         rows = torch.stack([bicubic, sr, fixed_hr], 1).flatten(0, 1)  # per patch: bicubic | model | original
-        (output,) = run.jobs.put_outputs(run.job.id, [(sample_name(step), grid_png(rows.numpy() * 2 - 1, 3), "image/png")],
-                                         ttl_s=run.context.settings.job_ttl_s)
-        run.samples.append(output)
-        run.jobs.update(run.job.id, "sample", data={"step": step, **output.model_dump()}, outputs=run.samples)
+        return grid_png(rows.numpy() * 2 - 1, 3)
 
-    def sample(step: int, generator: nn.Module) -> None:
-        every = params["sample_every"]
-        if every and step % every == 0:
-            publish_sample(step, generator)
-
-    resumed_from = run.resume_point()
-    if resumed_from:
-        run.jobs.emit(run.job.id, "resumed", {"step": resumed_from})
-    try:
-        result = train_sr(config, images, progress_fn=run.progress, abort_fn=run.should_stop,
-                          checkpoint_dir=run.checkpoints, sample_fn=sample)
-    except ValueError as bad:
-        raise JobFailed("invalid_training_setup", str(bad)) from None
-    if result.aborted or run.should_stop(force=True):
-        return JobResult(metrics={"stopped_at_step": result.step})
-    if not run.samples or run.samples[-1].name != sample_name(result.step):
-        publish_sample(result.step, result.generator)
+    result, resumed_from = run.fit(lambda **callbacks: train_sr(config, images, **callbacks), render)
+    if (stopped := run.stopped(result)) is not None:
+        return stopped
+    run.final_sample(result.step, lambda: render(result.generator))
 
     figures = patch_figures(result.generator, fixed_lr, fixed_hr, config.scale)
     signature = result.signature()
@@ -340,8 +322,7 @@ def run_training_job(run):
             config=result.architecture_config, signature=signature, provenance=provenance, parity_max_abs_diff=parity,
             metrics={**figures, "feature_loss": result.feature_loss},
         )
-    run.jobs.update(run.job.id, "registered", data={"model": manifest.ref},
-                    model=ModelRef(name=manifest.name, version=manifest.version))
+    run.registered(manifest)
     return JobResult(outputs=run.samples, metrics={
         "steps": result.step, "resumed_from_step": resumed_from, "losses": result.losses, "model": manifest.ref,
         "parity_max_abs_diff": parity, "feature_loss": result.feature_loss, **figures,

@@ -33,14 +33,12 @@ def training_size(family: str, generator: str, requested: int) -> int:
 def run_training_job(run):
     from models.manifest import Provenance
     from models.translator_export import register_translator
-    from service.schemas.jobs import ModelRef
     from training.cyclegan_trainer import train_cyclegan
     from training.dataset_store import DatasetStore
     from training.pix2pix_trainer import train_pix2pix
     from training.translation_configs import CycleGANConfig, Pix2PixConfig
     from workers.grids import grid_png
     from workers.job_runner import JobFailed, JobResult
-    from workers.training import sample_name
 
     params = run.params
     family = run.family.name
@@ -54,7 +52,7 @@ def run_training_job(run):
     if len(domain_a) == 0 or len(domain_b) == 0:
         raise JobFailed("invalid_training_setup", "a translation dataset needs images in both A and B")
     longest = max(len(domain_a), len(domain_b))
-    steps = params.get("steps") or math.ceil(params["epochs"] * longest / min(hyper["batch_size"], longest))
+    steps = run.steps_for(longest)
     run_fields = dict(steps=steps, seed=params["seed"], checkpoint_every=params["checkpoint_every"], image_size=size,
                       channels_a=channels, channels_b=channels)
     config = (Pix2PixConfig if family == "pix2pix" else CycleGANConfig)(**hyper, **run_fields)
@@ -62,7 +60,7 @@ def run_training_job(run):
     fixed_a = torch.from_numpy(domain_a[:SAMPLE_ROWS])
     fixed_b = torch.from_numpy(domain_b[:SAMPLE_ROWS])
 
-    def publish_sample(step: int, generators: dict) -> None:
+    def render(generators: dict) -> bytes:
         with torch.no_grad():
             fake_b = copy.deepcopy(generators["a2b"]).eval()(fixed_a)
             columns = [fixed_a, fake_b]
@@ -72,28 +70,12 @@ def run_training_job(run):
                 columns += [fixed_b, copy.deepcopy(generators["b2a"]).eval()(fixed_b)]  # a | G(a) | b | F(b)
         n = min(len(c) for c in columns)
         rows = torch.stack([c[:n] for c in columns], 1).flatten(0, 1).numpy()
-        (output,) = run.jobs.put_outputs(run.job.id, [(sample_name(step), grid_png(rows, len(columns)), "image/png")],
-                                         ttl_s=run.context.settings.job_ttl_s)
-        run.samples.append(output)
-        run.jobs.update(run.job.id, "sample", data={"step": step, **output.model_dump()}, outputs=run.samples)
+        return grid_png(rows, len(columns))
 
-    def sample(step: int, generators: dict) -> None:
-        every = params["sample_every"]
-        if every and step % every == 0:
-            publish_sample(step, generators)
-
-    resumed_from = run.resume_point()
-    if resumed_from:
-        run.jobs.emit(run.job.id, "resumed", {"step": resumed_from})
-    try:
-        result = trainer(config, domain_a, domain_b, progress_fn=run.progress, abort_fn=run.should_stop,
-                         checkpoint_dir=run.checkpoints, sample_fn=sample)
-    except ValueError as bad:
-        raise JobFailed("invalid_training_setup", str(bad)) from None
-    if result.aborted or run.should_stop(force=True):
-        return JobResult(metrics={"stopped_at_step": result.step})
-    if not run.samples or run.samples[-1].name != sample_name(result.step):
-        publish_sample(result.step, result.generators)
+    result, resumed_from = run.fit(lambda **callbacks: trainer(config, domain_a, domain_b, **callbacks), render)
+    if (stopped := run.stopped(result)) is not None:
+        return stopped
+    run.final_sample(result.step, lambda: render(result.generators))
 
     with torch.no_grad():
         fake_b = result.generators["a2b"](fixed_a).numpy()
@@ -101,8 +83,7 @@ def run_training_job(run):
     provenance = Provenance(trainer=family, dataset=params["dataset"], seed=config.seed, steps=result.step,
                             job_id=run.job.id, hyperparameters=config.model_dump())
     manifest = register_translator(result, run.context.models, params["model_name"], provenance, metrics=figures)
-    run.jobs.update(run.job.id, "registered", data={"model": manifest.ref},
-                    model=ModelRef(name=manifest.name, version=manifest.version))
+    run.registered(manifest)
     return JobResult(outputs=run.samples, metrics={
         "steps": result.step, "resumed_from_step": resumed_from, "losses": result.losses, "model": manifest.ref,
         "parity_max_abs_diff": manifest.parity_max_abs_diff, "image_size": size, **figures,

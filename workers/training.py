@@ -1,31 +1,29 @@
-"""The training task: train, report progress and samples, honour cancel, resume, publish.
+"""The training task: the job's side of every training run, whatever the family.
 
-Torch is imported inside the task, so workers that only serve inference never load it.
+TrainingRun reports progress, samples and checkpoints, answers cancel, resumes from the newest
+checkpoint and announces the registered version; each family's job code (`Family.runner`:
+training/dcgan_job.py, translation_job.py, sr_trainer.py) loads its data, calls its trainer
+through `fit` and publishes the result. Torch is imported only there, so workers that only
+serve inference never load it.
 """
 
-import copy
+import importlib
 import math
 import time
+from typing import Any, Callable
 
-import numpy as np
 from celery import Task, shared_task
 
-from models.manifest import Provenance
+from models.manifest import Manifest
 from service.schemas.jobs import Job, JobStatus, ModelRef
-from training.dataset_store import DatasetStore
-from training.datasets import Dataset
 from training.families import FAMILIES
 from workers.celery_app import TRAIN_TASK
 from workers.context import WorkerContext, worker_context
-from workers.evaluation import evaluate_new_version
-from workers.grids import grid_png
 from workers.job_runner import JobFailed, JobResult, run_job
-from workers.latents import sample_latents
 from workers.webhooks import notify_progress
 
 PROGRESS_INTERVAL_S = 0.5
 CANCEL_CHECK_INTERVAL_S = 0.2
-SAMPLE_GRID_SIZE = 64
 
 
 @shared_task(name=TRAIN_TASK, bind=True, acks_late=True, reject_on_worker_lost=True)
@@ -49,74 +47,51 @@ class TrainingRun:
         self._canceled = False
         self._rate: float | None = None
         self._started = time.monotonic()
-        self.class_names: list[str] = []
 
     def run(self) -> JobResult:
-        if self.family.runner:  # a family with its own trainer, e.g. srgan -> training/sr_trainer.py
-            import importlib
+        """Hand this run to the family's own job code (`Family.runner`, "module:function")."""
+        module, _, function = self.family.runner.partition(":")
+        return getattr(importlib.import_module(module), function)(self)
 
-            module, _, function = self.family.runner.partition(":")
-            return getattr(importlib.import_module(module), function)(self)
-        from training.configs import DCGANConfig
-        from training.dcgan_trainer import train_dcgan
-        from training.publish import publish_generator
-
-        dataset = self.load_dataset()
-        hyperparameters = self.params["hyperparameters"]
-        steps = self.params.get("steps") or math.ceil(
-            self.params["epochs"] * len(dataset) / min(hyperparameters["batch_size"], len(dataset))
-        )
-        config = DCGANConfig(
-            **hyperparameters, conditional=self.family.conditional, steps=steps,
-            seed=self.params["seed"], checkpoint_every=self.params["checkpoint_every"],
-        )
+    def fit(self, train: Callable[..., Any], render: Callable[[Any], bytes]) -> tuple[Any, int]:
+        """What every family's job shares around its trainer: announce a resume, then call
+        `train(progress_fn=, abort_fn=, checkpoint_dir=, sample_fn=)` with this job's callbacks;
+        `render(nets)` draws a sample grid PNG from whatever the trainer hands `sample_fn`.
+        Answers the trainer's result and the step it resumed from."""
         resumed_from = self.resume_point()
         if resumed_from:
             self.jobs.emit(self.job.id, "resumed", {"step": resumed_from})
+        every = self.params["sample_every"]
+
+        def sample(step: int, nets: Any) -> None:
+            if every and step % every == 0:
+                self.publish_sample(step, render(nets))
+
         try:
-            result = train_dcgan(
-                config, dataset, progress_fn=self.progress, abort_fn=self.should_stop,
-                checkpoint_dir=self.checkpoints, sample_fn=self.sample,
-            )
+            result = train(progress_fn=self.progress, abort_fn=self.should_stop, checkpoint_dir=self.checkpoints,
+                           sample_fn=sample)
         except ValueError as bad:  # a setting the data can't satisfy, found once the data is loaded
             raise JobFailed("invalid_training_setup", str(bad)) from None
-        if result.aborted or self.should_stop(force=True):
-            return JobResult(metrics={"stopped_at_step": result.step})  # canceled: the runner drops it
+        return result, resumed_from
 
-        if not self.samples or self.samples[-1].name != sample_name(result.step):
-            self.publish_sample(result.step, result.generator)
-        provenance = Provenance(
-            trainer=self.family.name, dataset=self.params["dataset"], seed=config.seed, steps=result.step,
-            job_id=self.job.id, hyperparameters=config.model_dump(),
-        )
-        manifest = publish_generator(result, self.context.models, self.params["model_name"], provenance)
+    def stopped(self, result: Any) -> JobResult | None:
+        """The job's result if it was canceled (the job runner then drops it), else None."""
+        if result.aborted or self.should_stop(force=True):
+            return JobResult(metrics={"stopped_at_step": result.step})
+        return None
+
+    def final_sample(self, step: int, render: Callable[[], bytes]) -> None:
+        if not self.samples or self.samples[-1].name != sample_name(step):
+            self.publish_sample(step, render())
+
+    def registered(self, manifest: Manifest) -> None:
         self.jobs.update(self.job.id, "registered", data={"model": manifest.ref},
                          model=ModelRef(name=manifest.name, version=manifest.version))
-        # Quality figures of the new version on its training data (workers/evaluation.py), also in its manifest.
-        evaluation = evaluate_new_version(self.context, manifest, self.job.id)
-        return JobResult(
-            outputs=self.samples,
-            metrics={
-                "steps": result.step,
-                "resumed_from_step": resumed_from,
-                "losses": result.losses,
-                "model": manifest.ref,
-                "parity_max_abs_diff": manifest.parity_max_abs_diff,
-                "train_s": round(time.monotonic() - self._started, 2),
-                **evaluation,
-            },
-        )
 
-    def load_dataset(self) -> Dataset:
-        store = DatasetStore.from_settings(self.context.settings)
-        ref = self.params["dataset"]
-        modes = store.get(ref).modes
-        gray = bool(modes) and max(modes, key=modes.get) in ("1", "L", "LA", "I", "I;16")
-        images, labels, class_names = store.load_images(ref, self.params["image_size"], 1 if gray else 3)
-        if labels is None:  # unconditional data: the trainer still wants a label per image
-            labels = np.zeros(len(images), dtype=np.int64)
-        self.class_names = list(class_names)
-        return Dataset(ref, images, labels, self.class_names)
+    def steps_for(self, dataset_size: int) -> int:
+        """`steps` as asked, or `epochs` passes over `dataset_size` images."""
+        batch = min(self.params["hyperparameters"]["batch_size"], dataset_size)
+        return self.params.get("steps") or math.ceil(self.params["epochs"] * dataset_size / batch)
 
     def resume_point(self) -> int:
         from training.checkpoints import latest_checkpoint, read_meta
@@ -157,25 +132,9 @@ class TrainingRun:
             self._canceled = job is None or job.status == JobStatus.canceled
         return self._canceled
 
-    def sample(self, step: int, generator) -> None:
-        every = self.params["sample_every"]
-        if every and step % every == 0:
-            self.publish_sample(step, generator)
-
-    def publish_sample(self, step: int, generator) -> None:
-        import torch
-
-        classes = len(self.class_names) if self.family.conditional else 0
-        latent_dim = self.params["hyperparameters"]["latent_dim"]
-        z = torch.from_numpy(sample_latents(self.params["seed"], SAMPLE_GRID_SIZE, latent_dim))
-        args = (torch.arange(SAMPLE_GRID_SIZE) % classes,) if classes else ()
-        # A copy in train mode: batch statistics of this grid, and the trainer's modules untouched.
-        with torch.no_grad():
-            images = copy.deepcopy(generator).train()(z, *args).numpy()
-        columns = classes if 0 < classes <= 16 else None  # one column per class
-        name = sample_name(step)
+    def publish_sample(self, step: int, png: bytes) -> None:
         (output,) = self.jobs.put_outputs(
-            self.job.id, [(name, grid_png(images, columns), "image/png")], ttl_s=self.context.settings.job_ttl_s
+            self.job.id, [(sample_name(step), png, "image/png")], ttl_s=self.context.settings.job_ttl_s
         )
         self.samples.append(output)
         self.jobs.update(self.job.id, "sample", data={"step": step, **output.model_dump()}, outputs=self.samples)

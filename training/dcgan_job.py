@@ -1,0 +1,73 @@
+"""A POST /train job for the DCGAN families (dcgan, lsgan, wgan-gp, cdcgan): the data, the
+trainer through the job's callbacks, sample grids, export, registration and an evaluation."""
+
+import copy
+
+import numpy as np
+import torch
+from torch import nn
+
+from models.manifest import Provenance
+from training.configs import DCGANConfig
+from training.dataset_store import DatasetStore
+from training.datasets import Dataset
+from training.dcgan_trainer import train_dcgan
+from training.publish import publish_generator
+from workers.evaluation import evaluate_new_version
+from workers.grids import grid_png
+from workers.job_runner import JobResult
+from workers.latents import sample_latents
+
+SAMPLE_GRID_SIZE = 64
+GRAY_MODES = ("1", "L", "LA", "I", "I;16")
+
+
+def load_dataset(store: DatasetStore, ref: str, image_size: int) -> Dataset:
+    modes = store.get(ref).modes
+    gray = bool(modes) and max(modes, key=modes.get) in GRAY_MODES
+    images, labels, class_names = store.load_images(ref, image_size, 1 if gray else 3)
+    if labels is None:  # unconditional data: the trainer still wants a label per image
+        labels = np.zeros(len(images), dtype=np.int64)
+    return Dataset(ref, images, labels, list(class_names))
+
+
+def run_training_job(run) -> JobResult:
+    params = run.params
+    dataset = load_dataset(DatasetStore.from_settings(run.context.settings), params["dataset"], params["image_size"])
+    config = DCGANConfig(
+        **params["hyperparameters"], conditional=run.family.conditional, steps=run.steps_for(len(dataset)),
+        seed=params["seed"], checkpoint_every=params["checkpoint_every"],
+    )
+    classes = dataset.num_classes if config.conditional else 0
+    z = torch.from_numpy(sample_latents(config.seed, SAMPLE_GRID_SIZE, config.latent_dim))
+    labels = (torch.arange(SAMPLE_GRID_SIZE) % classes,) if classes else ()
+
+    def render(generator: nn.Module) -> bytes:
+        # A copy in train mode: batch statistics of this grid, and the trainer's modules untouched.
+        with torch.no_grad():
+            images = copy.deepcopy(generator).train()(z, *labels).numpy()
+        return grid_png(images, classes if 0 < classes <= 16 else None)  # one column per class
+
+    result, resumed_from = run.fit(lambda **callbacks: train_dcgan(config, dataset, **callbacks), render)
+    if (stopped := run.stopped(result)) is not None:
+        return stopped
+    run.final_sample(result.step, lambda: render(result.generator))
+    provenance = Provenance(
+        trainer=run.family.name, dataset=params["dataset"], seed=config.seed, steps=result.step,
+        job_id=run.job.id, hyperparameters=config.model_dump(),
+    )
+    manifest = publish_generator(result, run.context.models, params["model_name"], provenance)
+    run.registered(manifest)
+    # Quality figures of the new version on its training data (workers/evaluation.py), also in its manifest.
+    evaluation = evaluate_new_version(run.context, manifest, run.job.id)
+    return JobResult(
+        outputs=run.samples,
+        metrics={
+            "steps": result.step,
+            "resumed_from_step": resumed_from,
+            "losses": result.losses,
+            "model": manifest.ref,
+            "parity_max_abs_diff": manifest.parity_max_abs_diff,
+            **evaluation,
+        },
+    )
