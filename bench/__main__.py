@@ -1,8 +1,9 @@
 """`python -m bench`: every figure of the report, measured side by side in one run.
 
-Order: raw runtimes (no service running), the service with batching on, the service with
-batching off, optionally a diagnostic stack, the trainer, a large tiled upscale, and raw ORT
-once more to show drift.
+Order: raw runtimes (no service running) of the bundled generator and of a heavier one made for
+the run (bench/heavy.py), the service with batching on, the service with batching off (each
+stack serving both models), optionally a diagnostic stack, the trainer, a large tiled upscale,
+and raw ORT once more to show drift.
 Writes bench/results/report.json and bench/results/report.md.
 """
 
@@ -12,7 +13,7 @@ import shutil
 import time
 from pathlib import Path
 
-from bench import machine, pieces, raw, report, scenarios, trainer, upscale_memory
+from bench import heavy, machine, pieces, raw, report, scenarios, trainer, upscale_memory
 from bench.stack import Stack
 from models.store import ModelStore
 from service.settings import load_settings
@@ -20,6 +21,7 @@ from service.settings import load_settings
 RESULTS = Path(__file__).resolve().parent / "results"
 MODEL = "mnist-cdcgan"
 LEVELS = [1, 8, 32, 64]
+HEAVY_LEVELS = [1, 32]
 
 
 def parse_args() -> argparse.Namespace:
@@ -78,9 +80,30 @@ def main() -> None:
     results["raw"] = raw.measure_raw(manifest, onnx_path, settings, rounds=args.raw_rounds, round_s=args.raw_round_s)
     results["phases_s"]["raw"] = time.perf_counter() - t
 
+    t = step(f"heavier generator: export {heavy.NAME} (random weights), raw ONNX Runtime batch 1 vs 32")
+    heavy_model = heavy.HeavyModel()
+
+    def heavy_registered(state_dir: Path) -> dict[str, str]:
+        """Env of a stack whose own registry holds the heavy model, registered before its worker starts."""
+        artifacts = state_dir / "artifacts"
+        heavy_model.register(artifacts / "models")
+        return {"GANFORGE_ARTIFACTS_DIR": str(artifacts)}
+
+    results["heavy"] = {
+        "model": {"ref": f"{heavy.NAME}:1", "architecture": heavy.ARCHITECTURE, "config": heavy.CONFIG,
+                  "parameters": heavy_model.params, "parity_max_abs_diff": heavy_model.parity,
+                  "weights": "random (torch.manual_seed(0)), exported with models.export.export_generator"},
+        "levels": HEAVY_LEVELS,
+        "raw": heavy.measure_raw(heavy_model, settings, rounds=args.raw_rounds, round_s=args.raw_round_s),
+        "service": {},
+    }
+    heavy_service = results["heavy"]["service"]
+    results["phases_s"]["heavy_raw"] = time.perf_counter() - t
+
     service: dict = {}
     t = step("stack 1: batching on")
-    with Stack(stacks_dir / "batching_on", {"GANFORGE_MAX_BATCH_SIZE": str(settings.max_batch_size)},
+    with Stack(stacks_dir / "batching_on", {"GANFORGE_MAX_BATCH_SIZE": str(settings.max_batch_size),
+                                            **heavy_registered(stacks_dir / "batching_on")},
                worker_concurrency=settings.worker_concurrency) as stack:
         scenarios.warm(stack, MODEL)
         service["batching_on"] = scenarios.generate_levels(stack, MODEL, LEVELS, **timing)
@@ -95,13 +118,21 @@ def main() -> None:
             **pieces.measure_round_trips(stack.redis_server.url, rounds=3, round_s=0.2),
             **pieces.measure_pieces(ModelStore(settings.zoo_dir), MODEL, rounds=3, round_s=0.2),
         }
+        step(f"  {heavy.NAME}: n = 1 levels, raw ORT batch 32 beside, n = 32 requests")
+        scenarios.warm(stack, heavy.NAME)
+        heavy_service["batching_on"] = scenarios.generate_levels(stack, heavy.NAME, HEAVY_LEVELS, **timing)
+        results["heavy"]["raw_beside_n32"] = heavy.ort_batch32(heavy_model, settings, rounds=3, round_s=0.3)
+        heavy_service["n32"] = scenarios.batch_requests(stack, heavy.NAME, 32, [1, 4], **timing)
     results["phases_s"]["stack_batching_on"] = time.perf_counter() - t
 
     t = step("stack 2: batching off")
-    with Stack(stacks_dir / "batching_off", {"GANFORGE_MAX_BATCH_SIZE": "1"},
+    with Stack(stacks_dir / "batching_off", {"GANFORGE_MAX_BATCH_SIZE": "1", **heavy_registered(stacks_dir / "batching_off")},
                worker_concurrency=settings.worker_concurrency) as stack:
         scenarios.warm(stack, MODEL)
         service["batching_off"] = scenarios.generate_levels(stack, MODEL, LEVELS, **timing)
+        step(f"  {heavy.NAME}: n = 1 levels")
+        scenarios.warm(stack, heavy.NAME)
+        heavy_service["batching_off"] = scenarios.generate_levels(stack, heavy.NAME, HEAVY_LEVELS, **timing)
     results["phases_s"]["stack_batching_off"] = time.perf_counter() - t
 
     if not args.no_diagnostic:
@@ -127,6 +158,7 @@ def main() -> None:
     results["raw_end"] = raw.ort_batch32(manifest, onnx_path, settings, rounds=3, round_s=0.3)
     results["phases_s"]["drift"] = time.perf_counter() - t
 
+    heavy_model.close()
     results["targets"] = report.targets(results)
     results["total_s"] = time.perf_counter() - began
     (args.out / "report.json").write_text(json.dumps(results, indent=2, default=str) + "\n")
