@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from pydantic import BaseModel
 from safetensors.torch import load_file, save_file
 from torch import nn
 
@@ -108,3 +109,60 @@ def _prune(folder: Path, keep: int) -> None:
         stem = checkpoint_stem(folder, step)
         stem.with_suffix(".json").unlink(missing_ok=True)  # the commit marker goes first
         stem.with_suffix(".safetensors").unlink(missing_ok=True)
+
+
+# Settings that may change when a run is resumed; any other change means a different run.
+RESUMABLE_CHANGES = frozenset({"steps", "checkpoint_every"})
+
+
+class Checkpointer:
+    """A trainer's checkpoint routine: resume from the newest checkpoint in `folder`, save every
+    `config.checkpoint_every` steps, and once more when the loop ends.
+
+    Each checkpoint's JSON holds `step`, `config` (config.model_dump()) and the entries of `meta`.
+    With `folder` None nothing is saved or resumed; with checkpoint_every 0 nothing is saved, but
+    an existing checkpoint is still resumed.
+    """
+
+    def __init__(
+        self,
+        folder: Path | None,
+        config: BaseModel,
+        modules: dict[str, nn.Module],
+        optimizers: dict[str, torch.optim.Optimizer],
+        meta: dict[str, Any] | None = None,
+        resumable: frozenset[str] | set[str] = RESUMABLE_CHANGES,
+    ):
+        self.folder, self.config, self.modules, self.optimizers = folder, config, modules, optimizers
+        self.meta, self.resumable = dict(meta or {}), frozenset(resumable)
+        self.every = config.checkpoint_every
+        self.enabled = folder is not None and self.every > 0
+
+    def resume(self) -> int:
+        """Load the newest checkpoint, if any, into the modules and optimizers; the step to start at.
+
+        Raises ValueError naming the settings that differ from the checkpoint's, beyond `resumable`.
+        """
+        stem = latest_checkpoint(self.folder)
+        if stem is None:
+            return 0
+        saved = type(self.config).model_validate(read_meta(stem)["config"])
+        differ = {k for k, v in saved.model_dump().items() if getattr(self.config, k) != v} - self.resumable
+        if differ:
+            raise ValueError(f"checkpoint was made with different settings ({', '.join(sorted(differ))}); use a new folder")
+        return load_checkpoint(stem, self.modules, self.optimizers)["step"]
+
+    def after_step(self, step: int) -> None:
+        """Call with the number of steps done: saves on every `checkpoint_every`-th."""
+        if self.enabled and step % self.every == 0:
+            self.save(step)
+
+    def finish(self, step: int) -> None:
+        """After the loop (finished or aborted): save unless the newest checkpoint is this step,
+        so the run can be picked up exactly where it stopped."""
+        if self.enabled and latest_checkpoint(self.folder) != checkpoint_stem(self.folder, step):
+            self.save(step)
+
+    def save(self, step: int) -> None:
+        meta = {"step": step, "config": self.config.model_dump(), **self.meta}
+        save_checkpoint(checkpoint_stem(self.folder, step), self.modules, self.optimizers, meta)

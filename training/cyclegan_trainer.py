@@ -23,11 +23,11 @@ from torch import nn
 
 from models.architectures import build
 from models.cyclegan import ResnetGenerator
-from training.checkpoints import checkpoint_stem, latest_checkpoint, load_checkpoint, read_meta, save_checkpoint
-from training.dcgan_trainer import _BatchSchedule, _derived_seed
+from training.checkpoints import Checkpointer
 from training.pix2pix_trainer import (
-    AbortFn, ProgressFn, SampleFn, TranslationResult, check_resumable, gan_loss, set_learning_rate,
+    AbortFn, ProgressFn, SampleFn, TranslationResult, gan_loss, set_learning_rate,
 )
+from training.schedule import BatchSchedule, derived_seed
 from training.translation_configs import CycleGANConfig, learning_rate_factor
 
 
@@ -106,21 +106,13 @@ def train_cyclegan(
         "opt_d": torch.optim.Adam([*d_a.parameters(), *d_b.parameters()], lr=config.lr, betas=betas),
     }
     modules = {"g_ab": g_ab, "g_ba": g_ba, "d_a": d_a, "d_b": d_b, "pool_a": pool_a, "pool_b": pool_b}
-
-    def save(step: int) -> None:
-        save_checkpoint(checkpoint_stem(checkpoint_dir, step), modules, optimizers,
-                        {"step": step, "config": config.model_dump(), "family": "cyclegan"})
-
-    start = 0
-    if (stem := latest_checkpoint(checkpoint_dir)) is not None:
-        check_resumable(read_meta(stem)["config"], config.model_dump())
-        start = load_checkpoint(stem, modules, optimizers)["step"]
+    checkpoints = Checkpointer(checkpoint_dir, config, modules, optimizers, meta={"family": "cyclegan"})
+    start = checkpoints.resume()
 
     a_all, b_all = torch.from_numpy(domain_a), torch.from_numpy(domain_b)
-    schedule_a = _BatchSchedule(len(domain_a), config.batch_size, config.seed)
-    schedule_b = _BatchSchedule(len(domain_b), config.batch_size, config.seed + 1)
+    schedule_a = BatchSchedule(len(domain_a), config.batch_size, config.seed)
+    schedule_b = BatchSchedule(len(domain_b), config.batch_size, config.seed + 1)
     identity = config.lambda_identity > 0 and config.channels_a == config.channels_b
-    checkpointing = checkpoint_dir is not None and config.checkpoint_every > 0
     for module in (g_ab, g_ba, d_a, d_b):
         module.train()
     losses: dict[str, float] = {}
@@ -132,8 +124,8 @@ def train_cyclegan(
                 break
             started = time.perf_counter()
             set_learning_rate(optimizers, config.lr * learning_rate_factor(step, config.steps, config.decay_fraction))
-            torch.manual_seed(_derived_seed(config.seed, "dropout", step))
-            pool_rng = torch.Generator().manual_seed(_derived_seed(config.seed, "pool", step))
+            torch.manual_seed(derived_seed(config.seed, "dropout", step))
+            pool_rng = torch.Generator().manual_seed(derived_seed(config.seed, "pool", step))
             real_a = a_all[schedule_a.indices(step)]
             real_b = b_all[schedule_b.indices(step)]
             n = min(len(real_a), len(real_b))
@@ -168,15 +160,13 @@ def train_cyclegan(
                       "g_ba": loss_gan_ba.item(), "cycle_a": loss_cycle_a.item(), "cycle_b": loss_cycle_b.item()}
             if identity:
                 losses["identity"] = loss_idt.item()
-            if checkpointing and step % config.checkpoint_every == 0:
-                save(step)
+            checkpoints.after_step(step)
             if progress_fn is not None:
                 progress_fn(step, config.steps, losses, 2 * n / max(time.perf_counter() - started, 1e-9))
             if sample_fn is not None:
                 sample_fn(step, {"a2b": g_ab, "b2a": g_ba})
 
-    if checkpointing and latest_checkpoint(checkpoint_dir) != checkpoint_stem(checkpoint_dir, step):
-        save(step)
+    checkpoints.finish(step)
     return TranslationResult(
         family="cyclegan", generators={"a2b": copy.deepcopy(g_ab).eval(), "b2a": copy.deepcopy(g_ba).eval()},
         architecture=g_name, architecture_configs={"a2b": g_ab_config, "b2a": g_ba_config},

@@ -18,24 +18,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-import numpy as np
 import torch
 from torch import nn
 
 from models.architectures import build
 from models.manifest import GeneratorSignature
+from training.checkpoints import Checkpointer
 from training.configs import DCGANConfig
-from training.checkpoints import checkpoint_stem, latest_checkpoint, load_checkpoint, read_meta, save_checkpoint
 from training.datasets import Dataset
 from training.diffaugment import diff_augment
 from training.losses import discriminator_loss, generator_loss, gradient_penalty
+from training.schedule import BatchSchedule, derived_seed
 
 ProgressFn = Callable[[int, int, dict[str, float], float], None]
 AbortFn = Callable[[], bool]
 SampleFn = Callable[[int, nn.Module], None]
-
-# Settings that may change when a run is resumed; any other change means a different run.
-_RESUMABLE_CHANGES = {"steps", "checkpoint_every"}
 
 
 @dataclass
@@ -110,20 +107,13 @@ def train_dcgan(
     if ema is not None:
         modules["generator_ema"] = ema.module
     optimizers = {"opt_g": opt_g, "opt_d": opt_d}
-
-    def save(step: int) -> None:
-        meta = {"step": step, "config": config.model_dump(), "generator": g_name, "generator_config": g_config}
-        save_checkpoint(checkpoint_stem(checkpoint_dir, step), modules, optimizers, meta)
-
-    start = 0
-    if (stem := latest_checkpoint(checkpoint_dir)) is not None:
-        _check_resumable(DCGANConfig.model_validate(read_meta(stem)["config"]), config)
-        start = load_checkpoint(stem, modules, optimizers)["step"]
+    checkpoints = Checkpointer(checkpoint_dir, config, modules, optimizers,
+                               meta={"generator": g_name, "generator_config": g_config})
+    start = checkpoints.resume()
 
     images, labels = torch.from_numpy(dataset.images), torch.from_numpy(dataset.labels)
-    schedule = _BatchSchedule(len(dataset), config.batch_size, config.seed)
+    schedule = BatchSchedule(len(dataset), config.batch_size, config.seed)
     real_target = 1.0 - config.label_smoothing
-    checkpointing = checkpoint_dir is not None and config.checkpoint_every > 0
     generator.train()
     discriminator.train()
     losses: dict[str, float] = {}
@@ -135,7 +125,7 @@ def train_dcgan(
         started = time.perf_counter()
         for critic_index in range(config.critic_steps):
             counter = step * config.critic_steps + critic_index  # one real batch per critic update
-            noise = torch.Generator().manual_seed(_derived_seed(config.seed, "noise", counter))
+            noise = torch.Generator().manual_seed(derived_seed(config.seed, "noise", counter))
             index = schedule.indices(counter)
             real, real_labels = images[index], labels[index]
             n = len(index)
@@ -176,16 +166,14 @@ def train_dcgan(
 
         step += 1
         losses = _reported_losses(config.loss, loss_d, loss_g, real_scores, fake_scores, penalty)
-        if checkpointing and step % config.checkpoint_every == 0:
-            save(step)
+        checkpoints.after_step(step)
         if progress_fn is not None:
             # Images per generator step, so that steps left / rate is the time left.
             progress_fn(step, config.steps, losses, n / max(time.perf_counter() - started, 1e-9))
         if sample_fn is not None:
             sample_fn(step, ema.module if ema is not None else generator)
 
-    if checkpointing and latest_checkpoint(checkpoint_dir) != checkpoint_stem(checkpoint_dir, step):
-        save(step)  # so an aborted or finished run can be picked up exactly where it stopped
+    checkpoints.finish(step)  # so an aborted or finished run can be picked up exactly where it stopped
     final = copy.deepcopy(ema.module if ema is not None else generator)
     recalibrate_batchnorm(final, config, dataset.num_classes if config.conditional else 0)
     return TrainResult(
@@ -237,7 +225,7 @@ def recalibrate_batchnorm(generator: nn.Module, config: DCGANConfig, num_classes
         norm.reset_running_stats()
         norm.momentum = None  # cumulative average
     generator.train()
-    noise = torch.Generator().manual_seed(_derived_seed(config.seed, "batchnorm", 0))
+    noise = torch.Generator().manual_seed(derived_seed(config.seed, "batchnorm", 0))
     for _ in range(batches):
         z = torch.randn(config.batch_size, config.latent_dim, generator=noise)
         args = (torch.randint(num_classes, (config.batch_size,), generator=noise),) if num_classes else ()
@@ -263,31 +251,3 @@ class _MovingAverage:
         for mine, theirs in zip(self.module.buffers(), module.buffers()):
             mine.copy_(theirs)
 
-
-class _BatchSchedule:
-    """Epochs of shuffled, full batches; the order of epoch e depends on (seed, e) only."""
-
-    def __init__(self, size: int, batch_size: int, seed: int):
-        self.size, self.seed = size, seed
-        self.batch_size = min(batch_size, size)
-        self.per_epoch = size // self.batch_size
-        self._epoch, self._order = -1, torch.empty(0, dtype=torch.int64)
-
-    def indices(self, step: int) -> torch.Tensor:
-        epoch, position = divmod(step, self.per_epoch)
-        if epoch != self._epoch:
-            shuffle = torch.Generator().manual_seed(_derived_seed(self.seed, "order", epoch))
-            self._epoch, self._order = epoch, torch.randperm(self.size, generator=shuffle)
-        return self._order[position * self.batch_size : (position + 1) * self.batch_size]
-
-
-def _derived_seed(seed: int, stream: str, counter: int) -> int:
-    """An independent 63-bit seed for each (run seed, stream, counter)."""
-    entropy = [seed, counter, *stream.encode()]
-    return int(np.random.SeedSequence(entropy).generate_state(1, dtype=np.uint64)[0] >> 1)
-
-
-def _check_resumable(saved: DCGANConfig, wanted: DCGANConfig) -> None:
-    differ = {k for k, v in saved.model_dump().items() if getattr(wanted, k) != v} - _RESUMABLE_CHANGES
-    if differ:
-        raise ValueError(f"checkpoint was made with different settings ({', '.join(sorted(differ))}); use a new folder")

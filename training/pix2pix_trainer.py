@@ -29,16 +29,13 @@ from torch import nn
 from models.architectures import build
 from models.manifest import TranslationDirection, TranslatorSignature
 from models.pix2pix import UNET_LEVELS, unet_for_size
-from training.checkpoints import checkpoint_stem, latest_checkpoint, load_checkpoint, read_meta, save_checkpoint
-from training.dcgan_trainer import _BatchSchedule, _derived_seed
+from training.checkpoints import Checkpointer
+from training.schedule import BatchSchedule, derived_seed
 from training.translation_configs import Pix2PixConfig, learning_rate_factor
 
 ProgressFn = Callable[[int, int, dict[str, float], float], None]
 AbortFn = Callable[[], bool]
 SampleFn = Callable[[int, dict[str, nn.Module]], None]
-
-# Settings that may change when a run is resumed; any other change means a different run.
-RESUMABLE_CHANGES = {"steps", "checkpoint_every"}
 
 
 @dataclass
@@ -87,12 +84,6 @@ def set_learning_rate(optimizers: dict[str, torch.optim.Optimizer], lr: float) -
             group["lr"] = lr
 
 
-def check_resumable(saved: dict, wanted: dict) -> None:
-    differ = {k for k, v in saved.items() if wanted.get(k) != v} - RESUMABLE_CHANGES
-    if differ:
-        raise ValueError(f"checkpoint was made with different settings ({', '.join(sorted(differ))}); use a new folder")
-
-
 @torch.no_grad()
 def recalibrate_batchnorm(generator: nn.Module, inputs: torch.Tensor, batch_size: int, seed: int, batches: int = 20) -> None:
     """Batch-norm running statistics as an exact average over seeded training batches, so the
@@ -104,7 +95,7 @@ def recalibrate_batchnorm(generator: nn.Module, inputs: torch.Tensor, batch_size
         norm.reset_running_stats()
         norm.momentum = None  # cumulative average
     generator.train()
-    pick = torch.Generator().manual_seed(_derived_seed(seed, "batchnorm", 0))
+    pick = torch.Generator().manual_seed(derived_seed(seed, "batchnorm", 0))
     size = max(2, min(batch_size, len(inputs)))
     for _ in range(batches):
         generator(inputs[torch.randint(len(inputs), (size,), generator=pick)])
@@ -151,19 +142,11 @@ def train_pix2pix(
         "opt_d": torch.optim.Adam(discriminator.parameters(), lr=config.lr, betas=betas),
     }
     modules = {"generator": generator, "discriminator": discriminator}
-
-    def save(step: int) -> None:
-        save_checkpoint(checkpoint_stem(checkpoint_dir, step), modules, optimizers,
-                        {"step": step, "config": config.model_dump(), "family": "pix2pix"})
-
-    start = 0
-    if (stem := latest_checkpoint(checkpoint_dir)) is not None:
-        check_resumable(read_meta(stem)["config"], config.model_dump())
-        start = load_checkpoint(stem, modules, optimizers)["step"]
+    checkpoints = Checkpointer(checkpoint_dir, config, modules, optimizers, meta={"family": "pix2pix"})
+    start = checkpoints.resume()
 
     a_all, b_all = torch.from_numpy(inputs), torch.from_numpy(targets)
-    schedule = _BatchSchedule(len(inputs), config.batch_size, config.seed)
-    checkpointing = checkpoint_dir is not None and config.checkpoint_every > 0
+    schedule = BatchSchedule(len(inputs), config.batch_size, config.seed)
     generator.train()
     discriminator.train()
     losses: dict[str, float] = {}
@@ -176,7 +159,7 @@ def train_pix2pix(
             started = time.perf_counter()
             set_learning_rate(optimizers, config.lr * learning_rate_factor(step, config.steps, config.decay_fraction))
             # Dropout draws from torch's global generator: seed it per step for determinism.
-            torch.manual_seed(_derived_seed(config.seed, "dropout", step))
+            torch.manual_seed(derived_seed(config.seed, "dropout", step))
             index = schedule.indices(step)
             real_a, real_b = a_all[index], b_all[index]
             fake_b = generator(real_a)
@@ -200,15 +183,13 @@ def train_pix2pix(
             step += 1
             losses = {"d": loss_d.item(), "d_real": loss_d_real.item(), "d_fake": loss_d_fake.item(),
                       "g_gan": loss_g_gan.item(), "g_l1": loss_g_l1.item()}
-            if checkpointing and step % config.checkpoint_every == 0:
-                save(step)
+            checkpoints.after_step(step)
             if progress_fn is not None:
                 progress_fn(step, config.steps, losses, len(index) / max(time.perf_counter() - started, 1e-9))
             if sample_fn is not None:
                 sample_fn(step, {"a2b": generator})
 
-    if checkpointing and latest_checkpoint(checkpoint_dir) != checkpoint_stem(checkpoint_dir, step):
-        save(step)
+    checkpoints.finish(step)
     final = copy.deepcopy(generator)
     recalibrate_batchnorm(final, a_all, config.batch_size, config.seed)
     return TranslationResult(

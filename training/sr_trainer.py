@@ -25,15 +25,14 @@ from torch import nn
 
 from models.architectures import build
 from models.manifest import UpscalerSignature
-from training.checkpoints import checkpoint_stem, latest_checkpoint, load_checkpoint, read_meta, save_checkpoint
-from training.dcgan_trainer import _derived_seed, _MovingAverage
+from training.checkpoints import Checkpointer
+from training.dcgan_trainer import _MovingAverage
+from training.schedule import derived_seed
 from training.sr_configs import SRConfig
 
 ProgressFn = Callable[[int, int, dict[str, float], float], None]
 AbortFn = Callable[[], bool]
 SampleFn = Callable[[int, nn.Module], None]
-
-_RESUMABLE_CHANGES = {"steps", "checkpoint_every"}  # pretrain_fraction fixes the phase boundary: not resumable
 
 
 @dataclass
@@ -77,7 +76,7 @@ class PatchSampler:
         self.images, self.hr_patch, self.scale, self.batch_size, self.seed = images, hr_patch, scale, batch_size, seed
 
     def batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
-        rng = torch.Generator().manual_seed(_derived_seed(self.seed, "patches", step))
+        rng = torch.Generator().manual_seed(derived_seed(self.seed, "patches", step))
         picks = torch.randint(len(self.images), (self.batch_size,), generator=rng).tolist()
         patches = []
         for index in picks:
@@ -189,20 +188,10 @@ def train_sr(
     if ema is not None:
         modules["generator_ema"] = ema.module
     optimizers = {"opt_g": opt_g, "opt_d": opt_d}
-
-    def save(step: int) -> None:
-        meta = {"step": step, "config": config.model_dump(), "generator": config.generator, "generator_config": g_config}
-        save_checkpoint(checkpoint_stem(checkpoint_dir, step), modules, optimizers, meta)
-
-    start = 0
-    if (stem := latest_checkpoint(checkpoint_dir)) is not None:
-        saved = SRConfig.model_validate(read_meta(stem)["config"])
-        differ = {k for k, v in saved.model_dump().items() if getattr(config, k) != v} - _RESUMABLE_CHANGES
-        if differ:
-            raise ValueError(f"checkpoint was made with different settings ({', '.join(sorted(differ))}); use a new folder")
-        start = load_checkpoint(stem, modules, optimizers)["step"]
-
-    checkpointing = checkpoint_dir is not None and config.checkpoint_every > 0
+    # Only steps and checkpoint_every may change on resume: pretrain_fraction fixes the phase boundary.
+    checkpoints = Checkpointer(checkpoint_dir, config, modules, optimizers,
+                               meta={"generator": config.generator, "generator_config": g_config})
+    start = checkpoints.resume()
     generator.train()
     discriminator.train()
     losses: dict[str, float] = {}
@@ -243,15 +232,13 @@ def train_sr(
         if ema is not None:
             ema.update(generator, step)
         step += 1
-        if checkpointing and step % config.checkpoint_every == 0:
-            save(step)
+        checkpoints.after_step(step)
         if progress_fn is not None:
             progress_fn(step, config.steps, losses, len(lr) / max(time.perf_counter() - started, 1e-9))
         if sample_fn is not None:
             sample_fn(step, ema.module if ema is not None else generator)
 
-    if checkpointing and latest_checkpoint(checkpoint_dir) != checkpoint_stem(checkpoint_dir, step):
-        save(step)
+    checkpoints.finish(step)
     final = copy.deepcopy(ema.module if ema is not None else generator)
     return SRTrainResult(
         generator=final.eval(), architecture=config.generator, architecture_config=g_config, scale=config.scale,
