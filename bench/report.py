@@ -210,7 +210,7 @@ def markdown(r: dict) -> str:
 
 def _heavy_markdown(h: dict, cores: int) -> str:
     hm, hr, hs = h["model"], h["raw"], h["service"]
-    out = [f"\n## 7. A heavier generator: `{hm['ref']}` (model time dominates)\n"]
+    out = [f"\n## 7. A heavier generator: `{hm['ref']}` (model time dominates)\n\n"]
     out.append(f"{hm['architecture']}, config {hm['config']}, {hm['parameters']:,} parameters; {hm['weights']}; "
                f"registered in each stack's own registry before its worker started, served by the same stacks "
                f"as §2–3 (same worker threads, same batching settings).\n\n")
