@@ -7,6 +7,7 @@ The exported graph takes "z" (float32 [N, latent_dim]) and, for a conditional ge
 import threading
 import warnings
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import onnxruntime as ort
@@ -86,19 +87,28 @@ def check_parity(
     batch_sizes: tuple[int, ...] = PARITY_BATCH_SIZES,
 ) -> float:
     """Compare the ONNX file at `path` against `module` in eval mode on seeded random inputs."""
+    cases = [example_inputs(signature, batch, seed=seed) for seed, batch in enumerate(batch_sizes)]
+    return compare_with_onnx(module, path, signature.output, cases, atol)
+
+
+def compare_with_onnx(module: nn.Module, path: Path, output: str, cases: list[dict[str, np.ndarray]],
+                      atol: float, expected_shape: Callable[[dict[str, np.ndarray]], tuple] | None = None) -> float:
+    """Run each case (inputs by ONNX name, in the module's argument order) through ONNX Runtime and
+    through `module` in eval mode; answers the largest |difference|, or raises ExportParityError
+    past `atol` or when a shape differs (from each other or from `expected_shape(case)`)."""
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     was_training = module.training
     module.eval()
     worst = 0.0
     try:
-        for seed, batch in enumerate(batch_sizes):
-            inputs = example_inputs(signature, batch, seed=seed)
-            (onnx_images,) = session.run([signature.output], inputs)
+        for case in cases:
+            (onnx_out,) = session.run([output], case)
             with torch.no_grad():
-                torch_images = module(*(torch.from_numpy(inputs[n]) for n in signature.inputs)).numpy()
-            if onnx_images.shape != torch_images.shape:
+                torch_out = module(*(torch.from_numpy(v) for v in case.values())).numpy()
+            expected = expected_shape(case) if expected_shape else torch_out.shape
+            if onnx_out.shape != torch_out.shape or onnx_out.shape != expected:
                 raise ExportParityError(float("inf"), atol, path)
-            worst = max(worst, float(np.abs(onnx_images - torch_images).max()))
+            worst = max(worst, float(np.abs(onnx_out - torch_out).max()))
     finally:
         module.train(was_training)
     if worst > atol:

@@ -13,11 +13,10 @@ eval mode: dropout off and batch norm on its running statistics. The export is d
 from pathlib import Path
 
 import numpy as np
-import onnxruntime as ort
 import torch
 from torch import nn
 
-from models.export import ExportParityError, write_onnx
+from models.export import compare_with_onnx, write_onnx
 
 INPUT, OUTPUT = "image", "translated"
 
@@ -57,25 +56,11 @@ def export_translator(generator: nn.Module, path: Path, *, channels_in: int, siz
 def check_translator_parity(module: nn.Module, path: Path, *, channels_in: int, size_multiple: int, image_size: int,
                             atol: float = 1e-4) -> float:
     """Compare the ONNX file with `module` in eval mode on seeded random images of two sizes."""
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    was_training = module.training
-    module.eval()
-    worst = 0.0
-    try:
-        for seed, (batch, height, width) in enumerate(parity_shapes(size_multiple, image_size)):
-            rng = np.random.default_rng(seed)
-            image = rng.uniform(-1, 1, (batch, channels_in, height, width)).astype(np.float32)
-            (onnx_out,) = session.run([OUTPUT], {INPUT: image})
-            with torch.no_grad():
-                torch_out = module(torch.from_numpy(image)).numpy()
-            if onnx_out.shape != torch_out.shape:
-                raise ExportParityError(float("inf"), atol, path)
-            worst = max(worst, float(np.abs(onnx_out - torch_out).max()))
-    finally:
-        module.train(was_training)
-    if worst > atol:
-        raise ExportParityError(worst, atol, path)
-    return worst
+    cases = [
+        {INPUT: np.random.default_rng(seed).uniform(-1, 1, (batch, channels_in, height, width)).astype(np.float32)}
+        for seed, (batch, height, width) in enumerate(parity_shapes(size_multiple, image_size))
+    ]
+    return compare_with_onnx(module, path, OUTPUT, cases, atol)
 
 
 def register_translator(result, store, name: str, provenance, *, domains: dict[str, str] | None = None,
