@@ -68,6 +68,11 @@ class Settings(BaseSettings):
     webhook_backoff_s: float = Field(1.0, gt=0, description="First retry delay; it doubles each retry, up to 5 minutes.")
     webhook_progress_interval_s: float = Field(2.0, ge=0, description="At most one `progress` POST per job this often.")
     webhook_timeout_s: float = Field(5.0, gt=0, description="Per POST: connect, send and read the answer.")
+    webhook_allow_private: bool = Field(
+        False,
+        description="Allow webhooks to loopback, private and link-local addresses. Off by default so a job "
+        "cannot make the workers call into their own network (SSRF); turn it on for local development.",
+    )
 
     # datasets
     max_upload_bytes: int = Field(200 * 2**20, ge=1, description="Largest dataset upload, counted as it streams in.")

@@ -15,7 +15,7 @@ from service.schemas.webhooks import JobWebhook
 from service.settings import Settings
 from workers.celery_app import create_celery
 from workers.context import WorkerContext
-from workers.webhooks import notify_progress, parse_retry_after, retry_delay, sign, verify
+from workers.webhooks import notify_progress, parse_retry_after, private_destination, retry_delay, sign, verify
 
 MODEL = "mnist-cdcgan"
 SECRET = "test-secret-9f1c"
@@ -115,7 +115,7 @@ class Receiver:
 def hooks(tmp_path_factory):
     stack = make_stack(
         tmp_path_factory, "hooks", GANFORGE_WEBHOOK_SECRET=SECRET, GANFORGE_WEBHOOK_BACKOFF_S=0.2,
-        GANFORGE_WEBHOOK_PROGRESS_INTERVAL_S=1,
+        GANFORGE_WEBHOOK_PROGRESS_INTERVAL_S=1, GANFORGE_WEBHOOK_ALLOW_PRIVATE=1,  # the receiver is on loopback
     )
     try:
         stack.start_worker()
@@ -225,7 +225,7 @@ def test_a_webhook_must_be_an_http_url(hooks):
 
 @pytest.mark.integration
 def test_a_job_canceled_while_queued_posts_completed_with_its_final_state(tmp_path_factory, receiver):
-    stack = make_stack(tmp_path_factory, "hooks-cancel", GANFORGE_WEBHOOK_SECRET=SECRET)
+    stack = make_stack(tmp_path_factory, "hooks-cancel", GANFORGE_WEBHOOK_SECRET=SECRET, GANFORGE_WEBHOOK_ALLOW_PRIVATE=1)
     try:
         stack.start_api()  # no worker yet: the job waits in the queue
         with stack.client() as api:
@@ -235,5 +235,34 @@ def test_a_job_canceled_while_queued_posts_completed_with_its_final_state(tmp_pa
             (completed,) = receiver.wait_for(1)
         assert completed["event"] == "completed" and completed["verified"]
         assert completed["job"]["id"] == job["id"] and completed["job"]["status"] == "canceled"
+    finally:
+        stack.stop()
+
+
+@pytest.mark.parametrize(
+    "url", ["http://127.0.0.1:8080/hook", "http://localhost/hook", "http://10.1.2.3/hook", "http://169.254.169.254/latest",
+            "http://[::1]:9000/hook", "http://192.168.0.7/hook"],
+)
+def test_webhooks_to_non_public_addresses_are_refused(url):
+    assert "non-public" in private_destination(url)
+
+
+def test_a_public_address_passes_the_guard():
+    assert private_destination("http://93.184.216.34/hook") is None  # a literal: no DNS needed
+
+
+@pytest.mark.integration
+def test_by_default_a_worker_does_not_post_into_its_own_network(tmp_path_factory, receiver):
+    stack = make_stack(tmp_path_factory, "hooks-ssrf", GANFORGE_WEBHOOK_SECRET=SECRET)
+    try:
+        stack.start_worker()
+        stack.start_api()
+        with stack.client() as api:
+            job = api.post("/generate", json={"model": MODEL, "n": 1, "webhook": receiver.url},
+                           headers={"Prefer": "wait=30"}).json()
+            assert job["status"] == "succeeded"  # the job itself is unaffected
+        time.sleep(2.0)  # start and completed would have arrived by now
+        assert receiver.events() == []
+        assert "refused" in (stack.state_dir / "worker-0.log").read_text()
     finally:
         stack.stop()

@@ -28,11 +28,14 @@ and a retry is the same task queued again with a countdown rather than a sleepin
 
 import hashlib
 import hmac
+import ipaddress
 import json
+import socket
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
+from urllib.parse import urlsplit
 
 import httpx
 from celery import Celery, Task, shared_task
@@ -194,8 +197,26 @@ class Failure:
     retry_after_s: float | None = None
 
 
+def private_destination(url: str) -> str | None:
+    """Why `url` must not be called from inside the deployment, or None when every address its
+    host resolves to is a public one."""
+    parsed = urlsplit(url)
+    try:
+        infos = socket.getaddrinfo(parsed.hostname, parsed.port or (443 if parsed.scheme == "https" else 80))
+    except (socket.gaierror, UnicodeError) as error:
+        return f"{parsed.hostname} does not resolve: {error}"
+    for info in infos:
+        address = ipaddress.ip_address(info[4][0].split("%")[0])
+        if not address.is_global:
+            return f"{parsed.hostname} resolves to {address}, a non-public address"
+    return None
+
+
 def _post(settings: Settings, job: dict, event: str, delivery_id: str, attempt: int) -> Failure | None:
     """One attempt; None when the receiver took it."""
+    if not settings.webhook_allow_private and (reason := private_destination(job["webhook"]["url"])):
+        # Checked per attempt: a name that resolves elsewhere later is checked again.
+        return Failure(f"refused: {reason} (GANFORGE_WEBHOOK_ALLOW_PRIVATE=1 allows it)", retryable=False)
     body = json.dumps(job, separators=(",", ":")).encode()
     timestamp = int(time.time())
     headers = {
