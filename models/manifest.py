@@ -14,10 +14,11 @@ Task = Literal["generate", "translate", "upscale"]
 class GeneratorSignature(BaseModel):
     """How to call a noise-to-image generator exported to ONNX."""
 
-    kind: Literal["generator"] = "generator"
+    kind: Literal["generator"] = Field("generator", description="Which sort of signature this is.", examples=["generator"])
     latent_dim: int = Field(description="Length of the latent vector z.", examples=[64])
     num_classes: int = Field(0, description="Number of classes; 0 for an unconditional model.", examples=[10])
-    class_names: list[str] = Field(default_factory=list, description="Name of each class, by index.")
+    class_names: list[str] = Field(default_factory=list, description="Name of each class, by index.",
+                                   examples=[["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"]])
     image_size: int = Field(description="Height and width of the square output, in pixels.", examples=[28])
     channels: int = Field(description="1 for grayscale, 3 for RGB.", examples=[1])
     inputs: list[str] = Field(
@@ -25,7 +26,8 @@ class GeneratorSignature(BaseModel):
         "'labels' (int64 [N]).",
         examples=[["z", "labels"]],
     )
-    output: str = Field("images", description="ONNX output name: float32 [N, C, H, W] in [-1, 1].")
+    output: str = Field("images", description="ONNX output name: float32 [N, C, H, W] in [-1, 1].",
+                        examples=["images"])
 
 
 class TranslationDirection(BaseModel):
@@ -40,28 +42,30 @@ class TranslatorSignature(BaseModel):
     """How to call an image-to-image network (pix2pix, CycleGAN): 'image' float32 [N, C, H, W] in
     [-1, 1] -> 'translated' float32 [N, C', H, W] in [-1, 1], H and W multiples of size_multiple."""
 
-    kind: Literal["translator"] = "translator"
+    kind: Literal["translator"] = Field("translator", description="Which sort of signature this is.",
+                                        examples=["translator"])
     image_size: int = Field(description="Square size it was trained at.", examples=[64])
     size_multiple: int = Field(description="Inputs are padded to a multiple of this.", examples=[16])
     directions: dict[str, TranslationDirection] = Field(
-        description="'a2b', and 'b2a' for models that carry both generators."
+        description="'a2b', and 'b2a' for models that carry both generators.",
+        examples=[{"a2b": {"onnx_file": "model.onnx", "channels_in": 1, "channels_out": 1}}],
     )
     domains: dict[str, str] = Field(default_factory=dict, description="What A and B are.", examples=[{"A": "edges", "B": "digits"}])
-    input: str = "image"
-    output: str = "translated"
+    input: str = Field("image", description="ONNX input name.", examples=["image"])
+    output: str = Field("translated", description="ONNX output name.", examples=["translated"])
 
 
 class UpscalerSignature(BaseModel):
     """How to call a super-resolution network: 'image' float32 [N, C, H, W] in [0, 1] ->
     'upscaled' float32 [N, C, scale*H, scale*W] in [0, 1]."""
 
-    kind: Literal["upscaler"] = "upscaler"
+    kind: Literal["upscaler"] = Field("upscaler", description="Which sort of signature this is.", examples=["upscaler"])
     scale: int = Field(description="The network's upscaling factor.", examples=[4])
     channels: int = Field(description="Channels in and out.", examples=[3])
     image_size: int = Field(description="Low-resolution patch size it was trained on.", examples=[32])
     size_multiple: int = Field(1, description="Inputs are padded to a multiple of this.", examples=[1])
-    input: str = "image"
-    output: str = "upscaled"
+    input: str = Field("image", description="ONNX input name.", examples=["image"])
+    output: str = Field("upscaled", description="ONNX output name.", examples=["upscaled"])
 
 
 Signature = GeneratorSignature | TranslatorSignature | UpscalerSignature
@@ -74,9 +78,12 @@ class Provenance(BaseModel):
     dataset: str = Field(description="Dataset it was trained on.", examples=["mnist-5k"])
     seed: int = Field(description="Training seed.", examples=[0])
     steps: int = Field(description="Optimizer steps taken by the generator.", examples=[3000])
-    job_id: str | None = Field(None, description="Training job that produced it, when trained over HTTP.")
-    command: str | None = Field(None, description="Command line that reproduces it, for bundled models.")
-    hyperparameters: dict[str, Any] = Field(default_factory=dict, description="Trainer settings used.")
+    job_id: str | None = Field(None, description="Training job that produced it, when trained over HTTP.",
+                               examples=["5b0c8c5e2f8e4b1c9a7d3e2f1a0b9c8d"])
+    command: str | None = Field(None, description="Command line that reproduces it, for bundled models.",
+                                examples=["python -m training.cli dcgan --dataset mnist-5k --conditional ..."])
+    hyperparameters: dict[str, Any] = Field(default_factory=dict, description="Trainer settings used.",
+                                            examples=[{"lr_g": 0.0002, "batch_size": 64}])
 
 
 class Manifest(BaseModel):
@@ -86,12 +93,17 @@ class Manifest(BaseModel):
     version: int = Field(description="Version number, counting from 1.", examples=[1])
     task: Task = Field(description="What the model does.", examples=["generate"])
     architecture: str = Field(description="Registered architecture name.", examples=["cdcgan_generator"])
-    config: dict[str, Any] = Field(description="Keyword arguments that rebuild the architecture.")
-    signature: Signature = Field(description="How to call the ONNX file(s); `kind` tells which sort.")
-    provenance: Provenance
-    metrics: dict[str, Any] = Field(default_factory=dict, description="Quality metrics, by name.")
-    onnx_file: str = Field("model.onnx", description="ONNX file name inside the version folder.")
-    onnx_sha256: str = Field(description="SHA-256 of the ONNX file.")
+    config: dict[str, Any] = Field(description="Keyword arguments that rebuild the architecture.",
+                                   examples=[{"latent_dim": 64, "num_classes": 10, "image_size": 28, "channels": 1}])
+    signature: Signature = Field(description="How to call the ONNX file(s); `kind` tells which sort.",
+                                 examples=[{"kind": "generator", "latent_dim": 64, "num_classes": 10, "class_names": ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"], "image_size": 28, "channels": 1, "inputs": ["z", "labels"], "output": "images"}])
+    provenance: Provenance = Field(description="Where the version came from, enough to reproduce it.",
+                                   examples=[{"trainer": "dcgan", "dataset": "mnist-5k", "seed": 0, "steps": 3000}])
+    metrics: dict[str, Any] = Field(default_factory=dict, description="Quality metrics, by name.",
+                                    examples=[{"evaluations": {"mnist-5k/mnist_cnn": {"fid": 0.378}}}])
+    onnx_file: str = Field("model.onnx", description="ONNX file name inside the version folder.", examples=["model.onnx"])
+    onnx_sha256: str = Field(description="SHA-256 of the ONNX file.",
+                             examples=["cfa11d17e0c4b7d0a4c1f5e2b9f6a3d8c7e1b2a4f5d6c7b8a9e0f1d2c3b4a5f6"])
     variants: dict[str, str] = Field(
         default_factory=dict,
         description="Other encodings of the same network, by name: 'fp16' -> an ONNX file with float16 "
@@ -99,9 +111,11 @@ class Manifest(BaseModel):
         examples=[{"fp16": "model.fp16.onnx"}],
     )
     parity_max_abs_diff: float = Field(
-        description="Largest |ONNX Runtime - PyTorch| seen when the version was exported."
+        description="Largest |ONNX Runtime - PyTorch| seen when the version was exported.",
+        examples=[1.4e-06],
     )
-    created_at: datetime = Field(default_factory=lambda: datetime.now(timezone.utc))
+    created_at: datetime = Field(default_factory=lambda: datetime.now(timezone.utc),
+                                 description="When the version was registered.", examples=["2026-11-23T06:14:02Z"])
 
     @property
     def ref(self) -> str:

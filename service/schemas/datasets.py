@@ -47,4 +47,4 @@ class DatasetInfo(BaseModel):
 
 
 class DatasetList(BaseModel):
-    datasets: list[DatasetInfo] = Field(description="Built-ins first, then uploads, oldest first.")
+    datasets: list[DatasetInfo] = Field(description="Built-ins first, then uploads, oldest first.", examples=[[]])

@@ -34,4 +34,5 @@ class EvaluateRequest(WebhookFields):
         "(InceptionV3, needs GANFORGE_INCEPTION_PATH), or `auto` (mnist for MNIST-like images, else inception).",
         examples=["auto"],
     )
-    seed: int = Field(0, ge=0, le=2**32 - 1, description="Seed of the latents: the same seed, the same figures.")
+    seed: int = Field(0, ge=0, le=2**32 - 1, description="Seed of the latents: the same seed, the same figures.",
+                      examples=[0])

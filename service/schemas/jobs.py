@@ -36,7 +36,8 @@ class JobOutput(BaseModel):
     url: str = Field(description="Where to fetch it.", examples=["/jobs/3f2a…/outputs/0.png"])
     content_type: str = Field(description="MIME type.", examples=["image/png"])
     size: int = Field(description="Bytes.", examples=[412])
-    sha256: str = Field(description="Digest of the bytes; also the ETag.")
+    sha256: str = Field(description="Digest of the bytes; also the ETag.",
+                        examples=["c543f248e604f07e9385976b8f9f6c71f05b4f3687025df90336c3f07283b9ca"])
 
 
 class JobError(BaseModel):
@@ -49,7 +50,8 @@ class Job(BaseModel):
     kind: JobKind = Field(description="What the job does.", examples=["generate"])
     status: JobStatus = Field(description="queued · running · succeeded · failed · canceled.", examples=["succeeded"])
     model: ModelRef | None = Field(
-        None, description="Model name and the version it resolved to (training: the version it registered)."
+        None, description="Model name and the version it resolved to (training: the version it registered).",
+        examples=[{"name": "mnist-cdcgan", "version": 1}],
     )
     params: dict[str, Any] = Field(
         description="The validated request, with defaults and the seed filled in.",
@@ -62,11 +64,17 @@ class Job(BaseModel):
         None, description="For long jobs: step, total, losses, images_per_sec, eta_s.",
         examples=[{"step": 200, "total": 1000, "losses": {"d": 1.21, "g": 0.93}, "images_per_sec": 410.0, "eta_s": 125.0}],
     )
-    outputs: list[JobOutput] = Field(default_factory=list, description="What the job produced, each with a URL.")
+    outputs: list[JobOutput] = Field(
+        default_factory=list, description="What the job produced, each with a URL.",
+        examples=[[{"name": "0.png", "url": "/jobs/5b0c…/outputs/0.png", "content_type": "image/png", "size": 412,
+                    "sha256": "c543f248…"}]],
+    )
     metrics: dict[str, Any] = Field(
         default_factory=dict, description="Timings and quality figures.",
         examples=[{"inference_s": 0.0012, "encode_s": 0.0005, "batch_images": 16}],
     )
-    error: JobError | None = Field(None, description="Why it failed, when it did.")
-    cached: bool = Field(False, description="True when answered from the result cache without a worker.")
-    webhook: JobWebhook | None = Field(None, description="Where and on which events the job is POSTed.")
+    error: JobError | None = Field(None, description="Why it failed, when it did.",
+                                   examples=[{"type": "input_expired", "detail": "the input image expired …"}])
+    cached: bool = Field(False, description="True when answered from the result cache without a worker.", examples=[False])
+    webhook: JobWebhook | None = Field(None, description="Where and on which events the job is POSTed.",
+                                       examples=[{"url": "https://example.com/hooks/ganforge", "events": ["completed"]}])

@@ -15,7 +15,10 @@ class ProblemDetail(BaseModel):
     status: int = Field(description="HTTP status code.", examples=[404])
     detail: str = Field(description="What went wrong in this request.", examples=["no model named 'mnist-xyz'"])
     instance: str | None = Field(None, description="The request path.", examples=["/generate"])
-    errors: list[FieldError] | None = Field(None, description="For validation errors: each failing field.")
+    errors: list[FieldError] | None = Field(
+        None, description="For validation errors: each failing field.",
+        examples=[[{"field": "n", "message": "Input should be less than or equal to 64", "type": "less_than_equal"}]],
+    )
 
 
 PROBLEM_RESPONSES = {

@@ -70,11 +70,15 @@ class TrainRequest(WebhookFields):
 
 class ArchitectureInfo(BaseModel):
     name: str = Field(description="Value for `architecture`.", examples=["cdcgan"])
-    summary: str = Field(description="What it is and its defaults.")
+    summary: str = Field(description="What it is and its defaults.",
+                         examples=["Class-conditional DCGAN: label embedding in G, projection D with hinge loss."])
     task: str = Field(description="What the trained model does.", examples=["generate"])
     layouts: list[str] = Field(description="Dataset layouts it trains on.", examples=[["classes"]])
-    hyperparameters: dict[str, Any] = Field(description="JSON schema of `hyperparameters`, with defaults.")
+    hyperparameters: dict[str, Any] = Field(
+        description="JSON schema of `hyperparameters`, with defaults.",
+        examples=[{"type": "object", "properties": {"lr_g": {"type": "number", "default": 0.0002}}}],
+    )
 
 
 class ArchitectureList(BaseModel):
-    architectures: list[ArchitectureInfo]
+    architectures: list[ArchitectureInfo] = Field(description="Every trainable architecture.", examples=[[]])
