@@ -15,6 +15,7 @@ import httpx
 import pytest
 import redis
 
+from service.job_store import JobStore
 from service.local_redis import LocalRedis, free_port, start_redis
 from service.run_local import worker_command
 from workers.presence import live_workers
@@ -83,6 +84,12 @@ class Stack:
     def client(self) -> httpx.Client:
         return httpx.Client(base_url=self.api_url, timeout=60)
 
+    def __enter__(self) -> "Stack":
+        return self
+
+    def __exit__(self, *_) -> None:
+        self.stop()
+
     def stop(self) -> None:
         for process in self.processes:
             if process.poll() is None:
@@ -103,13 +110,10 @@ def make_stack(tmp_path_factory, name: str, **extra_env: str) -> Stack:
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory):
     """The shared picture most tests use: Redis, one worker on both queues, the API."""
-    stack = make_stack(tmp_path_factory, "stack")
-    try:
+    with make_stack(tmp_path_factory, "stack") as stack:
         stack.start_worker()
         stack.start_api()
         yield stack
-    finally:
-        stack.stop()
 
 
 @pytest.fixture
@@ -121,11 +125,18 @@ def api(stack) -> httpx.Client:
 @pytest.fixture
 def fresh_stack(tmp_path_factory):
     """A stack of a test's own, started piece by piece by the test."""
-    stack = make_stack(tmp_path_factory, "fresh")
-    try:
+    with make_stack(tmp_path_factory, "fresh") as stack:
         yield stack
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    """A job store on a Redis server of the module's own, for tests below the HTTP layer."""
+    server = start_redis(tmp_path_factory.mktemp("redis"))
+    try:
+        yield JobStore(redis.Redis.from_url(server.url), job_ttl_s=60, output_ttl_s=60)
     finally:
-        stack.stop()
+        server.stop()
 
 
 def wait_for_status(client: httpx.Client, job_id: str, statuses: set[str], timeout_s: float = 30) -> dict:

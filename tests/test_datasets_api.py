@@ -112,13 +112,10 @@ def test_form_mistakes_are_named(api):
 
 @pytest.fixture(scope="module")
 def small_cap_api(tmp_path_factory):
-    stack = make_stack(tmp_path_factory, "small-cap", GANFORGE_MAX_UPLOAD_BYTES=64 * 1024)
-    try:
+    with make_stack(tmp_path_factory, "small-cap", GANFORGE_MAX_UPLOAD_BYTES=64 * 1024) as stack:
         stack.start_api()
         with stack.client() as client:
             yield stack, client
-    finally:
-        stack.stop()
 
 
 def test_upload_over_the_cap_is_413_with_or_without_content_length(small_cap_api):

@@ -67,8 +67,7 @@ def test_the_api_never_imports_torch_or_onnxruntime():
 def test_a_full_queue_answers_429_with_retry_after(tmp_path_factory):
     from conftest import make_stack
 
-    stack = make_stack(tmp_path_factory, "backpressure", GANFORGE_MAX_QUEUE_DEPTH=2)
-    try:
+    with make_stack(tmp_path_factory, "backpressure", GANFORGE_MAX_QUEUE_DEPTH=2) as stack:
         stack.start_api()  # no worker: nothing drains the queue
         with stack.client() as api:
             accepted = [api.post("/generate", json={"model": MODEL, "n": 1}).status_code for _ in range(2)]
@@ -83,5 +82,3 @@ def test_a_full_queue_answers_429_with_retry_after(tmp_path_factory):
             while api.post("/generate", json={"model": MODEL, "n": 1}).status_code != 202:
                 assert time.monotonic() < deadline
                 time.sleep(0.2)
-    finally:
-        stack.stop()

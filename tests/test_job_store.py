@@ -2,21 +2,10 @@
 
 import threading
 
-import pytest
-import redis
 
 from service.job_store import JobStore, utcnow
-from service.local_redis import start_redis
 from service.schemas.jobs import Job, JobStatus
 
-
-@pytest.fixture(scope="module")
-def store(tmp_path_factory):
-    server = start_redis(tmp_path_factory.mktemp("redis"))
-    try:
-        yield JobStore(redis.Redis.from_url(server.url), job_ttl_s=60, output_ttl_s=60)
-    finally:
-        server.stop()
 
 
 def new_job(store: JobStore, job_id: str) -> Job:

@@ -4,20 +4,10 @@ import threading
 import time
 
 import pytest
-import redis
 
-from service.job_store import JobStore, lease_key
-from service.local_redis import start_redis
+from service.job_store import lease_key
 from workers.lease import LeaseTaken, hold_lease
 
-
-@pytest.fixture(scope="module")
-def store(tmp_path_factory):
-    server = start_redis(tmp_path_factory.mktemp("redis"))
-    try:
-        yield JobStore(redis.Redis.from_url(server.url), job_ttl_s=60, output_ttl_s=60)
-    finally:
-        server.stop()
 
 
 def test_held_leases_outlive_their_ttl_and_are_let_go_at_the_end(store):

@@ -117,8 +117,7 @@ def test_cancel_stops_a_running_training_within_5_s_and_keeps_its_checkpoint(api
 
 
 def test_a_killed_worker_s_training_resumes_from_its_checkpoint(tmp_path_factory):
-    stack = make_stack(tmp_path_factory, "resume", GANFORGE_LEASE_TTL_S=3)
-    try:
+    with make_stack(tmp_path_factory, "resume", GANFORGE_LEASE_TTL_S=3) as stack:
         first = stack.start_worker(queues="training", concurrency=1)
         stack.start_api()
         with stack.client() as api:
@@ -140,8 +139,6 @@ def test_a_killed_worker_s_training_resumes_from_its_checkpoint(tmp_path_factory
             resumed_from = finished["metrics"]["resumed_from_step"]
             assert resumed_from == newest and resumed_from >= 50 and resumed_from % 25 == 0
             assert finished["metrics"]["steps"] == 400 and finished["model"]["name"] == "resumed"
-    finally:
-        stack.stop()
 
 
 # -- validation: a clear 4xx naming the field -----------------------------------------------------

@@ -113,16 +113,13 @@ class Receiver:
 
 @pytest.fixture(scope="module")
 def hooks(tmp_path_factory):
-    stack = make_stack(
+    with make_stack(
         tmp_path_factory, "hooks", GANFORGE_WEBHOOK_SECRET=SECRET, GANFORGE_WEBHOOK_BACKOFF_S=0.2,
         GANFORGE_WEBHOOK_PROGRESS_INTERVAL_S=1, GANFORGE_WEBHOOK_ALLOW_PRIVATE=1,  # the receiver is on loopback
-    )
-    try:
+    ) as stack:
         stack.start_worker()
         stack.start_api()
         yield stack
-    finally:
-        stack.stop()
 
 
 @pytest.fixture
@@ -225,8 +222,7 @@ def test_a_webhook_must_be_an_http_url(hooks):
 
 @pytest.mark.integration
 def test_a_job_canceled_while_queued_posts_completed_with_its_final_state(tmp_path_factory, receiver):
-    stack = make_stack(tmp_path_factory, "hooks-cancel", GANFORGE_WEBHOOK_SECRET=SECRET, GANFORGE_WEBHOOK_ALLOW_PRIVATE=1)
-    try:
+    with make_stack(tmp_path_factory, "hooks-cancel", GANFORGE_WEBHOOK_SECRET=SECRET, GANFORGE_WEBHOOK_ALLOW_PRIVATE=1) as stack:
         stack.start_api()  # no worker yet: the job waits in the queue
         with stack.client() as api:
             job = api.post("/generate", json={"model": MODEL, "n": 1, "webhook": receiver.url}).json()
@@ -235,8 +231,6 @@ def test_a_job_canceled_while_queued_posts_completed_with_its_final_state(tmp_pa
             (completed,) = receiver.wait_for(1)
         assert completed["event"] == "completed" and completed["verified"]
         assert completed["job"]["id"] == job["id"] and completed["job"]["status"] == "canceled"
-    finally:
-        stack.stop()
 
 
 @pytest.mark.parametrize(
@@ -253,8 +247,7 @@ def test_a_public_address_passes_the_guard():
 
 @pytest.mark.integration
 def test_by_default_a_worker_does_not_post_into_its_own_network(tmp_path_factory, receiver):
-    stack = make_stack(tmp_path_factory, "hooks-ssrf", GANFORGE_WEBHOOK_SECRET=SECRET)
-    try:
+    with make_stack(tmp_path_factory, "hooks-ssrf", GANFORGE_WEBHOOK_SECRET=SECRET) as stack:
         stack.start_worker()
         stack.start_api()
         with stack.client() as api:
@@ -267,5 +260,3 @@ def test_by_default_a_worker_does_not_post_into_its_own_network(tmp_path_factory
             assert time.monotonic() < deadline, "the worker never tried the webhook"
             time.sleep(0.2)
         assert receiver.events() == []
-    finally:
-        stack.stop()
