@@ -13,4 +13,4 @@ COPY training training
 RUN pip install --extra-index-url https://download.pytorch.org/whl/cpu . \
  && if [ "$GPU" = "1" ]; then pip uninstall -y onnxruntime && pip install ".[gpu]"; fi
 EXPOSE 8000
-CMD ["python", "-m", "service.app"]
+CMD ["python", "-m", "service.api.app"]

@@ -16,15 +16,17 @@ setup: $(STAMP)
 
 ## Redis (its own, unless GANFORGE_REDIS_URL is set), one worker on both queues, the API on :8000.
 run: setup
-	$(PY) -m service.run_local
+	$(PY) -m service.local
 
-## The whole suite: unit tests and integration tests against a real Redis and real workers.
+## The import rule (import-linter contracts in pyproject.toml), then the whole suite: unit tests,
+## integration tests against a real Redis and real workers, and quality tests of the bundled models.
 test: setup
+	$(VENV)/bin/lint-imports
 	$(PY) -m pytest -q
 
-## Only the fast unit tests.
+## Only the unit tests.
 test-fast: setup
-	$(PY) -m pytest -q -m "not integration and not slow"
+	$(PY) -m pytest -q tests/unit
 
 ## Benchmarks (not tests): writes bench/results/report.json and report.md.
 bench: setup

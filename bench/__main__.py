@@ -13,10 +13,19 @@ import shutil
 import time
 from pathlib import Path
 
-from bench import heavy, machine, pieces, raw, report, scenarios, trainer, upscale_memory
+from bench import (
+    heavy,
+    machine,
+    pieces,
+    raw,
+    report,
+    scenarios,
+    trainer,
+    upscale_memory,
+)
 from bench.stack import Stack
 from models.store import ModelStore
-from service.settings import load_settings
+from service.core.settings import load_settings
 
 RESULTS = Path(__file__).resolve().parent / "results"
 MODEL = "mnist-cdcgan"

@@ -13,10 +13,10 @@ from pathlib import Path
 from bench import raw
 from bench.raw import feeds_for
 from bench.timing import interleaved
+from models.inference.imaging import encode, to_uint8
 from models.manifest import GeneratorSignature, Manifest, Provenance
 from models.store import ModelStore
-from service.settings import Settings
-from workers.imaging import encode, to_uint8
+from service.core.settings import Settings
 from workers.sessions import choose_providers, open_session
 
 NAME = "bench-dcgan64"

@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 
 from bench.timing import interleaved
 from models.store import ModelStore
-from service.schemas.jobs import Job, JobStatus, ModelRef
+from service.core.jobs import Job, JobStatus, ModelRef
 
 
 def measure_pieces(store: ModelStore, model: str, *, rounds: int, round_s: float) -> dict:
@@ -35,8 +35,8 @@ def measure_round_trips(redis_url: str, *, rounds: int, round_s: float) -> dict:
     stack's own Redis; the probe queue is consumed by no one and deleted afterwards."""
     import redis
 
-    from service.settings import load_settings
-    from workers.celery_app import create_celery
+    from service.core.queue import create_celery
+    from service.core.settings import load_settings
 
     client = redis.Redis.from_url(redis_url)
     app = create_celery(load_settings(redis_url=redis_url))

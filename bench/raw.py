@@ -11,10 +11,10 @@ from pathlib import Path
 import numpy as np
 
 from bench.timing import interleaved
+from models.inference.imaging import encode, to_uint8
+from models.inference.latents import sample_labels, sample_latents
 from models.manifest import Manifest
-from service.settings import Settings
-from workers.imaging import encode, to_uint8
-from workers.latents import sample_latents, sample_labels
+from service.core.settings import Settings
 from workers.sessions import choose_providers, open_session
 
 BATCHES = (1, 32)

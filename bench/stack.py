@@ -2,110 +2,40 @@
 (`-Q inference`) and the API, plus the counters a benchmark reads around a load level
 (CPU seconds per process, Redis commands)."""
 
-import os
-import subprocess
-import sys
-import time
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 
-import httpx
 import psutil
 import redis
 
-from service.local_redis import LocalRedis, free_port, start_redis
-from service.run_local import worker_command
-from workers.presence import live_workers
-
-REPO = Path(__file__).resolve().parent.parent
+from service.local.stack import LocalStack
 
 
 @dataclass
-class Stack:
-    state_dir: Path
-    env_overrides: dict[str, str]
-    worker_concurrency: int = 8
-    redis_server: LocalRedis | None = None
-    processes: dict[str, subprocess.Popen] = field(default_factory=dict)
-    api_url: str | None = None
+class Stack(LocalStack):
+    """The local stack with one worker on `inference` only, quiet logs, and counters."""
 
-    @property
-    def env(self) -> dict[str, str]:
-        return {
-            **os.environ,
-            "GANFORGE_REDIS_URL": self.redis_server.url,
-            "GANFORGE_STATE_DIR": str(self.state_dir),
-            "GANFORGE_LOG_LEVEL": "WARNING",  # a log line per job would be part of what we measure
-            **self.env_overrides,
-        }
+    worker_concurrency: int = 8
 
     def start(self) -> "Stack":
-        self.state_dir.mkdir(parents=True, exist_ok=True)
-        self.redis_server = start_redis(self.state_dir / "redis")
+        # A log line per job would be part of what we measure.
+        self.extra_env = {"GANFORGE_LOG_LEVEL": "WARNING", **self.extra_env}
+        self.start_redis()
         try:
-            self._start_worker()
-            self._start_api()
+            self.start_worker("inference", self.worker_concurrency, name="worker", loglevel="WARNING")
+            self.start_api()
         except BaseException:
             self.stop()
             raise
         return self
 
-    def _spawn(self, name: str, command: list[str], env: dict[str, str]) -> subprocess.Popen:
-        log = (self.state_dir / f"{name}.log").open("w")
-        process = subprocess.Popen(command, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
-        self.processes[name] = process
-        return process
-
-    def _start_worker(self) -> None:
-        command = worker_command(queues="inference", concurrency=self.worker_concurrency, name="bench")
-        command[command.index("--loglevel") + 1] = "WARNING"
-        process = self._spawn("worker", command, self.env)
-        client = redis.Redis.from_url(self.redis_server.url)
-        deadline = time.monotonic() + 90
-        while not any(w.get("pid") == process.pid for w in live_workers(client)):
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"worker did not start: see {self.state_dir / 'worker.log'}")
-            time.sleep(0.2)
-
-    def _start_api(self) -> None:
-        port = free_port()
-        process = self._spawn("api", [sys.executable, "-m", "service.app"], {**self.env, "GANFORGE_PORT": str(port)})
-        self.api_url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{self.api_url}/health", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"API did not start: see {self.state_dir / 'api.log'}")
-            time.sleep(0.2)
-
-    def stop(self) -> None:
-        for process in self.processes.values():
-            if process.poll() is None:
-                process.terminate()
-        for process in self.processes.values():
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-        if self.redis_server is not None:
-            self.redis_server.stop()
-
     def __enter__(self) -> "Stack":
         return self.start()
-
-    def __exit__(self, *_) -> None:
-        self.stop()
 
     # -- counters around a load level ---------------------------------------------------------
 
     def counters(self) -> dict:
         """CPU seconds of each process so far, and Redis commands served so far."""
-        pids = {name: p.pid for name, p in self.processes.items()}
+        pids = {name: child.pid for name, child in self.children.items()}
         pids["redis"] = self.redis_server.process.pid
         cpu = {}
         for name, pid in pids.items():

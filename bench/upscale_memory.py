@@ -46,8 +46,8 @@ def _rss_mib() -> float:
 def _case(zoo: str, data: bytes, tile: int, overlap: int, threads: int, queue) -> None:
     import onnxruntime as ort
 
+    from models.inference.imaging import decode_image
     from models.store import ModelStore
-    from workers.imaging import decode_image
     from workers.sessions import open_session, usable_cores
     from workers.upscale import encode_owned, onnx_runner, to_format, upscale_image
 
@@ -94,7 +94,7 @@ def measure(zoo: Path, tiles: list[int], overlap: int, threads: int, side: int =
 
 def main() -> None:
     from bench import machine
-    from service.settings import load_settings
+    from service.core.settings import load_settings
 
     parser = argparse.ArgumentParser(prog="python -m bench.upscale_memory", description=__doc__.split("\n")[0])
     parser.add_argument("--tiles", type=int, nargs="+", default=[256, 512])

@@ -40,6 +40,5 @@ def names() -> list[str]:
 
 
 # Members. Imported last because they import `register` from here.
-from models import cyclegan, dcgan, pix2pix  # noqa: E402,F401
 # Super-resolution generators and their discriminator.
-from models import rrdb, sr_discriminator, srresnet  # noqa: E402,F401
+from models import cyclegan, dcgan, pix2pix, rrdb, sr_discriminator, srresnet  # noqa: E402,F401  # noqa: E402,F401

@@ -4,107 +4,23 @@ Nothing is faked: the API and the worker run as separate processes, as in produc
 talk through a redis-server started here on a free port.
 """
 
-import os
-import subprocess
-import sys
 import time
-from dataclasses import dataclass, field
-from pathlib import Path
 
 import httpx
 import pytest
 import redis
 
-from service.job_store import JobStore
-from service.local_redis import LocalRedis, free_port, start_redis
-from service.run_local import worker_command
-from workers.presence import live_workers
-
-REPO = Path(__file__).resolve().parent.parent
+from service.core.job_store import JobStore
+from service.local.redis_server import start_redis
+from service.local.stack import LocalStack
 
 
-@dataclass
-class Stack:
-    """One isolated GANForge: its own Redis, state folder, API and workers."""
-
-    redis_server: LocalRedis
-    state_dir: Path
-    extra_env: dict = field(default_factory=dict)
-    processes: list = field(default_factory=list)
-    api_url: str | None = None
-
-    @property
-    def env(self) -> dict:
-        return {
-            **os.environ,
-            "GANFORGE_REDIS_URL": self.redis_server.url,
-            "GANFORGE_STATE_DIR": str(self.state_dir),
-            "GANFORGE_WORKER_HEARTBEAT_S": "1",
-            **self.extra_env,
-        }
-
-    @property
-    def redis(self) -> redis.Redis:
-        return redis.Redis.from_url(self.redis_server.url)
-
-    def start_worker(self, queues: str = "inference,training", concurrency: int = 8) -> subprocess.Popen:
-        log = (self.state_dir / f"worker-{len(self.processes)}.log").open("w")
-        process = subprocess.Popen(
-            worker_command(queues=queues, concurrency=concurrency, name=f"test{len(self.processes)}"),
-            cwd=REPO, env=self.env, stdout=log, stderr=subprocess.STDOUT,
-        )
-        self.processes.append(process)
-        deadline = time.monotonic() + 60
-        while not any(w["pid"] == process.pid for w in live_workers(self.redis)):
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"worker did not start: see {log.name}")
-            time.sleep(0.2)
-        return process
-
-    def start_api(self) -> str:
-        port = free_port()
-        log = (self.state_dir / "api.log").open("w")
-        process = subprocess.Popen(
-            [sys.executable, "-m", "service.app"], cwd=REPO,
-            env={**self.env, "GANFORGE_PORT": str(port)}, stdout=log, stderr=subprocess.STDOUT,
-        )
-        self.processes.append(process)
-        self.api_url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{self.api_url}/health", timeout=1).status_code == 200:
-                    return self.api_url
-            except httpx.HTTPError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"API did not start: see {log.name}")
-            time.sleep(0.2)
-
-    def client(self) -> httpx.Client:
-        return httpx.Client(base_url=self.api_url, timeout=60)
-
-    def __enter__(self) -> "Stack":
-        return self
-
-    def __exit__(self, *_) -> None:
-        self.stop()
-
-    def stop(self) -> None:
-        for process in self.processes:
-            if process.poll() is None:
-                process.terminate()
-        for process in self.processes:
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-        self.redis_server.stop()
-
-
-def make_stack(tmp_path_factory, name: str, **extra_env: str) -> Stack:
-    state = tmp_path_factory.mktemp(name)
-    return Stack(start_redis(state / "redis"), state, {k: str(v) for k, v in extra_env.items()})
+def make_stack(tmp_path_factory, name: str, **extra_env: str) -> LocalStack:
+    """One isolated GANForge with its own Redis already started; workers and API as the test needs."""
+    env = {"GANFORGE_WORKER_HEARTBEAT_S": "1", **{k: str(v) for k, v in extra_env.items()}}
+    stack = LocalStack(tmp_path_factory.mktemp(name), env)
+    stack.start_redis()
+    return stack
 
 
 @pytest.fixture(scope="session")

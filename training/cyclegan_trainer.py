@@ -25,7 +25,12 @@ from models.architectures import build
 from models.cyclegan import ResnetGenerator
 from training.checkpoints import Checkpointer
 from training.pix2pix_trainer import (
-    AbortFn, ProgressFn, SampleFn, TranslationResult, gan_loss, set_learning_rate,
+    AbortFn,
+    ProgressFn,
+    SampleFn,
+    TranslationResult,
+    gan_loss,
+    set_learning_rate,
 )
 from training.schedule import BatchSchedule, derived_seed
 from training.translation_configs import CycleGANConfig, learning_rate_factor

@@ -16,7 +16,14 @@ from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Literal, get_args
 
-from training.archive_check import ArchiveRejected, Entry, FileError, ImageInfo, is_image, is_junk
+from training.archive_check import (
+    ArchiveRejected,
+    Entry,
+    FileError,
+    ImageInfo,
+    is_image,
+    is_junk,
+)
 
 Layout = Literal["images", "classes", "unpaired", "paired"]
 LAYOUTS: tuple[str, ...] = get_args(Layout)

@@ -25,9 +25,21 @@ import numpy as np
 from PIL import Image
 
 from training import preview_grid
-from training.archive_check import ImageInfo, Limits, check_images, extract, list_entries
+from training.archive_check import (
+    ImageInfo,
+    Limits,
+    check_images,
+    extract,
+    list_entries,
+)
 from training.builtin_datasets import BuiltinDataset, builtin_datasets
-from training.dataset_layouts import DOMAINS, LAYOUTS, Plan, check_side_by_side, plan_layout
+from training.dataset_layouts import (
+    DOMAINS,
+    LAYOUTS,
+    Plan,
+    check_side_by_side,
+    plan_layout,
+)
 from training.image_arrays import to_array
 
 DATASET_ID = re.compile(r"^[0-9a-f]{12}$")

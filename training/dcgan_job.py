@@ -7,6 +7,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from models.inference.grids import grid_png
+from models.inference.latents import sample_latents
 from models.manifest import Provenance
 from training.configs import DCGANConfig
 from training.dataset_store import DatasetStore
@@ -14,9 +16,7 @@ from training.datasets import Dataset
 from training.dcgan_trainer import train_dcgan
 from training.publish import publish_generator
 from workers.evaluation import evaluate_new_version
-from workers.grids import grid_png
 from workers.job_runner import JobResult
-from workers.latents import sample_latents
 
 SAMPLE_GRID_SIZE = 64
 GRAY_MODES = ("1", "L", "LA", "I", "I;16")

@@ -17,7 +17,6 @@ from training.configs import (
 from training.sr_configs import ESRGANHyperparameters, SRHyperparameters
 from training.translation_configs import CycleGANHyperparameters, Pix2PixHyperparameters
 
-
 # Named by import path: only the training worker imports them (and torch with them).
 DCGAN_JOB = "training.dcgan_job:run_training_job"
 SR_JOB = "training.sr_trainer:run_training_job"

@@ -25,7 +25,13 @@ from models.manifest import Provenance
 from models.store import ModelStore
 from training.metrics.fidelity import psnr, ssim
 from training.sr_configs import SRConfig
-from training.sr_data import HELD_OUT, TRAINING, available, held_out_photos, training_photos
+from training.sr_data import (
+    HELD_OUT,
+    TRAINING,
+    available,
+    held_out_photos,
+    training_photos,
+)
 
 DEFAULTS = dict(
     generator="msrresnet", scale=4, features=32, blocks=8, upsampler="direct", global_residual=True,
@@ -74,7 +80,7 @@ def evaluate(onnx_path: Path, signature, photos: dict[str, np.ndarray], tile: in
     """PSNR/SSIM (Y, border `scale`) of the model and of bicubic on each photo, and their means."""
     import onnxruntime as ort
 
-    from workers.imaging import DecodedImage
+    from models.inference.imaging import DecodedImage
     from workers.upscale import onnx_runner, upscale_image
 
     session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])

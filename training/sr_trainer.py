@@ -261,10 +261,10 @@ def run_training_job(run):
     """
     import tempfile
 
+    from models.inference.grids import grid_png
     from models.manifest import Provenance
     from models.upscaler_export import export_upscaler
     from training.dataset_store import DatasetStore
-    from workers.grids import grid_png
     from workers.job_runner import JobFailed, JobResult
 
     params = run.params

@@ -31,13 +31,13 @@ def training_size(family: str, generator: str, requested: int) -> int:
 
 
 def run_training_job(run):
+    from models.inference.grids import grid_png
     from models.manifest import Provenance
     from models.translator_export import register_translator
     from training.cyclegan_trainer import train_cyclegan
     from training.dataset_store import DatasetStore
     from training.pix2pix_trainer import train_pix2pix
     from training.translation_configs import CycleGANConfig, Pix2PixConfig
-    from workers.grids import grid_png
     from workers.job_runner import JobFailed, JobResult
 
     params = run.params

@@ -6,8 +6,8 @@ import redis
 from celery import Celery
 
 from models.store import ModelStore
-from service.job_store import JobStore
-from service.settings import Settings
+from service.core.job_store import JobStore
+from service.core.settings import Settings
 
 
 class WorkerContext:
@@ -28,7 +28,10 @@ class WorkerContext:
 
     @cached_property
     def sessions(self):
-        from workers.sessions import SessionCache, choose_providers  # onnxruntime only where inference runs
+        from workers.sessions import (  # onnxruntime only where inference runs
+            SessionCache,
+            choose_providers,
+        )
 
         return SessionCache(
             threads=self.settings.ort_threads,

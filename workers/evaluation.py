@@ -29,18 +29,20 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from celery import Task, shared_task
 
+from models.inference.latents import sample_latents
 from models.manifest import GeneratorSignature, Manifest
 from models.store import ModelStore, UnknownModel
-from service.schemas.jobs import Job
-from service.settings import Settings, load_settings
+from service.core.jobs import Job
+from service.core.settings import Settings, load_settings
 from training.dataset_store import DatasetStore, UnknownDataset
-from training.extractor_choice import ExtractorChoice, ExtractorUnsuitable, choose_extractor
-from workers.celery_app import EVALUATE_TASK
-from workers.context import WorkerContext, worker_context
-from workers.job_runner import JobFailed, JobResult, run_job
-from workers.latents import sample_latents
+from training.extractor_choice import (
+    ExtractorChoice,
+    ExtractorUnsuitable,
+    choose_extractor,
+)
+from workers.context import WorkerContext
+from workers.job_runner import JobFailed, JobResult, job_task
 
 log = logging.getLogger(__name__)
 
@@ -50,26 +52,22 @@ GENERATE_BATCH = 256
 DIGIT_CLASSES = [str(d) for d in range(10)]
 
 
-@shared_task(name=EVALUATE_TASK, bind=True, acks_late=True, reject_on_worker_lost=True)
-def evaluate(self: Task, job_id: str) -> None:
+@job_task("evaluate")
+def evaluate(context: WorkerContext, job: Job) -> JobResult:
     """Safe to run twice: the same seed gives the same samples and the same figures."""
-    context = worker_context(self.app)
+    params = job.params
+    try:
+        manifest = context.models.resolve(f"{job.model.name}:{job.model.version}")
+        figures = evaluate_generator(context, manifest, params["dataset"], params["n_samples"],
+                                     params["extractor"], params["seed"], job_id=job.id)
+    except UnknownModel as missing:
+        raise JobFailed("unknown_model", str(missing)) from None
+    except UnknownDataset as missing:
+        raise JobFailed("unknown_dataset", str(missing)) from None
+    except ExtractorUnsuitable as unsuitable:
+        raise JobFailed("extractor_unsuitable", str(unsuitable)) from None
+    return JobResult(metrics=figures)
 
-    def work(job: Job) -> JobResult:
-        params = job.params
-        try:
-            manifest = context.models.resolve(f"{job.model.name}:{job.model.version}")
-            figures = evaluate_generator(context, manifest, params["dataset"], params["n_samples"],
-                                         params["extractor"], params["seed"], job_id=job.id)
-        except UnknownModel as missing:
-            raise JobFailed("unknown_model", str(missing)) from None
-        except UnknownDataset as missing:
-            raise JobFailed("unknown_dataset", str(missing)) from None
-        except ExtractorUnsuitable as unsuitable:
-            raise JobFailed("extractor_unsuitable", str(unsuitable)) from None
-        return JobResult(metrics=figures)
-
-    run_job(context.jobs, job_id, context.settings.lease_ttl_s, work)
 
 
 def evaluate_generator(context: WorkerContext, manifest: Manifest, dataset_ref: str, n_samples: int,

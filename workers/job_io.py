@@ -3,13 +3,12 @@
 import os
 import threading
 
+from models.inference.imaging import DecodedImage, ImageRejected, decode_image
 from models.manifest import Manifest
 from models.store import UnknownModel
-from service.schemas.jobs import Job
+from service.core.jobs import Job
 from workers.context import WorkerContext
-from workers.imaging import DecodedImage, ImageRejected, decode_image
 from workers.job_runner import JobFailed, JobResult
-
 
 # (registry root, name, version) -> (the manifest file's stat signature, its manifest). Resolving
 # reads a folder listing and parses JSON, ~0.2 ms, on every job; one stat() tells whether the

@@ -10,11 +10,13 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from celery import current_app
+from celery import Task, current_app, shared_task
 
-from service.job_store import JobStore, utcnow
-from service.logs import job_logging
-from service.schemas.jobs import Job, JobError, JobOutput, JobStatus
+from service.core.job_store import JobStore, utcnow
+from service.core.jobs import Job, JobError, JobKind, JobOutput, JobStatus
+from service.core.logs import job_logging
+from service.core.routing import route_of
+from workers.context import WorkerContext, worker_context
 from workers.lease import LeaseTaken, hold_lease
 from workers.webhooks import notify
 
@@ -34,6 +36,25 @@ class JobFailed(Exception):
         super().__init__(detail)
         self.type = type_
         self.detail = detail
+
+
+def job_task(kind: JobKind) -> Callable:
+    """Make `work(context, job, **task_kwargs) -> JobResult` the Celery task of `kind`.
+
+    Every task is acknowledged late and rejected when its worker dies, so the broker delivers it
+    again; `run_job` then holds the lease, moves the status and maps failures onto the job.
+    """
+
+    def register(work: Callable[..., JobResult]):
+        @shared_task(name=route_of(kind).task, bind=True, acks_late=True, reject_on_worker_lost=True)
+        def task(self: Task, job_id: str, **task_kwargs: Any) -> None:
+            context: WorkerContext = worker_context(self.app)
+            run_job(context.jobs, job_id, context.settings.lease_ttl_s, lambda job: work(context, job, **task_kwargs))
+
+        task.__doc__ = work.__doc__
+        return task
+
+    return register
 
 
 def run_job(store: JobStore, job_id: str, lease_ttl_s: int, work: Callable[[Job], JobResult]) -> Job | None:

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Iterator
 
-from service.job_store import JobStore
+from service.core.job_store import JobStore
 
 log = logging.getLogger(__name__)
 

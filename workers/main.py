@@ -3,16 +3,18 @@
 from celery.signals import worker_ready, worker_shutdown
 
 from models.store import ModelStore
-from service.logs import configure_logging
-from service.settings import load_settings
-from workers.celery_app import create_celery
+from service.core.logs import configure_logging
+from service.core.presence import Presence
+from service.core.queue import create_celery
+from service.core.settings import load_settings
 from workers.context import worker_context
-from workers.presence import Presence
 from workers.reaper import Reaper
 
 settings = load_settings()
 configure_logging(settings.log_format, settings.log_level)
-app = create_celery(settings, include_tasks=True)
+TASK_MODULES = ("workers.inference", "workers.translate", "workers.upscale", "workers.training", "workers.evaluation",
+                "workers.webhooks")
+app = create_celery(settings, include=TASK_MODULES)
 
 
 @worker_ready.connect

@@ -12,8 +12,8 @@ import threading
 
 from celery import Celery
 
-from service.job_store import JobStore
-from service.schemas.jobs import JobStatus
+from service.core.job_store import JobStore
+from service.core.jobs import JobStatus
 
 log = logging.getLogger(__name__)
 

@@ -12,26 +12,22 @@ import math
 import time
 from typing import Any, Callable
 
-from celery import Task, shared_task
-
 from models.manifest import Manifest
-from service.schemas.jobs import Job, JobStatus, ModelRef
+from service.core.jobs import Job, JobStatus, ModelRef
 from training.families import FAMILIES
-from workers.celery_app import TRAIN_TASK
-from workers.context import WorkerContext, worker_context
-from workers.job_runner import JobFailed, JobResult, run_job
+from workers.context import WorkerContext
+from workers.job_runner import JobFailed, JobResult, job_task
 from workers.webhooks import notify_progress
 
 PROGRESS_INTERVAL_S = 0.5
 CANCEL_CHECK_INTERVAL_S = 0.2
 
 
-@shared_task(name=TRAIN_TASK, bind=True, acks_late=True, reject_on_worker_lost=True)
-def train(self: Task, job_id: str) -> None:
+@job_task("train")
+def train(context: WorkerContext, job: Job) -> JobResult:
     """Safe to deliver again: a second delivery resumes from the newest checkpoint, and the lease
     keeps two workers from running it at once."""
-    context = worker_context(self.app)
-    run_job(context.jobs, job_id, context.settings.lease_ttl_s, lambda job: TrainingRun(context, job).run())
+    return TrainingRun(context, job).run()
 
 
 class TrainingRun:

@@ -12,16 +12,14 @@ import math
 import time
 
 import numpy as np
-from celery import Task, shared_task
 from celery.utils.log import get_task_logger
 from PIL import Image
 
-from service.schemas.jobs import Job
-from workers.celery_app import TRANSLATE_TASK
-from workers.context import worker_context
-from workers.imaging import CONTENT_TYPES, DecodedImage, encode, to_uint8
+from models.inference.imaging import CONTENT_TYPES, DecodedImage, encode, to_uint8
+from service.core.jobs import Job
+from workers.context import WorkerContext
 from workers.job_io import job_input_image, job_manifest, job_outputs
-from workers.job_runner import JobFailed, JobResult, run_job
+from workers.job_runner import JobFailed, JobResult, job_task
 
 log = get_task_logger(__name__)
 
@@ -112,44 +110,40 @@ def translate_pixels(run, decoded: DecodedImage, *, channels_in: int, size_multi
     return to_uint8(output)[0], alpha, (padded.shape[3], padded.shape[2])
 
 
-@shared_task(name=TRANSLATE_TASK, bind=True, acks_late=True, reject_on_worker_lost=True)
-def translate(self: Task, job_id: str, cache_digest: str | None = None) -> None:
+@job_task("translate")
+def translate(context: WorkerContext, job: Job, cache_digest: str | None = None) -> JobResult:
     """Image to image. Safe to run twice: the input blob and every setting are fixed in the job."""
-    context = worker_context(self.app)
+    params = job.params
+    manifest = job_manifest(context, job)
+    signature = manifest.signature
+    direction = signature.directions.get(params["direction"])
+    if direction is None:
+        raise JobFailed("unknown_direction", f"{manifest.ref} has no direction {params['direction']!r}")
+    decoded = job_input_image(context, job)
+    path = context.models.onnx_path(manifest).with_name(direction.onnx_file)
+    loaded = context.sessions.get(manifest, path)
+    timings = {"inference_s": 0.0}
 
-    def work(job: Job) -> JobResult:
-        params = job.params
-        manifest = job_manifest(context, job)
-        signature = manifest.signature
-        direction = signature.directions.get(params["direction"])
-        if direction is None:
-            raise JobFailed("unknown_direction", f"{manifest.ref} has no direction {params['direction']!r}")
-        decoded = job_input_image(context, job)
-        path = context.models.onnx_path(manifest).with_name(direction.onnx_file)
-        loaded = context.sessions.get(manifest, path)
-        timings = {"inference_s": 0.0}
-
-        def run(batch: np.ndarray) -> np.ndarray:
-            started = time.perf_counter()
-            out = loaded.infer({signature.input: batch})
-            timings["inference_s"] += time.perf_counter() - started
-            return out
-
-        pixels, alpha, network_size = translate_pixels(
-            run, decoded, channels_in=direction.channels_in, size_multiple=signature.size_multiple,
-            image_size=signature.image_size, resize=params["resize"],
-        )
-        fmt = params["format"]
+    def run(batch: np.ndarray) -> np.ndarray:
         started = time.perf_counter()
-        encoded = encode(with_alpha(pixels, alpha, fmt), fmt, png_compress_level=context.settings.png_compress_level)
-        metrics = {
-            "inference_s": round(timings["inference_s"], 5),
-            "encode_s": round(time.perf_counter() - started, 5),
-            "input_size": list(decoded.size),
-            "output_size": [pixels.shape[1], pixels.shape[0]],
-            "network_size": list(network_size),
-            "alpha": alpha is not None and fmt != "jpeg",
-        }
-        return job_outputs(context, job, [(f"translated.{fmt}", encoded, CONTENT_TYPES[fmt])], metrics, cache_digest)
+        out = loaded.infer({signature.input: batch})
+        timings["inference_s"] += time.perf_counter() - started
+        return out
 
-    run_job(context.jobs, job_id, context.settings.lease_ttl_s, work)
+    pixels, alpha, network_size = translate_pixels(
+        run, decoded, channels_in=direction.channels_in, size_multiple=signature.size_multiple,
+        image_size=signature.image_size, resize=params["resize"],
+    )
+    fmt = params["format"]
+    started = time.perf_counter()
+    encoded = encode(with_alpha(pixels, alpha, fmt), fmt, png_compress_level=context.settings.png_compress_level)
+    metrics = {
+        "inference_s": round(timings["inference_s"], 5),
+        "encode_s": round(time.perf_counter() - started, 5),
+        "input_size": list(decoded.size),
+        "output_size": [pixels.shape[1], pixels.shape[0]],
+        "network_size": list(network_size),
+        "alpha": alpha is not None and fmt != "jpeg",
+    }
+    return job_outputs(context, job, [(f"translated.{fmt}", encoded, CONTENT_TYPES[fmt])], metrics, cache_digest)
+

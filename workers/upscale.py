@@ -26,17 +26,15 @@ import time
 from typing import Callable
 
 import numpy as np
-from celery import Task, shared_task
 from celery.utils.log import get_task_logger
 from PIL import Image
 
+from models.inference.imaging import CONTENT_TYPES, DecodedImage
 from models.manifest import UpscalerSignature
-from service.schemas.jobs import Job
-from workers.celery_app import UPSCALE_TASK
-from workers.context import worker_context
-from workers.imaging import CONTENT_TYPES, DecodedImage
+from service.core.jobs import Job
+from workers.context import WorkerContext
 from workers.job_io import job_input_image, job_manifest, job_outputs
-from workers.job_runner import JobResult, run_job
+from workers.job_runner import JobResult, job_task
 
 log = get_task_logger(__name__)
 
@@ -142,7 +140,7 @@ def to_format(pixels: np.ndarray, fmt: str) -> np.ndarray:
 def encode_owned(pixels: list[np.ndarray], fmt: str, png_compress_level: int) -> bytes:
     """Encode the one array in `pixels`, taken out of the list so it can be freed once Pillow has its
     own copy: at 8192 x 8192 that is 192 MiB less at peak. Pillow's PNG writer on purpose, not
-    `workers.imaging.png_bytes` (unfiltered rows, tuned for small generator outputs): on an
+    `models.inference.imaging.png_bytes` (unfiltered rows, tuned for small generator outputs): on an
     8192 x 8192 photo its adaptive filters made a 36 MiB file against 75 MiB, in less time."""
     image = Image.fromarray(pixels.pop())
     buffer = io.BytesIO()
@@ -162,31 +160,27 @@ def onnx_runner(session, signature: UpscalerSignature) -> RunFn:
     return run
 
 
-@shared_task(name=UPSCALE_TASK, bind=True, acks_late=True, reject_on_worker_lost=True)
-def upscale(self: Task, job_id: str, cache_digest: str | None = None) -> None:
+@job_task("upscale")
+def upscale(context: WorkerContext, job: Job, cache_digest: str | None = None) -> JobResult:
     """Safe to run twice: the same input blob and params give the same bytes."""
-    context = worker_context(self.app)
+    params = job.params
+    manifest = job_manifest(context, job)
+    image = job_input_image(context, job)
+    loaded = context.sessions.get(manifest, context.models.onnx_path(manifest))
+    pixels, figures = upscale_image(
+        lambda batch: loaded.infer({manifest.signature.input: batch}), image, manifest.signature,
+        outscale=params.get("outscale"), tile=params["tile"], overlap=params["tile_overlap"],
+    )
+    fmt = params["format"]
+    started = time.perf_counter()
+    pixels = to_format(pixels, fmt)
+    bits = 16 if pixels.dtype == np.uint16 else 8
+    holder = [pixels]
+    del pixels
+    encoded = encode_owned(holder, fmt, context.settings.png_compress_level)
+    metrics = {**figures, "encode_s": round(time.perf_counter() - started, 4), "bits": bits}
+    return job_outputs(context, job, [(f"upscaled.{fmt}", encoded, CONTENT_TYPES[fmt])], metrics, cache_digest)
 
-    def work(job: Job) -> JobResult:
-        params = job.params
-        manifest = job_manifest(context, job)
-        image = job_input_image(context, job)
-        loaded = context.sessions.get(manifest, context.models.onnx_path(manifest))
-        pixels, figures = upscale_image(
-            lambda batch: loaded.infer({manifest.signature.input: batch}), image, manifest.signature,
-            outscale=params.get("outscale"), tile=params["tile"], overlap=params["tile_overlap"],
-        )
-        fmt = params["format"]
-        started = time.perf_counter()
-        pixels = to_format(pixels, fmt)
-        bits = 16 if pixels.dtype == np.uint16 else 8
-        holder = [pixels]
-        del pixels
-        encoded = encode_owned(holder, fmt, context.settings.png_compress_level)
-        metrics = {**figures, "encode_s": round(time.perf_counter() - started, 4), "bits": bits}
-        return job_outputs(context, job, [(f"upscaled.{fmt}", encoded, CONTENT_TYPES[fmt])], metrics, cache_digest)
-
-    run_job(context.jobs, job_id, context.settings.lease_ttl_s, work)
 
 
 def tiles_for(width: int, height: int, tile: int) -> int:

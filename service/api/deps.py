@@ -1,0 +1,35 @@
+"""FastAPI dependencies, as `Annotated` aliases in one place."""
+
+import re
+from typing import Annotated
+
+from fastapi import Depends, Header, Request
+
+from service.api.idempotency import idempotency_key
+from service.api.state import ApiState
+
+
+def get_state(request: Request) -> ApiState:
+    return request.app.state.ganforge
+
+
+StateDep = Annotated[ApiState, Depends(get_state)]
+
+_WAIT = re.compile(r"(?:^|[,;\s])wait\s*=\s*(\d+(?:\.\d+)?)")
+
+
+def prefer_wait(
+    prefer: Annotated[
+        str | None,
+        Header(description="`wait=N`: answer 200 with the finished job if it ends within N seconds (RFC 7240)."),
+    ] = None,
+) -> float | None:
+    if not prefer:
+        return None
+    match = _WAIT.search(prefer)
+    return float(match.group(1)) if match else None
+
+
+PreferWaitDep = Annotated[float | None, Depends(prefer_wait)]
+
+IdempotencyKeyDep = Annotated[str | None, Depends(idempotency_key)]

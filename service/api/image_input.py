@@ -1,0 +1,121 @@
+"""Requests that carry an image (/translate, /upscale): a multipart file part named `image`, or
+JSON with `image` as base64 or a data URI. Both arrive as raw image bytes plus the other fields,
+which the endpoint validates with its own schema.
+
+Bytes are counted as they arrive (413 past the cap, whatever Content-Length says); the image
+is decoded once here, so a corrupt or oversized one is refused before a job exists.
+"""
+
+import base64
+import binascii
+import json
+import re
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import anyio.to_thread
+from pydantic import BaseModel, ValidationError
+from starlette.requests import Request
+
+from models.inference.imaging import DecodedImage, ImageRejected, decode_image
+from service.api.errors import Problem
+from service.api.upload import (
+    MalformedUpload,
+    UnsupportedMediaType,
+    UploadTooLarge,
+    receive_upload,
+)
+
+IMAGE_FIELD = "image"
+_DATA_URI = re.compile(r"^data:(?P<type>[\w/+.-]+)?(?P<params>(;[\w=.-]+)*);base64,", re.IGNORECASE)
+
+
+@dataclass
+class ImageRequest:
+    data: bytes
+    image: DecodedImage
+    fields: dict[str, Any]
+
+
+def too_large(max_bytes: int) -> Problem:
+    return Problem(413, "image-too-large", "Image too large", f"the request is over the {max_bytes}-byte limit")
+
+
+def field_error(field: str, message: str, type_: str = "invalid") -> Problem:
+    return Problem(422, "validation-error", "The request is not valid", f"{field}: {message}",
+                   errors=[{"field": field, "message": message, "type": type_}])
+
+
+def decode_base64_image(text: Any) -> bytes:
+    if not isinstance(text, str) or not text:
+        raise field_error(IMAGE_FIELD, "give the image as a base64 string or a data URI", "missing")
+    match = _DATA_URI.match(text)
+    payload = text[match.end():] if match else text
+    try:
+        return base64.b64decode(re.sub(r"\s+", "", payload), validate=True)
+    except (binascii.Error, ValueError):
+        raise field_error(IMAGE_FIELD, "not valid base64", "invalid_base64") from None
+
+
+async def _read_json(request: Request, max_bytes: int) -> dict[str, Any]:
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > max_bytes * 4 // 3 + 4096:  # base64 is 4/3 of the image, plus the other fields
+            raise too_large(max_bytes)
+    try:
+        fields = json.loads(body)
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise field_error("body", f"malformed JSON: {error}", "json_invalid") from None
+    if not isinstance(fields, dict):
+        raise field_error("body", "send a JSON object", "json_invalid")
+    return fields
+
+
+async def _read_multipart(request: Request, max_bytes: int) -> tuple[bytes, dict[str, Any]]:
+    with tempfile.TemporaryDirectory() as scratch:
+        path = Path(scratch) / IMAGE_FIELD
+        try:
+            upload = await receive_upload(request, IMAGE_FIELD, path, max_bytes)
+        except UploadTooLarge:
+            raise too_large(max_bytes) from None
+        except MalformedUpload as error:
+            raise field_error(error.field, error.message, "malformed") from None
+        if not upload.has_file:
+            raise field_error(IMAGE_FIELD, "attach the image as a file part named `image`", "missing")
+        return path.read_bytes(), dict(upload.fields)
+
+
+async def receive_image_request(request: Request, *, max_bytes: int, max_pixels: int) -> ImageRequest:
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type == "application/json":
+        fields = await _read_json(request, max_bytes)
+        data = decode_base64_image(fields.pop(IMAGE_FIELD, None))
+        if len(data) > max_bytes:
+            raise too_large(max_bytes)
+    else:
+        try:
+            data, fields = await _read_multipart(request, max_bytes)
+        except UnsupportedMediaType:
+            raise Problem(415, "unsupported-media-type", "Unsupported media type",
+                          "send multipart/form-data with an `image` file part, or JSON with `image` in base64") from None
+    try:
+        # In a worker thread: a large image takes a while to decode, and the event loop serves everyone.
+        image = await anyio.to_thread.run_sync(decode_image, data, max_pixels)
+    except ImageRejected as rejected:
+        raise Problem(rejected.status, rejected.type, "Unusable image", rejected.detail,
+                      errors=[{"field": IMAGE_FIELD, "message": rejected.detail, "type": rejected.type}]) from None
+    return ImageRequest(data, image, fields)
+
+
+def validate_fields(schema: type[BaseModel], fields: dict[str, Any]) -> BaseModel:
+    """The non-image fields against the endpoint's schema, refused as 422 naming each field."""
+    try:
+        return schema.model_validate(fields)
+    except ValidationError as error:
+        errors = [{"field": ".".join(map(str, e["loc"])) or "body", "message": e["msg"], "type": e["type"]}
+                  for e in error.errors()]
+        raise Problem(422, "validation-error", "The request is not valid",
+                      "; ".join(f"{e['field']}: {e['message']}" for e in errors), errors=errors) from None

@@ -1,0 +1,81 @@
+"""Creating a job, queueing it, and answering with it: the same for every kind of job."""
+
+import hashlib
+import json
+import uuid
+from typing import Any
+
+from fastapi import Response
+
+from service.api.errors import Problem
+from service.api.state import ApiState
+from service.core.job_store import utcnow
+from service.core.jobs import Job, JobKind, JobOutput, JobStatus, JobWebhook, ModelRef
+from service.core.routing import WEBHOOK_ROUTE, route_of
+
+
+def request_digest(kind: JobKind, model: ModelRef, params: dict[str, Any]) -> str:
+    """Key of a deterministic request in the result cache."""
+    canonical = json.dumps({"kind": kind, "model": model.model_dump(), "params": params}, sort_keys=True)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def new_job_id() -> str:
+    return uuid.uuid4().hex
+
+
+def answer_from_cache(state: ApiState, kind: JobKind, model: ModelRef, params: dict, digest: str,
+                      webhook: JobWebhook | None = None) -> Job | None:
+    """A finished job built from the result cache, without a worker, or None on a miss."""
+    entry = state.jobs.cache_get(digest)
+    if entry is None:
+        return None
+    job_id = new_job_id()
+    now = utcnow()
+    outputs = [
+        JobOutput(**{**output, "url": f"/jobs/{job_id}/outputs/{output['name']}"}) for output in entry["outputs"]
+    ]
+    job = Job(
+        id=job_id, kind=kind, status=JobStatus.succeeded, model=model, params=params,
+        created_at=now, started_at=now, finished_at=now, outputs=outputs,
+        metrics={**entry["metrics"], "cached_from": entry["job_id"]}, cached=True, webhook=webhook,
+    )
+    state.jobs.create(job)
+    if webhook and webhook.wants("completed"):
+        # No worker ran it, so nobody else reports its end; by name, as the API imports no task code.
+        state.celery.send_task(WEBHOOK_ROUTE.task, kwargs={"job": job.model_dump(mode="json"), "event": "completed"})
+    return job
+
+
+def check_queue_depth(state: ApiState, queue: str) -> None:
+    """Backpressure: past the bound, a client is told to come back rather than wait in a long line."""
+    depth = state.redis.llen(queue)
+    if depth >= state.settings.max_queue_depth:
+        raise Problem(
+            429, "queue-full", "Too many queued jobs",
+            f"the {queue} queue holds {depth} jobs (limit {state.settings.max_queue_depth}); retry later",
+            headers={"Retry-After": "2"},
+        )
+
+
+def enqueue(state: ApiState, *, kind: JobKind, model: ModelRef | None, params: dict,
+            task_kwargs: dict | None = None, webhook: JobWebhook | None = None) -> Job:
+    task, queue = route_of(kind).task, route_of(kind).queue
+    check_queue_depth(state, queue)
+    job = Job(
+        id=new_job_id(), kind=kind, status=JobStatus.queued, model=model, params=params, created_at=utcnow(),
+        webhook=webhook,
+    )
+    state.jobs.create(job, task={"name": task, "queue": queue, "kwargs": task_kwargs or {}})
+    state.celery.send_task(task, args=[job.id], kwargs=task_kwargs or {}, queue=queue)
+    return job
+
+
+def job_answer(state: ApiState, job: Job, response: Response, wait_s: float | None) -> Job:
+    """202 with Location for a job still under way; 200 once it is finished (`Prefer: wait=N`)."""
+    if wait_s and not job.status.is_terminal:
+        job = state.jobs.wait(job.id, min(wait_s, state.settings.max_wait_s)) or job
+        response.headers["Preference-Applied"] = f"wait={wait_s:g}"
+    response.headers["Location"] = f"/jobs/{job.id}"
+    response.status_code = 200 if job.status.is_terminal else 202
+    return job

@@ -1,0 +1,95 @@
+"""POST /generate."""
+
+import secrets
+
+from fastapi import APIRouter, Response
+
+from models.manifest import Manifest
+from models.store import UnknownModel
+from service.api.deps import IdempotencyKeyDep, PreferWaitDep, StateDep
+from service.api.errors import Problem
+from service.api.idempotency import create_once
+from service.api.job_submission import (
+    answer_from_cache,
+    enqueue,
+    job_answer,
+    request_digest,
+)
+from service.api.schemas.generate import GenerateRequest
+from service.api.schemas.problem import PROBLEM_RESPONSES
+from service.api.schemas.webhooks import WEBHOOK_FIELDS
+from service.core.jobs import Job, ModelRef
+
+router = APIRouter(tags=["inference"])
+
+
+def resolve_model(state, ref: str, task: str) -> Manifest:
+    try:
+        manifest = state.models.resolve(ref)
+    except UnknownModel as missing:
+        raise Problem(404, "unknown-model", "Unknown model", str(missing)) from None
+    if manifest.task != task:
+        raise Problem(
+            422, "wrong-task", "Model does not do this",
+            f"{manifest.ref} is a {manifest.task} model, not a {task} model",
+            errors=[{"field": "model", "message": f"not a {task} model", "type": "wrong_task"}],
+        )
+    return manifest
+
+
+def check_labels(request: GenerateRequest, manifest: Manifest) -> None:
+    classes = manifest.signature.num_classes
+    if request.labels is None:
+        return
+    errors = []
+    if classes == 0:
+        errors.append({"field": "labels", "message": f"{manifest.ref} is unconditional; omit labels", "type": "not_conditional"})
+    elif len(request.labels) not in (1, request.n):
+        errors.append({
+            "field": "labels", "type": "wrong_length",
+            "message": f"give one label for all images or exactly n={request.n}, not {len(request.labels)}",
+        })
+    else:
+        names = manifest.signature.class_names
+        for i, label in enumerate(request.labels):
+            if not 0 <= label < classes:
+                allowed = f"0..{classes - 1}" + (f" ({', '.join(names)})" if names else "")
+                errors.append({"field": f"labels.{i}", "type": "out_of_range", "message": f"label {label} is outside {allowed}"})
+    if errors:
+        raise Problem(422, "validation-error", "The request is not valid", "; ".join(e["message"] for e in errors), errors=errors)
+
+
+@router.post(
+    "/generate",
+    response_model=Job,
+    status_code=202,
+    responses={200: {"model": Job, "description": "Finished within `Prefer: wait` or served from the cache"}, **PROBLEM_RESPONSES},
+    summary="Generate images from noise",
+)
+def generate(
+    request: GenerateRequest, state: StateDep, response: Response, wait_s: PreferWaitDep,
+    idempotency_key: IdempotencyKeyDep,
+) -> Job:
+    """Queue a generation job. With a `seed` the request is deterministic and a repeat is answered
+    from the result cache (`cached: true`) without a worker."""
+    job = create_once(state, "generate", idempotency_key, request, response, lambda: submit_generate(state, request))
+    return job_answer(state, job, response, wait_s)
+
+
+def submit_generate(state, request: GenerateRequest) -> Job:
+    manifest = resolve_model(state, request.model, "generate")
+    check_labels(request, manifest)
+    model = ModelRef(name=manifest.name, version=manifest.version)
+    deterministic = request.seed is not None
+    # The webhook says where to report, not what to compute: it stays out of params and the cache key.
+    params = request.model_dump(exclude={"model", *WEBHOOK_FIELDS})
+    if not deterministic:
+        params["seed"] = secrets.randbelow(2**32)
+    digest = request_digest("generate", model, params) if deterministic else None
+    webhook = request.webhook_spec()
+    job = answer_from_cache(state, "generate", model, params, digest, webhook) if digest else None
+    if job is None:
+        job = enqueue(
+            state, kind="generate", model=model, params=params, task_kwargs={"cache_digest": digest}, webhook=webhook,
+        )
+    return job

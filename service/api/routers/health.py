@@ -1,0 +1,28 @@
+"""GET /health (the process is alive) and GET /ready (it can do work)."""
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+
+from service.api.deps import StateDep
+from service.api.errors import problem_response
+from service.core.presence import live_workers
+from service.core.routing import INFERENCE_QUEUE
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/health", summary="Liveness")
+def health() -> dict:
+    return {"status": "ok"}
+
+
+@router.get("/ready", summary="Readiness: Redis answers and a worker consumes the inference queue")
+def ready(state: StateDep) -> JSONResponse:
+    state.redis.ping()  # a ConnectionError becomes a 503 problem
+    workers = live_workers(state.redis)
+    if not any(INFERENCE_QUEUE in w["queues"] for w in workers):
+        return problem_response(
+            503, "no-worker", "Not ready", f"no live worker consumes the {INFERENCE_QUEUE!r} queue",
+            headers={"Retry-After": "5"},
+        )
+    return JSONResponse({"status": "ready", "workers": workers})

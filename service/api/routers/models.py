@@ -1,0 +1,38 @@
+"""GET /models, /models/{name}, /models/{name}/versions/{version}."""
+
+from fastapi import APIRouter
+
+from models.manifest import Manifest
+from models.store import UnknownModel
+from service.api.deps import StateDep
+from service.api.errors import Problem
+from service.api.schemas.models import ModelList, ModelSummary
+from service.api.schemas.problem import PROBLEM_RESPONSES
+
+router = APIRouter(prefix="/models", tags=["models"])
+
+
+def summary(state, name: str) -> ModelSummary:
+    try:
+        latest = state.models.resolve(name)
+    except UnknownModel as missing:
+        raise Problem(404, "unknown-model", "Unknown model", str(missing)) from None
+    return ModelSummary(name=name, versions=state.models.versions(name), aliases=state.models.aliases(name), latest=latest)
+
+
+@router.get("", response_model=ModelList, summary="Every model the service can run")
+def list_models(state: StateDep) -> ModelList:
+    return ModelList(models=[summary(state, name) for name in state.models.names()])
+
+
+@router.get("/{name}", response_model=ModelSummary, responses=PROBLEM_RESPONSES, summary="One model and its versions")
+def get_model(name: str, state: StateDep) -> ModelSummary:
+    return summary(state, name)
+
+
+@router.get("/{name}/versions/{version}", response_model=Manifest, responses=PROBLEM_RESPONSES, summary="One version's manifest")
+def get_version(name: str, version: str, state: StateDep) -> Manifest:
+    try:
+        return state.models.resolve(f"{name}:{version}")
+    except UnknownModel as missing:
+        raise Problem(404, "unknown-model", "Unknown model", str(missing)) from None

@@ -1,0 +1,118 @@
+"""POST /train and GET /train/architectures."""
+
+import secrets
+
+from fastapi import APIRouter, Response
+from pydantic import ValidationError
+
+from models.shapes import start_size
+from service.api.deps import IdempotencyKeyDep, PreferWaitDep, StateDep
+from service.api.errors import Problem
+from service.api.idempotency import create_once
+from service.api.job_submission import enqueue, job_answer
+from service.api.schemas.problem import PROBLEM_RESPONSES
+from service.api.schemas.train import ArchitectureInfo, ArchitectureList, TrainRequest
+from service.api.schemas.webhooks import WEBHOOK_FIELDS
+from service.core.jobs import Job
+from training.dataset_store import DatasetRecord, DatasetStore, UnknownDataset
+from training.families import FAMILIES, Family
+
+router = APIRouter(tags=["training"])
+
+
+def invalid(field: str, message: str, type_: str = "invalid") -> Problem:
+    return Problem(
+        422, "validation-error", "The request is not valid", f"{field}: {message}",
+        errors=[{"field": field, "message": message, "type": type_}],
+    )
+
+
+def resolve_family(name: str) -> Family:
+    if name not in FAMILIES:
+        raise invalid("architecture", f"unknown architecture {name!r}; known: {', '.join(FAMILIES)}", "unknown")
+    return FAMILIES[name]
+
+
+def validate_hyperparameters(family: Family, given: dict) -> dict:
+    try:
+        return family.hyperparameters.model_validate(given).model_dump()
+    except ValidationError as error:
+        errors = [
+            {"field": ".".join(["hyperparameters", *map(str, e["loc"])]), "message": e["msg"], "type": e["type"]}
+            for e in error.errors()
+        ]
+        detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
+        raise Problem(422, "validation-error", "The request is not valid", detail, errors=errors) from None
+
+
+def resolve_dataset(state, family: Family, ref: str) -> DatasetRecord:
+    try:
+        record = DatasetStore.from_settings(state.settings).get(ref)
+    except UnknownDataset as missing:
+        raise Problem(404, "unknown-dataset", "Unknown dataset", str(missing)) from None
+    if record.layout not in family.layouts:
+        raise invalid(
+            "dataset", f"{ref} is a {record.layout!r} dataset; {family.name} trains on {', '.join(family.layouts)}",
+            "wrong_layout",
+        )
+    if family.conditional and len(record.classes) < 2:
+        raise invalid("dataset", f"{family.name} needs at least 2 classes; {ref} has {len(record.classes)}", "too_few_classes")
+    return record
+
+
+def resolve_image_size(requested: int | None, record: DatasetRecord) -> int:
+    native = record.sizes[0]["width"] if record.sizes and record.sizes[0]["width"] == record.sizes[0]["height"] else None
+    size = requested or native or 32
+    try:
+        start_size(size)
+    except ValueError as error:
+        if requested is None:  # the dataset's own size does not fit: fall back to a size that does
+            return 32
+        raise invalid("image_size", f"{error} (e.g. 8, 28, 32, 64)", "unsupported_size") from None
+    return size
+
+
+def submit_train(state, request: TrainRequest) -> Job:
+    family = resolve_family(request.architecture)
+    hyperparameters = validate_hyperparameters(family, request.hyperparameters)
+    record = resolve_dataset(state, family, request.dataset)
+    params = request.model_dump(exclude=set(WEBHOOK_FIELDS))
+    params.update(
+        hyperparameters=hyperparameters,
+        image_size=resolve_image_size(request.image_size, record),
+        seed=request.seed if request.seed is not None else secrets.randbelow(2**32),
+    )
+    if request.steps is None and request.epochs is None:
+        params["steps"] = 1000
+    return enqueue(
+        state, kind="train", model=None, params=params, webhook=request.webhook_spec(),
+    )
+
+
+@router.post(
+    "/train",
+    response_model=Job,
+    status_code=202,
+    responses={200: {"model": Job, "description": "Finished within `Prefer: wait`"}, **PROBLEM_RESPONSES},
+    summary="Train a model",
+)
+def train(
+    request: TrainRequest, state: StateDep, response: Response, wait_s: PreferWaitDep, idempotency_key: IdempotencyKeyDep
+) -> Job:
+    """Queue a training job on the `training` queue. Follow it with GET /jobs/{id}/events; when it
+    succeeds its generator is registered as the next version of `model_name` and served at once."""
+    job = create_once(state, "train", idempotency_key, request, response, lambda: submit_train(state, request))
+    return job_answer(state, job, response, wait_s)
+
+
+@router.get("/train/architectures", response_model=ArchitectureList, summary="What POST /train can train")
+def architectures() -> ArchitectureList:
+    return ArchitectureList(
+        architectures=[
+            ArchitectureInfo(
+                name=family.name, summary=family.summary, task=family.task, layouts=list(family.layouts),
+                hyperparameters=family.hyperparameters.model_json_schema(),
+            )
+            for family in FAMILIES.values()
+        ]
+    )

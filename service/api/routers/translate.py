@@ -1,0 +1,90 @@
+"""POST /translate."""
+
+import hashlib
+
+from fastapi import APIRouter, Request, Response
+from starlette.concurrency import run_in_threadpool
+
+from models.manifest import Manifest
+from service.api.deps import IdempotencyKeyDep, PreferWaitDep, StateDep
+from service.api.errors import Problem
+from service.api.idempotency import create_once
+from service.api.image_input import receive_image_request, validate_fields
+from service.api.job_submission import (
+    answer_from_cache,
+    enqueue,
+    job_answer,
+    request_digest,
+)
+from service.api.routers.generate import resolve_model
+from service.api.schemas.problem import PROBLEM_RESPONSES
+from service.api.schemas.translate import (
+    REQUEST_BODY_DOCS,
+    TranslateBody,
+    TranslateRequest,
+)
+from service.api.schemas.webhooks import WEBHOOK_FIELDS
+from service.core.jobs import Job, ModelRef
+
+router = APIRouter(tags=["inference"])
+
+# A cap of this endpoint's own below the general one: the whole image goes through the network
+# at once, and a U-Net's activations at 16 Mpx would take gigabytes of worker memory.
+MAX_TRANSLATE_PIXELS = 2048 * 2048
+
+
+def check_direction(manifest: Manifest, direction: str) -> None:
+    directions = manifest.signature.directions
+    if direction not in directions:
+        message = f"{manifest.ref} translates {' and '.join(sorted(directions))} only, not {direction}"
+        raise Problem(422, "unknown-direction", "Direction not available", message,
+                      errors=[{"field": "direction", "message": message, "type": "unknown_direction"}])
+
+
+@router.post(
+    "/translate",
+    response_model=Job,
+    status_code=202,
+    responses={
+        200: {"model": Job, "description": "Finished within `Prefer: wait` or served from the cache"},
+        413: {"description": "The image is over the byte or pixel limit", "content": {"application/problem+json": {}}},
+        415: {"description": "Neither multipart/form-data nor JSON", "content": {"application/problem+json": {}}},
+        **PROBLEM_RESPONSES,
+    },
+    summary="Translate an image with an image-to-image model",
+    openapi_extra=REQUEST_BODY_DOCS,
+)
+async def translate(request: Request, state: StateDep, response: Response, wait_s: PreferWaitDep,
+                    idempotency_key: IdempotencyKeyDep) -> Job:
+    """Queue a translation job: the image (multipart part `image`, or `image` in JSON as base64 or
+    a data URI) through direction `direction` of `model`. The output keeps the input's size (or its
+    fitted size with `resize: fit`) and its alpha. Translation is deterministic, so a repeat of the
+    same image and settings is answered from the result cache (`cached: true`)."""
+    settings = state.settings
+    upload = await receive_image_request(
+        request, max_bytes=settings.max_image_bytes, max_pixels=min(settings.max_input_pixels, MAX_TRANSLATE_PIXELS)
+    )
+    fields: TranslateRequest = validate_fields(TranslateRequest, upload.fields)
+    body = TranslateBody(**fields.model_dump(), image_sha256=hashlib.sha256(upload.data).hexdigest())
+    job = await run_in_threadpool(
+        create_once, state, "translate", idempotency_key, body, response, lambda: submit_translate(state, body, upload)
+    )
+    return await run_in_threadpool(job_answer, state, job, response, wait_s)
+
+
+def submit_translate(state, body: TranslateBody, upload) -> Job:
+    manifest = resolve_model(state, body.model, "translate")
+    check_direction(manifest, body.direction)
+    model = ModelRef(name=manifest.name, version=manifest.version)
+    # The webhook says where to report, not what to compute: it stays out of params and the cache key.
+    params = body.model_dump(exclude={"model", *WEBHOOK_FIELDS})
+    params.update(width=upload.image.size[0], height=upload.image.size[1])
+    digest = request_digest("translate", model, params)
+    webhook = body.webhook_spec()
+    job = answer_from_cache(state, "translate", model, params, digest, webhook)
+    if job is None:
+        state.jobs.put_blob(upload.data)  # the worker reads the image from here, by its digest
+        job = enqueue(
+            state, kind="translate", model=model, params=params, task_kwargs={"cache_digest": digest}, webhook=webhook,
+        )
+    return job

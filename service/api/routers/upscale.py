@@ -1,0 +1,117 @@
+"""POST /upscale."""
+
+import hashlib
+
+from fastapi import APIRouter, Request, Response
+from pydantic import BaseModel
+from starlette.concurrency import run_in_threadpool
+
+from models.inference.imaging import DecodedImage
+from models.manifest import Manifest
+from service.api.deps import IdempotencyKeyDep, PreferWaitDep, StateDep
+from service.api.errors import Problem
+from service.api.idempotency import create_once
+from service.api.image_input import field_error, receive_image_request, validate_fields
+from service.api.job_submission import (
+    answer_from_cache,
+    enqueue,
+    job_answer,
+    request_digest,
+)
+from service.api.routers.generate import resolve_model
+from service.api.schemas.problem import PROBLEM_RESPONSES
+from service.api.schemas.upscale import UNTILED_MAX_PIXELS, UpscaleRequest
+from service.api.schemas.webhooks import WEBHOOK_FIELDS
+from service.core.jobs import Job, ModelRef
+
+router = APIRouter(tags=["inference"])
+
+_REQUEST_BODY = {
+    "content": {
+        "multipart/form-data": {"schema": {
+            "type": "object", "required": ["image", "model"],
+            "properties": {"image": {"type": "string", "format": "binary", "description": "The image file."},
+                           **UpscaleRequest.model_json_schema()["properties"]},
+        }},
+        "application/json": {"schema": {
+            "type": "object", "required": ["image", "model"],
+            "properties": {"image": {"type": "string", "description": "The image as base64 or a data URI."},
+                           **UpscaleRequest.model_json_schema()["properties"]},
+        }},
+    },
+    "required": True,
+}
+
+
+class _Keyed(BaseModel):
+    """What an Idempotency-Key repeat must match: the fields and the image bytes."""
+
+    request: UpscaleRequest
+    image_sha256: str
+
+
+def check_sizes(request: UpscaleRequest, manifest: Manifest, image: DecodedImage, max_output_pixels: int) -> float:
+    """The final factor; 413/422 when the request would make too large an image or can't be tiled."""
+    width, height = image.size
+    scale = manifest.signature.scale
+    outscale = request.outscale or float(scale)
+    largest = max(outscale, scale)  # the network's output is held too, before any resampling
+    pixels = round(width * largest) * round(height * largest)
+    if pixels > max_output_pixels:
+        raise Problem(
+            413, "output-too-large", "Output too large",
+            f"{width}x{height} at x{largest:g} makes {pixels} pixels; the limit is {max_output_pixels}",
+            errors=[{"field": "outscale", "message": f"the output would be over {max_output_pixels} pixels",
+                     "type": "output_too_large"}],
+        )
+    if request.tile == 0 and width * height > UNTILED_MAX_PIXELS:
+        raise field_error("tile", f"tile 0 (no tiling) is for inputs up to {UNTILED_MAX_PIXELS} pixels; "
+                                  f"this one has {width * height}: give a tile size", "tiling_required")
+    return outscale
+
+
+@router.post(
+    "/upscale",
+    response_model=Job,
+    status_code=202,
+    openapi_extra={"requestBody": _REQUEST_BODY},
+    responses={200: {"model": Job, "description": "Finished within `Prefer: wait` or served from the cache"},
+               413: {"description": "Image or output over the byte or pixel limits"}, **PROBLEM_RESPONSES},
+    summary="Upscale an image (super-resolution)",
+)
+async def upscale(request: Request, state: StateDep, response: Response, wait_s: PreferWaitDep,
+                  idempotency_key: IdempotencyKeyDep) -> Job:
+    """Queue a super-resolution job: multipart (`image` file part plus form fields) or JSON (`image`
+    as base64). Deterministic, so a repeat of the same image and fields is answered from the result
+    cache (`cached: true`) without a worker."""
+    settings = state.settings
+    received = await receive_image_request(request, max_bytes=settings.max_image_bytes,
+                                           max_pixels=settings.max_input_pixels)
+    body = validate_fields(UpscaleRequest, received.fields)
+    keyed = _Keyed(request=body, image_sha256=hashlib.sha256(received.data).hexdigest())
+
+    def create() -> Job:
+        return create_once(state, "upscale", idempotency_key, keyed, response,
+                           lambda: submit_upscale(state, body, received.data, received.image))
+
+    job = await run_in_threadpool(create)
+    return await run_in_threadpool(job_answer, state, job, response, wait_s)
+
+
+def submit_upscale(state, request: UpscaleRequest, data: bytes, image: DecodedImage) -> Job:
+    manifest = resolve_model(state, request.model, "upscale")
+    outscale = check_sizes(request, manifest, image, state.settings.max_output_pixels)
+    model = ModelRef(name=manifest.name, version=manifest.version)
+    params = request.model_dump(exclude={"model", *WEBHOOK_FIELDS})
+    params.update(outscale=outscale, image_sha256=hashlib.sha256(data).hexdigest(), input_size=list(image.size),
+                  input_bits=16 if image.max_value > 255 else 8)
+    digest = request_digest("upscale", model, params)
+    webhook = request.webhook_spec()
+    job = answer_from_cache(state, "upscale", model, params, digest, webhook)
+    if job is None:
+        # The bytes live as long as a result does; the worker decodes them again (cheap next to the network).
+        state.jobs.put_blob(data)
+        job = enqueue(
+            state, kind="upscale", model=model, params=params, task_kwargs={"cache_digest": digest}, webhook=webhook,
+        )
+    return job

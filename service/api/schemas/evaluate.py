@@ -1,0 +1,38 @@
+"""POST /evaluate: measure a model version against a dataset."""
+
+from typing import Literal
+
+from pydantic import ConfigDict, Field
+
+from service.api.schemas.webhooks import WebhookFields
+
+MIN_SAMPLES, MAX_SAMPLES = 10, 10_000
+
+
+class EvaluateRequest(WebhookFields):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"model": "mnist-cdcgan:1", "n_samples": 1000, "extractor": "auto"}]},
+    )
+
+    model: str = Field(
+        description="Model as `name`, `name:version` or `name:alias`; a bare name means `latest`.",
+        examples=["mnist-cdcgan:1"],
+        min_length=1,
+        max_length=100,
+    )
+    dataset: str | None = Field(
+        None, max_length=64, description="Real data to compare with; default: the dataset the version was trained on.",
+        examples=["mnist-5k"],
+    )
+    n_samples: int = Field(
+        1000, ge=MIN_SAMPLES, le=MAX_SAMPLES, description="Images to generate and measure.", examples=[1000]
+    )
+    extractor: Literal["auto", "mnist", "inception"] = Field(
+        "auto",
+        description="Feature network: `mnist` (the project's digit classifier, grayscale only), `inception` "
+        "(InceptionV3, needs GANFORGE_INCEPTION_PATH), or `auto` (mnist for MNIST-like images, else inception).",
+        examples=["auto"],
+    )
+    seed: int = Field(0, ge=0, le=2**32 - 1, description="Seed of the latents: the same seed, the same figures.",
+                      examples=[0])

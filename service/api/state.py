@@ -1,0 +1,40 @@
+"""What the API process holds for its lifetime: settings, Redis, the stores, the Celery client."""
+
+from dataclasses import dataclass
+
+import redis
+from celery import Celery
+
+from models.store import ModelStore
+from service.core.job_store import JobStore
+from service.core.queue import create_celery
+from service.core.settings import Settings
+
+
+@dataclass
+class ApiState:
+    settings: Settings
+    redis: redis.Redis
+    jobs: JobStore
+    models: ModelStore
+    celery: Celery
+
+    @classmethod
+    def build(cls, settings: Settings) -> "ApiState":
+        client = redis.Redis.from_url(
+            settings.redis_url,
+            socket_connect_timeout=2,
+            socket_timeout=5,
+            health_check_interval=10,
+            retry_on_timeout=False,
+            max_connections=256,
+        )
+        models = ModelStore(settings.models_dir)
+        models.seed_from(ModelStore(settings.zoo_dir))
+        return cls(
+            settings=settings,
+            redis=client,
+            jobs=JobStore(client, job_ttl_s=settings.job_ttl_s, output_ttl_s=settings.output_ttl_s),
+            models=models,
+            celery=create_celery(settings),
+        )

@@ -1,0 +1,308 @@
+"""Jobs, their events and their outputs in Redis, shared by the API and the workers.
+
+A job is a Redis hash whose fields are JSON values, so one field changes without rewriting the
+rest, and a status change is a compare-and-set in a Lua script: the API cancelling and a worker
+starting the same job can't both win. Every change is also appended to the job's event stream,
+which `Prefer: wait` and the SSE endpoint read without polling.
+
+Outputs are content-addressed blobs with a TTL (the result cache); a finished deterministic
+request also leaves a cache entry that points at its blobs.
+"""
+
+import hashlib
+import json
+import time
+from datetime import datetime, timezone
+from typing import Any, Iterable
+
+import redis
+
+from service.core.jobs import Job, JobOutput, JobStatus
+
+PREFIX = "gf"
+EVENTS_MAXLEN = 1000
+MAX_BLOCK_MS = 1000
+
+
+def job_key(job_id: str) -> str:
+    return f"{PREFIX}:job:{job_id}"
+
+
+def events_key(job_id: str) -> str:
+    return f"{PREFIX}:job:{job_id}:events"
+
+
+def blob_key(sha256: str) -> str:
+    return f"{PREFIX}:blob:{sha256}"
+
+
+def cache_key(digest: str) -> str:
+    return f"{PREFIX}:cache:{digest}"
+
+
+def lease_key(job_id: str) -> str:
+    return f"{PREFIX}:lease:{job_id}"
+
+
+def task_key(job_id: str) -> str:
+    return f"{PREFIX}:job:{job_id}:task"
+
+
+RUNNING_KEY = f"{PREFIX}:running"
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+# KEYS: job hash, event stream, set of running jobs. ARGV: allowed current statuses (comma
+# separated JSON strings), stream length, what to do with the running set on success ('add',
+# 'remove', or 'keep'; 'remove' happens even when the move is refused, since the caller is done
+# with the job either way), '1' to answer the whole record, the job id, then field/value pairs
+# to write, "status" first (so ARGV[7] is the new status, announced without reading it back).
+# Answers {status found, record...}; the write happened only if that status was allowed.
+_TRANSITION = """
+local current = redis.call('HGET', KEYS[1], 'status')
+if not current then return {false} end
+if ARGV[3] == 'remove' then redis.call('SREM', KEYS[3], ARGV[5]) end
+local allowed = false
+for status in string.gmatch(ARGV[1], '[^,]+') do
+  if status == current then allowed = true end
+end
+if allowed then
+  local fields = {}
+  for i = 6, #ARGV do fields[#fields + 1] = ARGV[i] end
+  redis.call('HSET', KEYS[1], unpack(fields))
+  redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', 'event', 'status', 'data', ARGV[7])
+  if ARGV[3] == 'add' then redis.call('SADD', KEYS[3], ARGV[5]) end
+end
+if ARGV[4] == '1' then return {current, redis.call('HGETALL', KEYS[1])} end
+return {current}
+"""
+
+# A lease is renewed or released only by the worker that holds it.
+_RENEW_LEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('EXPIRE', KEYS[1], ARGV[2]) end
+return 0
+"""
+_RELEASE_LEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+
+class JobStore:
+    def __init__(self, client: redis.Redis, *, job_ttl_s: int, output_ttl_s: int):
+        self.redis = client
+        self.job_ttl_s = job_ttl_s
+        self.output_ttl_s = output_ttl_s
+        self._transition = client.register_script(_TRANSITION)
+        self._renew_lease = client.register_script(_RENEW_LEASE)
+        self._release_lease = client.register_script(_RELEASE_LEASE)
+
+    # -- records -----------------------------------------------------------------------------
+
+    def create(self, job: Job, task: dict[str, Any] | None = None) -> None:
+        """Record a new job, and with `task` ({name, queue, kwargs}) how it is queued, so the
+        reaper can queue it again."""
+        pipe = self.redis.pipeline()
+        pipe.hset(job_key(job.id), mapping=_encode(job.model_dump(mode="json")))
+        pipe.expire(job_key(job.id), self.job_ttl_s)
+        pipe.xadd(events_key(job.id), _event("status", job.status.value), maxlen=EVENTS_MAXLEN)
+        pipe.expire(events_key(job.id), self.job_ttl_s)
+        if task is not None:
+            pipe.set(task_key(job.id), json.dumps(task), ex=self.job_ttl_s)
+        pipe.execute()
+
+    def get(self, job_id: str) -> Job | None:
+        raw = self.redis.hgetall(job_key(job_id))
+        return _decode_record(raw) if raw else None
+
+    def status(self, job_id: str) -> JobStatus | None:
+        raw = self.redis.hget(job_key(job_id), "status")
+        return JobStatus(json.loads(raw)) if raw else None
+
+    def transition(self, job_id: str, allowed: Iterable[JobStatus], to: JobStatus, **fields: Any) -> JobStatus | None:
+        """Move a job to `to` if its status is one of `allowed`; answers the status it had.
+
+        The caller compares the answer with `allowed` to learn whether it won.
+        """
+        found, _ = self._move(job_id, allowed, to, fields)
+        return found
+
+    def start(self, job_id: str, **fields: Any) -> tuple[JobStatus | None, Job | None]:
+        """A worker takes the job: queued (or running, when its last worker died) -> running,
+        marked in the running set for the reaper. Answers the status found and the job."""
+        return self._move(job_id, {JobStatus.queued, JobStatus.running}, JobStatus.running, fields,
+                          running="add", answer_job=True)
+
+    def finish(self, job_id: str, to: JobStatus, **fields: Any) -> JobStatus | None:
+        """running -> `to`, and off the running set whether or not the job was still running."""
+        found, _ = self._move(job_id, {JobStatus.running}, to, fields, running="remove")
+        return found
+
+    def _move(self, job_id: str, allowed: Iterable[JobStatus], to: JobStatus, fields: dict[str, Any], *,
+              running: str = "keep", answer_job: bool = False) -> tuple[JobStatus | None, Job | None]:
+        values = _encode({"status": to.value, **fields})  # status first: the script announces ARGV[7]
+        flat = [item for pair in values.items() for item in pair]
+        answer = self._transition(
+            keys=[job_key(job_id), events_key(job_id), RUNNING_KEY],
+            args=[",".join(json.dumps(s.value) for s in allowed), EVENTS_MAXLEN, running,
+                  "1" if answer_job else "0", job_id, *flat],
+        )
+        if not answer[0]:
+            return None, None
+        found = JobStatus(json.loads(answer[0]))
+        job = _decode_record(dict(zip(answer[1][::2], answer[1][1::2]))) if answer_job else None
+        return found, job
+
+    def update(self, job_id: str, event: str, data: Any = None, **fields: Any) -> None:
+        """Write fields of a running job (progress, outputs) and announce them as `event`, whose
+        data is `data` when given, else the fields."""
+        pipe = self.redis.pipeline()
+        pipe.hset(job_key(job_id), mapping=_encode(fields))
+        pipe.xadd(events_key(job_id), _event(event, fields if data is None else data), maxlen=EVENTS_MAXLEN)
+        pipe.execute()
+
+    def emit(self, job_id: str, event: str, data: Any) -> None:
+        """Announce an event that changes nothing in the record (a checkpoint was written)."""
+        self.redis.xadd(events_key(job_id), _event(event, data), maxlen=EVENTS_MAXLEN)
+
+    def events(self, job_id: str, after: str = "0-0", block_ms: int | None = None) -> list[tuple[str, str, Any]]:
+        """Events after the stream id `after`: (id, event, data), waiting up to block_ms for one.
+
+        A wait is cut to MAX_BLOCK_MS: a blocking read longer than the client's socket timeout
+        would look like a dead Redis. Callers loop.
+        """
+        block = None if block_ms is None else max(1, min(block_ms, MAX_BLOCK_MS))
+        answer = self.redis.xread({events_key(job_id): after}, block=block)
+        if not answer:
+            return []
+        return [
+            (entry_id.decode(), fields[b"event"].decode(), json.loads(fields[b"data"]))
+            for entry_id, fields in answer[0][1]
+        ]
+
+    def wait(self, job_id: str, timeout_s: float) -> Job | None:
+        """The job once it is terminal, or as it stands when `timeout_s` runs out."""
+        deadline = time.monotonic() + timeout_s
+        after = "0-0"  # from the start of the stream: an end that came before this call still counts
+        while True:
+            remaining_ms = int((deadline - time.monotonic()) * 1000)
+            if remaining_ms <= 0:
+                return self.get(job_id)
+            events = self.events(job_id, after, block_ms=remaining_ms)
+            if not events and not self.redis.exists(job_key(job_id)):
+                return None
+            for entry_id, event, data in events:
+                after = entry_id
+                if event == "status" and JobStatus(data).is_terminal:
+                    return self.get(job_id)
+
+    # -- outputs and the result cache ----------------------------------------------------------
+
+    def put_blob(self, data: bytes, ttl_s: int | None = None) -> str:
+        """Store bytes under their SHA-256 (an input image, say); answers the digest."""
+        digest = hashlib.sha256(data).hexdigest()
+        self.redis.set(blob_key(digest), data, ex=ttl_s or self.output_ttl_s)
+        return digest
+
+    def put_outputs(self, job_id: str, items: list[tuple[str, bytes, str]], ttl_s: int | None = None) -> list[JobOutput]:
+        """Store (name, bytes, content type) triples as blobs for `ttl_s` (default: the result
+        cache's TTL); answers the job's output entries."""
+        outputs = []
+        pipe = self.redis.pipeline(transaction=False)
+        for name, data, content_type in items:
+            digest = hashlib.sha256(data).hexdigest()
+            pipe.set(blob_key(digest), data, ex=ttl_s or self.output_ttl_s)
+            outputs.append(
+                JobOutput(
+                    name=name,
+                    url=f"/jobs/{job_id}/outputs/{name}",
+                    content_type=content_type,
+                    size=len(data),
+                    sha256=digest,
+                )
+            )
+        pipe.execute()
+        return outputs
+
+    def get_blob(self, sha256: str) -> bytes | None:
+        return self.redis.get(blob_key(sha256))
+
+    def cache_put(self, digest: str, job_id: str, outputs: list[JobOutput], metrics: dict[str, Any]) -> None:
+        entry = {"job_id": job_id, "outputs": [o.model_dump() for o in outputs], "metrics": metrics}
+        self.redis.set(cache_key(digest), json.dumps(entry), ex=self.output_ttl_s)
+
+    def cache_get(self, digest: str) -> dict[str, Any] | None:
+        """A cached answer whose blobs are all still there, or None."""
+        raw = self.redis.get(cache_key(digest))
+        if raw is None:
+            return None
+        entry = json.loads(raw)
+        blobs = [blob_key(o["sha256"]) for o in entry["outputs"]]
+        if blobs and self.redis.exists(*blobs) != len(set(blobs)):
+            return None  # evicted under memory pressure: compute again
+        return entry
+
+    # -- leases: one job never runs twice at once -----------------------------------------------
+
+    def acquire_lease(self, job_id: str, owner: str, ttl_s: int) -> bool:
+        return bool(self.redis.set(lease_key(job_id), owner, nx=True, ex=ttl_s))
+
+    def renew_lease(self, job_id: str, owner: str, ttl_s: int) -> bool:
+        return bool(self._renew_lease(keys=[lease_key(job_id)], args=[owner, ttl_s]))
+
+    def renew_leases(self, leases: list[tuple[str, str, int]]) -> list[bool]:
+        """Renew several (job id, owner, ttl) leases in one round trip; answers which were renewed."""
+        pipe = self.redis.pipeline(transaction=False)
+        for job_id, owner, ttl_s in leases:
+            self._renew_lease(keys=[lease_key(job_id)], args=[owner, ttl_s], client=pipe)
+        return [bool(answer) for answer in pipe.execute()]
+
+    def release_lease(self, job_id: str, owner: str) -> None:
+        self._release_lease(keys=[lease_key(job_id)], args=[owner])
+
+    # -- recovery: which task a job is, and which jobs are running -------------------------------
+
+    def get_task(self, job_id: str) -> dict[str, Any] | None:
+        raw = self.redis.get(task_key(job_id))
+        return json.loads(raw) if raw else None
+
+    def forget_running(self, job_id: str) -> None:
+        self.redis.srem(RUNNING_KEY, job_id)
+
+    def running_without_lease(self) -> list[str]:
+        """Jobs marked running whose worker stopped renewing the lease: it died."""
+        ids = [i.decode() for i in self.redis.smembers(RUNNING_KEY)]
+        if not ids:
+            return []
+        pipe = self.redis.pipeline(transaction=False)
+        for job_id in ids:
+            pipe.exists(lease_key(job_id))
+        return [job_id for job_id, leased in zip(ids, pipe.execute()) if not leased]
+
+    def claim_requeue(self, job_id: str, ttl_s: int) -> bool:
+        """One reaper, not several, requeues a given orphan."""
+        return bool(self.redis.set(f"{PREFIX}:requeue:{job_id}", "1", nx=True, ex=ttl_s))
+
+
+def _decode_record(raw: dict[bytes, bytes]) -> Job:
+    return Job.model_validate({k.decode(): json.loads(v) for k, v in raw.items()})
+
+
+def _event(event: str, data: Any) -> dict[str, str]:
+    return {"event": event, "data": json.dumps(data, default=_json_default)}
+
+
+def _encode(fields: dict[str, Any]) -> dict[str, str]:
+    return {name: json.dumps(value, default=_json_default) for name, value in fields.items()}
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if hasattr(value, "model_dump"):
+        return value.model_dump(mode="json")
+    raise TypeError(f"cannot encode {type(value).__name__}")
+

@@ -1,0 +1,62 @@
+"""The Celery app: broker, routing by task name, delivery guarantees.
+
+The API builds the same app to enqueue by task name (`send_task`), so this module must stay
+free of torch and ONNX Runtime; workers pass their task modules in `include`.
+"""
+
+from contextlib import contextmanager
+
+from celery import Celery
+from kombu.transport import redis as kombu_redis
+
+from service.core.routing import INFERENCE_QUEUE, task_routes
+from service.core.settings import Settings
+
+
+class _RedisChannel(kombu_redis.Channel):
+    """kombu's Redis channel, reusing one client for its short commands.
+
+    kombu builds a new `redis.Redis` (~75 µs: it fills a table of response callbacks) for every
+    publish and for both halves of a task's ack bookkeeping; a client over the channel's pool is
+    thread-safe and nothing closes the ones handed out, so one per pool serves them all.
+    """
+
+    @contextmanager
+    def conn_or_acquire(self, client=None):
+        if client:
+            yield client
+            return
+        pool = self.pool
+        shared = self.__dict__.get("_gf_client")
+        if shared is None or shared.connection_pool is not pool:  # a new pool after a reconnect
+            shared = self.__dict__["_gf_client"] = self._create_client()
+        yield shared
+
+
+class RedisTransport(kombu_redis.Transport):
+    Channel = _RedisChannel
+
+
+def create_celery(settings: Settings, *, include: tuple[str, ...] = ()) -> Celery:
+    if not settings.redis_url:
+        raise RuntimeError("GANFORGE_REDIS_URL is not set: start Redis first (make run does it for you)")
+    app = Celery("ganforge", include=list(include))
+    app.conf.update(
+        broker_url=settings.redis_url,
+        # Plain redis:// only; other schemes (rediss://, sentinel://) keep kombu's own transport.
+        broker_transport=f"{__name__}:RedisTransport" if settings.redis_url.startswith("redis://") else None,
+        broker_connection_retry_on_startup=True,
+        # The API must answer 503 quickly when Redis is gone, not retry a publish for minutes.
+        broker_transport_options={"visibility_timeout": 3600, "socket_timeout": 5, "socket_connect_timeout": 2},
+        task_publish_retry_policy={"max_retries": 1, "interval_start": 0, "interval_step": 0.2},
+        task_ignore_result=True,  # job records in Redis are the results
+        task_routes=task_routes(),
+        task_default_queue=INFERENCE_QUEUE,
+        task_serializer="json",
+        accept_content=["json"],
+        worker_hijack_root_logger=False,
+        worker_send_task_events=False,
+        worker_enable_remote_control=True,
+        ganforge_settings=settings,
+    )
+    return app

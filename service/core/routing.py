@@ -1,0 +1,41 @@
+"""The routing table: each kind of job, the Celery task that runs it and the queue it waits in.
+
+The API enqueues by task name (it imports no task code) and the workers register their tasks
+under the same names, so this table is the one place where the two meet.
+"""
+
+from dataclasses import dataclass
+
+from service.core.jobs import JobKind
+
+INFERENCE_QUEUE = "inference"
+TRAINING_QUEUE = "training"
+
+
+@dataclass(frozen=True)
+class Route:
+    task: str
+    queue: str
+
+
+ROUTES: dict[JobKind, Route] = {
+    "generate": Route("ganforge.inference.generate", INFERENCE_QUEUE),
+    "translate": Route("ganforge.inference.translate", INFERENCE_QUEUE),
+    "upscale": Route("ganforge.inference.upscale", INFERENCE_QUEUE),
+    "train": Route("ganforge.training.train", TRAINING_QUEUE),
+    "evaluate": Route("ganforge.training.evaluate", TRAINING_QUEUE),
+}
+
+# Short POSTs to webhook receivers ride the inference queue: never behind a training run.
+WEBHOOK_ROUTE = Route("ganforge.webhooks.deliver", INFERENCE_QUEUE)
+
+
+def route_of(kind: JobKind) -> Route:
+    return ROUTES[kind]
+
+
+def task_routes() -> dict[str, dict[str, str]]:
+    """Celery's `task_routes`: every task name to its queue."""
+    routes = {route.task: {"queue": route.queue} for route in ROUTES.values()}
+    routes[WEBHOOK_ROUTE.task] = {"queue": WEBHOOK_ROUTE.queue}
+    return routes

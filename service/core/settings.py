@@ -1,0 +1,113 @@
+"""Every setting of the service and its workers: one class, read from GANFORGE_* variables."""
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="GANFORGE_", extra="ignore")
+
+    redis_url: str | None = Field(
+        None, description="Redis for broker, jobs and results; unset: `make run` starts its own server."
+    )
+    host: str = "127.0.0.1"
+    port: int = 8000
+    state_dir: Path = Field(REPO_ROOT / ".state", description="Local state: Redis data, artifacts, logs.")
+    artifacts_dir: Path | None = Field(
+        None, description="Shared by API and workers: datasets, checkpoints, models. Default: state_dir/artifacts."
+    )
+    zoo_dir: Path = Field(REPO_ROOT / "models" / "zoo", description="Bundled models, seeded at start.")
+
+    log_format: str = Field("text", description="'text' for a terminal, 'json' for one object per line.")
+    log_level: str = "INFO"
+
+    # jobs and results
+    job_ttl_s: int = Field(7 * 24 * 3600, description="How long a job record is kept.")
+    output_ttl_s: int = Field(3600, description="How long encoded outputs (the result cache) are kept.")
+    max_wait_s: float = Field(300.0, description="Upper bound on `Prefer: wait=N`; each wait holds an API thread.")
+    redis_maxmemory: str = Field("512mb", description="Memory cap of the Redis that `make run` starts.")
+    max_queue_depth: int = Field(1000, description="Queued messages per queue before new jobs get 429.")
+
+    # image inputs (/translate, /upscale)
+    max_image_bytes: int = Field(20 * 1024 * 1024, description="Largest image a request may carry, in bytes.")
+    max_input_pixels: int = Field(4096 * 4096, description="Largest image a request may carry, in pixels.")
+
+    # upscale
+    max_output_pixels: int = Field(
+        8192 * 8192, ge=1, description="Largest image /upscale may make (input pixels x scale^2, for the network's "
+        "output and for the final image alike), so a worker's memory stays bounded.",
+    )
+
+    # inference
+    max_batch_size: int = Field(32, ge=1, description="Images per ONNX Runtime run; 1 turns batching off.")
+    max_batch_delay_ms: float = Field(5.0, ge=0, description="How long a batch waits to fill.")
+    png_compress_level: int = Field(1, ge=0, le=9, description="zlib level: 1 is ~4x faster than 6, ~10% larger.")
+    ort_threads: int = Field(0, ge=0, description="ONNX Runtime intra-op threads; 0 = one per core.")
+    ort_providers: str = Field("auto", description="'auto' (CUDA when present), or a comma list of providers.")
+    ort_fp16: Literal["off", "cuda", "always"] = Field(
+        "cuda", description="Run a version's fp16 variant (python -m models.fp16) on CUDA, always, or never."
+    )
+
+    # workers
+    worker_heartbeat_s: float = Field(5.0, description="How often a worker says it is alive.")
+    worker_concurrency: int = Field(8, description="Task threads per worker process.")
+    lease_ttl_s: int = Field(30, description="A job whose worker stops renewing its lease for this long is free.")
+
+    # webhooks
+    webhook_secret: str = Field(
+        "ganforge-dev-webhook-secret",
+        description="HMAC-SHA256 key of X-GANForge-Signature; receivers verify with the same key. "
+        "The default suits local runs only: set your own wherever webhooks leave the machine.",
+    )
+    webhook_max_retries: int = Field(8, ge=0, description="Retries of the `completed` POST after the first try.")
+    webhook_backoff_s: float = Field(1.0, gt=0, description="First retry delay; it doubles each retry, up to 5 minutes.")
+    webhook_progress_interval_s: float = Field(2.0, ge=0, description="At most one `progress` POST per job this often.")
+    webhook_timeout_s: float = Field(5.0, gt=0, description="Per POST: connect, send and read the answer.")
+    webhook_allow_private: bool = Field(
+        False,
+        description="Allow webhooks to loopback, private and link-local addresses. Off by default so a job "
+        "cannot make the workers call into their own network (SSRF); turn it on for local development.",
+    )
+
+    # datasets
+    max_upload_bytes: int = Field(200 * 2**20, ge=1, description="Largest dataset upload, counted as it streams in.")
+    max_archive_files: int = Field(20_000, ge=1, description="Most files in an uploaded archive.")
+    max_uncompressed_bytes: int = Field(2**30, ge=1, description="Most bytes an archive may unpack to.")
+    max_compression_ratio: float = Field(100.0, gt=1, description="Most an archive or a member may inflate (zip bombs).")
+    max_image_pixels: int = Field(4096 * 4096, ge=1, description="Largest image (width x height) in a dataset.")
+    fashion_mnist_dir: Path = Field(
+        Path("/usr/share/datasets/fashion-mnist"), description="IDX files of Debian's dataset-fashion-mnist, if installed."
+    )
+
+    # evaluation
+    inception_path: Path | None = Field(
+        None, description="InceptionV3 TorchScript file (or its folder) for FID on RGB images; optional, fetch with "
+        "`python -m training.metrics.fetch_inception --out DIR`.",
+    )
+    train_eval_samples: int = Field(
+        500, ge=0, description="Samples a training job measures its new version with (FID etc.); 0 turns it off.",
+    )
+
+    @model_validator(mode="after")
+    def _default_artifacts_dir(self) -> "Settings":
+        if self.artifacts_dir is None:
+            self.artifacts_dir = self.state_dir / "artifacts"
+        return self
+
+    @property
+    def models_dir(self) -> Path:
+        return self.artifacts_dir / "models"
+
+    @property
+    def datasets_dir(self) -> Path:
+        return self.artifacts_dir / "datasets"
+
+
+def load_settings(**overrides) -> Settings:
+    """Build settings from the environment; the app factory and the worker call this once."""
+    return Settings(**overrides)

@@ -1,0 +1,51 @@
+"""`make run`: the whole picture on one machine, supervised.
+
+Starts a Redis of its own unless GANFORGE_REDIS_URL names one (append-only file under the state
+folder), one worker consuming both queues, and the API; a worker or API that dies is started
+again while the others keep serving; Ctrl-C stops them all.
+"""
+
+import logging
+import signal
+import time
+
+from service.core.logs import configure_logging
+from service.core.settings import load_settings
+from service.local.stack import LocalStack
+
+log = logging.getLogger("ganforge.local")
+
+
+def main() -> None:
+    settings = load_settings()
+    configure_logging(settings.log_format, settings.log_level)
+    stack = LocalStack(settings.state_dir, redis_url=settings.redis_url or None, log_to_files=False)
+    stopping = False
+
+    def stop(*_):
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        stack.start_redis(maxmemory=settings.redis_maxmemory)
+        if stack.redis_server:
+            log.info("redis-server started at %s (append-only file in %s)", stack.redis_url, settings.state_dir / "redis")
+        stack.start_worker(concurrency=settings.worker_concurrency, name="ganforge")
+        stack.start_api(port=settings.port, host=settings.host)
+        print(
+            f"\nGANForge: http://{settings.host}:{settings.port}  (API docs: /docs, models: /models)\n"
+            f"try: curl -s -X POST localhost:{settings.port}/generate -H 'Prefer: wait=30' "
+            "-H 'content-type: application/json' -d '{\"model\":\"mnist-cdcgan\",\"n\":16,\"seed\":7,\"labels\":[3]}'\n",
+            flush=True,
+        )
+        while not stopping:
+            stack.restart_dead()
+            time.sleep(0.5)
+    finally:
+        stack.stop()
+
+
+if __name__ == "__main__":
+    main()

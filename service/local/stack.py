@@ -1,0 +1,192 @@
+"""The whole picture on one machine as separate processes: a Redis server (the project's own
+unless one is named), Celery workers and the API.
+
+`make run` supervises it (`python -m service.local`), the integration tests and the benchmarks
+start the same picture on free ports with a state folder of their own.
+"""
+
+import logging
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import redis
+
+from service.core.presence import live_workers
+from service.local.redis_server import LocalRedis, free_port, start_redis
+
+log = logging.getLogger(__name__)
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def worker_command(*, queues: str = "inference,training", concurrency: int = 8, name: str = "ganforge",
+                   loglevel: str = "INFO") -> list[str]:
+    # Threads, not prefork: concurrent requests must meet in one process to share a batch.
+    return [
+        sys.executable, "-m", "celery", "-A", "workers.main", "worker",
+        "-Q", queues, "-P", "threads", "-c", str(concurrency), "-n", f"{name}@%h",
+        "--loglevel", loglevel, "--without-gossip", "--without-mingle",
+    ]
+
+
+def api_command() -> list[str]:
+    return [sys.executable, "-m", "service.api.app"]
+
+
+@dataclass
+class Child:
+    """One supervised process: how to start it again, and when it last started."""
+
+    name: str
+    command: list[str]
+    env: dict[str, str]
+    log_path: Path | None
+    process: subprocess.Popen | None = None
+    started_at: float = 0.0
+    died_at: float | None = None
+    restarts: int = 0  # in a row, each soon after its start
+
+    def start(self) -> subprocess.Popen:
+        out = self.log_path.open("a") if self.log_path else None
+        self.process = subprocess.Popen(self.command, cwd=REPO, env=self.env, stdout=out,
+                                        stderr=subprocess.STDOUT if out else None)
+        self.started_at = time.monotonic()
+        self.died_at = None
+        return self.process
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+
+@dataclass
+class LocalStack:
+    """One isolated GANForge: Redis, state folder, workers, API.
+
+    `redis_url` names a Redis to use; without it the stack starts its own (append-only file under
+    the state folder, so a restart of redis-server loses no accepted job).
+    """
+
+    state_dir: Path
+    extra_env: dict[str, str] = field(default_factory=dict)
+    redis_url: str | None = None
+    log_to_files: bool = True
+    redis_server: LocalRedis | None = None
+    children: dict[str, Child] = field(default_factory=dict)
+    api_url: str | None = None
+
+    def start_redis(self, maxmemory: str = "512mb") -> str:
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        if self.redis_url is None:
+            self.redis_server = start_redis(self.state_dir / "redis", maxmemory=maxmemory)
+            self.redis_url = self.redis_server.url
+        return self.redis_url
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {
+            **os.environ,
+            "GANFORGE_REDIS_URL": self.redis_url or "",
+            "GANFORGE_STATE_DIR": str(self.state_dir),
+            **self.extra_env,
+        }
+
+    @property
+    def redis(self) -> redis.Redis:
+        return redis.Redis.from_url(self.redis_url)
+
+    @property
+    def processes(self) -> list[subprocess.Popen]:
+        return [child.process for child in self.children.values() if child.process is not None]
+
+    def _spawn(self, name: str, command: list[str], env: dict[str, str]) -> Child:
+        child = Child(name, command, env, self.state_dir / f"{name}.log" if self.log_to_files else None)
+        self.children[name] = child
+        child.start()
+        return child
+
+    def start_worker(self, queues: str = "inference,training", concurrency: int = 8, *, name: str | None = None,
+                     loglevel: str = "INFO", wait_s: float = 90) -> subprocess.Popen:
+        name = name or f"worker-{sum(n.startswith('worker') for n in self.children)}"
+        command = worker_command(queues=queues, concurrency=concurrency, name=name, loglevel=loglevel)
+        child = self._spawn(name, command, self.env)
+        if wait_s:
+            self.wait_for_worker(child, wait_s)
+        return child.process
+
+    def wait_for_worker(self, child: Child, wait_s: float = 90) -> None:
+        deadline = time.monotonic() + wait_s
+        while not any(w.get("pid") == child.pid for w in live_workers(self.redis)):
+            if child.process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"worker did not start: see {child.log_path}")
+            time.sleep(0.2)
+
+    def start_api(self, port: int | None = None, host: str = "127.0.0.1", wait_s: float = 60) -> str:
+        port = port or free_port()
+        child = self._spawn("api", api_command(), {**self.env, "GANFORGE_PORT": str(port), "GANFORGE_HOST": host})
+        self.api_url = f"http://127.0.0.1:{port}"
+        if wait_s:
+            self.wait_for_api(child, wait_s)
+        return self.api_url
+
+    def wait_for_api(self, child: Child, wait_s: float = 60) -> None:
+        deadline = time.monotonic() + wait_s
+        while True:
+            try:
+                if httpx.get(f"{self.api_url}/health", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            if child.process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"API did not start: see {child.log_path}")
+            time.sleep(0.2)
+
+    def client(self) -> httpx.Client:
+        return httpx.Client(base_url=self.api_url, timeout=60)
+
+    # -- supervision (make run) -------------------------------------------------------------------
+
+    def restart_dead(self, *, backoff_s: float = 1.0, max_backoff_s: float = 30.0) -> list[str]:
+        """Start again every child that exited; one that keeps dying soon after its start waits
+        twice as long each time (up to `max_backoff_s`). Answers the names restarted."""
+        restarted = []
+        now = time.monotonic()
+        for child in self.children.values():
+            code = child.process.poll()
+            if code is None:
+                continue
+            if child.died_at is None:
+                child.died_at = now
+                child.restarts = child.restarts + 1 if now - child.started_at < max_backoff_s else 1
+                log.warning("%s (pid %d) exited with %s; restarting it", child.name, child.pid, code)
+            if now - child.died_at >= min(max_backoff_s, backoff_s * 2 ** (child.restarts - 1)):
+                child.start()
+                log.warning("%s restarted (pid %d)", child.name, child.pid)
+                restarted.append(child.name)
+        return restarted
+
+    # -- stop ---------------------------------------------------------------------------------------
+
+    def stop(self) -> None:
+        for process in self.processes:
+            if process.poll() is None:
+                process.terminate()
+        for process in self.processes:
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        if self.redis_server is not None:
+            self.redis_server.stop()
+
+    def __enter__(self) -> "LocalStack":
+        return self
+
+    def __exit__(self, *_) -> None:
+        self.stop()

@@ -1,0 +1,124 @@
+"""Dynamic batching gives each request exactly the images it would get alone."""
+
+import threading
+
+import numpy as np
+import pytest
+
+from models.inference.latents import expand_labels, sample_latents
+from models.store import ModelStore
+from service.core.settings import load_settings
+from workers.sessions import LoadedModel, open_session
+
+
+@pytest.fixture(scope="module")
+def bundled():
+    store = ModelStore(load_settings().zoo_dir)
+    manifest = store.resolve("mnist-cdcgan")
+    return manifest, open_session(store.onnx_path(manifest), threads=1, providers=["CPUExecutionProvider"])
+
+
+def feeds_for(seed: int, n: int, latent_dim: int) -> dict[str, np.ndarray]:
+    return {"z": sample_latents(seed, n, latent_dim), "labels": expand_labels([seed % 10], n)}
+
+
+def test_concurrent_requests_share_runs_and_get_their_own_images(bundled):
+    manifest, session = bundled
+    latent_dim = manifest.signature.latent_dim
+    requests = [(seed, 1 + seed % 5) for seed in range(24)]  # mixed sizes, 72 images in all
+    alone = {seed: session.run(["images"], feeds_for(seed, n, latent_dim))[0] for seed, n in requests}
+
+    model = LoadedModel(manifest, session, max_batch_size=16, max_delay_ms=20)
+    results, start = {}, threading.Barrier(len(requests))
+
+    def submit(seed: int, n: int) -> None:
+        start.wait()
+        results[seed] = model.run(feeds_for(seed, n, latent_dim))
+
+    threads = [threading.Thread(target=submit, args=r) for r in requests]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert model.batcher.batches_run < len(requests)  # requests really did share runs
+    assert max(batch for _, batch in results.values()) <= 16
+    for seed, n in requests:
+        images, _ = results[seed]
+        assert images.shape[0] == n
+        np.testing.assert_array_equal(images, alone[seed])
+
+
+def test_a_request_larger_than_the_batch_limit_is_split_and_reassembled(bundled):
+    manifest, session = bundled
+    feeds = feeds_for(3, 37, manifest.signature.latent_dim)
+    model = LoadedModel(manifest, session, max_batch_size=8, max_delay_ms=1)
+    images, largest = model.run(feeds)
+    assert largest == 8
+    np.testing.assert_array_equal(images, session.run(["images"], feeds)[0])
+
+
+def test_batch_size_one_turns_batching_off(bundled):
+    manifest, session = bundled
+    model = LoadedModel(manifest, session, max_batch_size=1, max_delay_ms=50)
+    assert model.batcher is None
+    images, largest = model.run(feeds_for(1, 5, manifest.signature.latent_dim))
+    assert images.shape[0] == 5 and largest == 5
+
+
+@pytest.mark.integration
+def test_over_http_concurrent_jobs_are_batched_and_match_sequential_runs(stack):
+    import concurrent.futures
+
+    with stack.client() as api:
+        def unseeded(_):
+            return api.post("/generate", json={"model": "mnist-cdcgan", "n": 1, "labels": [7]},
+                            headers={"Prefer": "wait=30"}).json()
+
+        with concurrent.futures.ThreadPoolExecutor(16) as pool:
+            concurrent_jobs = list(pool.map(unseeded, range(32)))
+        assert all(job["status"] == "succeeded" for job in concurrent_jobs)
+        assert max(job["metrics"]["batch_images"] for job in concurrent_jobs) > 1
+
+        for job in concurrent_jobs[:8]:  # the same seeds one at a time: nothing to batch with
+            alone = api.post("/generate", json={"model": "mnist-cdcgan", "n": 1, "labels": [7], "seed": job["params"]["seed"]},
+                             headers={"Prefer": "wait=30"}).json()
+            assert alone["metrics"]["batch_images"] == 1
+            assert api.get(alone["outputs"][0]["url"]).content == api.get(job["outputs"][0]["url"]).content
+
+
+def test_io_binding_gives_the_plain_run_s_rows(bundled):
+    # The GPU path binds inputs and outputs; here it is exercised on the CPU device.
+    from workers.sessions import run_bound
+
+    manifest, session = bundled
+    feeds = feeds_for(5, 6, manifest.signature.latent_dim)
+    np.testing.assert_array_equal(run_bound(session, feeds, "images", "cpu"), session.run(["images"], feeds)[0])
+    bound = LoadedModel(manifest, session, max_batch_size=4, max_delay_ms=1, device="cpu")
+    np.testing.assert_array_equal(bound.run(feeds)[0], session.run(["images"], feeds)[0])
+
+
+def test_the_fp16_variant_is_close_and_chosen_by_policy(tmp_path):
+    import shutil
+
+    from models.fp16 import FP16_ATOL, add_fp16_variant
+    from workers.sessions import SessionCache
+
+    zoo = load_settings().zoo_dir
+    shutil.copytree(zoo / "mnist-cdcgan", tmp_path / "mnist-cdcgan")
+    store = ModelStore(tmp_path)
+    manifest = add_fp16_variant(store, "mnist-cdcgan:1")
+    assert manifest.variants == {"fp16": "model.fp16.onnx"}
+    assert 0 < manifest.metrics["fp16_max_abs_diff"] <= FP16_ATOL
+    half_file = store.onnx_path(manifest).with_name("model.fp16.onnx")
+    assert half_file.stat().st_size < 0.6 * store.onnx_path(manifest).stat().st_size
+
+    options = dict(threads=1, providers=["CPUExecutionProvider"], max_batch_size=1, max_delay_ms=0)
+    on_cpu = SessionCache(fp16="cuda", **options)  # the default: fp16 only on a GPU
+    assert on_cpu.encoding_of(manifest, store.onnx_path(manifest)).name == "model.onnx"
+    forced = SessionCache(fp16="always", **options)
+    assert forced.encoding_of(manifest, store.onnx_path(manifest)) == half_file
+    feeds = feeds_for(2, 8, manifest.signature.latent_dim)
+    full = on_cpu.get(manifest, store.onnx_path(manifest)).run(feeds)[0]
+    half = forced.get(manifest, store.onnx_path(manifest)).run(feeds)[0]
+    assert half.dtype == np.float32 and 0 < np.abs(full - half).max() <= FP16_ATOL
