@@ -19,7 +19,7 @@ from training.translation_configs import CycleGANHyperparameters, Pix2PixHyperpa
 
 # Named by import path: only the training worker imports them (and torch with them).
 DCGAN_JOB = "training.dcgan_job:run_training_job"
-SR_JOB = "training.sr_trainer:run_training_job"
+SR_JOB = "training.sr_job:run_training_job"
 TRANSLATION_JOB = "training.translation_job:run_training_job"
 
 

@@ -2,7 +2,7 @@
 
 TrainingRun reports progress, samples and checkpoints, answers cancel, resumes from the newest
 checkpoint and announces the registered version; each family's job code (`Family.runner`:
-training/dcgan_job.py, translation_job.py, sr_trainer.py) loads its data, calls its trainer
+training/dcgan_job.py, translation_job.py, sr_job.py) loads its data, calls its trainer
 through `fit` and publishes the result. Torch is imported only there, so workers that only
 serve inference never load it.
 """
