@@ -41,7 +41,7 @@ import httpx
 from celery import Celery, Task, shared_task
 from celery.utils.log import get_task_logger
 
-from service.core.job_store import PREFIX, job_key
+from service.core import keys
 from service.core.jobs import Job, WebhookEvent
 from service.core.logs import job_logging
 from service.core.routing import WEBHOOK_ROUTE
@@ -54,14 +54,6 @@ MAX_BACKOFF_S = 300.0
 SIGNATURE_TOLERANCE_S = 300
 RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
 IN_FLIGHT_TTL_S = 600
-
-
-def throttle_key(job_id: str) -> str:
-    return f"{PREFIX}:webhook:progress:{job_id}"
-
-
-def in_flight_key(job_id: str) -> str:
-    return f"{PREFIX}:webhook:inflight:{job_id}"
 
 
 # -- signing -----------------------------------------------------------------------------------
@@ -130,8 +122,8 @@ def notify(source: Celery | WorkerContext, job: Job, event: WebhookEvent) -> boo
         if event != "completed":
             # Counted until sent, so that `completed` can wait for it (see `deliver`).
             pipe = context.redis.pipeline()
-            pipe.incr(in_flight_key(job.id))
-            pipe.expire(in_flight_key(job.id), IN_FLIGHT_TTL_S)
+            pipe.incr(keys.webhook_in_flight(job.id))
+            pipe.expire(keys.webhook_in_flight(job.id), IN_FLIGHT_TTL_S)
             pipe.execute()
         deliver.apply_async(kwargs={"job": job.model_dump(mode="json"), "event": event})
     except Exception:
@@ -143,7 +135,7 @@ def notify(source: Celery | WorkerContext, job: Job, event: WebhookEvent) -> boo
 def notify_progress(source: Celery | WorkerContext, job_id: str) -> bool:
     """For long jobs, on each progress update: sends the job as it stands, throttled per job."""
     context = _context(source)
-    if json.loads(context.redis.hget(job_key(job_id), "webhook") or "null") is None:
+    if json.loads(context.redis.hget(keys.job(job_id), "webhook") or "null") is None:
         return False  # the common case costs one HGET
     job = context.jobs.get(job_id)
     return job is not None and notify(context, job, "progress")
@@ -158,7 +150,7 @@ def _progress_due(context: WorkerContext, job_id: str) -> bool:
     interval_ms = int(context.settings.webhook_progress_interval_s * 1000)
     if interval_ms <= 0:
         return True
-    return bool(context.redis.set(throttle_key(job_id), 1, nx=True, px=interval_ms))
+    return bool(context.redis.set(keys.webhook_progress_throttle(job_id), 1, nx=True, px=interval_ms))
 
 
 @shared_task(name=WEBHOOK_ROUTE.task, bind=True, acks_late=True, reject_on_worker_lost=True)
@@ -175,7 +167,7 @@ def deliver(self: Task, job: dict, event: WebhookEvent, delivery_id: str | None 
             failure = _post(settings, job, event, delivery_id, attempt)
         finally:
             if not terminal:
-                context.redis.decr(in_flight_key(job["id"]))
+                context.redis.decr(keys.webhook_in_flight(job["id"]))
         if failure is None:
             return
         if not (terminal and failure.retryable and attempt <= settings.webhook_max_retries):
@@ -245,5 +237,5 @@ def _post(settings: Settings, job: dict, event: str, delivery_id: str, attempt: 
 def _wait_for_earlier(context: WorkerContext, job_id: str, timeout_s: float) -> None:
     """Hold `completed` while the job's `start`/`progress` POSTs are still on their way, up to timeout_s."""
     deadline = time.monotonic() + timeout_s
-    while int(context.redis.get(in_flight_key(job_id)) or 0) > 0 and time.monotonic() < deadline:
+    while int(context.redis.get(keys.webhook_in_flight(job_id)) or 0) > 0 and time.monotonic() < deadline:
         time.sleep(0.02)

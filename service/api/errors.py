@@ -12,6 +12,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from kombu.exceptions import OperationalError
+from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = logging.getLogger(__name__)
@@ -29,6 +30,37 @@ class Problem(Exception):
         self.detail = detail
         self.headers = headers or {}
         self.extra = extra
+
+
+def validation_problem(errors: list[dict[str, str]]) -> Problem:
+    """422 naming each failing field; `errors` holds {"field", "message", "type"} entries."""
+    detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
+    return Problem(422, "validation-error", "The request is not valid", detail, errors=errors)
+
+
+def invalid(field: str, message: str, type_: str = "invalid") -> Problem:
+    """422 for one failing field."""
+    return validation_problem([{"field": field, "message": message, "type": type_}])
+
+
+def pydantic_field_errors(error: ValidationError, prefix: tuple[str, ...] = ()) -> list[dict[str, str]]:
+    """A pydantic ValidationError as `errors` entries, each field under `prefix`."""
+    return [
+        {"field": ".".join([*prefix, *map(str, e["loc"])]) or "body", "message": e["msg"], "type": e["type"]}
+        for e in error.errors()
+    ]
+
+
+def unknown_model(missing: Exception) -> Problem:
+    return Problem(404, "unknown-model", "Unknown model", str(missing))
+
+
+def unknown_dataset(missing: Exception) -> Problem:
+    return Problem(404, "unknown-dataset", "Unknown dataset", str(missing))
+
+
+def unknown_job(job_id: str) -> Problem:
+    return Problem(404, "unknown-job", "Unknown job", f"no job {job_id!r} (never created, or expired)")
 
 
 def problem_response(
@@ -63,13 +95,10 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, error: RequestValidationError) -> JSONResponse:
-        errors = [
-            {"field": _field_path(e), "message": _message(e), "type": e["type"]} for e in error.errors()
-        ]
-        detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
-        return problem_response(
-            422, "validation-error", "The request is not valid", detail, instance=request.url.path, errors=errors
+        problem = validation_problem(
+            [{"field": _field_path(e), "message": _message(e), "type": e["type"]} for e in error.errors()]
         )
+        return await _problem(request, problem)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, error: StarletteHTTPException) -> JSONResponse:

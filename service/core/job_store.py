@@ -17,47 +17,20 @@ from typing import Any, Iterable
 
 import redis
 
+from service.core import keys
 from service.core.jobs import Job, JobOutput, JobStatus
 
-PREFIX = "gf"
 EVENTS_MAXLEN = 1000
 MAX_BLOCK_MS = 1000
-
-
-def job_key(job_id: str) -> str:
-    return f"{PREFIX}:job:{job_id}"
-
-
-def events_key(job_id: str) -> str:
-    return f"{PREFIX}:job:{job_id}:events"
-
-
-def blob_key(sha256: str) -> str:
-    return f"{PREFIX}:blob:{sha256}"
-
-
-def cache_key(digest: str) -> str:
-    return f"{PREFIX}:cache:{digest}"
-
-
-def lease_key(job_id: str) -> str:
-    return f"{PREFIX}:lease:{job_id}"
-
-
-def task_key(job_id: str) -> str:
-    return f"{PREFIX}:job:{job_id}:task"
-
-
-RUNNING_KEY = f"{PREFIX}:running"
 
 
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
-# KEYS: job hash, event stream, set of running jobs. ARGV: allowed current statuses (comma
-# separated JSON strings), stream length, what to do with the running set on success ('add',
-# 'remove', or 'keep'; 'remove' happens even when the move is refused, since the caller is done
+# KEYS: job hash, event stream, set of running jobs, the events channel (told the job id).
+# ARGV: allowed current statuses (comma separated JSON strings), stream length, what to do with
+# the running set on success ('add', 'remove', or 'keep'; 'remove' happens even when the move is refused, since the caller is done
 # with the job either way), '1' to answer the whole record, the job id, then field/value pairs
 # to write, "status" first (so ARGV[7] is the new status, announced without reading it back).
 # Answers {status found, record...}; the write happened only if that status was allowed.
@@ -74,6 +47,7 @@ if allowed then
   for i = 6, #ARGV do fields[#fields + 1] = ARGV[i] end
   redis.call('HSET', KEYS[1], unpack(fields))
   redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', 'event', 'status', 'data', ARGV[7])
+  redis.call('PUBLISH', KEYS[4], ARGV[5])
   if ARGV[3] == 'add' then redis.call('SADD', KEYS[3], ARGV[5]) end
 end
 if ARGV[4] == '1' then return {current, redis.call('HGETALL', KEYS[1])} end
@@ -106,20 +80,20 @@ class JobStore:
         """Record a new job, and with `task` ({name, queue, kwargs}) how it is queued, so the
         reaper can queue it again."""
         pipe = self.redis.pipeline()
-        pipe.hset(job_key(job.id), mapping=_encode(job.model_dump(mode="json")))
-        pipe.expire(job_key(job.id), self.job_ttl_s)
-        pipe.xadd(events_key(job.id), _event("status", job.status.value), maxlen=EVENTS_MAXLEN)
-        pipe.expire(events_key(job.id), self.job_ttl_s)
+        pipe.hset(keys.job(job.id), mapping=_encode(job.model_dump(mode="json")))
+        pipe.expire(keys.job(job.id), self.job_ttl_s)
+        pipe.xadd(keys.job_events(job.id), _event("status", job.status.value), maxlen=EVENTS_MAXLEN)
+        pipe.expire(keys.job_events(job.id), self.job_ttl_s)
         if task is not None:
-            pipe.set(task_key(job.id), json.dumps(task), ex=self.job_ttl_s)
+            pipe.set(keys.job_task(job.id), json.dumps(task), ex=self.job_ttl_s)
         pipe.execute()
 
     def get(self, job_id: str) -> Job | None:
-        raw = self.redis.hgetall(job_key(job_id))
+        raw = self.redis.hgetall(keys.job(job_id))
         return _decode_record(raw) if raw else None
 
     def status(self, job_id: str) -> JobStatus | None:
-        raw = self.redis.hget(job_key(job_id), "status")
+        raw = self.redis.hget(keys.job(job_id), "status")
         return JobStatus(json.loads(raw)) if raw else None
 
     def transition(self, job_id: str, allowed: Iterable[JobStatus], to: JobStatus, **fields: Any) -> JobStatus | None:
@@ -146,7 +120,7 @@ class JobStore:
         values = _encode({"status": to.value, **fields})  # status first: the script announces ARGV[7]
         flat = [item for pair in values.items() for item in pair]
         answer = self._transition(
-            keys=[job_key(job_id), events_key(job_id), RUNNING_KEY],
+            keys=[keys.job(job_id), keys.job_events(job_id), keys.RUNNING, keys.EVENTS_CHANNEL],
             args=[",".join(json.dumps(s.value) for s in allowed), EVENTS_MAXLEN, running,
                   "1" if answer_job else "0", job_id, *flat],
         )
@@ -160,13 +134,17 @@ class JobStore:
         """Write fields of a running job (progress, outputs) and announce them as `event`, whose
         data is `data` when given, else the fields."""
         pipe = self.redis.pipeline()
-        pipe.hset(job_key(job_id), mapping=_encode(fields))
-        pipe.xadd(events_key(job_id), _event(event, fields if data is None else data), maxlen=EVENTS_MAXLEN)
+        pipe.hset(keys.job(job_id), mapping=_encode(fields))
+        pipe.xadd(keys.job_events(job_id), _event(event, fields if data is None else data), maxlen=EVENTS_MAXLEN)
+        pipe.publish(keys.EVENTS_CHANNEL, job_id)  # wakes the API's waiters (service/api/event_hub.py)
         pipe.execute()
 
     def emit(self, job_id: str, event: str, data: Any) -> None:
         """Announce an event that changes nothing in the record (a checkpoint was written)."""
-        self.redis.xadd(events_key(job_id), _event(event, data), maxlen=EVENTS_MAXLEN)
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.xadd(keys.job_events(job_id), _event(event, data), maxlen=EVENTS_MAXLEN)
+        pipe.publish(keys.EVENTS_CHANNEL, job_id)
+        pipe.execute()
 
     def events(self, job_id: str, after: str = "0-0", block_ms: int | None = None) -> list[tuple[str, str, Any]]:
         """Events after the stream id `after`: (id, event, data), waiting up to block_ms for one.
@@ -175,7 +153,7 @@ class JobStore:
         would look like a dead Redis. Callers loop.
         """
         block = None if block_ms is None else max(1, min(block_ms, MAX_BLOCK_MS))
-        answer = self.redis.xread({events_key(job_id): after}, block=block)
+        answer = self.redis.xread({keys.job_events(job_id): after}, block=block)
         if not answer:
             return []
         return [
@@ -192,7 +170,7 @@ class JobStore:
             if remaining_ms <= 0:
                 return self.get(job_id)
             events = self.events(job_id, after, block_ms=remaining_ms)
-            if not events and not self.redis.exists(job_key(job_id)):
+            if not events and not self.redis.exists(keys.job(job_id)):
                 return None
             for entry_id, event, data in events:
                 after = entry_id
@@ -204,7 +182,7 @@ class JobStore:
     def put_blob(self, data: bytes, ttl_s: int | None = None) -> str:
         """Store bytes under their SHA-256 (an input image, say); answers the digest."""
         digest = hashlib.sha256(data).hexdigest()
-        self.redis.set(blob_key(digest), data, ex=ttl_s or self.output_ttl_s)
+        self.redis.set(keys.blob(digest), data, ex=ttl_s or self.output_ttl_s)
         return digest
 
     def put_outputs(self, job_id: str, items: list[tuple[str, bytes, str]], ttl_s: int | None = None) -> list[JobOutput]:
@@ -214,7 +192,7 @@ class JobStore:
         pipe = self.redis.pipeline(transaction=False)
         for name, data, content_type in items:
             digest = hashlib.sha256(data).hexdigest()
-            pipe.set(blob_key(digest), data, ex=ttl_s or self.output_ttl_s)
+            pipe.set(keys.blob(digest), data, ex=ttl_s or self.output_ttl_s)
             outputs.append(
                 JobOutput(
                     name=name,
@@ -228,19 +206,19 @@ class JobStore:
         return outputs
 
     def get_blob(self, sha256: str) -> bytes | None:
-        return self.redis.get(blob_key(sha256))
+        return self.redis.get(keys.blob(sha256))
 
     def cache_put(self, digest: str, job_id: str, outputs: list[JobOutput], metrics: dict[str, Any]) -> None:
         entry = {"job_id": job_id, "outputs": [o.model_dump() for o in outputs], "metrics": metrics}
-        self.redis.set(cache_key(digest), json.dumps(entry), ex=self.output_ttl_s)
+        self.redis.set(keys.result_cache(digest), json.dumps(entry), ex=self.output_ttl_s)
 
     def cache_get(self, digest: str) -> dict[str, Any] | None:
         """A cached answer whose blobs are all still there, or None."""
-        raw = self.redis.get(cache_key(digest))
+        raw = self.redis.get(keys.result_cache(digest))
         if raw is None:
             return None
         entry = json.loads(raw)
-        blobs = [blob_key(o["sha256"]) for o in entry["outputs"]]
+        blobs = [keys.blob(o["sha256"]) for o in entry["outputs"]]
         if blobs and self.redis.exists(*blobs) != len(set(blobs)):
             return None  # evicted under memory pressure: compute again
         return entry
@@ -248,43 +226,43 @@ class JobStore:
     # -- leases: one job never runs twice at once -----------------------------------------------
 
     def acquire_lease(self, job_id: str, owner: str, ttl_s: int) -> bool:
-        return bool(self.redis.set(lease_key(job_id), owner, nx=True, ex=ttl_s))
+        return bool(self.redis.set(keys.lease(job_id), owner, nx=True, ex=ttl_s))
 
     def renew_lease(self, job_id: str, owner: str, ttl_s: int) -> bool:
-        return bool(self._renew_lease(keys=[lease_key(job_id)], args=[owner, ttl_s]))
+        return bool(self._renew_lease(keys=[keys.lease(job_id)], args=[owner, ttl_s]))
 
     def renew_leases(self, leases: list[tuple[str, str, int]]) -> list[bool]:
         """Renew several (job id, owner, ttl) leases in one round trip; answers which were renewed."""
         pipe = self.redis.pipeline(transaction=False)
         for job_id, owner, ttl_s in leases:
-            self._renew_lease(keys=[lease_key(job_id)], args=[owner, ttl_s], client=pipe)
+            self._renew_lease(keys=[keys.lease(job_id)], args=[owner, ttl_s], client=pipe)
         return [bool(answer) for answer in pipe.execute()]
 
     def release_lease(self, job_id: str, owner: str) -> None:
-        self._release_lease(keys=[lease_key(job_id)], args=[owner])
+        self._release_lease(keys=[keys.lease(job_id)], args=[owner])
 
     # -- recovery: which task a job is, and which jobs are running -------------------------------
 
     def get_task(self, job_id: str) -> dict[str, Any] | None:
-        raw = self.redis.get(task_key(job_id))
+        raw = self.redis.get(keys.job_task(job_id))
         return json.loads(raw) if raw else None
 
     def forget_running(self, job_id: str) -> None:
-        self.redis.srem(RUNNING_KEY, job_id)
+        self.redis.srem(keys.RUNNING, job_id)
 
     def running_without_lease(self) -> list[str]:
         """Jobs marked running whose worker stopped renewing the lease: it died."""
-        ids = [i.decode() for i in self.redis.smembers(RUNNING_KEY)]
+        ids = [i.decode() for i in self.redis.smembers(keys.RUNNING)]
         if not ids:
             return []
         pipe = self.redis.pipeline(transaction=False)
         for job_id in ids:
-            pipe.exists(lease_key(job_id))
+            pipe.exists(keys.lease(job_id))
         return [job_id for job_id, leased in zip(ids, pipe.execute()) if not leased]
 
     def claim_requeue(self, job_id: str, ttl_s: int) -> bool:
         """One reaper, not several, requeues a given orphan."""
-        return bool(self.redis.set(f"{PREFIX}:requeue:{job_id}", "1", nx=True, ex=ttl_s))
+        return bool(self.redis.set(keys.requeue_claim(job_id), "1", nx=True, ex=ttl_s))
 
 
 def _decode_record(raw: dict[bytes, bytes]) -> Job:

@@ -8,15 +8,11 @@ import time
 
 import redis
 
-WORKER_PREFIX = "gf:worker:"
-
-
-def worker_key(worker_id: str) -> str:
-    return f"{WORKER_PREFIX}{worker_id}"
+from service.core import keys
 
 
 class Presence:
-    """A daemon thread that keeps `gf:worker:{id}` alive while the worker process lives."""
+    """A daemon thread that keeps `keys.worker(id)` alive while the worker process lives."""
 
     def __init__(self, client: redis.Redis, queues: list[str], interval_s: float):
         self.client = client
@@ -31,14 +27,14 @@ class Presence:
     def stop(self) -> None:
         self._stop.set()
         try:
-            self.client.delete(worker_key(self.worker_id))
+            self.client.delete(keys.worker(self.worker_id))
         except redis.RedisError:
             pass
 
     def _beat(self) -> None:
         while not self._stop.is_set():
             try:
-                self.client.set(worker_key(self.worker_id), self.record, ex=max(1, int(self.interval_s * 3)))
+                self.client.set(keys.worker(self.worker_id), self.record, ex=max(1, int(self.interval_s * 3)))
             except redis.RedisError:
                 pass  # Redis is away; the next beat tries again
             self._stop.wait(self.interval_s)
@@ -46,7 +42,7 @@ class Presence:
 
 def live_workers(client: redis.Redis) -> list[dict]:
     workers = []
-    for key in client.scan_iter(match=f"{WORKER_PREFIX}*", count=100):
+    for key in client.scan_iter(match=f"{keys.WORKER_PREFIX}*", count=100):
         raw = client.get(key)
         if raw:
             workers.append(json.loads(raw))

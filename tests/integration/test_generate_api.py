@@ -6,6 +6,8 @@ import pytest
 from conftest import wait_for_status
 from PIL import Image
 
+from service.core import keys
+
 pytestmark = pytest.mark.integration
 
 MODEL = "mnist-cdcgan"
@@ -160,7 +162,7 @@ def test_unknown_job_and_output_are_404(api):
 
 def test_an_expired_output_is_410(api, stack):
     job = generate(api, {"model": MODEL, "n": 1, "seed": 2024}, wait=30).json()
-    stack.redis.delete(f"gf:blob:{job['outputs'][0]['sha256']}")  # what the TTL or eviction does
+    stack.redis.delete(keys.blob(job["outputs"][0]["sha256"]))  # what the TTL or eviction does
     assert_problem(api.get(job["outputs"][0]["url"]), 410)
     # and a repeat is computed again rather than answered with the missing blob
     again = generate(api, {"model": MODEL, "n": 1, "seed": 2024}, wait=30).json()

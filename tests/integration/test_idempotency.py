@@ -6,6 +6,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from conftest import wait_for_status
 
+from service.core import keys
+
 pytestmark = pytest.mark.integration
 
 MODEL = "mnist-cdcgan"
@@ -13,7 +15,7 @@ PROBLEM = "application/problem+json"
 
 
 def job_count(stack) -> int:
-    return sum(1 for key in stack.redis.scan_iter("gf:job:*") if key.count(b":") == 2)  # not :events, :task
+    return sum(1 for key in stack.redis.scan_iter(keys.JOB_PATTERN) if key.count(b":") == 2)  # not :events, :task
 
 
 def post(api, body, key):

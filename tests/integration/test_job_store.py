@@ -2,6 +2,7 @@
 
 import threading
 
+from service.core import keys
 from service.core.job_store import JobStore, utcnow
 from service.core.jobs import Job, JobStatus
 
@@ -63,5 +64,5 @@ def test_cache_entries_whose_blobs_are_gone_are_misses(store):
     outputs = store.put_outputs("j", [("0.png", b"pixels", "image/png")])
     store.cache_put("digest", "j", outputs, {})
     assert store.cache_get("digest")["outputs"][0]["sha256"] == outputs[0].sha256
-    store.redis.delete(f"gf:blob:{outputs[0].sha256}")
+    store.redis.delete(keys.blob(outputs[0].sha256))
     assert store.cache_get("digest") is None

@@ -10,6 +10,8 @@ import pytest
 from archives import png, zip_bytes
 from conftest import make_stack, wait_for_status
 
+from service.core import keys
+
 pytestmark = pytest.mark.integration
 
 TINY = {"base_features": 8, "batch_size": 32, "latent_dim": 16, "embed_dim": 4}
@@ -106,7 +108,7 @@ def test_cancel_stops_a_running_training_within_5_s_and_keeps_its_checkpoint(api
     assert running["status"] == "running"
     canceled_at = time.monotonic()
     assert api.post(f"/jobs/{job['id']}/cancel").json()["status"] == "canceled"
-    while stack.redis.exists(f"gf:lease:{job['id']}"):  # the worker lets go of the job when it stops
+    while stack.redis.exists(keys.lease(job["id"])):  # the worker lets go of the job when it stops
         assert time.monotonic() - canceled_at < 5, "training still running 5 s after cancel"
         time.sleep(0.05)
     final = api.get(f"/jobs/{job['id']}").json()

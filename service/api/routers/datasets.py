@@ -2,14 +2,14 @@
 
 import secrets
 from dataclasses import asdict
-from typing import Annotated
 
 import anyio.to_thread
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import FileResponse
 
+from service.api.dataset_refs import DatasetsDep, find_dataset
 from service.api.deps import StateDep
-from service.api.errors import Problem
+from service.api.errors import Problem, unknown_dataset, validation_problem
 from service.api.schemas.datasets import DatasetInfo, DatasetList
 from service.api.schemas.problem import PROBLEM_RESPONSES
 from service.api.upload import (
@@ -24,18 +24,11 @@ from training.dataset_store import (
     DATASET_NAME,
     BuiltinReadOnly,
     DatasetRecord,
-    DatasetStore,
     UnknownDataset,
 )
 
 router = APIRouter(prefix="/datasets", tags=["datasets"])
 
-
-def get_store(state: StateDep) -> DatasetStore:
-    return DatasetStore.from_settings(state.settings)
-
-
-DatasetsDep = Annotated[DatasetStore, Depends(get_store)]
 
 _UPLOAD_BODY = {
     "requestBody": {
@@ -83,11 +76,6 @@ def _rejected(rejection: ArchiveRejected) -> Problem:
     return Problem(rejection.status, rejection.type, rejection.title, rejection.detail, errors=errors)
 
 
-def _invalid(errors: list[dict]) -> Problem:
-    detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
-    return Problem(422, "validation-error", "The request is not valid", detail, errors=errors)
-
-
 def _form(upload) -> tuple[str, str | None]:
     errors = []
     if not upload.has_file:
@@ -101,7 +89,7 @@ def _form(upload) -> tuple[str, str | None]:
         errors.append({"field": "name", "type": "string_pattern_mismatch",
                        "message": "1 to 64 letters, digits, spaces and . ( ) + - _"})
     if errors:
-        raise _invalid(errors)
+        raise validation_problem(errors)
     return layout, name
 
 
@@ -125,7 +113,7 @@ async def create_dataset(request: Request, response: Response, state: StateDep, 
         except UnsupportedMediaType as error:
             raise Problem(415, "unsupported-media-type", "Send multipart/form-data", str(error)) from None
         except MalformedUpload as error:
-            raise _invalid([{"field": error.field, "message": error.message, "type": "malformed"}]) from None
+            raise validation_problem([{"field": error.field, "message": error.message, "type": "malformed"}]) from None
         layout, name = _form(upload)
         record = await anyio.to_thread.run_sync(store.create, archive, layout, name, upload.filename)
     except ArchiveRejected as rejection:
@@ -141,16 +129,9 @@ def list_datasets(store: DatasetsDep) -> DatasetList:
     return DatasetList(datasets=[_info(record) for record in store.records()])
 
 
-def _unknown(error: UnknownDataset) -> Problem:
-    return Problem(404, "unknown-dataset", "Unknown dataset", str(error))
-
-
 @router.get("/{dataset_id}", response_model=DatasetInfo, responses=_DATASET_RESPONSES, summary="One dataset")
 def get_dataset(dataset_id: str, store: DatasetsDep) -> DatasetInfo:
-    try:
-        return _info(store.get(dataset_id))
-    except UnknownDataset as error:
-        raise _unknown(error) from None
+    return _info(find_dataset(store, dataset_id))
 
 
 @router.get(
@@ -161,7 +142,7 @@ def get_preview(dataset_id: str, store: DatasetsDep) -> FileResponse:
     try:
         return FileResponse(store.preview(dataset_id), media_type="image/png")
     except UnknownDataset as error:
-        raise _unknown(error) from None
+        raise unknown_dataset(error) from None
 
 
 @router.delete("/{dataset_id}", status_code=204, responses=_DATASET_RESPONSES, summary="Delete an uploaded dataset")
@@ -169,7 +150,7 @@ def delete_dataset(dataset_id: str, store: DatasetsDep) -> Response:
     try:
         store.delete(dataset_id)
     except UnknownDataset as error:
-        raise _unknown(error) from None
+        raise unknown_dataset(error) from None
     except BuiltinReadOnly as error:
         raise Problem(409, "builtin-dataset", "Built-in datasets cannot be deleted", str(error)) from None
     return Response(status_code=204)

@@ -1,18 +1,20 @@
 """POST /evaluate: FID, KID, precision/recall, IS (and class accuracy) of a model version."""
 
 from fastapi import APIRouter, Response
+from starlette.concurrency import run_in_threadpool
 
 from models.manifest import Manifest
+from service.api.dataset_refs import dataset_store, find_dataset
 from service.api.deps import IdempotencyKeyDep, PreferWaitDep, StateDep
-from service.api.errors import Problem
+from service.api.errors import invalid
 from service.api.idempotency import create_once
 from service.api.job_submission import enqueue, job_answer
-from service.api.routers.generate import resolve_model
+from service.api.model_refs import resolve_model
 from service.api.schemas.evaluate import EvaluateRequest
 from service.api.schemas.problem import PROBLEM_RESPONSES
 from service.api.schemas.webhooks import WEBHOOK_FIELDS
 from service.core.jobs import Job, ModelRef
-from training.dataset_store import DatasetRecord, DatasetStore, UnknownDataset
+from training.dataset_store import DatasetRecord
 from training.extractor_choice import (
     ExtractorChoice,
     ExtractorUnsuitable,
@@ -24,18 +26,8 @@ router = APIRouter(tags=["evaluation"])
 MEASURABLE_LAYOUTS = ("images", "classes")
 
 
-def invalid(field: str, message: str, type_: str) -> Problem:
-    return Problem(
-        422, "validation-error", "The request is not valid", f"{field}: {message}",
-        errors=[{"field": field, "message": message, "type": type_}],
-    )
-
-
 def resolve_dataset(state, ref: str) -> DatasetRecord:
-    try:
-        record = DatasetStore.from_settings(state.settings).get(ref)
-    except UnknownDataset as missing:
-        raise Problem(404, "unknown-dataset", "Unknown dataset", str(missing)) from None
+    record = find_dataset(dataset_store(state), ref)
     if record.layout not in MEASURABLE_LAYOUTS:
         raise invalid("dataset", f"{ref} is a {record.layout!r} dataset; evaluation compares with "
                       f"{' or '.join(MEASURABLE_LAYOUTS)} datasets", "wrong_layout")
@@ -70,7 +62,7 @@ def submit_evaluate(state, request: EvaluateRequest) -> Job:
     responses={200: {"model": Job, "description": "Finished within `Prefer: wait`"}, **PROBLEM_RESPONSES},
     summary="Measure a model version against real data",
 )
-def evaluate(
+async def evaluate(
     request: EvaluateRequest, state: StateDep, response: Response, wait_s: PreferWaitDep,
     idempotency_key: IdempotencyKeyDep,
 ) -> Job:
@@ -78,5 +70,6 @@ def evaluate(
     precision/recall and, with the mnist extractor, Inception Score and (for conditional digit
     models) class accuracy, each beside the extractor, sample counts and resize mode. The figures
     are also recorded in the version's manifest under `metrics.evaluations` (GET /models/{name})."""
-    job = create_once(state, "evaluate", idempotency_key, request, response, lambda: submit_evaluate(state, request))
-    return job_answer(state, job, response, wait_s)
+    job = await run_in_threadpool(create_once, state, "evaluate", idempotency_key, request, response,
+                                  lambda: submit_evaluate(state, request))
+    return await job_answer(state, job, response, wait_s)

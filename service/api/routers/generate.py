@@ -3,11 +3,11 @@
 import secrets
 
 from fastapi import APIRouter, Response
+from starlette.concurrency import run_in_threadpool
 
 from models.manifest import Manifest
-from models.store import UnknownModel
 from service.api.deps import IdempotencyKeyDep, PreferWaitDep, StateDep
-from service.api.errors import Problem
+from service.api.errors import validation_problem
 from service.api.idempotency import create_once
 from service.api.job_submission import (
     answer_from_cache,
@@ -15,26 +15,14 @@ from service.api.job_submission import (
     job_answer,
     request_digest,
 )
+from service.api.model_refs import resolve_model
 from service.api.schemas.generate import GenerateRequest
 from service.api.schemas.problem import PROBLEM_RESPONSES
 from service.api.schemas.webhooks import WEBHOOK_FIELDS
+from service.api.style_params import check_style_params
 from service.core.jobs import Job, ModelRef
 
 router = APIRouter(tags=["inference"])
-
-
-def resolve_model(state, ref: str, task: str) -> Manifest:
-    try:
-        manifest = state.models.resolve(ref)
-    except UnknownModel as missing:
-        raise Problem(404, "unknown-model", "Unknown model", str(missing)) from None
-    if manifest.task != task:
-        raise Problem(
-            422, "wrong-task", "Model does not do this",
-            f"{manifest.ref} is a {manifest.task} model, not a {task} model",
-            errors=[{"field": "model", "message": f"not a {task} model", "type": "wrong_task"}],
-        )
-    return manifest
 
 
 def check_labels(request: GenerateRequest, manifest: Manifest) -> None:
@@ -56,7 +44,7 @@ def check_labels(request: GenerateRequest, manifest: Manifest) -> None:
                 allowed = f"0..{classes - 1}" + (f" ({', '.join(names)})" if names else "")
                 errors.append({"field": f"labels.{i}", "type": "out_of_range", "message": f"label {label} is outside {allowed}"})
     if errors:
-        raise Problem(422, "validation-error", "The request is not valid", "; ".join(e["message"] for e in errors), errors=errors)
+        raise validation_problem(errors)
 
 
 @router.post(
@@ -66,19 +54,21 @@ def check_labels(request: GenerateRequest, manifest: Manifest) -> None:
     responses={200: {"model": Job, "description": "Finished within `Prefer: wait` or served from the cache"}, **PROBLEM_RESPONSES},
     summary="Generate images from noise",
 )
-def generate(
+async def generate(
     request: GenerateRequest, state: StateDep, response: Response, wait_s: PreferWaitDep,
     idempotency_key: IdempotencyKeyDep,
 ) -> Job:
     """Queue a generation job. With a `seed` the request is deterministic and a repeat is answered
     from the result cache (`cached: true`) without a worker."""
-    job = create_once(state, "generate", idempotency_key, request, response, lambda: submit_generate(state, request))
-    return job_answer(state, job, response, wait_s)
+    job = await run_in_threadpool(create_once, state, "generate", idempotency_key, request, response,
+                                  lambda: submit_generate(state, request))
+    return await job_answer(state, job, response, wait_s)  # waits without a thread
 
 
 def submit_generate(state, request: GenerateRequest) -> Job:
     manifest = resolve_model(state, request.model, "generate")
     check_labels(request, manifest)
+    check_style_params(request, manifest)
     model = ModelRef(name=manifest.name, version=manifest.version)
     deterministic = request.seed is not None
     # The webhook says where to report, not what to compute: it stays out of params and the cache key.

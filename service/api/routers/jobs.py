@@ -3,7 +3,7 @@
 from fastapi import APIRouter, Response
 
 from service.api.deps import StateDep
-from service.api.errors import Problem
+from service.api.errors import Problem, unknown_job
 from service.api.schemas.problem import PROBLEM_RESPONSES
 from service.core.job_store import utcnow
 from service.core.jobs import Job, JobStatus
@@ -14,7 +14,7 @@ router = APIRouter(prefix="/jobs", tags=["jobs"])
 def find_job(state, job_id: str) -> Job:
     job = state.jobs.get(job_id)
     if job is None:
-        raise Problem(404, "unknown-job", "Unknown job", f"no job {job_id!r} (never created, or expired)")
+        raise unknown_job(job_id)
     return job
 
 

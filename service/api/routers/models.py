@@ -5,7 +5,7 @@ from fastapi import APIRouter
 from models.manifest import Manifest
 from models.store import UnknownModel
 from service.api.deps import StateDep
-from service.api.errors import Problem
+from service.api.errors import unknown_model
 from service.api.schemas.models import ModelList, ModelSummary
 from service.api.schemas.problem import PROBLEM_RESPONSES
 
@@ -16,7 +16,7 @@ def summary(state, name: str) -> ModelSummary:
     try:
         latest = state.models.resolve(name)
     except UnknownModel as missing:
-        raise Problem(404, "unknown-model", "Unknown model", str(missing)) from None
+        raise unknown_model(missing) from None
     return ModelSummary(name=name, versions=state.models.versions(name), aliases=state.models.aliases(name), latest=latest)
 
 
@@ -35,4 +35,4 @@ def get_version(name: str, version: str, state: StateDep) -> Manifest:
     try:
         return state.models.resolve(f"{name}:{version}")
     except UnknownModel as missing:
-        raise Problem(404, "unknown-model", "Unknown model", str(missing)) from None
+        raise unknown_model(missing) from None

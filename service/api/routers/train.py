@@ -3,28 +3,23 @@
 import secrets
 
 from fastapi import APIRouter, Response
+from starlette.concurrency import run_in_threadpool
 from pydantic import ValidationError
 
 from models.shapes import start_size
+from service.api.dataset_refs import dataset_store, find_dataset
 from service.api.deps import IdempotencyKeyDep, PreferWaitDep, StateDep
-from service.api.errors import Problem
+from service.api.errors import invalid, pydantic_field_errors, validation_problem
 from service.api.idempotency import create_once
 from service.api.job_submission import enqueue, job_answer
 from service.api.schemas.problem import PROBLEM_RESPONSES
 from service.api.schemas.train import ArchitectureInfo, ArchitectureList, TrainRequest
 from service.api.schemas.webhooks import WEBHOOK_FIELDS
 from service.core.jobs import Job
-from training.dataset_store import DatasetRecord, DatasetStore, UnknownDataset
+from training.dataset_store import DatasetRecord
 from training.families import FAMILIES, Family
 
 router = APIRouter(tags=["training"])
-
-
-def invalid(field: str, message: str, type_: str = "invalid") -> Problem:
-    return Problem(
-        422, "validation-error", "The request is not valid", f"{field}: {message}",
-        errors=[{"field": field, "message": message, "type": type_}],
-    )
 
 
 def resolve_family(name: str) -> Family:
@@ -37,19 +32,11 @@ def validate_hyperparameters(family: Family, given: dict) -> dict:
     try:
         return family.hyperparameters.model_validate(given).model_dump()
     except ValidationError as error:
-        errors = [
-            {"field": ".".join(["hyperparameters", *map(str, e["loc"])]), "message": e["msg"], "type": e["type"]}
-            for e in error.errors()
-        ]
-        detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
-        raise Problem(422, "validation-error", "The request is not valid", detail, errors=errors) from None
+        raise validation_problem(pydantic_field_errors(error, ("hyperparameters",))) from None
 
 
 def resolve_dataset(state, family: Family, ref: str) -> DatasetRecord:
-    try:
-        record = DatasetStore.from_settings(state.settings).get(ref)
-    except UnknownDataset as missing:
-        raise Problem(404, "unknown-dataset", "Unknown dataset", str(missing)) from None
+    record = find_dataset(dataset_store(state), ref)
     if record.layout not in family.layouts:
         raise invalid(
             "dataset", f"{ref} is a {record.layout!r} dataset; {family.name} trains on {', '.join(family.layouts)}",
@@ -96,13 +83,14 @@ def submit_train(state, request: TrainRequest) -> Job:
     responses={200: {"model": Job, "description": "Finished within `Prefer: wait`"}, **PROBLEM_RESPONSES},
     summary="Train a model",
 )
-def train(
+async def train(
     request: TrainRequest, state: StateDep, response: Response, wait_s: PreferWaitDep, idempotency_key: IdempotencyKeyDep
 ) -> Job:
     """Queue a training job on the `training` queue. Follow it with GET /jobs/{id}/events; when it
     succeeds its generator is registered as the next version of `model_name` and served at once."""
-    job = create_once(state, "train", idempotency_key, request, response, lambda: submit_train(state, request))
-    return job_answer(state, job, response, wait_s)
+    job = await run_in_threadpool(create_once, state, "train", idempotency_key, request, response,
+                                  lambda: submit_train(state, request))
+    return await job_answer(state, job, response, wait_s)
 
 
 @router.get("/train/architectures", response_model=ArchitectureList, summary="What POST /train can train")

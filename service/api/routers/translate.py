@@ -16,7 +16,7 @@ from service.api.job_submission import (
     job_answer,
     request_digest,
 )
-from service.api.routers.generate import resolve_model
+from service.api.model_refs import resolve_model
 from service.api.schemas.problem import PROBLEM_RESPONSES
 from service.api.schemas.translate import (
     REQUEST_BODY_DOCS,
@@ -69,7 +69,7 @@ async def translate(request: Request, state: StateDep, response: Response, wait_
     job = await run_in_threadpool(
         create_once, state, "translate", idempotency_key, body, response, lambda: submit_translate(state, body, upload)
     )
-    return await run_in_threadpool(job_answer, state, job, response, wait_s)
+    return await job_answer(state, job, response, wait_s)
 
 
 def submit_translate(state, body: TranslateBody, upload) -> Job:

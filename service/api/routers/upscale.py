@@ -9,16 +9,16 @@ from starlette.concurrency import run_in_threadpool
 from models.inference.imaging import DecodedImage
 from models.manifest import Manifest
 from service.api.deps import IdempotencyKeyDep, PreferWaitDep, StateDep
-from service.api.errors import Problem
+from service.api.errors import Problem, invalid
 from service.api.idempotency import create_once
-from service.api.image_input import field_error, receive_image_request, validate_fields
+from service.api.image_input import receive_image_request, validate_fields
 from service.api.job_submission import (
     answer_from_cache,
     enqueue,
     job_answer,
     request_digest,
 )
-from service.api.routers.generate import resolve_model
+from service.api.model_refs import resolve_model
 from service.api.schemas.problem import PROBLEM_RESPONSES
 from service.api.schemas.upscale import UNTILED_MAX_PIXELS, UpscaleRequest
 from service.api.schemas.webhooks import WEBHOOK_FIELDS
@@ -65,8 +65,8 @@ def check_sizes(request: UpscaleRequest, manifest: Manifest, image: DecodedImage
                      "type": "output_too_large"}],
         )
     if request.tile == 0 and width * height > UNTILED_MAX_PIXELS:
-        raise field_error("tile", f"tile 0 (no tiling) is for inputs up to {UNTILED_MAX_PIXELS} pixels; "
-                                  f"this one has {width * height}: give a tile size", "tiling_required")
+        raise invalid("tile", f"tile 0 (no tiling) is for inputs up to {UNTILED_MAX_PIXELS} pixels; "
+                              f"this one has {width * height}: give a tile size", "tiling_required")
     return outscale
 
 
@@ -95,7 +95,7 @@ async def upscale(request: Request, state: StateDep, response: Response, wait_s:
                            lambda: submit_upscale(state, body, received.data, received.image))
 
     job = await run_in_threadpool(create)
-    return await run_in_threadpool(job_answer, state, job, response, wait_s)
+    return await job_answer(state, job, response, wait_s)
 
 
 def submit_upscale(state, request: UpscaleRequest, data: bytes, image: DecodedImage) -> Job:

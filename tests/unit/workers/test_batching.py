@@ -1,4 +1,5 @@
-"""Dynamic batching gives each request exactly the images it would get alone."""
+"""Dynamic batching gives each request exactly the images it would get alone (over HTTP, with a
+real worker: tests/integration/test_batching_api.py)."""
 
 import threading
 
@@ -64,27 +65,6 @@ def test_batch_size_one_turns_batching_off(bundled):
     assert model.batcher is None
     images, largest = model.run(feeds_for(1, 5, manifest.signature.latent_dim))
     assert images.shape[0] == 5 and largest == 5
-
-
-@pytest.mark.integration
-def test_over_http_concurrent_jobs_are_batched_and_match_sequential_runs(stack):
-    import concurrent.futures
-
-    with stack.client() as api:
-        def unseeded(_):
-            return api.post("/generate", json={"model": "mnist-cdcgan", "n": 1, "labels": [7]},
-                            headers={"Prefer": "wait=30"}).json()
-
-        with concurrent.futures.ThreadPoolExecutor(16) as pool:
-            concurrent_jobs = list(pool.map(unseeded, range(32)))
-        assert all(job["status"] == "succeeded" for job in concurrent_jobs)
-        assert max(job["metrics"]["batch_images"] for job in concurrent_jobs) > 1
-
-        for job in concurrent_jobs[:8]:  # the same seeds one at a time: nothing to batch with
-            alone = api.post("/generate", json={"model": "mnist-cdcgan", "n": 1, "labels": [7], "seed": job["params"]["seed"]},
-                             headers={"Prefer": "wait=30"}).json()
-            assert alone["metrics"]["batch_images"] == 1
-            assert api.get(alone["outputs"][0]["url"]).content == api.get(job["outputs"][0]["url"]).content
 
 
 def test_io_binding_gives_the_plain_run_s_rows(bundled):
