@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from service.core.job_store import lease_key
+from service.core import keys
 from workers.lease import LeaseTaken, hold_lease
 
 
@@ -13,12 +13,12 @@ def test_held_leases_outlive_their_ttl_and_are_let_go_at_the_end(store):
     ttl = 1  # renewed every third of a second
     with hold_lease(store, "k1", ttl) as one, hold_lease(store, "k2", ttl) as two:
         time.sleep(2.5)
-        assert store.redis.get(lease_key("k1")).decode() == one
-        assert store.redis.get(lease_key("k2")).decode() == two
+        assert store.redis.get(keys.lease("k1")).decode() == one
+        assert store.redis.get(keys.lease("k2")).decode() == two
         with pytest.raises(LeaseTaken):
             with hold_lease(store, "k1", ttl):
                 pass
-    assert not store.redis.exists(lease_key("k1"), lease_key("k2"))
+    assert not store.redis.exists(keys.lease("k1"), keys.lease("k2"))
 
 
 def test_a_lease_held_by_one_of_many_threads_is_renewed_while_others_come_and_go(store):
@@ -37,17 +37,17 @@ def test_a_lease_held_by_one_of_many_threads_is_renewed_while_others_come_and_go
     try:
         with hold_lease(store, "long", 1) as owner:
             time.sleep(2.5)
-            assert store.redis.get(lease_key("long")).decode() == owner
+            assert store.redis.get(keys.lease("long")).decode() == owner
     finally:
         stop.set()
         for thread in threads:
             thread.join()
-    assert not store.redis.exists(lease_key("long"))
+    assert not store.redis.exists(keys.lease("long"))
 
 
 def test_a_lost_lease_is_not_renewed_for_its_new_holder(store):
     with hold_lease(store, "stolen", 1):
-        store.redis.set(lease_key("stolen"), "someone-else", ex=1)  # as if it expired and was taken
+        store.redis.set(keys.lease("stolen"), "someone-else", ex=1)  # as if it expired and was taken
         time.sleep(1.6)
-        assert not store.redis.exists(lease_key("stolen"))  # expired: our keeper did not extend theirs
-    assert not store.redis.exists(lease_key("stolen"))
+        assert not store.redis.exists(keys.lease("stolen"))  # expired: our keeper did not extend theirs
+    assert not store.redis.exists(keys.lease("stolen"))
