@@ -47,9 +47,14 @@ def _case(zoo: str, data: bytes, tile: int, overlap: int, threads: int, queue) -
     import onnxruntime as ort
 
     from models.inference.imaging import decode_image
+    from models.inference.upscale import (
+        encode_owned,
+        onnx_runner,
+        to_format,
+        upscale_image,
+    )
     from models.store import ModelStore
     from workers.sessions import open_session, usable_cores
-    from workers.upscale import encode_owned, onnx_runner, to_format, upscale_image
 
     store = ModelStore(Path(zoo))
     manifest = store.resolve(MODEL)

@@ -81,7 +81,7 @@ def evaluate(onnx_path: Path, signature, photos: dict[str, np.ndarray], tile: in
     import onnxruntime as ort
 
     from models.inference.imaging import DecodedImage
-    from workers.upscale import onnx_runner, upscale_image
+    from models.inference.upscale import onnx_runner, upscale_image
 
     session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
     scale = signature.scale

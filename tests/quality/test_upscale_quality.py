@@ -43,7 +43,7 @@ def test_bundled_sr_x4_tiles_without_seams_at_the_default_overlap(bundled):
     import numpy as np
     import onnxruntime as ort
 
-    from workers.upscale import onnx_runner, upscale_pixels
+    from models.inference.upscale import onnx_runner, upscale_pixels
 
     manifest, onnx_path = bundled
     run = onnx_runner(ort.InferenceSession(str(onnx_path)), manifest.signature)

@@ -8,6 +8,14 @@ from translate_models import tiny_result
 
 from models.architectures import build
 from models.inference.imaging import DecodedImage
+from models.inference.translate import (
+    convert_channels,
+    fit_size,
+    pad_reflect,
+    padded_side,
+    translate_pixels,
+    with_alpha,
+)
 from models.manifest import Provenance
 from models.pix2pix import (
     PatchGANDiscriminator,
@@ -20,14 +28,6 @@ from training.translation_configs import (
     CycleGANHyperparameters,
     Pix2PixHyperparameters,
     learning_rate_factor,
-)
-from workers.translate import (
-    convert_channels,
-    fit_size,
-    pad_reflect,
-    padded_side,
-    translate_pixels,
-    with_alpha,
 )
 
 

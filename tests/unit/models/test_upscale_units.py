@@ -9,13 +9,18 @@ from pydantic import ValidationError
 
 from models.architectures import build
 from models.inference.imaging import DecodedImage
+from models.inference.upscale import (
+    onnx_runner,
+    to_format,
+    upscale_image,
+    upscale_pixels,
+)
 from models.manifest import UpscalerSignature
 from models.upscaler_export import export_upscaler
 from service.api.schemas.upscale import UpscaleRequest
 from training.sr_configs import SRConfig
 from training.sr_data import HELD_OUT, TRAINING
 from training.sr_trainer import bicubic_downscale, train_sr
-from workers.upscale import onnx_runner, to_format, upscale_image, upscale_pixels
 
 TINY = {"features": 8, "blocks": 2}
 
