@@ -11,6 +11,28 @@ from pydantic import BaseModel, Field
 Task = Literal["generate", "translate", "upscale"]
 
 
+class StyleSpec(BaseModel):
+    """What a style-based generator (StyleGAN2) adds to a generator's signature: its mapping
+    network is a second ONNX file (z [+ labels] -> w), and the version's main ONNX file is the
+    synthesis network (one w per layer, noise maps -> images), so truncation, style mixing and
+    latent walks are done on w between the two."""
+
+    w_dim: int = Field(description="Length of w.", examples=[128])
+    num_ws: int = Field(description="How many w the synthesis network reads, one per layer.", examples=[8])
+    w_avg: list[float] = Field(description="The tracked average of w: the centre that truncation_psi pulls towards.",
+                               examples=[[0.12, -0.03]])
+    layer_resolutions: list[int] = Field(
+        description="Resolution of the layer that reads each w, by index: a style_mixing crossover at index k "
+        "gives the second seed every layer from k on (low k: coarse structure; high k: fine detail).",
+        examples=[[4, 8, 8, 16, 16, 32, 32, 32]],
+    )
+    noise_shapes: list[list[int]] = Field(
+        description="Shape [1, H, W] of each layer's noise map; the input 'noise' holds them flattened, in order.",
+        examples=[[[1, 4, 4], [1, 8, 8]]])
+    mapping_file: str = Field("mapping.onnx", description="ONNX file of the mapping network: 'z' [, 'labels'] -> 'w'.",
+                              examples=["mapping.onnx"])
+
+
 class GeneratorSignature(BaseModel):
     """How to call a noise-to-image generator exported to ONNX."""
 
@@ -28,6 +50,18 @@ class GeneratorSignature(BaseModel):
     )
     output: str = Field("images", description="ONNX output name: float32 [N, C, H, W] in [-1, 1].",
                         examples=["images"])
+    style: StyleSpec | None = Field(
+        None, description="Set for style-based generators: the main ONNX file is then the synthesis network, "
+        "with inputs 'ws' (float32 [N, num_ws, w_dim]), 'noise_mix' (float32 [N]: 0 the stored noise, 1 the "
+        "given noise maps) and 'noise' (float32 [N, sum of H*W]: every layer's noise map, flattened).",
+        examples=[None],
+    )
+    codes: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="Controllable codes beside z (InfoGAN), in input order: {name, kind: categorical|continuous, "
+        "size or range}. They are fed as the ONNX input 'codes' (float32 [N, total]).",
+        examples=[[{"name": "digit", "kind": "categorical", "size": 10}, {"name": "width", "kind": "continuous", "range": [-2, 2]}]],
+    )
 
 
 class TranslationDirection(BaseModel):

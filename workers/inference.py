@@ -4,8 +4,11 @@ import time
 
 from celery.utils.log import get_task_logger
 
+from models.inference.animation import ANIMATION_TYPES, encode_animation
 from models.inference.imaging import CONTENT_TYPES, encode, to_uint8
 from models.inference.latents import expand_labels, sample_labels, sample_latents
+from models.inference.style import StyleRequest, style_images, style_walk, walk_latents
+from models.manifest import Manifest
 from service.core.jobs import Job
 from workers.context import WorkerContext
 from workers.job_io import job_manifest, job_outputs
@@ -24,14 +27,16 @@ def generate(context: WorkerContext, job: Job, cache_digest: str | None = None) 
     labels = expand_labels(params.get("labels"), params["n"])
     if "labels" in signature.inputs:
         feeds["labels"] = labels if labels is not None else sample_labels(params["seed"], params["n"], signature.num_classes)
-    loaded = context.sessions.get(manifest, context.models.onnx_path(manifest))
     started = time.perf_counter()
-    images, batch_images = loaded.run(feeds)
+    images, batch_images = sample_images(context, manifest, params, feeds)
     inferred = time.perf_counter()
     fmt = params["format"]
     pixels = to_uint8(images)
     level = context.settings.png_compress_level
     encoded = [(f"{i}.{fmt}", encode(p, fmt, png_compress_level=level), CONTENT_TYPES[fmt]) for i, p in enumerate(pixels)]
+    if params.get("interpolate"):
+        animation = params["interpolate"]["animation"]
+        encoded.append((f"walk.{animation}", encode_animation(pixels, animation), ANIMATION_TYPES[animation]))
     metrics = {
         "inference_s": round(inferred - started, 5),
         "encode_s": round(time.perf_counter() - inferred, 5),
@@ -41,3 +46,34 @@ def generate(context: WorkerContext, job: Job, cache_digest: str | None = None) 
         metrics["labels"] = feeds["labels"].tolist()
     return job_outputs(context, job, encoded, metrics, cache_digest)
 
+
+
+def sample_images(context: WorkerContext, manifest: Manifest, params: dict, feeds: dict) -> tuple:
+    """Images [N, C, H, W] in [-1, 1] for the request, and the largest batch they rode in.
+
+    A style model runs its mapping graph, works on w, then its synthesis graph; a walk replaces
+    the seed's latent by the frames between two seeds."""
+    signature = manifest.signature
+    main = context.sessions.get(manifest, context.models.onnx_path(manifest))
+    walk = params.get("interpolate")
+    if signature.style is None:
+        if walk:  # a walk in z, any generator
+            z = walk_latents(signature, params["seed"], walk["to_seed"], walk["frames"], params.get("truncation"))
+            feeds = {**feeds, "z": z}
+            if "labels" in feeds:
+                feeds["labels"] = feeds["labels"].repeat(walk["frames"])
+        return main.run(feeds)
+    mapping = context.sessions.get(manifest, context.models.onnx_path(manifest).with_name(signature.style.mapping_file))
+    psi = params.get("truncation_psi")
+    psi = 1.0 if psi is None else psi
+    noise_mode = params.get("noise_mode") or "const"
+    if walk:
+        images = style_walk(mapping.infer, main.infer, signature, params["seed"], walk["to_seed"], walk["frames"],
+                            space=walk["space"], labels=feeds.get("labels"), psi=psi, noise_mode=noise_mode)
+        return images, len(images)
+    mixing = params.get("style_mixing") or {}
+    request = StyleRequest(seed=params["seed"], n=params["n"], labels=feeds.get("labels"), psi=psi,
+                           mix_seed=mixing.get("seed"), crossover=mixing.get("crossover"), noise_mode=noise_mode)
+    # Through the batchers: concurrent requests share mapping and synthesis runs.
+    images = style_images(lambda f: mapping.run(f)[0], lambda f: main.run(f)[0], signature, request)
+    return images, len(images)

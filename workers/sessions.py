@@ -85,7 +85,9 @@ class LoadedModel:
                  max_delay_ms: float, device: str | None = None):
         self.manifest = manifest
         self.session = session
-        self.output = manifest.signature.output
+        # The graph's own output name: a version may carry graphs with different outputs (a style
+        # model's mapping network answers 'w').
+        self.output = session.get_outputs()[0].name
         self.device = device if device is not None else device_of(session)
         self.batcher = (
             DynamicBatcher(self.infer, max_batch_size=max_batch_size, max_delay_ms=max_delay_ms, name=manifest.ref)

@@ -2,12 +2,33 @@
 
 from typing import Literal
 
-from pydantic import ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from service.api.schemas.webhooks import WebhookFields
 
 MAX_IMAGES = 64
 ImageFormat = Literal["png", "jpeg", "webp"]
+
+
+class StyleMixing(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    seed: int = Field(ge=0, le=2**32 - 1, description="Seed whose styles take over.", examples=[11])
+    crossover: int = Field(
+        ge=0, description="First layer (index into the model's `style.layer_resolutions`) that reads the second "
+        "seed's styles: low values give it the coarse structure, high values only the fine detail.", examples=[4],
+    )
+
+
+class Interpolation(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    to_seed: int = Field(ge=0, le=2**32 - 1, description="Seed the walk ends at (it starts at `seed`).", examples=[11])
+    frames: int = Field(8, ge=2, le=MAX_IMAGES, description="Images along the walk, both ends included.", examples=[8])
+    space: Literal["w", "z"] = Field(
+        "w", description="Walk in w (style models; smoother) or in z (any generator; along the sphere).", examples=["w"],
+    )
+    animation: Literal["webp", "gif"] = Field("webp", description="Encoding of the animated output.", examples=["webp"])
 
 
 class GenerateRequest(WebhookFields):
@@ -42,5 +63,23 @@ class GenerateRequest(WebhookFields):
     truncation: float | None = Field(
         None, gt=0, le=10, description="Clip each latent coordinate to ±truncation: less variety, more typical images.",
         examples=[1.5],
+    )
+    truncation_psi: float | None = Field(
+        None, ge=-2, le=2,
+        description="Style models: pull w towards its tracked average (StyleGAN's ψ): 1 leaves it, 0 gives the "
+        "average image for every seed. (`truncation` is the latent clip for other models.)",
+        examples=[0.7],
+    )
+    style_mixing: StyleMixing | None = Field(
+        None, description="Style models: from layer `crossover` on, use the styles of a second seed.",
+        examples=[{"seed": 11, "crossover": 4}],
+    )
+    noise_mode: Literal["const", "random"] | None = Field(
+        None, description="Style models: the per-layer noise stored with the weights (`const`, the default) or "
+        "drawn from the seed (`random`).", examples=["const"],
+    )
+    interpolate: Interpolation | None = Field(
+        None, description="A latent walk from `seed` to `to_seed` (needs n = 1): `frames` images and one "
+        "animated picture.", examples=[{"to_seed": 11, "frames": 8, "space": "w"}],
     )
     format: ImageFormat = Field("png", description="Encoding of each output image.", examples=["png"])

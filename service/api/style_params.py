@@ -1,0 +1,32 @@
+"""Which /generate parameters a model can honour: style parameters need a style-based model, a
+walk in w needs one too, and a walk is one image long. Anything else is a 422 naming the field."""
+
+from models.manifest import Manifest
+from service.api.errors import validation_problem
+from service.api.schemas.generate import GenerateRequest
+
+STYLE_ONLY = ("truncation_psi", "style_mixing", "noise_mode")
+
+
+def check_style_params(request: GenerateRequest, manifest: Manifest) -> None:
+    style = manifest.signature.style
+    errors = []
+    if style is None:
+        for name in STYLE_ONLY:
+            if getattr(request, name) is not None:
+                errors.append({"field": name, "type": "not_style_model",
+                               "message": f"{manifest.ref} is not a style-based generator; omit {name}"})
+    elif request.style_mixing is not None and request.style_mixing.crossover >= style.num_ws:
+        errors.append({"field": "style_mixing.crossover", "type": "out_of_range",
+                       "message": f"crossover must be below {style.num_ws}, the number of style inputs of {manifest.ref}"})
+    walk = request.interpolate
+    if walk is not None:
+        if request.n != 1:
+            errors.append({"field": "n", "type": "walk_needs_one", "message": "a walk starts at one image: use n = 1"})
+        if walk.space == "w" and style is None:
+            errors.append({"field": "interpolate.space", "type": "not_style_model",
+                           "message": f"{manifest.ref} has no w space; walk in 'z'"})
+        if request.style_mixing is not None:
+            errors.append({"field": "style_mixing", "type": "conflict", "message": "a walk does not mix styles"})
+    if errors:
+        raise validation_problem(errors)
