@@ -13,7 +13,7 @@ from workers.reaper import Reaper
 settings = load_settings()
 configure_logging(settings.log_format, settings.log_level)
 TASK_MODULES = ("workers.inference", "workers.translate", "workers.upscale", "workers.training", "workers.evaluation",
-                "workers.webhooks")
+                "workers.webhooks", "workers.oip")
 app = create_celery(settings, include=TASK_MODULES)
 
 

@@ -14,6 +14,7 @@ from service.api.routers import (
     health,
     jobs,
     models,
+    oip_v2,
     train,
     translate,
     upscale,
@@ -42,7 +43,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     install_error_handlers(app)
-    for module in (generate, upscale, translate, jobs, events, train, evaluate, models, datasets, health):
+    for module in (generate, upscale, translate, jobs, events, train, evaluate, models, datasets, health, oip_v2):
         app.include_router(module.router)
     return app
 

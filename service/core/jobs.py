@@ -20,7 +20,7 @@ class JobWebhook(BaseModel):
         return event in self.events
 
 
-JobKind = Literal["generate", "translate", "upscale", "train", "evaluate"]
+JobKind = Literal["generate", "translate", "upscale", "train", "evaluate", "infer", "register_model"]
 
 
 class JobStatus(StrEnum):

@@ -24,6 +24,8 @@ ROUTES: dict[JobKind, Route] = {
     "upscale": Route("ganforge.inference.upscale", INFERENCE_QUEUE),
     "train": Route("ganforge.training.train", TRAINING_QUEUE),
     "evaluate": Route("ganforge.training.evaluate", TRAINING_QUEUE),
+    "infer": Route("ganforge.inference.infer", INFERENCE_QUEUE),  # Open Inference Protocol v2
+    "register_model": Route("ganforge.models.register", INFERENCE_QUEUE),  # an uploaded ONNX file, checked
 }
 
 # Short POSTs to webhook receivers ride the inference queue: never behind a training run.

@@ -1,0 +1,229 @@
+"""Open Inference Protocol v2 over REST (KServe / Triton): health, metadata and infer.
+
+An infer request is a job like any other ("infer"): its input tensors are stored as one blob,
+the job goes through the inference queue to a worker, whose generator runs share the dynamic
+batcher with /generate, and the answer is read back from the job's output blob. The API waits
+for the job as `Prefer: wait` does, on the event hub, holding no thread.
+"""
+
+from functools import partial
+
+import anyio.to_thread
+from fastapi import APIRouter, Request, Response
+
+from models.inference.tensor_specs import DEFAULT_DIRECTION, UnknownDirection, tensor_signature
+from models.inference.tensors import TensorBlobError, pack_tensors, unpack_tensors
+from models.manifest import Manifest, TranslatorSignature
+from models.store import UnknownModel
+from service.api.deps import StateDep
+from service.api.job_submission import answer_from_cache, enqueue, request_digest
+from service.api.oip_tensors import (
+    HEADER_LENGTH,
+    check_pixel_budget,
+    decode_inputs,
+    encode_response,
+    oip_error,
+    parse_body,
+    requested_outputs,
+)
+from service.api.schemas.oip_v2 import InferRequest, InferResponse, MetadataTensor, ModelMetadata, ServerMetadata
+from service.api.state import ApiState
+from service.core.jobs import Job, JobStatus, ModelRef
+from service.core.presence import live_workers
+from service.core.routing import INFERENCE_QUEUE
+
+router = APIRouter(prefix="/v2", tags=["open inference protocol v2"])
+
+OUTPUT_NAME = "tensors.bin"
+OUTPUT_TYPE = "application/x-ganforge-tensors"
+DEFAULT_TIMEOUT_S = 60.0
+MAX_BODY_BYTES = 64 << 20  # a batch of images as JSON numbers is ~10x its binary size
+_ERROR_RESPONSES = {
+    400: {"description": "Bad tensors: the `error` member says which and why"},
+    404: {"description": "Unknown model or version"},
+}
+
+
+def resolve(state: ApiState, name: str, version: str | None) -> Manifest:
+    try:
+        return state.models.resolve(f"{name}:{version}" if version else name)
+    except UnknownModel as missing:
+        raise oip_error(404, str(missing), "unknown-model") from None
+
+
+# -- server ------------------------------------------------------------------------------------
+
+
+@router.get("", response_model=ServerMetadata, summary="Server metadata")
+def server_metadata() -> ServerMetadata:
+    return ServerMetadata(name="ganforge", version="0.1.0", extensions=["binary_tensor_data"])
+
+
+@router.get("/health/live", summary="Liveness (OIP v2)")
+def live() -> Response:
+    return Response(status_code=200)
+
+
+@router.get("/health/ready", summary="Readiness (OIP v2): Redis answers and a worker consumes the inference queue")
+def ready(state: StateDep) -> Response:
+    state.redis.ping()
+    if not any(INFERENCE_QUEUE in w["queues"] for w in live_workers(state.redis)):
+        raise oip_error(503, f"no live worker consumes the {INFERENCE_QUEUE!r} queue", "no-worker")
+    return Response(status_code=200)
+
+
+# -- models ------------------------------------------------------------------------------------
+
+
+def metadata(state: ApiState, name: str, version: str | None) -> ModelMetadata:
+    manifest = resolve(state, name, version)
+    spec = tensor_signature(manifest)
+    parameters = {"version": str(manifest.version), "task": manifest.task}
+    if isinstance(manifest.signature, TranslatorSignature):
+        parameters["directions"] = sorted(manifest.signature.directions)
+    return ModelMetadata(
+        name=manifest.name,
+        versions=[str(v) for v in state.models.versions(manifest.name)],
+        platform="onnxruntime_onnx",
+        inputs=[MetadataTensor(name=s.name, datatype=s.datatype, shape=list(s.shape)) for s in spec.inputs],
+        outputs=[MetadataTensor(name=s.name, datatype=s.datatype, shape=list(s.shape)) for s in spec.outputs],
+        parameters=parameters,
+    )
+
+
+@router.get("/models/{name}", response_model=ModelMetadata, responses=_ERROR_RESPONSES, summary="Model metadata")
+def model_metadata(name: str, state: StateDep) -> ModelMetadata:
+    return metadata(state, name, None)
+
+
+@router.get("/models/{name}/versions/{version}", response_model=ModelMetadata, responses=_ERROR_RESPONSES,
+            summary="Model version metadata")
+def version_metadata(name: str, version: str, state: StateDep) -> ModelMetadata:
+    return metadata(state, name, version)
+
+
+def readiness(state: ApiState, name: str, version: str | None) -> Response:
+    manifest = resolve(state, name, version)
+    if not state.models.onnx_path(manifest).is_file():
+        raise oip_error(400, f"{manifest.ref} has no ONNX file", "model-not-ready")
+    return Response(status_code=200)
+
+
+@router.get("/models/{name}/ready", responses=_ERROR_RESPONSES, summary="Model readiness")
+def model_ready(name: str, state: StateDep) -> Response:
+    return readiness(state, name, None)
+
+
+@router.get("/models/{name}/versions/{version}/ready", responses=_ERROR_RESPONSES, summary="Model version readiness")
+def version_ready(name: str, version: str, state: StateDep) -> Response:
+    return readiness(state, name, version)
+
+
+# -- infer -------------------------------------------------------------------------------------
+
+_INFER_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {"schema": {"$ref": "#/components/schemas/InferRequest"}},
+            "application/octet-stream": {
+                "schema": {"type": "string", "format": "binary",
+                           "description": f"The JSON request ({HEADER_LENGTH} bytes), then the binary tensors."}
+            },
+        },
+    }
+}
+
+
+@router.post("/models/{name}/infer", response_model=InferResponse, responses=_ERROR_RESPONSES,
+             openapi_extra=_INFER_BODY, summary="Infer (OIP v2)")
+async def infer(name: str, request: Request, state: StateDep) -> Response:
+    return await run_infer(state, request, name, None)
+
+
+@router.post("/models/{name}/versions/{version}/infer", response_model=InferResponse, responses=_ERROR_RESPONSES,
+             openapi_extra=_INFER_BODY, summary="Infer on a version (OIP v2)")
+async def infer_version(name: str, version: str, request: Request, state: StateDep) -> Response:
+    return await run_infer(state, request, name, version)
+
+
+async def read_body(request: Request) -> bytes:
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_BODY_BYTES:
+            raise oip_error(413, f"the request body is over {MAX_BODY_BYTES} bytes; send fewer rows", "body-too-large")
+    return bytes(body)
+
+
+async def run_infer(state: ApiState, request: Request, name: str, version: str | None) -> Response:
+    body = await read_body(request)
+    submitted = await anyio.to_thread.run_sync(
+        partial(submit, state, name, version, body, request.headers.get(HEADER_LENGTH))
+    )
+    job, infer_request, outputs, binary = submitted
+    timeout = _timeout(infer_request, state.settings.max_wait_s)
+    if not job.status.is_terminal:
+        hub = getattr(state, "hub", None)
+        if hub is not None:
+            job = await hub.wait(job.id, timeout) or job
+        else:
+            job = await anyio.to_thread.run_sync(partial(state.jobs.wait, job.id, timeout)) or job
+    return await anyio.to_thread.run_sync(partial(answer, state, job, infer_request, outputs, binary, timeout))
+
+
+def _timeout(request: InferRequest, max_wait_s: float) -> float:
+    wanted = (request.parameters or {}).get("timeout", DEFAULT_TIMEOUT_S)
+    if not isinstance(wanted, (int, float)) or wanted <= 0:
+        raise oip_error(400, f"parameter timeout {wanted!r} is not a positive number of seconds")
+    return min(float(wanted), max_wait_s)
+
+
+def submit(state: ApiState, name: str, version: str | None, body: bytes, header_length: str | None):
+    """Check the request against the model's tensors and queue it (or answer it from the cache)."""
+    manifest = resolve(state, name, version)
+    infer_request, binary_part = parse_body(body, header_length)
+    _timeout(infer_request, state.settings.max_wait_s)
+    direction = (infer_request.parameters or {}).get("direction", DEFAULT_DIRECTION)
+    try:
+        spec = tensor_signature(manifest, str(direction))
+    except UnknownDirection as unknown:
+        raise oip_error(400, str(unknown)) from None
+    arrays = decode_inputs(infer_request, binary_part, spec)
+    check_pixel_budget(arrays, spec, state.settings.max_input_pixels, state.settings.max_output_pixels)
+    outputs, binary = requested_outputs(infer_request, spec)
+    # Ordered as the signature, whatever order the client sent them in: one blob per content.
+    inputs_sha256 = state.jobs.put_blob(pack_tensors({s.name: arrays[s.name] for s in spec.inputs}))
+    model = ModelRef(name=manifest.name, version=manifest.version)
+    params = {"inputs_sha256": inputs_sha256, "outputs": outputs, "direction": str(direction)}
+    digest = request_digest("infer", model, params)  # the same tensors through the same version: the same answer
+    job = answer_from_cache(state, "infer", model, params, digest) or enqueue(
+        state, kind="infer", model=model, params=params, task_kwargs={"cache_digest": digest}
+    )
+    return job, infer_request, outputs, binary
+
+
+def answer(state: ApiState, job: Job, request: InferRequest, outputs: list[str], binary: set[str],
+           timeout: float) -> Response:
+    if not job.status.is_terminal:
+        raise oip_error(504, f"inference did not finish within {timeout:g} s; job {job.id} goes on", "timeout")
+    if job.status != JobStatus.succeeded:
+        detail = job.error.detail if job.error else f"the job was {job.status.value}"
+        status = 500 if job.error and job.error.type == "internal" else 400
+        raise oip_error(status, detail, "inference-failed")
+    blob = next((state.jobs.get_blob(o.sha256) for o in job.outputs if o.name == OUTPUT_NAME), None)
+    if blob is None:
+        raise oip_error(410, f"the outputs of job {job.id} expired; send the request again", "output-expired")
+    try:
+        tensors = unpack_tensors(blob)
+    except TensorBlobError as broken:
+        raise oip_error(500, f"job {job.id} left unreadable outputs: {broken}", "internal") from None
+    response = InferResponse(
+        model_name=job.model.name, model_version=str(job.model.version), id=request.id,
+        parameters={"job_id": job.id, "cached": job.cached}, outputs=[],
+    )
+    body, header_length = encode_response(response, {name: tensors[name] for name in outputs}, binary)
+    if header_length is None:
+        return Response(body, media_type="application/json")
+    return Response(body, media_type="application/octet-stream", headers={HEADER_LENGTH: str(header_length)})
+
