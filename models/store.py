@@ -72,7 +72,7 @@ class ModelStore:
         versions = self.versions(name)
         if not versions:
             raise UnknownModel(f"no model named {name!r}")
-        if wanted.isdigit():
+        if wanted.isascii() and wanted.isdigit():  # '²' is a digit to str.isdigit, not to int()
             version = int(wanted)
         else:
             version = self.aliases(name).get(wanted)

@@ -6,7 +6,7 @@ import zlib
 from dataclasses import dataclass
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 CONTENT_TYPES = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp"}
 
@@ -91,13 +91,16 @@ class DecodedImage:
 _SIXTEEN_BIT_GRAY = {"I;16", "I;16B", "I;16L", "I"}
 
 
-def decode_image(data: bytes, max_pixels: int) -> DecodedImage:
-    """Decode an uploaded image: size checked before pixels are read, EXIF orientation applied,
-    palette and odd modes normalised to gray or RGB, alpha split off, 16-bit gray kept 16-bit."""
+def open_image_header(data: bytes, max_pixels: int) -> Image.Image:
+    """The image opened lazily: format and size come from its header, no pixel is decoded, so
+    one over `max_pixels` is refused at the cost of a few hundred bytes read."""
     try:
         image = Image.open(io.BytesIO(data))
     except Image.DecompressionBombError as error:
         raise ImageRejected(413, "image-too-large", str(error)) from None
+    except UnidentifiedImageError:  # its message holds the repr of our BytesIO: say it plainly
+        raise ImageRejected(422, "corrupt-image", "not a readable image: no image format Pillow knows "
+                                                  "(PNG, JPEG, WebP, BMP, TIFF, ...)") from None
     except (OSError, SyntaxError, ValueError) as error:
         raise ImageRejected(422, "corrupt-image", f"not a readable image: {error}") from None
     width, height = image.size
@@ -105,6 +108,13 @@ def decode_image(data: bytes, max_pixels: int) -> DecodedImage:
         raise ImageRejected(
             413, "image-too-large", f"{width}x{height} is {width * height} pixels; the limit is {max_pixels}"
         )
+    return image
+
+
+def decode_image(data: bytes, max_pixels: int) -> DecodedImage:
+    """Decode an uploaded image: size checked before pixels are read, EXIF orientation applied,
+    palette and odd modes normalised to gray or RGB, alpha split off, 16-bit gray kept 16-bit."""
+    image = open_image_header(data, max_pixels)
     try:
         image.load()
         image = ImageOps.exif_transpose(image)

@@ -5,7 +5,9 @@ from contextlib import asynccontextmanager
 import anyio.to_thread
 from fastapi import FastAPI
 
+from service.api.body_limit import BodyLimitMiddleware
 from service.api.errors import install_error_handlers
+from service.api.event_hub import EventHub, async_redis
 from service.api.routers import (
     datasets,
     evaluate,
@@ -33,7 +35,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # holds a thread while it waits, so allow many more than the default 40.
         anyio.to_thread.current_default_thread_limiter().total_tokens = 256
         app.state.ganforge = ApiState.build(settings)
+        # One subscription per process wakes every `Prefer: wait` and SSE stream: no thread each.
+        app.state.ganforge.hub = EventHub(async_redis(settings))
+        app.state.ganforge.hub.start()
         yield
+        await app.state.ganforge.hub.stop()
         app.state.ganforge.redis.close()
 
     app = FastAPI(
@@ -43,9 +49,28 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     install_error_handlers(app)
+    app.add_middleware(BodyLimitMiddleware, limit_of=body_limits(settings))
     for module in (generate, upscale, translate, jobs, events, train, evaluate, models, datasets, health, oip_v2):
         app.include_router(module.router)
     return app
+
+
+def body_limits(settings: Settings):
+    """The most bytes a request body to each path may have: images (base64 is 4/3 of the bytes)
+    and dataset uploads have their own caps, every other body is small JSON."""
+    image = settings.max_image_bytes * 4 // 3 + (64 << 10)
+    upload = settings.max_upload_bytes + (1 << 20)
+
+    def limit_of(path: str) -> int:
+        if path.startswith("/datasets"):
+            return upload
+        if path in ("/translate", "/upscale"):
+            return image
+        if path.startswith("/v2/"):
+            return oip_v2.MAX_BODY_BYTES  # tensors, as JSON numbers or binary
+        return settings.max_json_bytes
+
+    return limit_of
 
 
 def main() -> None:

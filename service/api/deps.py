@@ -1,5 +1,6 @@
 """FastAPI dependencies, as `Annotated` aliases in one place."""
 
+import math
 import re
 from typing import Annotated
 
@@ -15,7 +16,8 @@ def get_state(request: Request) -> ApiState:
 
 StateDep = Annotated[ApiState, Depends(get_state)]
 
-_WAIT = re.compile(r"(?:^|[,;\s])wait\s*=\s*(\d+(?:\.\d+)?)")
+# The whole number, exponent included: `wait=1e9` is a billion seconds (then capped), not 1.
+_WAIT = re.compile(r"(?:^|[,;\s])wait\s*=\s*(\d+(?:\.\d+)?(?:[eE][+-]?\d+)?)(?![\w.])")
 
 
 def prefer_wait(
@@ -27,7 +29,10 @@ def prefer_wait(
     if not prefer:
         return None
     match = _WAIT.search(prefer)
-    return float(match.group(1)) if match else None
+    if not match:
+        return None
+    seconds = float(match.group(1))
+    return seconds if math.isfinite(seconds) else None
 
 
 PreferWaitDep = Annotated[float | None, Depends(prefer_wait)]

@@ -5,6 +5,8 @@ Retry-After; anything else is a bug and says so without leaking internals.
 """
 
 import logging
+import threading
+import time
 from typing import Any
 
 import redis
@@ -19,6 +21,30 @@ log = logging.getLogger(__name__)
 
 PROBLEM_JSON = "application/problem+json"
 TYPE_BASE = "https://ganforge.dev/problems/"
+
+
+class RateLimitedLog:
+    """At most one line per `every_s`, saying how many were left out: a Redis outage answers
+    thousands of 503s a second and must not write a line for each."""
+
+    def __init__(self, logger: logging.Logger, every_s: float = 10.0):
+        self.logger, self.every_s = logger, every_s
+        self._lock = threading.Lock()
+        self._last = -every_s
+        self._skipped = 0
+
+    def warning(self, message: str, *args: Any) -> None:
+        with self._lock:
+            now = time.monotonic()
+            if now - self._last < self.every_s:
+                self._skipped += 1
+                return
+            skipped, self._skipped, self._last = self._skipped, 0, now
+        suffix = f" ({skipped} more like it in the last {self.every_s:g} s)" if skipped else ""
+        self.logger.warning(message + suffix, *args)
+
+
+_unavailable_log = RateLimitedLog(log)
 
 
 class Problem(Exception):
@@ -102,6 +128,11 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, error: StarletteHTTPException) -> JSONResponse:
+        if isinstance(error.__cause__, RecursionError):  # FastAPI's JSON parse of a deeply nested body
+            message = "JSON nested too deep"
+            return problem_response(422, "validation-error", "The request is not valid", f"body: {message}",
+                                    instance=request.url.path,
+                                    errors=[{"field": "body", "message": message, "type": "json_too_deep"}])
         slug = {404: "not-found", 405: "method-not-allowed"}.get(error.status_code, "http-error")
         return problem_response(
             error.status_code, slug, str(error.detail), str(error.detail), instance=request.url.path,
@@ -112,7 +143,7 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(redis.TimeoutError)
     @app.exception_handler(OperationalError)
     async def _unavailable(request: Request, error: Exception) -> JSONResponse:
-        log.warning("backing store unavailable: %s", error)
+        _unavailable_log.warning("backing store unavailable: %s", error)
         return problem_response(
             503, "unavailable", "Service unavailable",
             "the job store (Redis) cannot be reached; try again shortly",

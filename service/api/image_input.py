@@ -2,8 +2,11 @@
 JSON with `image` as base64 or a data URI. Both arrive as raw image bytes plus the other fields,
 which the endpoint validates with its own schema.
 
-Bytes are counted as they arrive (413 past the cap, whatever Content-Length says); the image
-is decoded once here, so a corrupt or oversized one is refused before a job exists.
+Bytes are counted as they arrive (413 past the cap, whatever Content-Length says); the image's
+size is read from its header and one over the pixel limit refused before any pixel is decoded;
+then it is decoded once here, so a corrupt one is refused before a job exists. Decodes share a
+per-process pixel budget (two largest-allowed images at once), so eight concurrent 4096x4096
+uploads wait their turn instead of holding 8 x ~200 MB.
 """
 
 import base64
@@ -11,15 +14,22 @@ import binascii
 import json
 import re
 import tempfile
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import anyio
 import anyio.to_thread
 from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
 
-from models.inference.imaging import DecodedImage, ImageRejected, decode_image
+from models.inference.imaging import (
+    DecodedImage,
+    ImageRejected,
+    decode_image,
+    open_image_header,
+)
 from service.api.errors import Problem
 from service.api.upload import (
     MalformedUpload,
@@ -69,6 +79,8 @@ async def _read_json(request: Request, max_bytes: int) -> dict[str, Any]:
         fields = json.loads(body)
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise field_error("body", f"malformed JSON: {error}", "json_invalid") from None
+    except RecursionError:
+        raise field_error("body", "JSON nested too deep", "json_too_deep") from None
     if not isinstance(fields, dict):
         raise field_error("body", "send a JSON object", "json_invalid")
     return fields
@@ -102,12 +114,47 @@ async def receive_image_request(request: Request, *, max_bytes: int, max_pixels:
             raise Problem(415, "unsupported-media-type", "Unsupported media type",
                           "send multipart/form-data with an `image` file part, or JSON with `image` in base64") from None
     try:
-        # In a worker thread: a large image takes a while to decode, and the event loop serves everyone.
-        image = await anyio.to_thread.run_sync(decode_image, data, max_pixels)
+        width, height = open_image_header(data, max_pixels).size  # cheap: the header only
+        async with _decode_budget(2 * max_pixels).hold(width * height):
+            # In a worker thread: a large image takes a while to decode, and the event loop serves everyone.
+            image = await anyio.to_thread.run_sync(decode_image, data, max_pixels)
     except ImageRejected as rejected:
         raise Problem(rejected.status, rejected.type, "Unusable image", rejected.detail,
                       errors=[{"field": IMAGE_FIELD, "message": rejected.detail, "type": rejected.type}]) from None
     return ImageRequest(data, image, fields)
+
+
+class PixelBudget:
+    """At most `total` pixels being decoded at once in this process; a larger image than the whole
+    budget still runs, alone."""
+
+    def __init__(self, total: int):
+        self.total = total
+        self.used = 0
+        self._changed: anyio.Condition | None = None  # made inside the event loop, on first use
+
+    @asynccontextmanager
+    async def hold(self, pixels: int):
+        pixels = min(pixels, self.total)
+        if self._changed is None:
+            self._changed = anyio.Condition()
+        async with self._changed:
+            while self.used + pixels > self.total:
+                await self._changed.wait()
+            self.used += pixels
+        try:
+            yield
+        finally:
+            async with self._changed:
+                self.used -= pixels
+                self._changed.notify_all()
+
+
+_budgets: dict[int, PixelBudget] = {}
+
+
+def _decode_budget(total: int) -> PixelBudget:
+    return _budgets.setdefault(total, PixelBudget(total))
 
 
 def validate_fields(schema: type[BaseModel], fields: dict[str, Any]) -> BaseModel:

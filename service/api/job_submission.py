@@ -71,11 +71,16 @@ def enqueue(state: ApiState, *, kind: JobKind, model: ModelRef | None, params: d
     return job
 
 
-def job_answer(state: ApiState, job: Job, response: Response, wait_s: float | None) -> Job:
-    """202 with Location for a job still under way; 200 once it is finished (`Prefer: wait=N`)."""
+async def job_answer(state: ApiState, job: Job, response: Response, wait_s: float | None) -> Job:
+    """202 with Location for a job still under way; 200 once it is finished (`Prefer: wait=N`).
+
+    The wait is capped at `max_wait_s`, and `Preference-Applied` says the wait applied. It holds
+    no thread: the process's event hub wakes it when the job's stream grows.
+    """
     if wait_s and not job.status.is_terminal:
-        job = state.jobs.wait(job.id, min(wait_s, state.settings.max_wait_s)) or job
-        response.headers["Preference-Applied"] = f"wait={wait_s:g}"
+        applied = min(wait_s, state.settings.max_wait_s)
+        job = await state.hub.wait(job.id, applied) or job
+        response.headers["Preference-Applied"] = f"wait={applied:g}"
     response.headers["Location"] = f"/jobs/{job.id}"
     response.status_code = 200 if job.status.is_terminal else 202
     return job

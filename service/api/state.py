@@ -1,6 +1,7 @@
 """What the API process holds for its lifetime: settings, Redis, the stores, the Celery client."""
 
 from dataclasses import dataclass
+from typing import Any
 
 import redis
 from celery import Celery
@@ -18,6 +19,7 @@ class ApiState:
     jobs: JobStore
     models: ModelStore
     celery: Celery
+    hub: Any = None  # service.api.event_hub.EventHub, started inside the event loop (app.py lifespan)
 
     @classmethod
     def build(cls, settings: Settings) -> "ApiState":

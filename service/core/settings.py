@@ -29,9 +29,11 @@ class Settings(BaseSettings):
     # jobs and results
     job_ttl_s: int = Field(7 * 24 * 3600, description="How long a job record is kept.")
     output_ttl_s: int = Field(3600, description="How long encoded outputs (the result cache) are kept.")
-    max_wait_s: float = Field(300.0, description="Upper bound on `Prefer: wait=N`; each wait holds an API thread.")
+    max_wait_s: float = Field(300.0, description="Upper bound on `Prefer: wait=N` (a wait holds no thread).")
     redis_maxmemory: str = Field("512mb", description="Memory cap of the Redis that `make run` starts.")
     max_queue_depth: int = Field(1000, description="Queued messages per queue before new jobs get 429.")
+    max_json_bytes: int = Field(1 << 20, ge=1, description="Largest body of a JSON request without an image; "
+                                "413 past it, before the body is read whole.")
 
     # image inputs (/translate, /upscale)
     max_image_bytes: int = Field(20 * 1024 * 1024, description="Largest image a request may carry, in bytes.")

@@ -7,21 +7,22 @@ carries the final job and the stream closes.
 """
 
 import json
-import time
-from typing import Annotated, Iterator
+import re
+from typing import Annotated, AsyncIterator
 
 from fastapi import APIRouter, Header
 from fastapi.responses import StreamingResponse
 
 from service.api.deps import StateDep
-from service.api.routers.jobs import find_job
+from service.api.errors import Problem, unknown_job
+from service.api.event_hub import EventHub
 from service.api.schemas.problem import PROBLEM_RESPONSES
-from service.api.state import ApiState
 from service.core.jobs import JobStatus
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
 
 KEEPALIVE_S = 15
+_STREAM_ID = re.compile(r"^\d{1,20}-\d{1,20}$")
 
 
 def sse(event: str, data: object, event_id: str | None = None) -> str:
@@ -29,28 +30,36 @@ def sse(event: str, data: object, event_id: str | None = None) -> str:
     return f"{head}event: {event}\ndata: {json.dumps(data, default=str)}\n\n"
 
 
-def job_events(state: ApiState, job_id: str, after: str) -> Iterator[str]:
+async def job_events(hub: EventHub, job_id: str, after: str) -> AsyncIterator[str]:
+    """The stream itself: an asyncio task woken by the hub, no thread and no blocking read held."""
     yield "retry: 2000\n\n"
-    quiet_since = time.monotonic()
-    while True:
-        entries = state.jobs.events(job_id, after, block_ms=KEEPALIVE_S * 1000)
+    async for entries in hub.follow(job_id, after, idle_s=KEEPALIVE_S):
         for entry_id, event, data in entries:
-            after = entry_id
             yield sse(event, {"status": data} if event == "status" else data, entry_id)
         if entries:
             ended = any(event == "status" and JobStatus(data).is_terminal for _, event, data in entries)
-            quiet_since = time.monotonic()
         else:  # quiet: the end may lie before `after` (a client resuming late), or the job expired
-            status = state.jobs.status(job_id)
+            status = await hub.status(job_id)
             ended = status is None or status.is_terminal
-            if not ended and time.monotonic() - quiet_since >= KEEPALIVE_S:
+            if not ended:
                 yield ": keep-alive\n\n"  # so proxies and clients keep a quiet stream open
-                quiet_since = time.monotonic()
         if ended:
-            job = state.jobs.get(job_id)
+            job = await hub.get(job_id)
             if job is not None:
                 yield sse("end", job.model_dump(mode="json"))
             return
+
+
+def resume_point(last_event_id: str | None) -> str:
+    """`Last-Event-ID` must be an id this stream sent (`<ms>-<seq>`); anything else is refused
+    rather than passed to XREAD, where it would break the stream after its 200."""
+    if last_event_id is None or last_event_id == "":
+        return "0-0"
+    if not _STREAM_ID.match(last_event_id.strip()):
+        message = f"{last_event_id[:40]!r} is not an event id of this stream (ids look like 1712345678901-0)"
+        raise Problem(400, "invalid-last-event-id", "Invalid Last-Event-ID", message,
+                      errors=[{"field": "Last-Event-ID", "message": message, "type": "invalid_event_id"}])
+    return last_event_id.strip()
 
 
 @router.get(
@@ -59,14 +68,16 @@ def job_events(state: ApiState, job_id: str, after: str) -> Iterator[str]:
     responses={200: {"content": {"text/event-stream": {}}, "description": "The job's events"}, **PROBLEM_RESPONSES},
     summary="Follow a job as Server-Sent Events",
 )
-def stream_events(
+async def stream_events(
     job_id: str,
     state: StateDep,
     last_event_id: Annotated[str | None, Header(description="Resume after this event id.")] = None,
 ) -> StreamingResponse:
-    find_job(state, job_id)
+    after = resume_point(last_event_id)
+    if await state.hub.status(job_id) is None:
+        raise unknown_job(job_id)
     return StreamingResponse(
-        job_events(state, job_id, last_event_id or "0-0"),
+        job_events(state.hub, job_id, after),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )

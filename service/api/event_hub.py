@@ -1,0 +1,157 @@
+"""Job events for `Prefer: wait` and SSE without a thread or a blocking Redis read per waiter.
+
+Every change the job store makes to a job's event stream is also PUBLISHed (the job id on one
+channel, `keys.EVENTS_CHANNEL`). Each API process keeps ONE subscription to that channel and wakes the
+waiters of the job named; a woken waiter reads the new entries with a non-blocking XREAD on the
+async client and goes back to sleep. An idle stream or a pending wait is then an asyncio task
+and an Event, not a thread held in a blocking XREAD.
+
+Pub/sub is best effort (a message published while the subscription reconnects is lost), so a
+waiter also looks at its stream every `RECHECK_S` on its own, and every waiter is woken when the
+subscription comes back.
+"""
+
+import asyncio
+import json
+import logging
+from collections import defaultdict
+from contextlib import contextmanager
+from typing import Any, AsyncIterator, Iterator
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from service.core import keys
+from service.core.jobs import Job, JobStatus
+from service.core.settings import Settings
+
+log = logging.getLogger(__name__)
+
+RECHECK_S = 5.0
+READ_COUNT = 100
+
+
+def async_redis(settings: Settings) -> aioredis.Redis:
+    return aioredis.Redis.from_url(settings.redis_url, socket_connect_timeout=2, socket_timeout=5,
+                                   socket_keepalive=True, health_check_interval=10)
+
+
+class EventHub:
+    def __init__(self, client: aioredis.Redis):
+        self.redis = client
+        self._waiters: dict[str, set[asyncio.Event]] = defaultdict(set)
+        self._task: asyncio.Task | None = None
+
+    # -- the one subscription of this process -------------------------------------------------
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._listen(), name="event-hub")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except (asyncio.CancelledError, Exception):
+                pass
+        await self.redis.aclose()
+
+    async def _listen(self) -> None:
+        backoff = 0.1
+        while True:
+            try:
+                async with self.redis.pubsub(ignore_subscribe_messages=True) as pubsub:
+                    await pubsub.subscribe(keys.EVENTS_CHANNEL)
+                    self._wake_all()  # whatever was published while we were away
+                    backoff = 0.1
+                    while True:
+                        # With a timeout: a quiet channel is not an error; the health check PINGs.
+                        message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=10.0)
+                        if message is not None and message["type"] == "message":
+                            self._wake(message["data"].decode())
+            except asyncio.CancelledError:
+                raise
+            except (RedisError, OSError) as error:
+                log.info("event subscription lost (%s); again in %.1f s", error, backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+
+    def _wake(self, job_id: str) -> None:
+        for event in self._waiters.get(job_id, ()):
+            event.set()
+
+    def _wake_all(self) -> None:
+        for events in self._waiters.values():
+            for event in events:
+                event.set()
+
+    @contextmanager
+    def _watch(self, job_id: str) -> Iterator[asyncio.Event]:
+        event = asyncio.Event()
+        self._waiters[job_id].add(event)
+        try:
+            yield event
+        finally:
+            waiters = self._waiters.get(job_id)
+            if waiters is not None:
+                waiters.discard(event)
+                if not waiters:
+                    del self._waiters[job_id]
+
+    @property
+    def waiting(self) -> int:
+        return sum(len(events) for events in self._waiters.values())
+
+    # -- reading ------------------------------------------------------------------------------
+
+    async def read(self, job_id: str, after: str) -> list[tuple[str, str, Any]]:
+        """Entries after `after`, without blocking: (id, event, data)."""
+        answer = await self.redis.xread({keys.job_events(job_id): after}, count=READ_COUNT)
+        if not answer:
+            return []
+        return [(entry_id.decode(), fields[b"event"].decode(), json.loads(fields[b"data"]))
+                for entry_id, fields in answer[0][1]]
+
+    async def follow(self, job_id: str, after: str, idle_s: float) -> AsyncIterator[list[tuple[str, str, Any]]]:
+        """Batches of new entries after `after` as they come; an empty batch after `idle_s` of
+        quiet (time for a keep-alive, or to give up)."""
+        with self._watch(job_id) as woken:
+            quiet = 0.0
+            while True:
+                woken.clear()  # before reading: an event published from here on wakes us again
+                entries = await self.read(job_id, after)
+                if entries:
+                    after = entries[-1][0]
+                    quiet = 0.0
+                    yield entries
+                    continue
+                if quiet >= idle_s:
+                    quiet = 0.0
+                    yield []
+                    continue
+                nap = min(RECHECK_S, idle_s - quiet)
+                try:
+                    await asyncio.wait_for(woken.wait(), nap)
+                except asyncio.TimeoutError:
+                    quiet += nap
+
+    async def get(self, job_id: str) -> Job | None:
+        raw = await self.redis.hgetall(keys.job(job_id))
+        return Job.model_validate({k.decode(): json.loads(v) for k, v in raw.items()}) if raw else None
+
+    async def status(self, job_id: str) -> JobStatus | None:
+        raw = await self.redis.hget(keys.job(job_id), "status")
+        return JobStatus(json.loads(raw)) if raw else None
+
+    async def wait(self, job_id: str, timeout_s: float) -> Job | None:
+        """The job once it is terminal, or as it stands when `timeout_s` runs out."""
+        try:
+            async with asyncio.timeout(timeout_s):
+                async for entries in self.follow(job_id, "0-0", idle_s=RECHECK_S):
+                    if any(event == "status" and JobStatus(data).is_terminal for _, event, data in entries):
+                        break
+                    if not entries and await self.status(job_id) is None:
+                        return None  # expired or never was
+        except TimeoutError:
+            pass
+        return await self.get(job_id)
