@@ -12,6 +12,7 @@ an interrupted write and is ignored.
 import json
 import os
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -121,7 +122,7 @@ class Checkpointer:
 
     Each checkpoint's JSON holds `step`, `config` (config.model_dump()) and the entries of `meta`.
     With `folder` None nothing is saved or resumed; with checkpoint_every 0 nothing is saved, but
-    an existing checkpoint is still resumed.
+    an existing checkpoint is still resumed. `on_save(step, stem)` runs after each save.
     """
 
     def __init__(
@@ -132,9 +133,10 @@ class Checkpointer:
         optimizers: dict[str, torch.optim.Optimizer],
         meta: dict[str, Any] | None = None,
         resumable: frozenset[str] | set[str] = RESUMABLE_CHANGES,
+        on_save: Callable[[int, Path], None] | None = None,
     ):
         self.folder, self.config, self.modules, self.optimizers = folder, config, modules, optimizers
-        self.meta, self.resumable = dict(meta or {}), frozenset(resumable)
+        self.meta, self.resumable, self.on_save = dict(meta or {}), frozenset(resumable), on_save
         self.every = config.checkpoint_every
         self.enabled = folder is not None and self.every > 0
 
@@ -165,4 +167,7 @@ class Checkpointer:
 
     def save(self, step: int) -> None:
         meta = {"step": step, "config": self.config.model_dump(), **self.meta}
-        save_checkpoint(checkpoint_stem(self.folder, step), self.modules, self.optimizers, meta)
+        stem = checkpoint_stem(self.folder, step)
+        save_checkpoint(stem, self.modules, self.optimizers, meta)
+        if self.on_save is not None:
+            self.on_save(step, stem)

@@ -4,35 +4,29 @@ Defaults follow the DCGAN paper and pytorch/examples: Adam at 2e-4 with betas (0
 N(0, 0.02) initialisation, discriminator then generator on every step, and the non-saturating
 generator loss. The config picks the loss (non-saturating, LSGAN, WGAN-GP, hinge), how many
 critic updates come before each generator update, a gradient penalty, and DiffAugment.
-A Celery task drives it through two callbacks, `progress_fn` and `abort_fn`, and resumes it
-from the newest checkpoint when a job is delivered again.
+The shared loop (training/loop.py) runs the steps: callbacks, checkpoints and resume, the
+generator's moving average, batch-norm recalibration of the exported generator.
 
 Determinism: the batch and the noise of critic update `i` of step `s` are drawn from
 generators seeded by (seed, s, i) alone, so a run resumed at step s sees exactly what an
 uninterrupted run would.
 """
 
-import copy
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Unpack
 
 import torch
 from torch import nn
 
 from models.architectures import build
 from models.manifest import GeneratorSignature
-from training.checkpoints import Checkpointer
 from training.configs import DCGANConfig
 from training.datasets import Dataset
 from training.diffaugment import diff_augment
+from training.loop import Callbacks, StepReport, TrainingLoop
 from training.losses import discriminator_loss, generator_loss, gradient_penalty
 from training.schedule import BatchSchedule, derived_seed
-
-ProgressFn = Callable[[int, int, dict[str, float], float], None]
-AbortFn = Callable[[], bool]
-SampleFn = Callable[[int, nn.Module], None]
 
 
 @dataclass
@@ -80,18 +74,14 @@ def train_dcgan(
     config: DCGANConfig,
     dataset: Dataset,
     *,
-    progress_fn: ProgressFn | None = None,
-    abort_fn: AbortFn | None = None,
     checkpoint_dir: Path | None = None,
-    sample_fn: SampleFn | None = None,
+    **callbacks: Unpack[Callbacks],
 ) -> TrainResult:
     """Train for `config.steps` steps (resuming from `checkpoint_dir` when it holds one).
 
-    `progress_fn(step, total, losses, images_per_sec)` runs after every step; throttle in it if
-    reporting is costly. `abort_fn()` is asked before every step; when it answers True the run
-    stops, saves a checkpoint (if checkpointing) and returns with `aborted=True`.
-    `sample_fn(step, generator)` also runs after every step, with the generator to sample
-    from (the EMA one when enabled); it must not change it (sample from a copy in train mode).
+    The callbacks are the shared loop's (training/loop.py); `sample_fn(step, generator)` gets the
+    generator to sample from (the EMA one when enabled): sample from a copy in train mode.
+    An abort saves a checkpoint (if checkpointing) and returns with `aborted=True`.
     """
     if config.conditional and dataset.num_classes < 2:
         raise ValueError(f"a conditional run needs at least 2 classes; {dataset.name!r} has {dataset.num_classes}")
@@ -99,30 +89,19 @@ def train_dcgan(
     with torch.random.fork_rng(devices=[]):  # seed the initialisation without touching the caller's RNG
         torch.manual_seed(config.seed)
         generator, discriminator = build(g_name, **g_config), build(d_name, **d_config)
-    ema = _MovingAverage(generator, config.ema_decay) if config.ema_decay > 0 else None
     betas = (config.beta1, config.beta2)
     opt_g = torch.optim.Adam(generator.parameters(), lr=config.lr_g, betas=betas)
     opt_d = torch.optim.Adam(discriminator.parameters(), lr=config.lr_d, betas=betas)
-    modules = {"generator": generator, "discriminator": discriminator}
-    if ema is not None:
-        modules["generator_ema"] = ema.module
-    optimizers = {"opt_g": opt_g, "opt_d": opt_d}
-    checkpoints = Checkpointer(checkpoint_dir, config, modules, optimizers,
-                               meta={"generator": g_name, "generator_config": g_config})
-    start = checkpoints.resume()
+    loop = TrainingLoop(config, {"generator": generator, "discriminator": discriminator},
+                        {"opt_g": opt_g, "opt_d": opt_d}, callbacks, checkpoint_dir=checkpoint_dir,
+                        meta={"generator": g_name, "generator_config": g_config},
+                        generator="generator", ema_decay=config.ema_decay)
 
     images, labels = torch.from_numpy(dataset.images), torch.from_numpy(dataset.labels)
     schedule = BatchSchedule(len(dataset), config.batch_size, config.seed)
     real_target = 1.0 - config.label_smoothing
-    generator.train()
-    discriminator.train()
-    losses: dict[str, float] = {}
-    step, aborted = start, False
-    while step < config.steps:
-        if abort_fn is not None and abort_fn():
-            aborted = True
-            break
-        started = time.perf_counter()
+
+    def train_step(step: int) -> StepReport:
         for critic_index in range(config.critic_steps):
             counter = step * config.critic_steps + critic_index  # one real batch per critic update
             noise = torch.Generator().manual_seed(derived_seed(config.seed, "noise", counter))
@@ -161,32 +140,27 @@ def train_dcgan(
         opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
         opt_g.step()
-        if ema is not None:
-            ema.update(generator, step)
+        # Images per generator step, so that steps left / rate is the time left.
+        return StepReport(_reported_losses(config.loss, loss_d, loss_g, real_scores, fake_scores, penalty), n)
 
-        step += 1
-        losses = _reported_losses(config.loss, loss_d, loss_g, real_scores, fake_scores, penalty)
-        checkpoints.after_step(step)
-        if progress_fn is not None:
-            # Images per generator step, so that steps left / rate is the time left.
-            progress_fn(step, config.steps, losses, n / max(time.perf_counter() - started, 1e-9))
-        if sample_fn is not None:
-            sample_fn(step, ema.module if ema is not None else generator)
+    outcome = loop.run(train_step)
+    num_classes = dataset.num_classes if config.conditional else 0
 
-    checkpoints.finish(step)  # so an aborted or finished run can be picked up exactly where it stopped
-    final = copy.deepcopy(ema.module if ema is not None else generator)
-    recalibrate_batchnorm(final, config, dataset.num_classes if config.conditional else 0)
+    def noise_batch(rng: torch.Generator) -> tuple[torch.Tensor, ...]:
+        z = torch.randn(config.batch_size, config.latent_dim, generator=rng)
+        return (z, torch.randint(num_classes, (config.batch_size,), generator=rng)) if num_classes else (z,)
+
     return TrainResult(
-        generator=final.eval(),
+        generator=loop.final_generator(noise_batch),
         conditional=config.conditional,
         architecture=g_name,
         architecture_config=g_config,
         class_names=list(dataset.class_names),
         channels=dataset.channels,
         image_size=dataset.image_size,
-        step=step,
-        aborted=aborted,
-        losses=losses,
+        step=outcome.step,
+        aborted=outcome.aborted,
+        losses=outcome.losses,
     )
 
 
@@ -207,47 +181,3 @@ def _reported_losses(
     if penalty is not None:
         losses["gp"] = penalty.item()
     return losses
-
-
-@torch.no_grad()
-def recalibrate_batchnorm(generator: nn.Module, config: DCGANConfig, num_classes: int, batches: int = 20) -> None:
-    """Recompute batch-norm statistics as an exact average over fresh seeded batches.
-
-    Eval mode uses running statistics, which lag behind the training weights and belong to a
-    different network when the weights are an EMA; re-estimating them makes the exported
-    generator's eval-mode output match what the weights produce in a batch.
-    """
-    norms = [m for m in generator.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-    if not norms:
-        return
-    momenta = [norm.momentum for norm in norms]
-    for norm in norms:
-        norm.reset_running_stats()
-        norm.momentum = None  # cumulative average
-    generator.train()
-    noise = torch.Generator().manual_seed(derived_seed(config.seed, "batchnorm", 0))
-    for _ in range(batches):
-        z = torch.randn(config.batch_size, config.latent_dim, generator=noise)
-        args = (torch.randint(num_classes, (config.batch_size,), generator=noise),) if num_classes else ()
-        generator(z, *args)
-    for norm, momentum in zip(norms, momenta):
-        norm.momentum = momentum
-    generator.eval()
-
-
-class _MovingAverage:
-    """An exponential moving average of a module's parameters; buffers are copied as they are."""
-
-    def __init__(self, module: nn.Module, decay: float):
-        self.module = copy.deepcopy(module).requires_grad_(False)
-        self.decay = decay
-
-    @torch.no_grad()
-    def update(self, module: nn.Module, step: int) -> None:
-        # A shorter memory at first, so the average is not dominated by the random initial weights.
-        decay = min(self.decay, (1 + step) / (10 + step))
-        for mine, theirs in zip(self.module.parameters(), module.parameters()):
-            mine.lerp_(theirs, 1.0 - decay)
-        for mine, theirs in zip(self.module.buffers(), module.buffers()):
-            mine.copy_(theirs)
-

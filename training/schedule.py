@@ -1,4 +1,7 @@
-"""Seeded streams the trainers share, so that what step s sees depends on (seed, s) alone."""
+"""The schedule the trainers share: seeded streams, so that what step s sees depends on (seed, s)
+alone; learning rates set by name; and the phases a run goes through."""
+
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -25,3 +28,37 @@ class BatchSchedule:
             shuffle = torch.Generator().manual_seed(derived_seed(self.seed, "order", epoch))
             self._epoch, self._order = epoch, torch.randperm(self.size, generator=shuffle)
         return self._order[position * self.batch_size : (position + 1) * self.batch_size]
+
+
+def set_learning_rates(optimizers: dict[str, torch.optim.Optimizer], rates: dict[str, float]) -> None:
+    """Set each named optimizer's learning rate (all its parameter groups) to `rates[name]`."""
+    for name, rate in rates.items():
+        for group in optimizers[name].param_groups:
+            group["lr"] = rate
+
+
+@dataclass(frozen=True)
+class Phase:
+    """A stretch of steps [start, stop) trained one way, e.g. SR's "pretrain" (L1 alone), then "gan".
+
+    Phases differ in cost per step, so a time estimate should use each phase's own rate."""
+
+    name: str
+    start: int
+    stop: int
+
+
+def training_phases(steps: int, *boundaries: tuple[str, int]) -> list[Phase]:
+    """Phases that split [0, steps) at the given (name, first step) boundaries; empty ones are left out.
+
+    With no boundaries there is one phase, "train". training_phases(10, ("pretrain", 0), ("gan", 4))
+    is pretrain [0, 4) then gan [4, 10)."""
+    marks = list(boundaries) or [("train", 0)]
+    stops = [start for _, start in marks[1:]] + [steps]
+    phases = [Phase(name, start, stop) for (name, start), stop in zip(marks, stops) if stop > start]
+    return phases or [Phase(marks[0][0], 0, steps)]
+
+
+def phase_at(phases: list[Phase], step: int) -> Phase:
+    """The phase that step (0-based) belongs to; steps past the end count to the last phase."""
+    return next((phase for phase in phases if step < phase.stop), phases[-1])
