@@ -1,0 +1,139 @@
+"""The SDK's surface, written once for both clients.
+
+Each method hands a flow (ganforge/_flows.py) to `self._run`: the sync Client runs it and
+answers the result; the AsyncClient answers an awaitable of it.
+"""
+
+from pathlib import Path
+from typing import Any
+
+from ganforge import _flows as flows
+from ganforge._images import ImageInput
+
+
+class Jobs:
+    def __init__(self, run):
+        self._run = run
+
+    def get(self, job_id: str):
+        """The job as it stands (`Job`)."""
+        return self._run(flows.get_job(job_id))
+
+    def list(self, *, kind: str | None = None, status: str | None = None, limit: int | None = None,
+             cursor: str | None = None):
+        """One page of your jobs, newest first (`JobPage`: `jobs`, `next_cursor`)."""
+        return self._run(flows.list_jobs(kind, status, limit, cursor))
+
+    def cancel(self, job_id: str):
+        """Cancel a queued or running job; answers the job (`Job`)."""
+        return self._run(flows.cancel_job(job_id))
+
+    def wait(self, job_id: str, *, timeout: float | None = None, progress: bool = False):
+        """The job once it ended, whatever its status; WaitTimeout when `timeout` runs out first."""
+        return self._run(flows.wait_job(job_id, timeout, progress))
+
+    def outputs(self, job, name: str | None = None):
+        """The bytes of a finished job's outputs (`list[bytes]`), or of the one named."""
+        return self._run(flows.output_bytes(job, name))
+
+
+class Models:
+    def __init__(self, run):
+        self._run = run
+
+    def list(self):
+        """Every model the service serves (`list[ModelSummary]`)."""
+        return self._run(flows.list_models())
+
+    def get(self, name: str, version: int | str | None = None):
+        """A model and its versions (`ModelSummary`), or with `version` that version's `Manifest`."""
+        return self._run(flows.get_model(name) if version is None else flows.model_version(name, version))
+
+    def upload(self, name: str, onnx: str | Path | bytes, manifest: dict[str, Any] | str | Path):
+        """Register an ONNX file as the next version of `name`; `manifest` gives its task and signature."""
+        return self._run(flows.upload_model(name, onnx, manifest))
+
+
+class Datasets:
+    def __init__(self, run):
+        self._run = run
+
+    def upload(self, path: str | Path, *, layout: str | None = None, name: str | None = None):
+        """Upload a folder (zipped for you) or a zip/tar archive (`Dataset`). The layout (images,
+        classes, unpaired, paired) is guessed from the paths when not given."""
+        return self._run(flows.upload_dataset(path, layout, name))
+
+    def list(self):
+        return self._run(flows.list_datasets())
+
+    def get(self, dataset_id: str):
+        return self._run(flows.get_dataset(dataset_id))
+
+    def delete(self, dataset_id: str):
+        return self._run(flows.delete_dataset(dataset_id))
+
+
+class Api:
+    """Operations shared by Client and AsyncClient; `_run` is theirs."""
+
+    idempotency: bool
+    progress: bool
+
+    def _run(self, flow):  # pragma: no cover - each client defines it
+        raise NotImplementedError
+
+    def _attach(self) -> None:
+        self.jobs = Jobs(self._run)
+        self.models = Models(self._run)
+        self.datasets = Datasets(self._run)
+
+    def _key(self, idempotency_key: str | bool | None) -> str | bool:
+        """An explicit key, or a fresh one per call unless the client turned them off."""
+        if idempotency_key is None:
+            return self.idempotency
+        return idempotency_key
+
+    def generate(self, model: str, n: int = 1, *, seed: int | None = None, labels: list[int] | int | None = None,
+                 truncation: float | None = None, format: str = "png", grid: bool = False,
+                 timeout: float | None = 300.0, idempotency_key: str | bool | None = None):
+        """Images from noise (`list[PIL.Image]`; each image's `info["job_id"]` names its job).
+
+        n=1, or `grid=True` (all n images in one picture), is one request answered with the
+        picture itself; more images come back inline in the job's JSON."""
+        return self._run(flows.generate(model, n=n, seed=seed, labels=labels, truncation=truncation, format=format,
+                                        grid=grid, timeout_s=timeout, idempotency_key=self._key(idempotency_key)))
+
+    def translate(self, image: ImageInput, model: str, *, direction: str = "a2b", format: str = "png",
+                  resize: str = "none", timeout: float | None = 300.0, idempotency_key: str | bool | None = None):
+        """An image through an image-to-image model (`PIL.Image`)."""
+        return self._run(flows.translate(image, model, direction=direction, format=format, resize=resize,
+                                         timeout_s=timeout, idempotency_key=self._key(idempotency_key)))
+
+    def upscale(self, image: ImageInput, model: str = "sr-x4", *, outscale: float | None = None,
+                tile: int | None = None, tile_overlap: int | None = None, format: str = "png",
+                timeout: float | None = 300.0, idempotency_key: str | bool | None = None):
+        """Super-resolution of one image (`PIL.Image`)."""
+        return self._run(flows.upscale(image, model, outscale=outscale, tile=tile, tile_overlap=tile_overlap,
+                                       format=format, timeout_s=timeout, idempotency_key=self._key(idempotency_key)))
+
+    def train(self, architecture: str, dataset: str, model_name: str, *, steps: int | None = None,
+              epochs: int | None = None, image_size: int | None = None, seed: int | None = None,
+              hyperparameters: dict[str, Any] | None = None, checkpoint_every: int | None = None,
+              sample_every: int | None = None, follow: bool = True, progress: bool | None = None,
+              timeout: float | None = None, idempotency_key: str | bool | None = None):
+        """Train a model. With `follow` (default) it follows the job's event stream with a progress
+        bar and answers the registered version's `Manifest`; without, the queued `Job`."""
+        return self._run(flows.train(
+            architecture, dataset, model_name, follow=follow, progress=self.progress if progress is None else progress,
+            timeout_s=timeout, idempotency_key=self._key(idempotency_key), steps=steps, epochs=epochs,
+            image_size=image_size, seed=seed, hyperparameters=hyperparameters, checkpoint_every=checkpoint_every,
+            sample_every=sample_every,
+        ))
+
+    def evaluate(self, model: str, *, dataset: str | None = None, n_samples: int | None = None,
+                 extractor: str | None = None, seed: int | None = None, wait: bool = True,
+                 timeout: float | None = None, idempotency_key: str | bool | None = None):
+        """FID, KID, precision/recall of a model version; with `wait` the finished `Job` (figures in
+        `job.metrics`), else the queued one."""
+        return self._run(flows.evaluate(model, dataset=dataset, n_samples=n_samples, extractor=extractor, seed=seed,
+                                        wait=wait, timeout_s=timeout, idempotency_key=self._key(idempotency_key)))
