@@ -11,8 +11,8 @@ models/pix2pix.py (on one image, not a pair).
 import torch
 from torch import nn
 
-from models.architectures import register
-from models.pix2pix import init_weights, norm_layer
+from models.layers import init_weights, norm_layer
+from models.registry import register
 
 
 class ResnetBlock(nn.Module):

@@ -9,7 +9,7 @@ convolutions; the discriminator mirrors that with stride-2 convolutions. So 28 =
 import torch
 from torch import nn
 
-from models.architectures import register
+from models.registry import register
 from models.shapes import start_size
 
 

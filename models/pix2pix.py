@@ -17,32 +17,11 @@ patch of the input (`patchgan_receptive_field`); for pix2pix it sees input and o
 concatenated on the channel axis.
 """
 
-import functools
-
 import torch
 from torch import nn
 
-from models.architectures import register
-
-
-def norm_layer(kind: str):
-    """'batch' (pix2pix) or 'instance' (CycleGAN: no affine, no running statistics)."""
-    if kind == "batch":
-        return functools.partial(nn.BatchNorm2d, affine=True, track_running_stats=True)
-    if kind == "instance":
-        return functools.partial(nn.InstanceNorm2d, affine=False, track_running_stats=False)
-    raise ValueError(f"unknown norm {kind!r}; use 'batch' or 'instance'")
-
-
-def init_weights(module: nn.Module, gain: float = 0.02) -> None:
-    """junyanz's 'normal' init: conv weights N(0, 0.02), biases 0, norm scales N(1, 0.02)."""
-    if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):
-        nn.init.normal_(module.weight, 0.0, gain)
-        if module.bias is not None:
-            nn.init.zeros_(module.bias)
-    elif isinstance(module, nn.BatchNorm2d):
-        nn.init.normal_(module.weight, 1.0, gain)
-        nn.init.zeros_(module.bias)
+from models.layers import init_weights, norm_layer
+from models.registry import register
 
 
 class _SkipBlock(nn.Module):

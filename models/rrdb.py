@@ -4,15 +4,20 @@ Residual-in-residual dense blocks: each RDB is five densely connected convolutio
 output is scaled by 0.2 before it joins the identity, and each RRDB is three RDBs whose sum
 is scaled by 0.2 again (the paper's residual scaling: it keeps a deep stack without batch norm
 trainable). ESRGAN upsamples by nearest interpolation + conv; here it is sub-pixel convolution
-(`models.srresnet.pixel_shuffle_upsampler`), x2 or x4, so both generators share one upsampler.
+(`models.layers.pixel_shuffle_upsampler`), x2 or x4, so both generators share one upsampler.
 """
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from models.architectures import register
-from models.srresnet import check_scale, pixel_shuffle_upsampler, scaled_kaiming_
+from models.layers import (
+    check_scale,
+    pixel_shuffle_upsampler,
+    plus_bilinear,
+    scaled_kaiming_,
+)
+from models.registry import register
 
 RESIDUAL_SCALE = 0.2
 
@@ -60,5 +65,5 @@ class RRDBNet(nn.Module):
         first = self.conv_first(x)
         out = self.upsample(first + self.conv_body(self.body(first)))
         if self.global_residual:
-            out = out + F.interpolate(x, scale_factor=self.scale, mode="bilinear", align_corners=False)
+            out = plus_bilinear(out, x, self.scale)
         return out

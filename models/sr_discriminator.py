@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils import spectral_norm
 
-from models.architectures import register
+from models.registry import register
 
 
 @register("vgg_sn_discriminator")

@@ -19,21 +19,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from models.architectures import register
-
-SCALES = (2, 4)
-UPSAMPLERS = ("progressive", "direct")
-
-
-def scaled_kaiming_(module: nn.Module, scale: float = 0.1) -> None:
-    """Kaiming-normal convolutions scaled down (BasicSR's default_init_weights): each residual
-    block starts close to the identity, which keeps deep stacks without batch norm stable."""
-    for m in module.modules():
-        if isinstance(m, nn.Conv2d):
-            nn.init.kaiming_normal_(m.weight, a=0, mode="fan_in")
-            m.weight.data.mul_(scale)
-            if m.bias is not None:
-                nn.init.zeros_(m.bias)
+from models.layers import (
+    check_scale,
+    pixel_shuffle_upsampler,
+    plus_bilinear,
+    scaled_kaiming_,
+)
+from models.registry import register
 
 
 class ResidualBlockNoBN(nn.Module):
@@ -47,26 +39,6 @@ class ResidualBlockNoBN(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x + self.conv2(F.relu(self.conv1(x)))
-
-
-def check_scale(scale: int) -> None:
-    if scale not in SCALES:
-        raise ValueError(f"scale {scale} is not supported; use one of {SCALES}")
-
-
-def pixel_shuffle_upsampler(features: int, out_features: int, scale: int, upsampler: str) -> nn.Module:
-    """Sub-pixel convolution (Shi et al. 2016) from `features` to `out_features` at `scale`x."""
-    check_scale(scale)
-    if upsampler == "direct":
-        return nn.Sequential(nn.Conv2d(features, out_features * scale * scale, 3, 1, 1), nn.PixelShuffle(scale))
-    if upsampler != "progressive":
-        raise ValueError(f"unknown upsampler {upsampler!r}; known: {', '.join(UPSAMPLERS)}")
-    layers: list[nn.Module] = []
-    for _ in range({2: 1, 4: 2}[scale]):
-        layers += [nn.Conv2d(features, features * 4, 3, 1, 1), nn.PixelShuffle(2), nn.LeakyReLU(0.1, inplace=True)]
-    layers += [nn.Conv2d(features, features, 3, 1, 1), nn.LeakyReLU(0.1, inplace=True),
-               nn.Conv2d(features, out_features, 3, 1, 1)]
-    return nn.Sequential(*layers)
 
 
 @register("msrresnet")
@@ -89,5 +61,5 @@ class MSRResNet(nn.Module):
         features = F.leaky_relu(self.conv_first(x), 0.1)
         out = self.upsample(self.body(features))
         if self.global_residual:
-            out = out + F.interpolate(x, scale_factor=self.scale, mode="bilinear", align_corners=False)
+            out = plus_bilinear(out, x, self.scale)
         return out

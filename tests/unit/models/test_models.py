@@ -6,8 +6,7 @@ import onnxruntime as ort
 import pytest
 import torch
 
-from models import architectures
-from models.architectures import build, names, register
+from models.architectures import build, names, register, registered
 from models.dcgan import start_size
 from models.export import ExportParityError, check_parity, export_generator
 from models.manifest import GeneratorSignature
@@ -38,7 +37,7 @@ def test_unknown_name_is_a_key_error_naming_the_known_ones():
 def test_a_name_can_be_registered_once():
     with pytest.raises(ValueError, match="already registered"):
         register("dcgan_generator")(torch.nn.Identity)
-    assert architectures._ARCHITECTURES["dcgan_generator"].__name__ == "DCGANGenerator"
+    assert registered("dcgan_generator").__name__ == "DCGANGenerator"
 
 
 @pytest.mark.parametrize("image_size", [8, 28, 32, 64])
@@ -126,3 +125,30 @@ def test_parity_tolerance_is_enforced_on_export(tmp_path):
     generator = build("dcgan_generator", latent_dim=6, image_size=8, **TINY)
     with pytest.raises(ExportParityError):
         export_generator(generator, signature(conditional=False), tmp_path / "model.onnx", atol=-1.0)
+
+
+def test_the_registry_imports_no_member_and_no_member_imports_another():
+    """The registry and its member list are apart (no import circle), and architectures share
+    layers through models/layers.py, never through a sibling."""
+    import ast
+    from pathlib import Path
+
+    import models
+
+    root = Path(models.__file__).parent
+    members = {"cyclegan", "dcgan", "pix2pix", "rrdb", "sr_discriminator", "srresnet"}
+
+    def imported(name: str) -> set[str]:
+        tree = ast.parse((root / f"{name}.py").read_text())
+        found = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                found.add(node.module)
+                found.update(f"{node.module}.{alias.name}" for alias in node.names)
+            elif isinstance(node, ast.Import):
+                found.update(alias.name for alias in node.names)
+        return {m.removeprefix("models.") for m in found if m.startswith("models.")}
+
+    assert imported("registry") == set()
+    for member in members:
+        assert not imported(member) & (members | {"architectures"}), member
