@@ -7,14 +7,14 @@ G_ab(a), D_a real A from G_ba(b), both PatchGANs. Generator loss: LSGAN + lambda
 Each discriminator sees a fake drawn through a 50-image history pool and its loss is halved.
 Adam 2e-4 (0.5, 0.999); constant learning rate, then linear decay to 0 over the second half.
 
-Same loop shape, callbacks, checkpoints and resume as the other trainers. Deterministic: the
-batches, the pool's choices and the pool's contents (saved in each checkpoint) depend on the
+The shared loop (training/loop.py) runs the steps: callbacks (`sample_fn(step, generators)`
+gets {"a2b": G_ab, "b2a": G_ba}), checkpoints and resume. Deterministic: the batches, the pool's choices and the pool's contents (saved in each checkpoint) depend on the
 seed and the step alone.
 """
 
 import copy
-import time
 from pathlib import Path
+from typing import Unpack
 
 import numpy as np
 import torch
@@ -23,17 +23,10 @@ from torch import nn
 
 from models.architectures import build
 from models.cyclegan import ResnetGenerator
-from training.checkpoints import Checkpointer
-from training.pix2pix_trainer import (
-    AbortFn,
-    ProgressFn,
-    SampleFn,
-    TranslationResult,
-    gan_loss,
-    set_learning_rate,
-)
+from training.loop import Callbacks, StepReport, TrainingLoop
+from training.pix2pix_trainer import TranslationResult, gan_loss, linear_decay
 from training.schedule import BatchSchedule, derived_seed
-from training.translation_configs import CycleGANConfig, learning_rate_factor
+from training.translation_configs import CycleGANConfig
 
 
 class ImagePool(nn.Module):
@@ -85,10 +78,8 @@ def train_cyclegan(
     domain_a: np.ndarray,
     domain_b: np.ndarray,
     *,
-    progress_fn: ProgressFn | None = None,
-    abort_fn: AbortFn | None = None,
     checkpoint_dir: Path | None = None,
-    sample_fn: SampleFn | None = None,
+    **callbacks: Unpack[Callbacks],
 ) -> TranslationResult:
     """Train both directions on unpaired images (float32 [N, C, H, W] in [-1, 1] at
     config.image_size; the two domains may differ in size) for config.steps steps."""
@@ -111,70 +102,56 @@ def train_cyclegan(
         "opt_d": torch.optim.Adam([*d_a.parameters(), *d_b.parameters()], lr=config.lr, betas=betas),
     }
     modules = {"g_ab": g_ab, "g_ba": g_ba, "d_a": d_a, "d_b": d_b, "pool_a": pool_a, "pool_b": pool_b}
-    checkpoints = Checkpointer(checkpoint_dir, config, modules, optimizers, meta={"family": "cyclegan"})
-    start = checkpoints.resume()
+    loop = TrainingLoop(config, modules, optimizers, callbacks, checkpoint_dir=checkpoint_dir,
+                        meta={"family": "cyclegan"}, learning_rates=lambda step: linear_decay(config, step))
 
     a_all, b_all = torch.from_numpy(domain_a), torch.from_numpy(domain_b)
     schedule_a = BatchSchedule(len(domain_a), config.batch_size, config.seed)
     schedule_b = BatchSchedule(len(domain_b), config.batch_size, config.seed + 1)
     identity = config.lambda_identity > 0 and config.channels_a == config.channels_b
-    for module in (g_ab, g_ba, d_a, d_b):
-        module.train()
-    losses: dict[str, float] = {}
-    step, aborted = start, False
-    with torch.random.fork_rng(devices=[]):
-        while step < config.steps:
-            if abort_fn is not None and abort_fn():
-                aborted = True
-                break
-            started = time.perf_counter()
-            set_learning_rate(optimizers, config.lr * learning_rate_factor(step, config.steps, config.decay_fraction))
-            torch.manual_seed(derived_seed(config.seed, "dropout", step))
-            pool_rng = torch.Generator().manual_seed(derived_seed(config.seed, "pool", step))
-            real_a = a_all[schedule_a.indices(step)]
-            real_b = b_all[schedule_b.indices(step)]
-            n = min(len(real_a), len(real_b))
-            real_a, real_b = real_a[:n], real_b[:n]
 
-            # Generators: the discriminators' gradients from this pass are cleared before their own step.
-            fake_b, fake_a = g_ab(real_a), g_ba(real_b)
-            rec_a, rec_b = g_ba(fake_b), g_ab(fake_a)
-            loss_gan_ab = gan_loss(d_b(fake_b), True, config.gan_loss)
-            loss_gan_ba = gan_loss(d_a(fake_a), True, config.gan_loss)
-            loss_cycle_a = F.l1_loss(rec_a, real_a)
-            loss_cycle_b = F.l1_loss(rec_b, real_b)
-            loss_g = loss_gan_ab + loss_gan_ba + config.lambda_cycle * (loss_cycle_a + loss_cycle_b)
-            if identity:
-                loss_idt = F.l1_loss(g_ab(real_b), real_b) + F.l1_loss(g_ba(real_a), real_a)
-                loss_g = loss_g + config.lambda_cycle * config.lambda_identity * loss_idt
-            optimizers["opt_g"].zero_grad(set_to_none=True)
-            loss_g.backward()
-            optimizers["opt_g"].step()
+    def train_step(step: int) -> StepReport:
+        pool_rng = torch.Generator().manual_seed(derived_seed(config.seed, "pool", step))
+        real_a = a_all[schedule_a.indices(step)]
+        real_b = b_all[schedule_b.indices(step)]
+        n = min(len(real_a), len(real_b))
+        real_a, real_b = real_a[:n], real_b[:n]
 
-            # Discriminators, on fakes through the history pools.
-            optimizers["opt_d"].zero_grad(set_to_none=True)
-            pooled_b = pool_b.query(fake_b.detach(), pool_rng)
-            pooled_a = pool_a.query(fake_a.detach(), pool_rng)
-            loss_d_b = 0.5 * (gan_loss(d_b(real_b), True, config.gan_loss) + gan_loss(d_b(pooled_b), False, config.gan_loss))
-            loss_d_a = 0.5 * (gan_loss(d_a(real_a), True, config.gan_loss) + gan_loss(d_a(pooled_a), False, config.gan_loss))
-            (loss_d_a + loss_d_b).backward()
-            optimizers["opt_d"].step()
+        # Generators: the discriminators' gradients from this pass are cleared before their own step.
+        fake_b, fake_a = g_ab(real_a), g_ba(real_b)
+        rec_a, rec_b = g_ba(fake_b), g_ab(fake_a)
+        loss_gan_ab = gan_loss(d_b(fake_b), True, config.gan_loss)
+        loss_gan_ba = gan_loss(d_a(fake_a), True, config.gan_loss)
+        loss_cycle_a = F.l1_loss(rec_a, real_a)
+        loss_cycle_b = F.l1_loss(rec_b, real_b)
+        loss_g = loss_gan_ab + loss_gan_ba + config.lambda_cycle * (loss_cycle_a + loss_cycle_b)
+        if identity:
+            loss_idt = F.l1_loss(g_ab(real_b), real_b) + F.l1_loss(g_ba(real_a), real_a)
+            loss_g = loss_g + config.lambda_cycle * config.lambda_identity * loss_idt
+        optimizers["opt_g"].zero_grad(set_to_none=True)
+        loss_g.backward()
+        optimizers["opt_g"].step()
 
-            step += 1
-            losses = {"d_a": loss_d_a.item(), "d_b": loss_d_b.item(), "g_ab": loss_gan_ab.item(),
-                      "g_ba": loss_gan_ba.item(), "cycle_a": loss_cycle_a.item(), "cycle_b": loss_cycle_b.item()}
-            if identity:
-                losses["identity"] = loss_idt.item()
-            checkpoints.after_step(step)
-            if progress_fn is not None:
-                progress_fn(step, config.steps, losses, 2 * n / max(time.perf_counter() - started, 1e-9))
-            if sample_fn is not None:
-                sample_fn(step, {"a2b": g_ab, "b2a": g_ba})
+        # Discriminators, on fakes through the history pools.
+        optimizers["opt_d"].zero_grad(set_to_none=True)
+        pooled_b = pool_b.query(fake_b.detach(), pool_rng)
+        pooled_a = pool_a.query(fake_a.detach(), pool_rng)
+        loss_d_b = 0.5 * (gan_loss(d_b(real_b), True, config.gan_loss) + gan_loss(d_b(pooled_b), False, config.gan_loss))
+        loss_d_a = 0.5 * (gan_loss(d_a(real_a), True, config.gan_loss) + gan_loss(d_a(pooled_a), False, config.gan_loss))
+        (loss_d_a + loss_d_b).backward()
+        optimizers["opt_d"].step()
 
-    checkpoints.finish(step)
+        losses = {"d_a": loss_d_a.item(), "d_b": loss_d_b.item(), "g_ab": loss_gan_ab.item(),
+                  "g_ba": loss_gan_ba.item(), "cycle_a": loss_cycle_a.item(), "cycle_b": loss_cycle_b.item()}
+        if identity:
+            losses["identity"] = loss_idt.item()
+        return StepReport(losses, 2 * n)  # n images of each domain
+
+    outcome = loop.run(train_step, nets=lambda: {"a2b": g_ab, "b2a": g_ba})
     return TranslationResult(
         family="cyclegan", generators={"a2b": copy.deepcopy(g_ab).eval(), "b2a": copy.deepcopy(g_ba).eval()},
         architecture=g_name, architecture_configs={"a2b": g_ab_config, "b2a": g_ba_config},
         size_multiple=ResnetGenerator.size_multiple, image_size=size,
-        channels={"A": config.channels_a, "B": config.channels_b}, step=step, aborted=aborted, losses=losses,
+        channels={"A": config.channels_a, "B": config.channels_b}, step=outcome.step, aborted=outcome.aborted,
+        losses=outcome.losses,
     )

@@ -6,20 +6,17 @@ halved, learning rate constant then linearly decayed to 0 (training/translation_
 No random jitter or flips: the bundled tasks are aligned 32x32 digits, where a shifted or
 mirrored pair teaches nothing the model needs.
 
-Same shape as the DCGAN trainer: `progress_fn(step, total, losses, images_per_sec)`,
-`abort_fn()`, `sample_fn(step, generators)`, safetensors checkpoints (training/checkpoints.py)
-and resume. Deterministic: the batch of step s depends on (seed, s) alone, and the learning
-rate is a function of the step, so a resumed run matches an uninterrupted one.
+The shared loop (training/loop.py) runs the steps: callbacks (`sample_fn(step, generators)`
+gets {"a2b": G}), safetensors checkpoints and resume, batch-norm recalibration of the export.
+Deterministic: the batch of step s depends on (seed, s) alone, and the learning rate is a
+function of the step, so a resumed run matches an uninterrupted one.
 
-The helpers the CycleGAN trainer shares (result type, GAN loss, learning-rate schedule, batch
-norm recalibration) live here too.
+The helpers the CycleGAN trainer shares (result type, GAN loss) live here too.
 """
 
-import copy
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Unpack
 
 import numpy as np
 import torch
@@ -29,13 +26,13 @@ from torch import nn
 from models.architectures import build
 from models.manifest import TranslationDirection, TranslatorSignature
 from models.pix2pix import UNET_LEVELS, unet_for_size
-from training.checkpoints import Checkpointer
-from training.schedule import BatchSchedule, derived_seed
-from training.translation_configs import Pix2PixConfig, learning_rate_factor
-
-ProgressFn = Callable[[int, int, dict[str, float], float], None]
-AbortFn = Callable[[], bool]
-SampleFn = Callable[[int, dict[str, nn.Module]], None]
+from training.loop import Callbacks, StepReport, TrainingLoop
+from training.schedule import BatchSchedule
+from training.translation_configs import (
+    CycleGANConfig,
+    Pix2PixConfig,
+    learning_rate_factor,
+)
 
 
 @dataclass
@@ -78,30 +75,10 @@ def gan_loss(logits: torch.Tensor, real: bool, kind: str) -> torch.Tensor:
     raise ValueError(f"unknown GAN loss {kind!r}")
 
 
-def set_learning_rate(optimizers: dict[str, torch.optim.Optimizer], lr: float) -> None:
-    for optimizer in optimizers.values():
-        for group in optimizer.param_groups:
-            group["lr"] = lr
-
-
-@torch.no_grad()
-def recalibrate_batchnorm(generator: nn.Module, inputs: torch.Tensor, batch_size: int, seed: int, batches: int = 20) -> None:
-    """Batch-norm running statistics as an exact average over seeded training batches, so the
-    eval-mode (exported) generator normalises as the trained weights expect."""
-    norms = [m for m in generator.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-    if not norms:
-        return
-    for norm in norms:
-        norm.reset_running_stats()
-        norm.momentum = None  # cumulative average
-    generator.train()
-    pick = torch.Generator().manual_seed(derived_seed(seed, "batchnorm", 0))
-    size = max(2, min(batch_size, len(inputs)))
-    for _ in range(batches):
-        generator(inputs[torch.randint(len(inputs), (size,), generator=pick)])
-    for norm in norms:
-        norm.momentum = 0.1
-    generator.eval()
+def linear_decay(config: Pix2PixConfig | CycleGANConfig, step: int) -> dict[str, float]:
+    """Both optimizers' learning rate at `step`: constant, then linearly down to 0 (pix2pix and CycleGAN)."""
+    lr = config.lr * learning_rate_factor(step, config.steps, config.decay_fraction)
+    return {"opt_g": lr, "opt_d": lr}
 
 
 def pix2pix_networks(config: Pix2PixConfig) -> tuple[str, dict, dict]:
@@ -119,10 +96,8 @@ def train_pix2pix(
     inputs: np.ndarray,
     targets: np.ndarray,
     *,
-    progress_fn: ProgressFn | None = None,
-    abort_fn: AbortFn | None = None,
     checkpoint_dir: Path | None = None,
-    sample_fn: SampleFn | None = None,
+    **callbacks: Unpack[Callbacks],
 ) -> TranslationResult:
     """Train G: A -> B on pairs (row i of `inputs` with row i of `targets`, float32 [N, C, H, W]
     in [-1, 1] at config.image_size) for config.steps steps, resuming from `checkpoint_dir`."""
@@ -141,59 +116,46 @@ def train_pix2pix(
         "opt_g": torch.optim.Adam(generator.parameters(), lr=config.lr, betas=betas),
         "opt_d": torch.optim.Adam(discriminator.parameters(), lr=config.lr, betas=betas),
     }
-    modules = {"generator": generator, "discriminator": discriminator}
-    checkpoints = Checkpointer(checkpoint_dir, config, modules, optimizers, meta={"family": "pix2pix"})
-    start = checkpoints.resume()
+    loop = TrainingLoop(config, {"generator": generator, "discriminator": discriminator}, optimizers, callbacks,
+                        checkpoint_dir=checkpoint_dir, meta={"family": "pix2pix"}, generator="generator",
+                        learning_rates=lambda step: linear_decay(config, step))
 
     a_all, b_all = torch.from_numpy(inputs), torch.from_numpy(targets)
     schedule = BatchSchedule(len(inputs), config.batch_size, config.seed)
-    generator.train()
-    discriminator.train()
-    losses: dict[str, float] = {}
-    step, aborted = start, False
-    with torch.random.fork_rng(devices=[]):  # the per-step dropout seeds stay out of the caller's RNG
-        while step < config.steps:
-            if abort_fn is not None and abort_fn():
-                aborted = True
-                break
-            started = time.perf_counter()
-            set_learning_rate(optimizers, config.lr * learning_rate_factor(step, config.steps, config.decay_fraction))
-            # Dropout draws from torch's global generator: seed it per step for determinism.
-            torch.manual_seed(derived_seed(config.seed, "dropout", step))
-            index = schedule.indices(step)
-            real_a, real_b = a_all[index], b_all[index]
-            fake_b = generator(real_a)
 
-            pred_fake = discriminator(torch.cat([real_a, fake_b.detach()], 1))
-            pred_real = discriminator(torch.cat([real_a, real_b], 1))
-            loss_d_fake = gan_loss(pred_fake, False, config.gan_loss)
-            loss_d_real = gan_loss(pred_real, True, config.gan_loss)
-            loss_d = 0.5 * (loss_d_fake + loss_d_real)
-            optimizers["opt_d"].zero_grad(set_to_none=True)
-            loss_d.backward()
-            optimizers["opt_d"].step()
+    def train_step(step: int) -> StepReport:
+        index = schedule.indices(step)
+        real_a, real_b = a_all[index], b_all[index]
+        fake_b = generator(real_a)
 
-            loss_g_gan = gan_loss(discriminator(torch.cat([real_a, fake_b], 1)), True, config.gan_loss)
-            loss_g_l1 = F.l1_loss(fake_b, real_b)
-            loss_g = loss_g_gan + config.lambda_l1 * loss_g_l1
-            optimizers["opt_g"].zero_grad(set_to_none=True)
-            loss_g.backward()
-            optimizers["opt_g"].step()
+        pred_fake = discriminator(torch.cat([real_a, fake_b.detach()], 1))
+        pred_real = discriminator(torch.cat([real_a, real_b], 1))
+        loss_d_fake = gan_loss(pred_fake, False, config.gan_loss)
+        loss_d_real = gan_loss(pred_real, True, config.gan_loss)
+        loss_d = 0.5 * (loss_d_fake + loss_d_real)
+        optimizers["opt_d"].zero_grad(set_to_none=True)
+        loss_d.backward()
+        optimizers["opt_d"].step()
 
-            step += 1
-            losses = {"d": loss_d.item(), "d_real": loss_d_real.item(), "d_fake": loss_d_fake.item(),
-                      "g_gan": loss_g_gan.item(), "g_l1": loss_g_l1.item()}
-            checkpoints.after_step(step)
-            if progress_fn is not None:
-                progress_fn(step, config.steps, losses, len(index) / max(time.perf_counter() - started, 1e-9))
-            if sample_fn is not None:
-                sample_fn(step, {"a2b": generator})
+        loss_g_gan = gan_loss(discriminator(torch.cat([real_a, fake_b], 1)), True, config.gan_loss)
+        loss_g_l1 = F.l1_loss(fake_b, real_b)
+        loss_g = loss_g_gan + config.lambda_l1 * loss_g_l1
+        optimizers["opt_g"].zero_grad(set_to_none=True)
+        loss_g.backward()
+        optimizers["opt_g"].step()
+        losses = {"d": loss_d.item(), "d_real": loss_d_real.item(), "d_fake": loss_d_fake.item(),
+                  "g_gan": loss_g_gan.item(), "g_l1": loss_g_l1.item()}
+        return StepReport(losses, len(index))
 
-    checkpoints.finish(step)
-    final = copy.deepcopy(generator)
-    recalibrate_batchnorm(final, a_all, config.batch_size, config.seed)
+    outcome = loop.run(train_step, nets=lambda: {"a2b": generator})
+    size = max(2, min(config.batch_size, len(a_all)))
+
+    def training_inputs(rng: torch.Generator) -> tuple[torch.Tensor]:
+        return (a_all[torch.randint(len(a_all), (size,), generator=rng)],)
+
     return TranslationResult(
-        family="pix2pix", generators={"a2b": final.eval()}, architecture=g_name,
+        family="pix2pix", generators={"a2b": loop.final_generator(training_inputs)}, architecture=g_name,
         architecture_configs={"a2b": g_config}, size_multiple=multiple, image_size=config.image_size,
-        channels={"A": config.channels_a, "B": config.channels_b}, step=step, aborted=aborted, losses=losses,
+        channels={"A": config.channels_a, "B": config.channels_b}, step=outcome.step, aborted=outcome.aborted,
+        losses=outcome.losses,
     )
