@@ -17,6 +17,10 @@ from typing import Callable
 
 import numpy as np
 
+# Called with (batcher name, images) after every run a batcher forms: how /metrics sees batch
+# sizes (workers/main.py adds the worker's recorder).
+BATCH_OBSERVERS: list[Callable[[str, int], None]] = []
+
 
 @dataclass
 class _Request:
@@ -32,6 +36,7 @@ class DynamicBatcher:
     def __init__(self, infer: Callable[[dict[str, np.ndarray]], np.ndarray], *, max_batch_size: int,
                  max_delay_ms: float, name: str = "model"):
         self.infer = infer
+        self.name = name
         self.max_batch_size = max_batch_size
         self.max_delay_s = max_delay_ms / 1000
         self._queue: queue.Queue[_Request] = queue.Queue()
@@ -91,6 +96,8 @@ class DynamicBatcher:
                 feeds = {name: np.concatenate([r.feeds[name] for r in batch]) for name in batch[0].feeds}
                 images = self.infer(feeds)
                 self.batches_run += 1
+                for observe in BATCH_OBSERVERS:
+                    observe(self.name, len(images))
             except Exception as error:  # the requests fail, the batcher lives on
                 for request in batch:
                     request.future.set_exception(error)

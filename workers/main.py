@@ -8,6 +8,7 @@ from service.core.presence import Presence
 from service.core.queue import create_celery
 from service.core.settings import load_settings
 from workers.context import worker_context
+from workers.job_metrics import install_job_metrics
 from workers.reaper import Reaper
 
 settings = load_settings()
@@ -26,10 +27,11 @@ def _announce(sender, **_) -> None:
     app.ganforge_presence.start()
     app.ganforge_reaper = Reaper(context.jobs, app, settings.lease_ttl_s)
     app.ganforge_reaper.start()
+    install_job_metrics(app, context.redis)  # figures for /metrics, added up in Redis
 
 
 @worker_shutdown.connect
 def _withdraw(**_) -> None:
-    for service in ("ganforge_reaper", "ganforge_presence"):
+    for service in ("ganforge_reaper", "ganforge_presence", "ganforge_metrics"):
         if (running := getattr(app, service, None)) is not None:
             running.stop()

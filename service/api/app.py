@@ -7,6 +7,7 @@ from fastapi import FastAPI
 
 from service.api.body_limit import BodyLimitMiddleware
 from service.api.errors import install_error_handlers
+from service.api.metrics import install_metrics
 from service.api.event_hub import EventHub, async_redis
 from service.api.routers import (
     datasets,
@@ -49,6 +50,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     install_error_handlers(app)
+    install_metrics(app)  # GET /metrics, request timings
     app.add_middleware(BodyLimitMiddleware, limit_of=body_limits(settings))
     for module in (generate, upscale, translate, jobs, events, train, evaluate, models, datasets, health, oip_v2):
         app.include_router(module.router)

@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import Response
 
 from service.api.errors import Problem
+from service.api.metrics import count_cache_lookup
 from service.api.state import ApiState
 from service.core.job_store import utcnow
 from service.core.jobs import Job, JobKind, JobOutput, JobStatus, JobWebhook, ModelRef
@@ -28,6 +29,7 @@ def answer_from_cache(state: ApiState, kind: JobKind, model: ModelRef, params: d
                       webhook: JobWebhook | None = None) -> Job | None:
     """A finished job built from the result cache, without a worker, or None on a miss."""
     entry = state.jobs.cache_get(digest)
+    count_cache_lookup(state, kind, entry is not None)
     if entry is None:
         return None
     job_id = new_job_id()

@@ -1,0 +1,59 @@
+"""GET /metrics parsed with prometheus_client's own parser; figures move when jobs run."""
+
+import time
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+pytestmark = pytest.mark.integration
+
+
+def scrape(api) -> dict[str, list]:
+    response = api.get("/metrics")
+    assert response.status_code == 200 and response.headers["content-type"].startswith("text/plain")
+    return {family.name: family.samples for family in text_string_to_metric_families(response.text)}
+
+
+def value(families: dict, sample_name: str, **labels: str) -> float:
+    family = families.get(sample_name.removesuffix("_total").removesuffix("_count").removesuffix("_sum"), [])
+    return sum(s.value for s in family if s.name == sample_name and all(s.labels.get(k) == v for k, v in labels.items()))
+
+
+def test_the_exposition_parses_and_moves_when_jobs_run(api):
+    before = scrape(api)
+    assert value(before, "ganforge_workers_live", queue="inference") >= 1
+    assert "ganforge_queue_depth" in before and "ganforge_jobs_running" in before
+
+    seed = int(time.time() * 1000) % 2**31  # a request this run has not cached yet
+    body = {"model": "mnist-cdcgan", "n": 4, "seed": seed}
+    first = api.post("/generate", json=body, headers={"Prefer": "wait=30"})
+    assert first.status_code == 200 and first.json()["status"] == "succeeded"
+    again = api.post("/generate", json=body, headers={"Prefer": "wait=30"})
+    assert again.json()["cached"] is True
+    api.get("/jobs/does-not-exist")
+
+    deadline = time.monotonic() + 10  # workers flush their figures into Redis every second
+    while True:
+        after = scrape(api)
+        jobs = value(after, "ganforge_jobs_total", kind="generate", model="mnist-cdcgan:1", outcome="succeeded")
+        if jobs > value(before, "ganforge_jobs_total", kind="generate", model="mnist-cdcgan:1", outcome="succeeded") \
+                or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+
+    def moved(name: str, **labels: str) -> float:
+        return value(after, name, **labels) - value(before, name, **labels)
+
+    assert moved("ganforge_jobs_total", kind="generate", model="mnist-cdcgan:1", outcome="succeeded") >= 1
+    assert moved("ganforge_job_duration_seconds_count", kind="generate", model="mnist-cdcgan:1") >= 1
+    assert moved("ganforge_job_queue_wait_seconds_count", kind="generate") >= 1
+    assert moved("ganforge_batch_size_count", model="mnist-cdcgan:1") >= 1
+    assert moved("ganforge_result_cache_lookups_total", kind="generate", result="hit") >= 1
+    assert moved("ganforge_result_cache_lookups_total", kind="generate", result="miss") >= 1
+    assert 0 < value(after, "ganforge_result_cache_hit_ratio", kind="generate") <= 1
+    assert moved("ganforge_http_requests_total", method="POST", route="/generate", status="200") == 2
+    assert moved("ganforge_http_requests_total", method="GET", route="/jobs/{job_id}", status="404") == 1
+    assert moved("ganforge_http_request_duration_seconds_count", method="POST", route="/generate") == 2
+    buckets = [s for s in after["ganforge_batch_size"] if s.name == "ganforge_batch_size_bucket"
+               and s.labels["model"] == "mnist-cdcgan:1"]
+    assert buckets[-1].labels["le"] == "+Inf" and buckets[-1].value >= 1
