@@ -1,6 +1,7 @@
 """The super-resolution trainer (SRGAN / ESRGAN): L1 pretraining, then L1 + feature loss +
-relativistic average GAN loss. The loop has the DCGAN trainer's shape: `progress_fn`,
-`abort_fn`, `sample_fn`, safetensors checkpoints, resume, and determinism.
+relativistic average GAN loss. The shared loop (training/loop.py) runs the steps: callbacks,
+safetensors checkpoints and resume, the generator's moving average, and the two phases
+("pretrain", "gan"), which progress callbacks can tell apart.
 
 Data: high-resolution images (uint8 or float in [0, 1], any sizes). Each step cuts
 `batch_size` patches of `patch_size * scale` pixels, flips and rotates them, and makes the
@@ -11,12 +12,11 @@ Determinism: the patches and augmentations of step `s` come from a generator see
 (seed, s) alone, so a run resumed at step s sees what an uninterrupted run would.
 """
 
-import copy
 import math
-import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Unpack
 
 import numpy as np
 import torch
@@ -25,14 +25,9 @@ from torch import nn
 
 from models.architectures import build
 from models.manifest import UpscalerSignature
-from training.checkpoints import Checkpointer
-from training.dcgan_trainer import _MovingAverage
-from training.schedule import derived_seed
+from training.loop import Callbacks, StepReport, TrainingLoop
+from training.schedule import derived_seed, training_phases
 from training.sr_configs import SRConfig
-
-ProgressFn = Callable[[int, int, dict[str, float], float], None]
-AbortFn = Callable[[], bool]
-SampleFn = Callable[[int, nn.Module], None]
 
 
 @dataclass
@@ -140,32 +135,30 @@ class VGGFeatureLoss(nn.Module):
         return F.l1_loss(self.features((fake - self.mean) / self.std), self.features((real - self.mean) / self.std).detach())
 
 
-def learning_rate(config: SRConfig, step: int) -> tuple[float, float]:
-    """(generator lr, discriminator lr) at `step`: per phase, cosine to a tenth when enabled."""
+def learning_rates(config: SRConfig, step: int) -> dict[str, float]:
+    """{optimizer: learning rate} at `step`: per phase, cosine to a tenth when enabled."""
     pre = config.pretrain_steps
     if step < pre:
         base_g, base_d, position, length = config.lr_pretrain, config.lr_d, step, pre
     else:
         base_g, base_d, position, length = config.lr_g, config.lr_d, step - pre, max(config.steps - pre, 1)
-    if not config.cosine_decay:
-        return base_g, base_d
-    factor = 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(position / max(length, 1), 1.0)))
-    return base_g * factor, base_d * factor
+    factor = 1.0
+    if config.cosine_decay:
+        factor = 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(position / max(length, 1), 1.0)))
+    return {"opt_g": base_g * factor, "opt_d": base_d * factor}
 
 
 def train_sr(
     config: SRConfig,
     images: Sequence[np.ndarray] | np.ndarray,
     *,
-    progress_fn: ProgressFn | None = None,
-    abort_fn: AbortFn | None = None,
     checkpoint_dir: Path | None = None,
-    sample_fn: SampleFn | None = None,
+    **callbacks: Unpack[Callbacks],
 ) -> SRTrainResult:
     """Train for `config.steps` steps (resuming from `checkpoint_dir` when it holds one).
 
     `images`: HWC uint8 arrays, or an NCHW float array in [-1, 1] (an uploaded dataset). The
-    callbacks behave as in `training.dcgan_trainer.train_dcgan`.
+    callbacks are the shared loop's (training/loop.py); `sample_fn` gets the EMA generator when enabled.
     """
     tensors = as_unit_tensors(images)
     if not tensors:
@@ -179,33 +172,19 @@ def train_sr(
         generator = build(config.generator, **g_config)
         discriminator = build("vgg_sn_discriminator", channels=channels, features=config.d_features,
                               stages=min(4, int(math.log2(hr_patch)) - 2))
-    ema = _MovingAverage(generator, config.ema_decay) if config.ema_decay > 0 else None
     betas = (config.beta1, config.beta2)
     opt_g = torch.optim.Adam(generator.parameters(), lr=config.lr_pretrain, betas=betas)
     opt_d = torch.optim.Adam(discriminator.parameters(), lr=config.lr_d, betas=betas)
     vgg = VGGFeatureLoss(config.vgg_weights_path) if config.feature_loss == "vgg" else None
-    modules = {"generator": generator, "discriminator": discriminator}
-    if ema is not None:
-        modules["generator_ema"] = ema.module
-    optimizers = {"opt_g": opt_g, "opt_d": opt_d}
     # Only steps and checkpoint_every may change on resume: pretrain_fraction fixes the phase boundary.
-    checkpoints = Checkpointer(checkpoint_dir, config, modules, optimizers,
-                               meta={"generator": config.generator, "generator_config": g_config})
-    start = checkpoints.resume()
-    generator.train()
-    discriminator.train()
-    losses: dict[str, float] = {}
-    step, aborted = start, False
-    while step < config.steps:
-        if abort_fn is not None and abort_fn():
-            aborted = True
-            break
-        started = time.perf_counter()
-        lr_g, lr_d = learning_rate(config, step)
-        for group in opt_g.param_groups:
-            group["lr"] = lr_g
-        for group in opt_d.param_groups:
-            group["lr"] = lr_d
+    loop = TrainingLoop(config, {"generator": generator, "discriminator": discriminator},
+                        {"opt_g": opt_g, "opt_d": opt_d}, callbacks, checkpoint_dir=checkpoint_dir,
+                        meta={"generator": config.generator, "generator_config": g_config},
+                        generator="generator", ema_decay=config.ema_decay,
+                        learning_rates=lambda step: learning_rates(config, step),
+                        phases=training_phases(config.steps, ("pretrain", 0), ("gan", config.pretrain_steps)))
+
+    def train_step(step: int) -> StepReport:
         lr, hr = sampler.batch(step)
         sr = generator(lr)
         pixel = F.l1_loss(sr, hr)
@@ -229,20 +208,12 @@ def train_sr(
         opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
         opt_g.step()
-        if ema is not None:
-            ema.update(generator, step)
-        step += 1
-        checkpoints.after_step(step)
-        if progress_fn is not None:
-            progress_fn(step, config.steps, losses, len(lr) / max(time.perf_counter() - started, 1e-9))
-        if sample_fn is not None:
-            sample_fn(step, ema.module if ema is not None else generator)
+        return StepReport(losses, len(lr))
 
-    checkpoints.finish(step)
-    final = copy.deepcopy(ema.module if ema is not None else generator)
+    outcome = loop.run(train_step)
     return SRTrainResult(
-        generator=final.eval(), architecture=config.generator, architecture_config=g_config, scale=config.scale,
-        channels=channels, patch_size=config.patch_size, step=step, aborted=aborted,
-        feature_loss=config.feature_loss, losses=losses,
+        generator=loop.final_generator(), architecture=config.generator, architecture_config=g_config,
+        scale=config.scale, channels=channels, patch_size=config.patch_size, step=outcome.step,
+        aborted=outcome.aborted, feature_loss=config.feature_loss, losses=outcome.losses,
     )
 
