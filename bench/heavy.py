@@ -14,10 +14,10 @@ from bench import raw
 from bench.raw import feeds_for
 from bench.timing import interleaved
 from models.inference.imaging import encode, to_uint8
+from models.inference.sessions import choose_providers, open_session
 from models.manifest import GeneratorSignature, Manifest, Provenance
 from models.store import ModelStore
 from service.core.settings import Settings
-from workers.sessions import choose_providers, open_session
 
 NAME = "bench-dcgan64"
 ARCHITECTURE = "dcgan_generator"

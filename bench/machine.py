@@ -5,6 +5,8 @@ import platform
 import sys
 from datetime import datetime, timezone
 
+from models.inference.sessions import usable_cores
+
 
 def _cpu_model() -> str:
     try:
@@ -36,10 +38,7 @@ def _version(module: str) -> str | None:
 
 
 def describe() -> dict:
-    try:
-        usable = len(os.sched_getaffinity(0))
-    except AttributeError:
-        usable = os.cpu_count()
+    usable = usable_cores()
     load = os.getloadavg() if hasattr(os, "getloadavg") else None
     return {
         "date_utc": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),

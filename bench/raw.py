@@ -13,9 +13,9 @@ import numpy as np
 from bench.timing import interleaved
 from models.inference.imaging import encode, to_uint8
 from models.inference.latents import sample_labels, sample_latents
+from models.inference.sessions import choose_providers, open_session
 from models.manifest import Manifest
 from service.core.settings import Settings
-from workers.sessions import choose_providers, open_session
 
 BATCHES = (1, 32)
 DEFAULT_PNG_LEVEL = 6  # Pillow's default

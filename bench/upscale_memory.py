@@ -47,6 +47,7 @@ def _case(zoo: str, data: bytes, tile: int, overlap: int, threads: int, queue) -
     import onnxruntime as ort
 
     from models.inference.imaging import decode_image
+    from models.inference.sessions import open_session, usable_cores
     from models.inference.upscale import (
         encode_owned,
         onnx_runner,
@@ -54,7 +55,6 @@ def _case(zoo: str, data: bytes, tile: int, overlap: int, threads: int, queue) -
         upscale_image,
     )
     from models.store import ModelStore
-    from workers.sessions import open_session, usable_cores
 
     store = ModelStore(Path(zoo))
     manifest = store.resolve(MODEL)

@@ -10,10 +10,10 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
-import onnxruntime as ort
 import torch
 from torch import nn
 
+from models.inference.sessions import open_session
 from models.manifest import GeneratorSignature
 
 PARITY_BATCH_SIZES = (1, 5)
@@ -96,7 +96,7 @@ def compare_with_onnx(module: nn.Module, path: Path, output: str, cases: list[di
     """Run each case (inputs by ONNX name, in the module's argument order) through ONNX Runtime and
     through `module` in eval mode; answers the largest |difference|, or raises ExportParityError
     past `atol` or when a shape differs (from each other or from `expected_shape(case)`)."""
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    session = open_session(path)
     was_training = module.training
     module.eval()
     worst = 0.0

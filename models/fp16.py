@@ -18,6 +18,7 @@ import onnxruntime as ort
 from onnxconverter_common import float16
 
 from models.export import ExportParityError
+from models.inference.sessions import input_shapes, open_session
 from models.manifest import Manifest
 from models.store import ModelStore
 
@@ -32,18 +33,16 @@ def random_feeds(session: ort.InferenceSession, batch: int, spatial: int, seed: 
     """Seeded inputs for every input of `session`: noise for floats, small non-negative ints for labels."""
     rng = np.random.default_rng(seed)
     feeds = {}
-    for spec in session.get_inputs():
-        shape = [d if isinstance(d, int) else (batch if axis == 0 else spatial) for axis, d in enumerate(spec.shape)]
-        if spec.type == "tensor(int64)":
-            feeds[spec.name] = rng.integers(0, 2, shape, dtype=np.int64)
+    for name, (shape, dtype) in input_shapes(session, batch, spatial).items():
+        if dtype == np.int64:
+            feeds[name] = rng.integers(0, 2, shape, dtype=np.int64)
         else:
-            feeds[spec.name] = rng.uniform(-1, 1, shape).astype(np.float32)
+            feeds[name] = rng.uniform(-1, 1, shape).astype(np.float32)
     return feeds
 
 
 def fp16_max_abs_diff(fp32_file: Path, fp16_file: Path, spatial: int) -> float:
-    full = ort.InferenceSession(str(fp32_file), providers=["CPUExecutionProvider"])
-    half = ort.InferenceSession(str(fp16_file), providers=["CPUExecutionProvider"])
+    full, half = open_session(fp32_file), open_session(fp16_file)
     worst = 0.0
     for seed, batch in enumerate((1, 3)):
         feeds = random_feeds(full, batch, spatial, seed)

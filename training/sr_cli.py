@@ -78,12 +78,11 @@ def bicubic_pair(hr: np.ndarray, scale: int) -> tuple[np.ndarray, np.ndarray]:
 
 def evaluate(onnx_path: Path, signature, photos: dict[str, np.ndarray], tile: int) -> dict:
     """PSNR/SSIM (Y, border `scale`) of the model and of bicubic on each photo, and their means."""
-    import onnxruntime as ort
-
     from models.inference.imaging import DecodedImage
+    from models.inference.sessions import open_session
     from models.inference.upscale import onnx_runner, upscale_image
 
-    session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    session = open_session(onnx_path)
     scale = signature.scale
     per_image = {}
     for name, photo in photos.items():

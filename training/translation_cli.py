@@ -111,10 +111,10 @@ def run(task_name: str, store_root: Path, *, steps: int | None, dry_run: bool, c
 
 def onnx_translate(store: ModelStore, manifest: Manifest, direction: str, images: np.ndarray) -> np.ndarray:
     """Held-out images through a registered direction's ONNX file with ONNX Runtime."""
-    import onnxruntime as ort
+    from models.inference.sessions import open_session
 
     path = store.onnx_path(manifest).with_name(manifest.signature.directions[direction].onnx_file)
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    session = open_session(path)
     return session.run(None, {manifest.signature.input: images})[0]
 
 

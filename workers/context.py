@@ -28,10 +28,9 @@ class WorkerContext:
 
     @cached_property
     def sessions(self):
-        from workers.sessions import (  # onnxruntime only where inference runs
-            SessionCache,
-            choose_providers,
-        )
+        # onnxruntime only where inference runs
+        from models.inference.sessions import choose_providers
+        from workers.sessions import SessionCache
 
         return SessionCache(
             threads=self.settings.ort_threads,

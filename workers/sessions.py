@@ -1,7 +1,10 @@
-"""ONNX Runtime sessions, one per model version per worker process, loaded once and warmed up."""
+"""ONNX Runtime sessions, one per model version per worker process, loaded once and warmed up.
+
+Sessions are opened by models/inference/sessions.py (options, providers, threads); this module
+keeps what only a worker needs: the cache, warm-up, I/O binding and the batcher.
+"""
 
 import logging
-import os
 import threading
 from collections import OrderedDict
 from pathlib import Path
@@ -9,52 +12,16 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
+from models.inference.sessions import CUDA, input_shapes, open_session
 from models.manifest import Manifest
 from workers.batcher import DynamicBatcher
 
 log = logging.getLogger(__name__)
 
 
-def choose_providers(setting: str) -> list[str]:
-    """'auto': CUDA when this onnxruntime build has it, else CPU; or an explicit comma list."""
-    available = ort.get_available_providers()
-    if setting != "auto":
-        wanted = [p.strip() for p in setting.split(",") if p.strip()]
-        missing = [p for p in wanted if p not in available]
-        if missing:
-            raise RuntimeError(f"providers {missing} not available; this build has {available}")
-        return wanted
-    if "CUDAExecutionProvider" in available:
-        return ["CUDAExecutionProvider", "CPUExecutionProvider"]
-    return ["CPUExecutionProvider"]
-
-
-def usable_cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:
-        return os.cpu_count() or 1
-
-
-def open_session(path: Path, *, threads: int, providers: list[str]) -> ort.InferenceSession:
-    options = ort.SessionOptions()
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    # Batches come from one thread at a time; more intra-op threads than cores only adds contention.
-    options.intra_op_num_threads = threads or usable_cores()
-    options.inter_op_num_threads = 1
-    return ort.InferenceSession(str(path), sess_options=options, providers=providers)
-
-
-_ORT_DTYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16, "tensor(int64)": np.int64}
-
-
 def example_feeds(session: ort.InferenceSession, spatial_size: int) -> dict[str, np.ndarray]:
     """Zeros for every input: batch 1, dynamic image sides at `spatial_size`."""
-    feeds = {}
-    for spec in session.get_inputs():
-        shape = [d if isinstance(d, int) else (1 if axis == 0 else spatial_size) for axis, d in enumerate(spec.shape)]
-        feeds[spec.name] = np.zeros(shape, dtype=_ORT_DTYPES.get(spec.type, np.float32))
-    return feeds
+    return {name: np.zeros(shape, dtype) for name, (shape, dtype) in input_shapes(session, 1, spatial_size).items()}
 
 
 def warm_up(session: ort.InferenceSession, manifest: Manifest) -> None:
@@ -64,7 +31,7 @@ def warm_up(session: ort.InferenceSession, manifest: Manifest) -> None:
 
 def device_of(session: ort.InferenceSession) -> str | None:
     """'cuda' when the session runs on a GPU, where I/O binding pays; None on the CPU."""
-    return "cuda" if session.get_providers()[0] == "CUDAExecutionProvider" else None
+    return "cuda" if session.get_providers()[0] == CUDA else None
 
 
 def run_bound(session: ort.InferenceSession, feeds: dict[str, np.ndarray], output: str, device: str) -> np.ndarray:
@@ -151,5 +118,5 @@ class SessionCache:
         """The fp16 variant instead of model.onnx where the policy says so: 'cuda' (on a GPU,
         where half precision is fast), 'always', or 'off'."""
         variant = manifest.variants.get("fp16")
-        wanted = self.fp16 == "always" or (self.fp16 == "cuda" and self.providers[0] == "CUDAExecutionProvider")
+        wanted = self.fp16 == "always" or (self.fp16 == "cuda" and self.providers[0] == CUDA)
         return path.with_name(variant) if variant and wanted and path.name == manifest.onnx_file else path

@@ -2,12 +2,12 @@
 a peer implementation of the protocol that nobody here wrote."""
 
 import numpy as np
-import onnxruntime as ort
 import pytest
 import tritonclient.http as triton
 from tritonclient.utils import InferenceServerException
 
 from models.inference.latents import sample_latents
+from models.inference.sessions import open_session
 from models.store import ModelStore
 from service.core.settings import REPO_ROOT
 
@@ -31,7 +31,7 @@ def auth(client) -> dict:
 
 def onnx_reference(model: str, feeds: dict[str, np.ndarray], file: str = "model.onnx") -> np.ndarray:
     manifest = ZOO.resolve(model)
-    session = ort.InferenceSession(str(ZOO.onnx_path(manifest).with_name(file)), providers=["CPUExecutionProvider"])
+    session = open_session(ZOO.onnx_path(manifest).with_name(file))
     return session.run(None, feeds)[0]
 
 

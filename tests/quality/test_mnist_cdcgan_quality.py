@@ -8,10 +8,10 @@ class that was requested.
 from pathlib import Path
 
 import numpy as np
-import onnxruntime as ort
 import pytest
 from sklearn.svm import SVC
 
+from models.inference.sessions import open_session
 from models.store import ModelStore, file_sha256
 from training.datasets import load_mnist_5k
 
@@ -53,7 +53,7 @@ def test_bundled_model_is_small_and_described(bundled):
 
 def test_samples_are_the_requested_digit(bundled, digit_classifier):
     manifest, path = bundled
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    session = open_session(path)
     rng = np.random.default_rng(2024)
     accuracy = {}
     for digit in range(10):

@@ -41,12 +41,12 @@ def test_bundled_sr_x4_beats_bicubic_by_half_a_db_on_held_out_photos(bundled):
 
 def test_bundled_sr_x4_tiles_without_seams_at_the_default_overlap(bundled):
     import numpy as np
-    import onnxruntime as ort
 
+    from models.inference.sessions import open_session
     from models.inference.upscale import onnx_runner, upscale_pixels
 
     manifest, onnx_path = bundled
-    run = onnx_runner(ort.InferenceSession(str(onnx_path)), manifest.signature)
+    run = onnx_runner(open_session(onnx_path), manifest.signature)
     crop = held_out_photos()["coffee"][:150, :200]
     whole, _ = upscale_pixels(run, crop, 4, model_channels=3, tile=0)
     tiled, tiles = upscale_pixels(run, crop, 4, model_channels=3, tile=64, overlap=16)

@@ -2,13 +2,13 @@
 
 import numpy as np
 import onnx
-import onnxruntime as ort
 import pytest
 import torch
 
 from models.architectures import build, names, register, registered
 from models.dcgan import start_size
 from models.export import ExportParityError, check_parity, export_generator
+from models.inference.sessions import open_session
 from models.manifest import GeneratorSignature
 
 TINY = {"base_features": 4}
@@ -97,7 +97,7 @@ def test_export_is_one_file_with_the_agreed_names_and_passes_parity(tmp_path, co
     assert [i.name for i in graph.input] == sig.inputs
     assert [o.name for o in graph.output] == ["images"]
 
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    session = open_session(path)
     for batch in (1, 7, 32):  # the batch axis is dynamic
         feed = {"z": np.zeros((batch, 6), np.float32)}
         if conditional:

@@ -2,11 +2,17 @@
 (truncation psi, style mixing, noise modes, walks), on a small random-weight generator."""
 
 import numpy as np
-import onnxruntime as ort
 import pytest
 import torch
 
-from models.inference.style import StyleRequest, lerp_frames, slerp_frames, style_images, style_walk
+from models.inference.sessions import open_session
+from models.inference.style import (
+    StyleRequest,
+    lerp_frames,
+    slerp_frames,
+    style_images,
+    style_walk,
+)
 from models.style_export import export_style_generator
 from models.stylegan2 import MinibatchStd, StyleGAN2Discriminator, StyleGAN2Generator
 
@@ -22,7 +28,7 @@ def exported(tmp_path_factory):
             layer.noise_strength.fill_(0.5)  # noise that shows
     folder = tmp_path_factory.mktemp("style")
     signature, synthesis, mapping, worst = export_style_generator(generator, folder)
-    sessions = [ort.InferenceSession(str(p), providers=["CPUExecutionProvider"]) for p in (mapping, synthesis)]
+    sessions = [open_session(p) for p in (mapping, synthesis)]
 
     def map_fn(feeds):
         return sessions[0].run(None, feeds)[0]

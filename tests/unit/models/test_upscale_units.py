@@ -2,13 +2,13 @@
 alpha / gray / 16-bit paths, the request schema, and the trainer's determinism and resume."""
 
 import numpy as np
-import onnxruntime as ort
 import pytest
 import torch
 from pydantic import ValidationError
 
 from models.architectures import build
 from models.inference.imaging import DecodedImage
+from models.inference.sessions import open_session
 from models.inference.upscale import (
     onnx_runner,
     to_format,
@@ -62,7 +62,7 @@ def tiny_x4(tmp_path_factory):
     signature = UpscalerSignature(scale=4, channels=3, image_size=16)
     path = tmp_path_factory.mktemp("sr") / "model.onnx"
     parity = export_upscaler(generator, signature, path)
-    return onnx_runner(ort.InferenceSession(str(path)), signature), signature, parity
+    return onnx_runner(open_session(path), signature), signature, parity
 
 
 def test_export_has_dynamic_batch_and_sides_and_matches_pytorch(tiny_x4):

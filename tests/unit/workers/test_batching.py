@@ -7,9 +7,10 @@ import numpy as np
 import pytest
 
 from models.inference.latents import expand_labels, sample_latents
+from models.inference.sessions import open_session
 from models.store import ModelStore
 from service.core.settings import load_settings
-from workers.sessions import LoadedModel, open_session
+from workers.sessions import LoadedModel
 
 
 @pytest.fixture(scope="module")
