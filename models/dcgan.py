@@ -1,4 +1,5 @@
-"""DCGAN (Radford et al., 2016) generator and discriminator, plain and class-conditional.
+"""DCGAN (Radford et al., 2016) generator and discriminator, plain and class-conditional, with an
+optional self-attention block at one resolution (SAGAN, Zhang et al. 2019).
 
 Sizes: an image of side `image_size = start * 2**k` with a start side of 3 to 7 pixels is built
 by projecting z to a `start x start` map and doubling it k times with stride-2 transposed
@@ -9,6 +10,7 @@ convolutions; the discriminator mirrors that with stride-2 convolutions. So 28 =
 import torch
 from torch import nn
 
+from models.layers import SelfAttention2d
 from models.registry import register
 from models.shapes import start_size
 
@@ -22,7 +24,29 @@ def weights_init(module: nn.Module) -> None:
         nn.init.zeros_(module.bias)
 
 
-def _generator_trunk(in_features: int, channels: int, image_size: int, base_features: int) -> nn.Sequential:
+def _attention_sides(image_size: int) -> list[int]:
+    """Sides of the inner feature maps, where a self-attention block may go."""
+    start, doublings = start_size(image_size)
+    return [start * 2**i for i in range(doublings)]
+
+
+def default_attention_side(image_size: int) -> int:
+    """Where self-attention goes unless told: the largest inner map up to 16x16 (SAGAN's models
+    attend at 32x32 and 64x64 of 128-px images; on small images the middle maps carry the shape)."""
+    sides = _attention_sides(image_size)
+    return max((side for side in sides if side <= 16), default=min(sides))
+
+
+def _check_attention(attention_at: int, image_size: int) -> None:
+    if attention_at and attention_at not in _attention_sides(image_size):
+        sides = ", ".join(map(str, _attention_sides(image_size)))
+        raise ValueError(f"attention_at={attention_at}: a {image_size}-px network has inner maps of side {sides}")
+
+
+def _generator_trunk(in_features: int, channels: int, image_size: int, base_features: int,
+                     attention_at: int = 0) -> nn.Sequential:
+    """`attention_at`: the side of the feature map after which a self-attention block goes (0: none)."""
+    _check_attention(attention_at, image_size)
     start, doublings = start_size(image_size)
     widths = [base_features * 2 ** (doublings - 1 - i) for i in range(doublings)]  # e.g. 128, 64
     layers: list[nn.Module] = [
@@ -31,8 +55,14 @@ def _generator_trunk(in_features: int, channels: int, image_size: int, base_feat
         nn.BatchNorm2d(widths[0]),
         nn.ReLU(inplace=True),
     ]
+    if attention_at == start:
+        layers.append(SelfAttention2d(widths[0]))
+    side = start
     for wide, narrow in zip(widths, widths[1:]):
         layers += [nn.ConvTranspose2d(wide, narrow, 4, 2, 1, bias=False), nn.BatchNorm2d(narrow), nn.ReLU(inplace=True)]
+        side *= 2
+        if attention_at == side:
+            layers.append(SelfAttention2d(narrow))
     layers += [nn.ConvTranspose2d(widths[-1], channels, 4, 2, 1, bias=False), nn.Tanh()]
     return nn.Sequential(*layers)
 
@@ -54,16 +84,24 @@ def _norm_layers(norm: str, width: int) -> list[nn.Module]:
     raise ValueError(f"unknown discriminator norm {norm!r}; known: batch, layer, none")
 
 
-def _discriminator_trunk(channels: int, image_size: int, base_features: int, norm: str) -> tuple[nn.Sequential, int]:
+def _discriminator_trunk(channels: int, image_size: int, base_features: int, norm: str,
+                         attention_at: int = 0) -> tuple[nn.Sequential, int]:
     """Convolutions from an image down to a `start x start` map; returns it and its width."""
+    _check_attention(attention_at, image_size)
     _, doublings = start_size(image_size)
     widths = [base_features * 2**i for i in range(doublings)]  # e.g. 64, 128
     # No norm on the first layer, as in the paper: it sees the raw images.
     layers: list[nn.Module] = [nn.Conv2d(channels, widths[0], 4, 2, 1, bias=False), nn.LeakyReLU(0.2, inplace=True)]
+    side = image_size // 2
+    if attention_at == side:
+        layers.append(SelfAttention2d(widths[0]))
     for narrow, wide in zip(widths, widths[1:]):
         # A bias only where no norm follows to supply one.
         conv = nn.Conv2d(narrow, wide, 4, 2, 1, bias=norm == "none")
         layers += [conv, *_norm_layers(norm, wide), nn.LeakyReLU(0.2, inplace=True)]
+        side //= 2
+        if attention_at == side:
+            layers.append(SelfAttention2d(wide))
     return nn.Sequential(*layers), widths[-1]
 
 
@@ -82,10 +120,11 @@ def _apply_spectral_norm(discriminator: nn.Module) -> None:
 class DCGANGenerator(nn.Module):
     """z [N, latent_dim] -> images [N, channels, image_size, image_size] in [-1, 1]."""
 
-    def __init__(self, latent_dim: int = 64, channels: int = 1, image_size: int = 28, base_features: int = 64):
+    def __init__(self, latent_dim: int = 64, channels: int = 1, image_size: int = 28, base_features: int = 64,
+                 attention_at: int = 0):
         super().__init__()
         self.latent_dim = latent_dim
-        self.net = _generator_trunk(latent_dim, channels, image_size, base_features)
+        self.net = _generator_trunk(latent_dim, channels, image_size, base_features, attention_at)
         self.apply(weights_init)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
@@ -106,9 +145,10 @@ class DCGANDiscriminator(nn.Module):
         base_features: int = 64,
         norm: str = "batch",
         spectral_norm: bool = False,
+        attention_at: int = 0,
     ):
         super().__init__()
-        self.trunk, width = _discriminator_trunk(channels, image_size, base_features, norm)
+        self.trunk, width = _discriminator_trunk(channels, image_size, base_features, norm, attention_at)
         start, _ = start_size(image_size)
         self.head = nn.Conv2d(width, 1, start, 1, 0, bias=False)  # a linear layer over the whole map
         self.apply(weights_init)
@@ -134,12 +174,13 @@ class ConditionalDCGANGenerator(nn.Module):
         image_size: int = 28,
         base_features: int = 64,
         embed_dim: int = 16,
+        attention_at: int = 0,
     ):
         super().__init__()
         self.latent_dim = latent_dim
         self.num_classes = num_classes
         self.embed = nn.Embedding(num_classes, embed_dim)
-        self.net = _generator_trunk(latent_dim + embed_dim, channels, image_size, base_features)
+        self.net = _generator_trunk(latent_dim + embed_dim, channels, image_size, base_features, attention_at)
         self.apply(weights_init)
 
     def forward(self, z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -164,9 +205,10 @@ class ConditionalDCGANDiscriminator(nn.Module):
         base_features: int = 64,
         norm: str = "batch",
         spectral_norm: bool = False,
+        attention_at: int = 0,
     ):
         super().__init__()
-        self.trunk, width = _discriminator_trunk(channels, image_size, base_features, norm)
+        self.trunk, width = _discriminator_trunk(channels, image_size, base_features, norm, attention_at)
         start, _ = start_size(image_size)
         features = width * start * start
         self.head = nn.Linear(features, 1)

@@ -73,3 +73,30 @@ def plus_bilinear(out: torch.Tensor, image: torch.Tensor, scale: int) -> torch.T
     """A super-resolution output plus its input upsampled bilinearly (the global residual), so
     the network only learns the detail that interpolation misses."""
     return out + F.interpolate(image, scale_factor=scale, mode="bilinear", align_corners=False)
+
+
+class SelfAttention2d(nn.Module):
+    """Self-attention over the positions of a feature map (SAGAN, Zhang et al. 2019).
+
+    Every position attends to every other through 1x1 projections (queries and keys at C/8
+    channels, values at C/2); the result is added back scaled by a learned gain that starts at
+    0, so a network begins as its convolutional self and learns how much long-range context to use.
+    """
+
+    def __init__(self, channels: int):
+        super().__init__()
+        inner = max(channels // 8, 1)
+        self.query = nn.Conv2d(channels, inner, 1, bias=False)
+        self.key = nn.Conv2d(channels, inner, 1, bias=False)
+        self.value = nn.Conv2d(channels, max(channels // 2, 1), 1, bias=False)
+        self.out = nn.Conv2d(max(channels // 2, 1), channels, 1, bias=False)
+        self.gain = nn.Parameter(torch.zeros(()))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n, c, h, w = x.shape
+        q = self.query(x).flatten(2)  # [N, C/8, HW]
+        k = self.key(x).flatten(2)
+        v = self.value(x).flatten(2)  # [N, C/2, HW]
+        attention = torch.softmax(torch.bmm(q.transpose(1, 2), k), dim=-1)  # [N, HW (query), HW (key)]
+        attended = torch.bmm(v, attention.transpose(1, 2)).reshape(n, -1, h, w)
+        return x + self.gain * self.out(attended)

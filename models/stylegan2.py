@@ -23,6 +23,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from models.registry import register
+
 SQRT2 = math.sqrt(2.0)
 
 
@@ -194,6 +196,7 @@ class SynthesisNetwork(nn.Module):
         return image
 
 
+@register("stylegan2_generator")
 class StyleGAN2Generator(nn.Module):
     """Mapping + synthesis, with the tracked average of w (for truncation) as a buffer."""
 
@@ -256,6 +259,7 @@ class DiscriminatorBlock(nn.Module):
         return (x + skip) / SQRT2
 
 
+@register("stylegan2_discriminator")
 class StyleGAN2Discriminator(nn.Module):
     """Residual discriminator; with classes, a projection head (score + <embed(class), features>)."""
 
