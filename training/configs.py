@@ -1,7 +1,7 @@
 """Trainer settings as pydantic models, free of torch so the API can validate a training request.
 
-`DCGANHyperparameters` holds every knob a request may set; each family narrows it where its
-defaults differ or a setting is what makes the family (WGAN-GP's loss, a critic without batch
+`DCGANHyperparameters` holds every knob a request may set; each family (training/families/)
+narrows it in its own module where its defaults differ or a setting is what makes the family (WGAN-GP's loss, a critic without batch
 norm), with `Literal` fields so a request cannot turn a family into something else.
 `DCGANConfig` is the general hyperparameters plus the fields of one run.
 """
@@ -50,6 +50,13 @@ class DCGANHyperparameters(BaseModel):
         "batch", description="Normalisation in the discriminator: batch, layer (per image) or none."
     )
     spectral_norm: bool = Field(False, description="Spectral normalisation on every discriminator layer (Miyato et al. 2018).")
+    self_attention: bool = Field(
+        False, description="A self-attention block in generator and discriminator (SAGAN, Zhang et al. 2019)."
+    )
+    attention_at: int = Field(
+        0, ge=0, le=256,
+        description="Side of the feature map the self-attention block follows; 0 picks the largest inner map up to 16.",
+    )
     diffaugment: str = Field(
         "",
         description="DiffAugment policy (Zhao et al. 2020), comma-separated ops from color, translation, cutout, "
@@ -79,48 +86,6 @@ class DCGANHyperparameters(BaseModel):
         if self.label_smoothing > 0 and self.loss not in _SMOOTHABLE:
             raise ValueError(f"label_smoothing has no meaning for loss {self.loss}; it applies to {', '.join(sorted(_SMOOTHABLE))}")
         return self
-
-
-class LSGANHyperparameters(DCGANHyperparameters):
-    """LSGAN (Mao et al. 2017): least squares with targets 0 (fake) and 1 (real and generator).
-
-    Everything else is DCGAN's; the paper trains with Adam at 2e-4 and beta1 0.5 as well.
-    """
-
-    loss: Literal["lsgan"] = Field("lsgan", description="Fixed: least-squares loss.")
-
-
-class WGANGPHyperparameters(DCGANHyperparameters):
-    """WGAN-GP (Gulrajani et al. 2017, Algorithm 1): lambda 10, 5 critic steps per generator
-    step, Adam at 1e-4 with betas (0.0, 0.9).
-
-    Betas (0.0, 0.9) are Algorithm 1's defaults (the paper's DCGAN-architecture scripts used
-    beta1 0.5): without momentum each of the five critic updates follows the current gradient
-    instead of one that lags behind a critic that has just moved. The critic has no batch norm;
-    layer norm is the paper's recommended replacement, so it is the default (none also works).
-    """
-
-    loss: Literal["wgan_gp"] = Field("wgan_gp", description="Fixed: Wasserstein loss with gradient penalty.")
-    lr_g: float = Field(1e-4, gt=0, le=1, description="Generator learning rate.")
-    lr_d: float = Field(1e-4, gt=0, le=1, description="Critic learning rate.")
-    beta1: float = Field(0.0, ge=0, lt=1, description="Adam beta1.")
-    beta2: float = Field(0.9, ge=0, lt=1, description="Adam beta2.")
-    critic_steps: int = Field(5, ge=1, le=20, description="Critic updates per generator update.")
-    gp_lambda: float = Field(10.0, gt=0, le=1000, description="Weight of the gradient penalty.")
-    d_norm: Literal["layer", "none"] = Field("layer", description="Normalisation in the critic; never batch norm.")
-    label_smoothing: Literal[0.0] = Field(0.0, description="Not applicable to a critic.")
-
-
-class CDCGANHyperparameters(DCGANHyperparameters):
-    """Class-conditional: a projection discriminator trained with the hinge loss.
-
-    Projection plus hinge is the conditional baseline of Miyato & Koyama (2018), stronger than
-    AC-GAN's auxiliary classifier (which has its own loss to balance against the adversarial
-    one and is biased towards easily classified images, Shu et al. 2017). The projection is
-    fixed by the family; the loss may be changed.
-    """
-
-    loss: Loss = Field("hinge", description="Adversarial loss; hinge is the projection discriminator's own.")
 
 
 class DCGANConfig(DCGANHyperparameters):

@@ -1,22 +1,26 @@
 """The training task: the job's side of every training run, whatever the family.
 
-TrainingRun reports progress, samples and checkpoints, answers cancel, resumes from the newest
-checkpoint and announces the registered version; each family's job code (`Family.runner`:
-training/dcgan_job.py, translation_job.py, sr_job.py) loads its data, calls its trainer
-through `fit` and publishes the result. Torch is imported only there, so workers that only
+The task looks the family up by name (training/families/) and runs its recipe
+(training/recipes/) with a TrainingRun, this job's TrainingSession: it reports progress,
+samples and checkpoints, answers cancel, resumes from the newest checkpoint and announces the
+registered version. The recipe's TrainingOutcome becomes the job's result, a TrainingFailed
+its error. Torch is imported by the recipes only when a training runs, so workers that only
 serve inference never load it.
 """
 
-import importlib
 import math
 import time
 from typing import Any, Callable
 
 from models.manifest import Manifest
 from service.core.jobs import Job, JobStatus, ModelRef
+from training.evaluation import Evaluation
 from training.families import FAMILIES
+from training.outcome import TrainingFailed, TrainingOutcome
 from workers.context import WorkerContext
+from workers.evaluation import evaluation_of
 from workers.job_runner import JobFailed, JobResult, job_task
+from workers.outage import best_effort
 from workers.webhooks import notify_progress
 
 PROGRESS_INTERVAL_S = 0.5
@@ -27,27 +31,36 @@ CANCEL_CHECK_INTERVAL_S = 0.2
 def train(context: WorkerContext, job: Job) -> JobResult:
     """Safe to deliver again: a second delivery resumes from the newest checkpoint, and the lease
     keeps two workers from running it at once."""
-    return TrainingRun(context, job).run()
+    from training.recipes import RECIPES  # torch, only once a training runs
+
+    run = TrainingRun(context, job)
+    try:
+        outcome = RECIPES[run.family.recipe](run)
+    except TrainingFailed as failure:
+        raise JobFailed(failure.type, failure.detail) from None
+    return JobResult(outputs=run.samples, metrics=outcome.metrics)
 
 
 class TrainingRun:
+    """This job as the recipe's TrainingSession (training/session.py)."""
+
     def __init__(self, context: WorkerContext, job: Job):
         self.context = context
         self.jobs = context.jobs
         self.job = job
+        self.job_id = job.id
         self.params = job.params
         self.family = FAMILIES[self.params["architecture"]]
+        self.models = context.models
+        self.evaluation: Evaluation = evaluation_of(context)
+        self.datasets = self.evaluation.datasets
+        self.eval_samples = context.settings.train_eval_samples
         self.checkpoints = context.settings.artifacts_dir / "checkpoints" / job.id
         self.samples = [o for o in job.outputs if o.name.startswith("sample-")]  # kept across a resume
         self._last_progress = self._last_cancel_check = 0.0
         self._canceled = False
         self._rate: float | None = None
         self._started = time.monotonic()
-
-    def run(self) -> JobResult:
-        """Hand this run to the family's own job code (`Family.runner`, "module:function")."""
-        module, _, function = self.family.runner.partition(":")
-        return getattr(importlib.import_module(module), function)(self)
 
     def fit(self, train: Callable[..., Any], render: Callable[[Any], bytes]) -> tuple[Any, int]:
         """What every family's job shares around its trainer: announce a resume, then call
@@ -67,13 +80,13 @@ class TrainingRun:
             result = train(progress_fn=self.progress, abort_fn=self.should_stop, checkpoint_dir=self.checkpoints,
                            sample_fn=sample)
         except ValueError as bad:  # a setting the data can't satisfy, found once the data is loaded
-            raise JobFailed("invalid_training_setup", str(bad)) from None
+            raise TrainingFailed("invalid_training_setup", str(bad)) from None
         return result, resumed_from
 
-    def stopped(self, result: Any) -> JobResult | None:
-        """The job's result if it was canceled (the job runner then drops it), else None."""
+    def stopped(self, result: Any) -> TrainingOutcome | None:
+        """The outcome if the job was canceled (the job runner then drops it), else None."""
         if result.aborted or self.should_stop(force=True):
-            return JobResult(metrics={"stopped_at_step": result.step})
+            return TrainingOutcome(metrics={"stopped_at_step": result.step})
         return None
 
     def final_sample(self, step: int, render: Callable[[], bytes]) -> None:
@@ -101,8 +114,8 @@ class TrainingRun:
         # One step's rate is noisy; an exponential average reads better and gives a steadier ETA.
         self._rate = images_per_sec if self._rate is None else 0.9 * self._rate + 0.1 * images_per_sec
         every = self.params["checkpoint_every"]
-        if every and step % every == 0:
-            self.jobs.emit(self.job.id, "checkpoint", {"step": step})
+        if every and step % every == 0:  # Redis away: the training goes on (workers/outage.py)
+            best_effort(lambda: self.jobs.emit(self.job.id, "checkpoint", {"step": step}), "announcing a checkpoint")
         now = time.monotonic()
         if now - self._last_progress < PROGRESS_INTERVAL_S and step != total:
             return
@@ -116,16 +129,17 @@ class TrainingRun:
             "eta_s": round((total - step) * batch / self._rate, 1) if self._rate else None,
             "elapsed_s": round(now - self._started, 1),
         }
-        self.jobs.update(self.job.id, "progress", progress=progress)
-        notify_progress(self.context, self.job.id)
+        # Progress missed while Redis is away is re-synced by the next report after it is back.
+        if best_effort(lambda: self.jobs.update(self.job.id, "progress", progress=progress) or True, "reporting progress"):
+            best_effort(lambda: notify_progress(self.context, self.job.id), "notifying progress")
 
     def should_stop(self, force: bool = False) -> bool:
         """True once the job was canceled; asks Redis at most every CANCEL_CHECK_INTERVAL_S."""
         now = time.monotonic()
         if not self._canceled and (force or now - self._last_cancel_check >= CANCEL_CHECK_INTERVAL_S):
             self._last_cancel_check = now
-            job = self.jobs.get(self.job.id)
-            self._canceled = job is None or job.status == JobStatus.canceled
+            status = best_effort(lambda: self.jobs.status(self.job.id), "checking for a cancel", JobStatus.running)
+            self._canceled = status is None or status == JobStatus.canceled
         return self._canceled
 
     def publish_sample(self, step: int, png: bytes) -> None:

@@ -10,7 +10,7 @@ import pytest
 
 from models.store import ModelStore
 from service.core.settings import Settings
-from workers.context import WorkerContext
+from training.dataset_store import DatasetStore
 
 REPO = Path(__file__).resolve().parents[2]
 ZOO = REPO / "models" / "zoo"
@@ -23,15 +23,17 @@ N = 200
 @pytest.fixture(scope="module")
 def measured(tmp_path_factory):
     """The bundled model evaluated once, in a copy of the zoo (the committed one stays as it is)."""
-    from workers.evaluation import evaluate_generator
+    from training.evaluation import Evaluation, evaluate_generator
 
     root = tmp_path_factory.mktemp("evaluation")
     store = ModelStore(root / "zoo")
     shutil.copytree(ZOO, store.root)
-    context = WorkerContext(Settings(state_dir=root / "state", ort_threads=1))
+    settings = Settings(state_dir=root / "state", ort_threads=1)
+    evaluation = Evaluation(models=store, datasets=DatasetStore.from_settings(settings),
+                            real_stats_dir=settings.artifacts_dir / "real_stats", ort_threads=1)
     manifest = store.resolve(MODEL)
-    figures = evaluate_generator(context, manifest, "mnist-5k", N, "mnist", seed=3, job_id="job-1", store=store)
-    return context, store, figures
+    figures = evaluate_generator(evaluation, manifest, "mnist-5k", N, "mnist", seed=3, job_id="job-1")
+    return evaluation, store, figures
 
 
 def test_the_bundled_model_draws_the_digits_it_is_asked_for(measured):
@@ -41,13 +43,13 @@ def test_the_bundled_model_draws_the_digits_it_is_asked_for(measured):
 
 
 def test_its_fid_is_far_below_that_of_noise(measured):
+    from training.evaluation import real_stats_name
     from training.metrics import MnistExtractor, RealStatsCache, frechet_distance
     from training.metrics.frechet import feature_statistics
-    from workers.evaluation import real_stats_name
 
-    context, store, figures = measured
+    evaluation, store, figures = measured
     extractor = MnistExtractor()
-    real = RealStatsCache(context.settings.artifacts_dir / "real_stats").load(
+    real = RealStatsCache(evaluation.real_stats_dir).load(
         real_stats_name("mnist-5k", store.resolve(MODEL).signature), extractor.name, extractor.resize_mode)
     noise = np.random.default_rng(0).random((N, 1, 28, 28), dtype=np.float32)
     noise_fid = frechet_distance(real.mean, real.cov, *feature_statistics(extractor.features(noise)))
@@ -69,8 +71,8 @@ def test_every_figure_says_how_it_was_made_and_lands_in_the_manifest(measured):
 @pytest.fixture
 def warm_real_stats(measured, stack):
     """The stack's real-data cache filled from the unit tests' (the cache-miss path ran there)."""
-    context, _, _ = measured
-    shutil.copytree(context.settings.artifacts_dir / "real_stats", stack.state_dir / "artifacts" / "real_stats",
+    evaluation, _, _ = measured
+    shutil.copytree(evaluation.real_stats_dir, stack.state_dir / "artifacts" / "real_stats",
                     dirs_exist_ok=True)
 
 

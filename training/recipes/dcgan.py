@@ -1,5 +1,6 @@
-"""A POST /train job for the DCGAN families (dcgan, lsgan, wgan-gp, cdcgan): the data, the
-trainer through the job's callbacks, sample grids, export, registration and an evaluation."""
+"""The recipe of the DCGAN-style families (dcgan, lsgan, wgan-gp, cdcgan): the data, the
+trainer through the session's callbacks, sample grids, export, registration and an evaluation
+of the new version on its training data."""
 
 import copy
 
@@ -14,9 +15,10 @@ from training.configs import DCGANConfig
 from training.dataset_store import DatasetStore
 from training.datasets import Dataset
 from training.dcgan_trainer import train_dcgan
+from training.evaluation import evaluate_new_version
+from training.outcome import TrainingOutcome
 from training.publish import publish_generator
-from workers.evaluation import evaluate_new_version
-from workers.job_runner import JobResult
+from training.session import TrainingSession
 
 SAMPLE_GRID_SIZE = 64
 GRAY_MODES = ("1", "L", "LA", "I", "I;16")
@@ -31,9 +33,9 @@ def load_dataset(store: DatasetStore, ref: str, image_size: int) -> Dataset:
     return Dataset(ref, images, labels, list(class_names))
 
 
-def run_training_job(run) -> JobResult:
+def recipe(run: TrainingSession) -> TrainingOutcome:
     params = run.params
-    dataset = load_dataset(DatasetStore.from_settings(run.context.settings), params["dataset"], params["image_size"])
+    dataset = load_dataset(run.datasets, params["dataset"], params["image_size"])
     config = DCGANConfig(
         **params["hyperparameters"], conditional=run.family.conditional, steps=run.steps_for(len(dataset)),
         seed=params["seed"], checkpoint_every=params["checkpoint_every"],
@@ -54,14 +56,13 @@ def run_training_job(run) -> JobResult:
     run.final_sample(result.step, lambda: render(result.generator))
     provenance = Provenance(
         trainer=run.family.name, dataset=params["dataset"], seed=config.seed, steps=result.step,
-        job_id=run.job.id, hyperparameters=config.model_dump(),
+        job_id=run.job_id, hyperparameters=config.model_dump(),
     )
-    manifest = publish_generator(result, run.context.models, params["model_name"], provenance)
+    manifest = publish_generator(result, run.models, params["model_name"], provenance)
     run.registered(manifest)
-    # Quality figures of the new version on its training data (workers/evaluation.py), also in its manifest.
-    evaluation = evaluate_new_version(run.context, manifest, run.job.id)
-    return JobResult(
-        outputs=run.samples,
+    # Quality figures of the new version on its training data (training/evaluation.py), also in its manifest.
+    evaluation = evaluate_new_version(run.evaluation, manifest, run.eval_samples, run.job_id)
+    return TrainingOutcome(
         metrics={
             "steps": result.step,
             "resumed_from_step": resumed_from,

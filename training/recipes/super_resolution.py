@@ -1,9 +1,10 @@
-"""A POST /train job for the srgan and esrgan families: workers/training.py hands its TrainingRun
-here. Loads the job's `images` dataset, trains (training/sr_trainer.py), publishes sample strips,
-exports, registers."""
+"""The recipe of the super-resolution families (srgan, esrgan; the family's `options` name the
+generator): loads the job's `images` dataset, trains (training/sr_trainer.py), publishes sample
+strips, exports, registers."""
 
 import copy
 import math
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -11,42 +12,39 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from models.inference.grids import grid_png
+from models.manifest import Provenance
+from models.upscaler_export import export_upscaler
+from training.outcome import TrainingFailed, TrainingOutcome
+from training.session import TrainingSession
 from training.sr_configs import SRConfig
 from training.sr_trainer import PatchSampler, as_unit_tensors, train_sr
 
 SAMPLE_PATCHES = 4
 
 
-def run_training_job(run):
+def recipe(run: TrainingSession) -> TrainingOutcome:
     """Train on the job's `images` dataset, publish sample strips, export, register: the job's result.
 
     Images are loaded at `image_size` (the request's square side, resized as for every family) and
     cut into patches of `patch_size * scale`, narrowed to fit; gray datasets train an RGB network
     on replicated channels, as the service upscales gray images through RGB networks anyway.
     """
-    import tempfile
-
-    from models.inference.grids import grid_png
-    from models.manifest import Provenance
-    from models.upscaler_export import export_upscaler
-    from training.dataset_store import DatasetStore
-    from workers.job_runner import JobFailed, JobResult
-
     params = run.params
     hyper = dict(params["hyperparameters"])
     side = params["image_size"]
-    images, _, _ = DatasetStore.from_settings(run.context.settings).load_images(params["dataset"], side, 3)
+    images, _, _ = run.datasets.load_images(params["dataset"], side, 3)
     patch = min(hyper["patch_size"], side // hyper["scale"])
     if patch < 4:
-        raise JobFailed("invalid_training_setup", f"image_size {side} is too small for x{hyper['scale']}: "
+        raise TrainingFailed("invalid_training_setup", f"image_size {side} is too small for x{hyper['scale']}: "
                         f"use at least {4 * hyper['scale']}")
     hyper["patch_size"] = patch
     steps = run.steps_for(len(images))
     try:
-        config = SRConfig(**hyper, generator="rrdbnet" if run.family.name == "esrgan" else "msrresnet", steps=steps,
+        config = SRConfig(**hyper, generator=run.family.options["generator"], steps=steps,
                           seed=params["seed"], checkpoint_every=params["checkpoint_every"])
     except ValueError as bad:  # e.g. feature_loss "vgg" without a weights file on this worker
-        raise JobFailed("invalid_training_setup", str(bad)) from None
+        raise TrainingFailed("invalid_training_setup", str(bad)) from None
     fixed_lr, fixed_hr = PatchSampler(as_unit_tensors(images), patch * config.scale, config.scale,
                                       SAMPLE_PATCHES, config.seed + 1).batch(0)
 
@@ -65,17 +63,17 @@ def run_training_job(run):
     figures = patch_figures(result.generator, fixed_lr, fixed_hr, config.scale)
     signature = result.signature()
     provenance = Provenance(trainer=run.family.name, dataset=params["dataset"], seed=config.seed, steps=result.step,
-                            job_id=run.job.id, hyperparameters=config.model_dump())
+                            job_id=run.job_id, hyperparameters=config.model_dump())
     with tempfile.TemporaryDirectory() as scratch:
         onnx_path = Path(scratch) / "model.onnx"
         parity = export_upscaler(result.generator, signature, onnx_path)
-        manifest = run.context.models.register(
+        manifest = run.models.register(
             params["model_name"], onnx_path, task="upscale", architecture=result.architecture,
             config=result.architecture_config, signature=signature, provenance=provenance, parity_max_abs_diff=parity,
             metrics={**figures, "feature_loss": result.feature_loss},
         )
     run.registered(manifest)
-    return JobResult(outputs=run.samples, metrics={
+    return TrainingOutcome(metrics={
         "steps": result.step, "resumed_from_step": resumed_from, "losses": result.losses, "model": manifest.ref,
         "parity_max_abs_diff": parity, "feature_loss": result.feature_loss, **figures,
     })

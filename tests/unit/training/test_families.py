@@ -14,11 +14,11 @@ from training.checkpoints import latest_checkpoint
 from training.configs import DIFFAUGMENT_OPS, DCGANConfig, DCGANHyperparameters
 from training.dcgan_trainer import network_specs, train_dcgan
 from training.diffaugment import OPS, diff_augment
-from training.families import DCGAN_JOB, FAMILIES
+from training.families import FAMILIES
 from training.losses import discriminator_loss, generator_loss, gradient_penalty
 
 TINY = {"latent_dim": 4, "base_features": 4, "embed_dim": 2, "batch_size": 8}
-# The families that training/dcgan_trainer.py runs (others in FAMILIES have their own runners).
+# The families that training/dcgan_trainer.py runs (others in FAMILIES have their own recipes).
 LOSS_FAMILIES = ["dcgan", "lsgan", "wgan-gp", "cdcgan"]
 
 
@@ -58,7 +58,24 @@ def test_the_families_and_their_defaults():
     assert (wgan.loss, wgan.critic_steps, wgan.gp_lambda, wgan.d_norm) == ("wgan_gp", 5, 10.0, "layer")
     assert (wgan.lr_g, wgan.lr_d, wgan.beta1, wgan.beta2) == (1e-4, 1e-4, 0.0, 0.9)
     assert not any(FAMILIES[name].conditional for name in ("dcgan", "lsgan", "wgan-gp"))
-    assert all(FAMILIES[name].runner == DCGAN_JOB and FAMILIES[name].task == "generate" for name in LOSS_FAMILIES)
+    assert all(FAMILIES[name].recipe == "dcgan" and FAMILIES[name].task == "generate" for name in LOSS_FAMILIES)
+
+
+def test_every_family_names_a_recipe_that_exists_and_the_table_is_keyed_by_name():
+    from training.recipes import RECIPES
+
+    assert {family.recipe for family in FAMILIES.values()} <= set(RECIPES)
+    assert all(key == family.name for key, family in FAMILIES.items())
+    assert list(FAMILIES) == ["dcgan", "lsgan", "wgan-gp", "cdcgan", "srgan", "esrgan", "pix2pix", "cyclegan"]
+
+
+def test_the_family_specs_load_without_torch():
+    import subprocess
+    import sys
+
+    probe = "import sys, training.families; print('torch' in sys.modules, 'onnxruntime' in sys.modules)"
+    answer = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert answer.stdout.split() == ["False", "False"]
 
 
 @pytest.mark.parametrize("d_norm", ["layer", "none"])
