@@ -7,6 +7,7 @@ and the result is dropped. Errors in the work end up in the job body, never lost
 
 import logging
 import time
+from functools import partial
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -18,6 +19,7 @@ from service.core.logs import job_logging
 from service.core.routing import route_of
 from workers.context import WorkerContext, worker_context
 from workers.lease import LeaseTaken, hold_lease
+from workers.outage import REDIS_DOWN, StoreUnavailable, best_effort, ride_out
 from workers.webhooks import notify
 
 log = logging.getLogger(__name__)
@@ -49,7 +51,8 @@ def job_task(kind: JobKind) -> Callable:
         @shared_task(name=route_of(kind).task, bind=True, acks_late=True, reject_on_worker_lost=True)
         def task(self: Task, job_id: str, **task_kwargs: Any) -> None:
             context: WorkerContext = worker_context(self.app)
-            run_job(context.jobs, job_id, context.settings.lease_ttl_s, lambda job: work(context, job, **task_kwargs))
+            run_job(context.jobs, job_id, context.settings.lease_ttl_s, lambda job: work(context, job, **task_kwargs),
+                    outage_bound_s=context.settings.outage_bound_s)
 
         task.__doc__ = work.__doc__
         return task
@@ -57,21 +60,22 @@ def job_task(kind: JobKind) -> Callable:
     return register
 
 
-def run_job(store: JobStore, job_id: str, lease_ttl_s: int, work: Callable[[Job], JobResult]) -> Job | None:
+def run_job(store: JobStore, job_id: str, lease_ttl_s: int, work: Callable[[Job], JobResult], *,
+            outage_bound_s: float = 120.0) -> Job | None:
     """Run `work` on the job once; answers the finished job when someone is to be told of it
-    (a webhook), else None."""
+    (a webhook), else None. Redis being away for up to `outage_bound_s` is ridden out."""
     with job_logging(job_id):
         try:
-            with hold_lease(store, job_id, lease_ttl_s):
-                return _run_leased(store, job_id, work)
+            with hold_lease(store, job_id, lease_ttl_s, outage_bound_s=outage_bound_s):
+                return _run_leased(store, job_id, work, outage_bound_s)
         except LeaseTaken:
             log.info("another worker holds this job; leaving it")
             return None
 
 
-def _run_leased(store: JobStore, job_id: str, work: Callable[[Job], JobResult]) -> Job | None:
+def _run_leased(store: JobStore, job_id: str, work: Callable[[Job], JobResult], outage_bound_s: float) -> Job | None:
     # From `running` too: a job whose worker died is delivered again and the lease proved it free.
-    found, job = store.start(job_id, started_at=utcnow())
+    found, job = ride_out(lambda: store.start(job_id, started_at=utcnow()), outage_bound_s, "starting the job")
     if found not in (JobStatus.queued, JobStatus.running):
         log.info("job is %s; not running it", found)
         if found == JobStatus.canceled:  # canceled while queued: nobody else reports its end
@@ -79,24 +83,46 @@ def _run_leased(store: JobStore, job_id: str, work: Callable[[Job], JobResult]) 
         return None
     notify(current_app, job, "start")  # the app of the task running this job
     started = time.perf_counter()
+    finish = partial(_finish, store, job_id, outage_bound_s=outage_bound_s)
     try:
-        result = work(job)
+        result = _work_through_outages(store, job, work, outage_bound_s)
     except JobFailed as failure:
-        _finish(store, job_id, JobStatus.failed, error=JobError(type=failure.type, detail=failure.detail))
+        finish(JobStatus.failed, error=JobError(type=failure.type, detail=failure.detail))
+    except StoreUnavailable as gone:
+        finish(JobStatus.failed, error=JobError(type="store-unavailable", detail=str(gone)))
     except Exception as error:
         log.exception("job failed")
-        _finish(store, job_id, JobStatus.failed, error=JobError(type="internal", detail=f"{type(error).__name__}: {error}"))
+        finish(JobStatus.failed, error=JobError(type="internal", detail=f"{type(error).__name__}: {error}"))
     else:
         result.metrics.setdefault("run_s", round(time.perf_counter() - started, 4))
-        _finish(store, job_id, JobStatus.succeeded, outputs=result.outputs, metrics={**job.metrics, **result.metrics})
+        finish(JobStatus.succeeded, outputs=result.outputs, metrics={**job.metrics, **result.metrics})
     if job.webhook is None:
         return None  # nobody to tell; skip reading the record back
-    finished = store.get(job_id)
+    finished = best_effort(lambda: store.get(job_id), "reading the finished job")
+    if finished is None:
+        return None
     notify(current_app, finished, "completed")  # succeeded, failed, or canceled while it ran
     return finished
 
 
-def _finish(store: JobStore, job_id: str, status: JobStatus, **fields: Any) -> None:
-    found = store.finish(job_id, status, finished_at=utcnow(), **fields)
+def _work_through_outages(store: JobStore, job: Job, work: Callable[[Job], JobResult], bound_s: float) -> JobResult:
+    """`work(job)`, run again once Redis answers if it failed because Redis was away (its writes
+    are idempotent: outputs are content-addressed, a training resumes from its checkpoint)."""
+    deadline = time.monotonic() + bound_s
+    while True:
+        try:
+            return work(job)
+        except REDIS_DOWN as error:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise StoreUnavailable(f"the job store (Redis) was unreachable for more than {bound_s:g} s "
+                                       f"while the job ran: {error}") from error
+            ride_out(store.redis.ping, left, "waiting to run the job again")
+
+
+def _finish(store: JobStore, job_id: str, status: JobStatus, *, outage_bound_s: float = 120.0, **fields: Any) -> None:
+    # The job's end must not be lost: ride out an outage; past the bound, say so in the log.
+    found = ride_out(lambda: store.finish(job_id, status, finished_at=utcnow(), **fields),
+                     max(outage_bound_s, 1.0), f"recording the job as {status.value}")
     if found != JobStatus.running:
         log.info("job became %s while it ran; its %s result is dropped", found, status.value)

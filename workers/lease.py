@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Iterator
 
 from service.core.job_store import JobStore
+from workers.outage import best_effort, ride_out
 
 log = logging.getLogger(__name__)
 
@@ -86,8 +87,8 @@ class LeaseKeeper:
         for group in by_store.values():
             try:
                 answers = group[0].store.renew_leases([(h.job_id, h.owner, h.ttl_s) for h in group])
-            except Exception:  # Redis hiccup: try again on the next beat
-                log.exception("renewing the leases on jobs %s", ", ".join(h.job_id for h in group))
+            except Exception as error:  # Redis away: try again on the next beat; a lapsed lease is taken back
+                log.warning("renewing the leases on jobs %s: %s", ", ".join(h.job_id for h in group), error)
                 continue
             for held, renewed in zip(group, answers):
                 with self._wake:
@@ -101,13 +102,13 @@ _keeper = LeaseKeeper()
 
 
 @contextmanager
-def hold_lease(store: JobStore, job_id: str, ttl_s: int) -> Iterator[str]:
+def hold_lease(store: JobStore, job_id: str, ttl_s: int, *, outage_bound_s: float = 120.0) -> Iterator[str]:
     owner = lease_owner()
-    if not store.acquire_lease(job_id, owner, ttl_s):
+    if not ride_out(lambda: store.acquire_lease(job_id, owner, ttl_s), outage_bound_s, "taking the lease"):
         raise LeaseTaken(job_id)
     _keeper.add(store, job_id, owner, ttl_s)
     try:
         yield owner
     finally:
         _keeper.remove(job_id, owner)
-        store.release_lease(job_id, owner)
+        best_effort(lambda: store.release_lease(job_id, owner), "releasing the lease")  # else it lapses

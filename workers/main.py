@@ -1,14 +1,16 @@
 """Entry point of a worker: `celery -A workers.main worker -Q inference,training`."""
 
-from celery.signals import worker_ready, worker_shutdown
+from celery.signals import task_received, worker_ready, worker_shutdown
 
 from models.store import ModelStore
 from service.core.logs import configure_logging
 from service.core.presence import Presence
 from service.core.queue import create_celery
+from service.core.routing import ROUTES
 from service.core.settings import load_settings
 from workers.context import worker_context
 from workers.job_metrics import install_job_metrics
+from workers.outage import best_effort
 from workers.reaper import Reaper
 
 settings = load_settings()
@@ -28,6 +30,20 @@ def _announce(sender, **_) -> None:
     app.ganforge_reaper = Reaper(context.jobs, app, settings.lease_ttl_s)
     app.ganforge_reaper.start()
     install_job_metrics(app, context.redis)  # figures for /metrics, added up in Redis
+
+
+JOB_TASKS = {route.task for route in ROUTES.values()}
+
+
+@task_received.connect
+def _note_received(request=None, **_) -> None:
+    """Say which worker fetched a job's message, so the reaper can send it again if this worker
+    dies before starting it (workers/reaper.py)."""
+    presence = getattr(app, "ganforge_presence", None)
+    if presence is None or request is None or request.name not in JOB_TASKS or not request.args:
+        return
+    jobs = worker_context(app).jobs
+    best_effort(lambda: jobs.note_received(request.args[0], presence.worker_id), "noting a fetched job")
 
 
 @worker_shutdown.connect

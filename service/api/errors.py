@@ -150,6 +150,15 @@ def install_error_handlers(app: FastAPI) -> None:
             instance=request.url.path, headers={"Retry-After": "5"},
         )
 
+    @app.exception_handler(redis.exceptions.OutOfMemoryError)
+    async def _full(request: Request, error: Exception) -> JSONResponse:
+        # Redis is at its memory cap and evicts nothing (noeviction): refuse new work, lose none.
+        _unavailable_log.warning("job store full: %s", error)
+        return problem_response(
+            503, "store-full", "Service unavailable", "the job store (Redis) is full; try again shortly",
+            instance=request.url.path, headers={"Retry-After": "10"},
+        )
+
     @app.exception_handler(Exception)
     async def _bug(request: Request, error: Exception) -> JSONResponse:
         log.exception("unhandled error on %s", request.url.path)

@@ -55,8 +55,12 @@ return {current}
 """
 
 # A lease is renewed or released only by the worker that holds it.
+# A lease that lapsed while Redis was away (its TTL ran out during an outage) is taken back by
+# its holder if nobody took it meanwhile: the job never stopped running.
 _RENEW_LEASE = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('EXPIRE', KEYS[1], ARGV[2]) end
+local holder = redis.call('GET', KEYS[1])
+if holder == ARGV[1] then return redis.call('EXPIRE', KEYS[1], ARGV[2]) end
+if not holder then redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2]) return 1 end
 return 0
 """
 _RELEASE_LEASE = """
@@ -271,6 +275,24 @@ def _decode_record(raw: dict[bytes, bytes]) -> Job:
 
 def _event(event: str, data: Any) -> dict[str, str]:
     return {"event": event, "data": json.dumps(data, default=_json_default)}
+
+    def note_received(self, job_id: str, worker_id: str) -> None:
+        """A worker fetched the job's message (it may sit in its prefetch buffer, unstarted)."""
+        self.redis.hset(keys.RECEIVED, job_id, worker_id)
+
+    def received(self) -> dict[str, str]:
+        """Job id -> the worker that fetched its message, for jobs not yet seen past `queued`."""
+        return {k.decode(): v.decode() for k, v in self.redis.hgetall(keys.RECEIVED).items()}
+
+    def forget_received(self, *job_ids: str) -> None:
+        if job_ids:
+            self.redis.hdel(keys.RECEIVED, *job_ids)
+
+    def leased(self, job_ids: list[str]) -> list[bool]:
+        pipe = self.redis.pipeline(transaction=False)
+        for job_id in job_ids:
+            pipe.exists(keys.lease(job_id))
+        return [bool(found) for found in pipe.execute()]
 
 
 def _encode(fields: dict[str, Any]) -> dict[str, str]:

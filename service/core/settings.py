@@ -59,6 +59,8 @@ class Settings(BaseSettings):
     worker_heartbeat_s: float = Field(5.0, description="How often a worker says it is alive.")
     worker_concurrency: int = Field(8, description="Task threads per worker process.")
     lease_ttl_s: int = Field(30, description="A job whose worker stops renewing its lease for this long is free.")
+    outage_bound_s: float = Field(120.0, gt=0, description="How long a worker rides out Redis being away (retrying "
+                                  "with backoff) before the job it runs fails as `store-unavailable`.")
 
     # webhooks
     webhook_secret: str = Field(

@@ -34,10 +34,18 @@ def free_port() -> int:
 class LocalRedis:
     process: subprocess.Popen
     port: int
+    maxmemory: str = "512mb"
+    bind: tuple[str, ...] = ()  # addresses served besides loopback (a worker in another netns)
 
     @property
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash would: no shutdown save, only what the append-only file holds."""
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -49,31 +57,37 @@ class LocalRedis:
                 self.process.wait()
 
 
-def start_redis(data_dir: Path, *, port: int | None = None, maxmemory: str = "512mb") -> LocalRedis:
-    """Start redis-server on loopback and wait until it answers PING (after replaying its
-    append-only file, when `data_dir` holds one).
+def start_redis(data_dir: Path, *, port: int | None = None, maxmemory: str = "512mb",
+                bind: tuple[str, ...] = ()) -> LocalRedis:
+    """Start redis-server on loopback (and the `bind` addresses) and wait until it answers PING
+    (after replaying its append-only file, when `data_dir` holds one).
 
-    Memory is capped and, past the cap, the keys with the shortest TTL go first: result blobs
-    (an hour) before job records (a week), while the broker's queues, which have no TTL, stay.
+    Memory is capped and nothing is ever evicted (`noeviction`): leases, worker presence, queues,
+    job records and outputs all stay until their own TTL. Past the cap Redis refuses new writes
+    and the API answers 503 with Retry-After instead of silently dropping what it promised (a
+    lease evicted runs a job twice; a presence key evicted makes /ready flap; an output evicted
+    answers 410 before its advertised TTL). README "Durability" says how to size it.
     """
     data_dir.mkdir(parents=True, exist_ok=True)
     port = port or free_port()
     command = [
         find_redis_server(),
         "--port", str(port),
-        "--bind", "127.0.0.1",
+        "--bind", " ".join(("127.0.0.1", *bind)),
         "--dir", str(data_dir),
-        # The job store is durable: every write goes to an append-only file, fsynced each second,
-        # so a killed redis-server comes back with every job it answered for.
+        # The job store is durable: every write goes to an append-only file (written before the
+        # reply, fsynced each second), so a killed redis-server comes back with every job it
+        # answered for.
         "--save", "",
         "--appendonly", "yes",
         "--appendfsync", "everysec",
         "--maxmemory", maxmemory,
-        "--maxmemory-policy", "volatile-ttl",
+        "--maxmemory-policy", "noeviction",
+        "--protected-mode", "no" if bind else "yes",
         "--logfile", str(data_dir / "redis.log"),
     ]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    server = LocalRedis(process, port)
+    server = LocalRedis(process, port, maxmemory, tuple(bind))
     client = redis.Redis(port=port, socket_connect_timeout=0.2)
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:

@@ -80,10 +80,10 @@ class LocalStack:
     children: dict[str, Child] = field(default_factory=dict)
     api_url: str | None = None
 
-    def start_redis(self, maxmemory: str = "512mb") -> str:
+    def start_redis(self, maxmemory: str = "512mb", bind: tuple[str, ...] = ()) -> str:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         if self.redis_url is None:
-            self.redis_server = start_redis(self.state_dir / "redis", maxmemory=maxmemory)
+            self.redis_server = start_redis(self.state_dir / "redis", maxmemory=maxmemory, bind=bind)
             self.redis_url = self.redis_server.url
         return self.redis_url
 
@@ -92,6 +92,18 @@ class LocalStack:
         return {
             **os.environ,
             "GANFORGE_REDIS_URL": self.redis_url or "",
+    def kill_redis(self) -> None:
+        """SIGKILL the stack's own redis-server (a crash)."""
+        self.redis_server.kill()
+
+    def restart_redis(self) -> None:
+        """Start the stack's redis-server again on the same port and data folder: it replays its
+        append-only file, and the workers and the API reconnect to the same URL."""
+        old = self.redis_server
+        old.kill()
+        self.redis_server = start_redis(self.state_dir / "redis", port=old.port, maxmemory=old.maxmemory,
+                                        bind=old.bind)
+
             "GANFORGE_STATE_DIR": str(self.state_dir),
             **self.extra_env,
         }
