@@ -171,7 +171,7 @@ def list_entries(path: Path, limits: Limits) -> tuple[str, list[Entry]]:
     unsafe: list[FileError] = []
     total = 0
     try:
-        opener = zipfile.ZipFile(path) if fmt == "zip" else tarfile.open(path, "r:*")
+        opener = zipfile.ZipFile(path) if fmt == "zip" else tarfile.open(path, "r:*")  # noqa: SIM115 (closed by the with below)
         with opener as archive:
             members = _zip_members(archive) if fmt == "zip" else _tar_members(archive)
             for member, name, size, packed, kind in members:
@@ -231,7 +231,7 @@ def extract(archive_path: Path, fmt: str, plan: dict[str, Entry], dest: Path, li
     root = dest.resolve()
     written = 0
     try:
-        opener = zipfile.ZipFile(archive_path) if fmt == "zip" else tarfile.open(archive_path, "r:*")
+        opener = zipfile.ZipFile(archive_path) if fmt == "zip" else tarfile.open(archive_path, "r:*")  # noqa: SIM115 (closed by the with below)
         with opener as archive:
             for target, entry in sorted(plan.items(), key=lambda item: _archive_order(item[1])):
                 out = (root / target).resolve()

@@ -18,7 +18,7 @@ import shutil
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 
 import numpy as np
@@ -154,7 +154,7 @@ class DatasetStore:
                 check_side_by_side(images, archive_names)
             record = DatasetRecord(
                 id=self._new_id(), name=name, layout=layout, bytes=written,
-                created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                created_at=datetime.now(UTC).isoformat(timespec="seconds"),
                 source={"filename": filename, "format": fmt, "bytes": archive.stat().st_size},
                 ignored_files=plan.ignored[:_MAX_LISTED_IGNORED], **_summarize(plan, images),
             )

@@ -4,11 +4,13 @@ Every loader returns a `Dataset`: float32 images in [-1, 1] shaped [N, C, H, W],
 [N] and the name of each class.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 from PIL import Image
+
+from models.inference.pixels import unit_to_signed
 
 
 @dataclass(frozen=True)
@@ -46,7 +48,7 @@ def _to_dataset(name: str, gray: np.ndarray, top: float, labels: np.ndarray, siz
     gray = gray.astype(np.float32) / top
     if size is not None:
         gray = np.clip(_resize(gray, size), 0.0, 1.0)
-    images = (gray * 2.0 - 1.0)[:, None].astype(np.float32)
+    images = unit_to_signed(gray)[:, None]
     class_names = [str(c) for c in range(int(labels.max()) + 1)]
     return Dataset(name, np.ascontiguousarray(images), labels.astype(np.int64), class_names)
 

@@ -8,7 +8,7 @@ The strengths are the paper's: brightness +-0.5, saturation x[0, 2], contrast x[
 translation up to 1/8 of the side, a cutout square of half the side.
 """
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F

@@ -77,7 +77,7 @@ class CycleGANConfig(CycleGANHyperparameters, _Run):
 
 def learning_rate_factor(step: int, steps: int, decay_fraction: float) -> float:
     """1 for the first (1 - decay_fraction) of the run, then linearly down to 0 at the end."""
-    decay_steps = int(round(steps * decay_fraction))
+    decay_steps = round(steps * decay_fraction)
     constant = steps - decay_steps
     if decay_steps == 0 or step < constant:
         return 1.0

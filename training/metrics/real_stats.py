@@ -66,9 +66,9 @@ class RealStatsCache:
     def save(self, stats: RealStats) -> Path:
         path = self.path_for(stats.dataset, stats.extractor, stats.resize_mode)
         path.parent.mkdir(parents=True, exist_ok=True)
-        arrays = dict(dataset=np.str_(stats.dataset), extractor=np.str_(stats.extractor),
-                      resize_mode=np.str_(stats.resize_mode), n=np.int64(stats.n),
-                      mean=stats.mean, cov=stats.cov)
+        arrays = {"dataset": np.str_(stats.dataset), "extractor": np.str_(stats.extractor),
+                  "resize_mode": np.str_(stats.resize_mode), "n": np.int64(stats.n),
+                  "mean": stats.mean, "cov": stats.cov}
         if stats.features is not None:
             arrays["features"] = stats.features
         fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npz.tmp")
