@@ -3,12 +3,15 @@
 from contextlib import asynccontextmanager
 
 import anyio.to_thread
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
+from service.api.auth import AUTH_RESPONSES, authenticate
 from service.api.body_limit import BodyLimitMiddleware
 from service.api.errors import install_error_handlers
-from service.api.metrics import install_metrics
 from service.api.event_hub import EventHub, async_redis
+from service.api.metrics import install_metrics
+from service.api.rate_limit import RateLimitHeaders
+from service.api.routers import api_keys as api_keys_router
 from service.api.routers import (
     datasets,
     evaluate,
@@ -17,7 +20,9 @@ from service.api.routers import (
     health,
     jobs,
     models,
+    model_admin,
     oip_v2,
+    studio,
     train,
     translate,
     upscale,
@@ -36,6 +41,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # holds a thread while it waits, so allow many more than the default 40.
         anyio.to_thread.current_default_thread_limiter().total_tokens = 256
         app.state.ganforge = ApiState.build(settings)
+        app.state.ganforge.check_keys()  # beyond loopback, no keys: refuse to start
         # One subscription per process wakes every `Prefer: wait` and SSE stream: no thread each.
         app.state.ganforge.hub = EventHub(async_redis(settings))
         app.state.ganforge.hub.start()
@@ -48,11 +54,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         summary="Serve and train GANs over HTTP: jobs queued through Redis to Celery workers running ONNX Runtime.",
         lifespan=lifespan,
+        dependencies=[Depends(authenticate)],  # every route needs a key but auth.PUBLIC_ROUTES
+        responses=AUTH_RESPONSES,
     )
     install_error_handlers(app)
     install_metrics(app)  # GET /metrics, request timings
     app.add_middleware(BodyLimitMiddleware, limit_of=body_limits(settings))
-    for module in (generate, upscale, translate, jobs, events, train, evaluate, models, datasets, health, oip_v2):
+    app.add_middleware(RateLimitHeaders)
+    app.include_router(api_keys_router.router)
+    for module in (generate, upscale, translate, jobs, events, train, evaluate, models, datasets, health, studio,
+                   oip_v2, model_admin):
         app.include_router(module.router)
     return app
 
@@ -68,6 +79,8 @@ def body_limits(settings: Settings):
             return upload
         if path in ("/translate", "/upscale"):
             return image
+        if path.startswith("/models/"):
+            return settings.max_model_bytes + (1 << 20)  # an uploaded ONNX file and its manifest
         if path.startswith("/v2/"):
             return oip_v2.MAX_BODY_BYTES  # tensors, as JSON numbers or binary
         return settings.max_json_bytes

@@ -4,8 +4,10 @@ from typing import Annotated
 
 from fastapi import Depends
 
+from service.api.caller import current_caller
 from service.api.deps import StateDep
 from service.api.errors import unknown_dataset
+from service.api.ownership import dataset_visible
 from service.api.state import ApiState
 from training.dataset_store import DatasetRecord, DatasetStore, UnknownDataset
 
@@ -21,9 +23,14 @@ def _store_dep(state: StateDep) -> DatasetStore:
 DatasetsDep = Annotated[DatasetStore, Depends(_store_dep)]
 
 
-def find_dataset(store: DatasetStore, ref: str) -> DatasetRecord:
-    """The record `ref` names, or a 404 problem."""
+def find_dataset(state: ApiState, store: DatasetStore, ref: str) -> DatasetRecord:
+    """The record `ref` names, or a 404 problem (also for another owner's upload)."""
     try:
-        return store.get(ref)
+        record = store.get(ref)
     except UnknownDataset as missing:
         raise unknown_dataset(missing) from None
+    caller = current_caller()
+    if caller is None or not dataset_visible(state, record, caller):
+        # the store's own words for a dataset that does not exist, so the answer tells nothing apart
+        raise unknown_dataset(UnknownDataset(f"no dataset {ref!r}; built-in: {', '.join(store.builtins)}"))
+    return record

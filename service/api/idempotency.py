@@ -1,6 +1,7 @@
 """`Idempotency-Key`: a client may repeat a POST that creates a job and get the same job back.
 
-A key is remembered for 24 hours per endpoint, in Redis, as `keys.idempotency(endpoint, key)` ->
+A key is remembered for 24 hours per owner and endpoint, in Redis, as `keys.idempotency(owner,
+endpoint, key)` ->
 {"body_sha256", "job_id"}. The first request claims the key with SET NX before it creates its job,
 so two concurrent repeats make one job: the loser waits for the winner's job id. A repeat with the
 same body answers the same job (200 once it is finished, 202 before, the same Location, and
@@ -23,6 +24,7 @@ from typing import Annotated, Callable
 from fastapi import Header, Response
 from pydantic import BaseModel
 
+from service.api.caller import current_owner
 from service.api.errors import Problem
 from service.api.state import ApiState
 from service.core import keys
@@ -69,7 +71,7 @@ def create_once(state: ApiState, endpoint: str, key: str | None, body: BaseModel
     """The job `create()` makes, or, for a key seen before with this body, the job it made then."""
     if key is None:
         return create()
-    record_key = keys.idempotency(endpoint, key)
+    record_key = keys.idempotency(current_owner() or "-", endpoint, key)
     # The validated request, so key order, spacing and spelled-out defaults don't make it "different".
     body_sha256 = hashlib.sha256(json.dumps(body.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()
     deadline = time.monotonic() + CLAIM_WAIT_S

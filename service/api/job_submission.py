@@ -7,6 +7,8 @@ from typing import Any
 
 from fastapi import Response
 
+from service.api import job_index
+from service.api.caller import current_owner
 from service.api.errors import Problem
 from service.api.metrics import count_cache_lookup
 from service.api.state import ApiState
@@ -37,12 +39,17 @@ def answer_from_cache(state: ApiState, kind: JobKind, model: ModelRef, params: d
     outputs = [
         JobOutput(**{**output, "url": f"/jobs/{job_id}/outputs/{output['name']}"}) for output in entry["outputs"]
     ]
+    owner = current_owner()
+    metrics = dict(entry["metrics"])
+    if owner is not None and state.jobs.owner(entry["job_id"]) == owner:
+        metrics["cached_from"] = entry["job_id"]  # the caller's own earlier job; never another owner's
     job = Job(
         id=job_id, kind=kind, status=JobStatus.succeeded, model=model, params=params,
         created_at=now, started_at=now, finished_at=now, outputs=outputs,
-        metrics={**entry["metrics"], "cached_from": entry["job_id"]}, cached=True, webhook=webhook,
+        metrics=metrics, cached=True, webhook=webhook, owner=owner,
     )
     state.jobs.create(job)
+    job_index.record(state.redis, job_index.owner_of(job), job, state.settings.job_ttl_s)
     if webhook and webhook.wants("completed"):
         # No worker ran it, so nobody else reports its end; by name, as the API imports no task code.
         state.celery.send_task(WEBHOOK_ROUTE.task, kwargs={"job": job.model_dump(mode="json"), "event": "completed"})
@@ -66,9 +73,10 @@ def enqueue(state: ApiState, *, kind: JobKind, model: ModelRef | None, params: d
     check_queue_depth(state, queue)
     job = Job(
         id=new_job_id(), kind=kind, status=JobStatus.queued, model=model, params=params, created_at=utcnow(),
-        webhook=webhook,
+        webhook=webhook, owner=current_owner(),
     )
     state.jobs.create(job, task={"name": task, "queue": queue, "kwargs": task_kwargs or {}})
+    job_index.record(state.redis, job_index.owner_of(job), job, state.settings.job_ttl_s)
     state.celery.send_task(task, args=[job.id], kwargs=task_kwargs or {}, queue=queue)
     return job
 

@@ -2,12 +2,19 @@
 
 from models.manifest import Manifest
 from models.store import UnknownModel
+from service.api.caller import current_caller
 from service.api.errors import Problem, unknown_model
+from service.api.ownership import model_visible
 from service.api.state import ApiState
 
 
 def resolve_model(state: ApiState, ref: str, task: str) -> Manifest:
-    """The manifest `ref` names (404 when there is none), checked to do `task` (422 otherwise)."""
+    """The manifest `ref` names (404 when there is none, or it is another owner's), checked to do
+    `task` (422 otherwise)."""
+    name = ref.partition(":")[0]
+    caller = current_caller()
+    if caller is None or not model_visible(state, name, caller):  # another owner's: as if there were none
+        raise unknown_model(UnknownModel(f"no model named {name!r}"))
     try:
         manifest = state.models.resolve(ref)
     except UnknownModel as missing:

@@ -96,6 +96,18 @@ class JobStore:
         raw = self.redis.hgetall(keys.job(job_id))
         return _decode_record(raw) if raw else None
 
+    def get_many(self, job_ids: list[str]) -> list[Job | None]:
+        """Several jobs in one round trip, None where one expired."""
+        pipe = self.redis.pipeline(transaction=False)
+        for job_id in job_ids:
+            pipe.hgetall(keys.job(job_id))
+        return [_decode_record(raw) if raw else None for raw in pipe.execute()]
+
+    def owner(self, job_id: str) -> str | None:
+        """Who the job belongs to (None: no such job, or one from before keys had owners)."""
+        raw = self.redis.hget(keys.job(job_id), "owner")
+        return json.loads(raw) if raw else None
+
     def status(self, job_id: str) -> JobStatus | None:
         raw = self.redis.hget(keys.job(job_id), "status")
         return JobStatus(json.loads(raw)) if raw else None
@@ -264,18 +276,6 @@ class JobStore:
             pipe.exists(keys.lease(job_id))
         return [job_id for job_id, leased in zip(ids, pipe.execute()) if not leased]
 
-    def claim_requeue(self, job_id: str, ttl_s: int) -> bool:
-        """One reaper, not several, requeues a given orphan."""
-        return bool(self.redis.set(keys.requeue_claim(job_id), "1", nx=True, ex=ttl_s))
-
-
-def _decode_record(raw: dict[bytes, bytes]) -> Job:
-    return Job.model_validate({k.decode(): json.loads(v) for k, v in raw.items()})
-
-
-def _event(event: str, data: Any) -> dict[str, str]:
-    return {"event": event, "data": json.dumps(data, default=_json_default)}
-
     def note_received(self, job_id: str, worker_id: str) -> None:
         """A worker fetched the job's message (it may sit in its prefetch buffer, unstarted)."""
         self.redis.hset(keys.RECEIVED, job_id, worker_id)
@@ -293,6 +293,18 @@ def _event(event: str, data: Any) -> dict[str, str]:
         for job_id in job_ids:
             pipe.exists(keys.lease(job_id))
         return [bool(found) for found in pipe.execute()]
+
+    def claim_requeue(self, job_id: str, ttl_s: int) -> bool:
+        """One reaper, not several, requeues a given orphan."""
+        return bool(self.redis.set(keys.requeue_claim(job_id), "1", nx=True, ex=ttl_s))
+
+
+def _decode_record(raw: dict[bytes, bytes]) -> Job:
+    return Job.model_validate({k.decode(): json.loads(v) for k, v in raw.items()})
+
+
+def _event(event: str, data: Any) -> dict[str, str]:
+    return {"event": event, "data": json.dumps(data, default=_json_default)}
 
 
 def _encode(fields: dict[str, Any]) -> dict[str, str]:

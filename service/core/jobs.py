@@ -88,5 +88,7 @@ class Job(BaseModel):
     error: JobError | None = Field(None, description="Why it failed, when it did.",
                                    examples=[{"type": "input_expired", "detail": "the input image expired …"}])
     cached: bool = Field(False, description="True when answered from the result cache without a worker.", examples=[False])
+    owner: str | None = Field(None, description="Owner of the API key that created the job; only that owner "
+                              "(and admins) can see it.", examples=["ci"])
     webhook: JobWebhook | None = Field(None, description="Where and on which events the job is POSTed.",
                                        examples=[{"url": "https://example.com/hooks/ganforge", "events": ["completed"]}])

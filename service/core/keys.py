@@ -53,9 +53,14 @@ def requeue_claim(job_id: str) -> str:
 # -- the API ---------------------------------------------------------------------------------------
 
 
-def idempotency(endpoint: str, key: str) -> str:
-    """An Idempotency-Key, per endpoint."""
-    return f"{PREFIX}:idem:{endpoint}:{key}"
+def jobs_of(owner: str) -> str:
+    """An owner's jobs, newest last: sorted set of `<created µs>:<job id>` (service/api/job_index.py)."""
+    return f"{PREFIX}:jobs:{owner}"
+
+
+def idempotency(owner: str, endpoint: str, key: str) -> str:
+    """An Idempotency-Key, per owner and endpoint (one owner's key never answers another's job)."""
+    return f"{PREFIX}:idem:{owner}:{endpoint}:{key}"
 
 
 # -- workers ---------------------------------------------------------------------------------------
@@ -74,3 +79,22 @@ def webhook_progress_throttle(job_id: str) -> str:
 
 def webhook_in_flight(job_id: str) -> str:
     return f"{PREFIX}:webhook:inflight:{job_id}"
+
+
+# -- API keys, ownership and limits (service/core/api_keys.py, service/api/auth.py) ----------------
+
+
+def api_key(key_sha256: str) -> str:
+    """An API key's record, found by the SHA-256 of the key (the key itself is never stored)."""
+    return f"{PREFIX}:apikey:{key_sha256}"
+
+
+API_KEY_NAMES = f"{PREFIX}:apikeys"  # hash: key name -> SHA-256 of the key
+DATASET_OWNERS = f"{PREFIX}:owners:datasets"  # hash: uploaded dataset id -> owner
+MODEL_OWNERS = f"{PREFIX}:owners:models"  # hash: model name -> owner (uploaded or trained)
+RATE_LIMIT_PREFIX = f"{PREFIX}:ratelimit"  # the `limits` library's namespace for per-key windows
+
+
+def trainings_of(key_name: str) -> str:
+    """Set of the training jobs a key has started and that may still be running."""
+    return f"{PREFIX}:trainings:{key_name}"

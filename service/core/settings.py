@@ -3,7 +3,7 @@
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -62,6 +62,17 @@ class Settings(BaseSettings):
     outage_bound_s: float = Field(120.0, gt=0, description="How long a worker rides out Redis being away (retrying "
                                   "with backoff) before the job it runs fails as `store-unavailable`.")
 
+    # who may do what (service/core/api_keys.py, service/api/auth.py)
+    admin_key: SecretStr | None = Field(
+        None, description="An admin API key registered at start (docker-compose passes one). Without it, keys "
+        "come from `python -m service.core.api_keys create`; `make run` on loopback makes a local admin key.",
+    )
+    default_rate: str = Field(
+        "20/second;600/minute", description="Requests a key may make when it was created without a rate: "
+        "bursts of 20 a second, 10 a second sustained (`limits` notation, ';' between windows).",
+    )
+    max_concurrent_trainings: int = Field(2, ge=1, description="Training jobs one key may have queued or running.")
+
     # webhooks
     webhook_secret: str = Field(
         "ganforge-dev-webhook-secret",
@@ -83,6 +94,7 @@ class Settings(BaseSettings):
     max_archive_files: int = Field(20_000, ge=1, description="Most files in an uploaded archive.")
     max_uncompressed_bytes: int = Field(2**30, ge=1, description="Most bytes an archive may unpack to.")
     max_compression_ratio: float = Field(100.0, gt=1, description="Most an archive or a member may inflate (zip bombs).")
+    max_model_bytes: int = Field(200 * 2**20, ge=1, description="Largest ONNX file POST /models/{name}/versions takes.")
     max_image_pixels: int = Field(4096 * 4096, ge=1, description="Largest image (width x height) in a dataset.")
     fashion_mnist_dir: Path = Field(
         Path("/usr/share/datasets/fashion-mnist"), description="IDX files of Debian's dataset-fashion-mnist, if installed."
@@ -102,6 +114,11 @@ class Settings(BaseSettings):
         if self.artifacts_dir is None:
             self.artifacts_dir = self.state_dir / "artifacts"
         return self
+
+    @property
+    def binds_loopback(self) -> bool:
+        """Whether the API listens on this machine only (127.0.0.0/8, ::1, localhost)."""
+        return self.host == "localhost" or self.host == "::1" or self.host.startswith("127.")
 
     @property
     def models_dir(self) -> Path:

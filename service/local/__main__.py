@@ -9,6 +9,7 @@ import logging
 import signal
 import time
 
+from service.core.api_keys import LOCAL_ADMIN_FILE, ApiKeyStore
 from service.core.logs import configure_logging
 from service.core.settings import load_settings
 from service.local.stack import LocalStack
@@ -19,7 +20,10 @@ log = logging.getLogger("ganforge.local")
 def main() -> None:
     settings = load_settings()
     configure_logging(settings.log_format, settings.log_level)
-    stack = LocalStack(settings.state_dir, redis_url=settings.redis_url or None, log_to_files=False)
+    # On loopback the stack makes a local admin key (kept in state_dir/admin-key); beyond it, keys
+    # must come from GANFORGE_ADMIN_KEY or `python -m service.core.api_keys create`.
+    stack = LocalStack(settings.state_dir, redis_url=settings.redis_url or None, log_to_files=False,
+                       make_admin_key=settings.binds_loopback)
     stopping = False
 
     def stop(*_):
@@ -32,11 +36,18 @@ def main() -> None:
         stack.start_redis(maxmemory=settings.redis_maxmemory)
         if stack.redis_server:
             log.info("redis-server started at %s (append-only file in %s)", stack.redis_url, settings.state_dir / "redis")
+        if not settings.binds_loopback and settings.admin_key is None and not ApiKeyStore(stack.redis).count():
+            log.error("refusing to serve on %s without API keys: set GANFORGE_ADMIN_KEY, or create keys with "
+                      "`python -m service.core.api_keys create`, or bind to 127.0.0.1", settings.host)
+            raise SystemExit(2)
         stack.start_worker(concurrency=settings.worker_concurrency, name="ganforge")
         stack.start_api(port=settings.port, host=settings.host)
+        key_line = (f"admin key: {stack.admin_key}  (kept in {settings.state_dir / LOCAL_ADMIN_FILE}; "
+                    "send it as `Authorization: Bearer <key>`)\n" if stack.admin_key else "")
         print(
-            f"\nGANForge: http://{settings.host}:{settings.port}  (API docs: /docs, models: /models)\n"
+            f"\nGANForge: http://{settings.host}:{settings.port}  (API docs: /docs, models: /models)\n{key_line}"
             f"try: curl -s -X POST localhost:{settings.port}/generate -H 'Prefer: wait=30' "
+            f"-H 'Authorization: Bearer {stack.admin_key or '<your key>'}' "
             "-H 'content-type: application/json' -d '{\"model\":\"mnist-cdcgan\",\"n\":16,\"seed\":7,\"labels\":[3]}'\n",
             flush=True,
         )

@@ -16,6 +16,7 @@ from pathlib import Path
 import httpx
 import redis
 
+from service.core.api_keys import ApiKeyStore, local_admin_key
 from service.core.presence import live_workers
 from service.local.redis_server import LocalRedis, free_port, start_redis
 
@@ -79,19 +80,18 @@ class LocalStack:
     redis_server: LocalRedis | None = None
     children: dict[str, Child] = field(default_factory=dict)
     api_url: str | None = None
+    make_admin_key: bool = True  # a local admin key under the state folder (make run on loopback, tests)
+    admin_key: str | None = None
 
     def start_redis(self, maxmemory: str = "512mb", bind: tuple[str, ...] = ()) -> str:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         if self.redis_url is None:
             self.redis_server = start_redis(self.state_dir / "redis", maxmemory=maxmemory, bind=bind)
             self.redis_url = self.redis_server.url
+        if self.make_admin_key and self.admin_key is None:
+            self.admin_key = local_admin_key(ApiKeyStore(self.redis), self.state_dir)
         return self.redis_url
 
-    @property
-    def env(self) -> dict[str, str]:
-        return {
-            **os.environ,
-            "GANFORGE_REDIS_URL": self.redis_url or "",
     def kill_redis(self) -> None:
         """SIGKILL the stack's own redis-server (a crash)."""
         self.redis_server.kill()
@@ -104,6 +104,11 @@ class LocalStack:
         self.redis_server = start_redis(self.state_dir / "redis", port=old.port, maxmemory=old.maxmemory,
                                         bind=old.bind)
 
+    @property
+    def env(self) -> dict[str, str]:
+        return {
+            **os.environ,
+            "GANFORGE_REDIS_URL": self.redis_url or "",
             "GANFORGE_STATE_DIR": str(self.state_dir),
             **self.extra_env,
         }
@@ -158,8 +163,16 @@ class LocalStack:
                 raise RuntimeError(f"API did not start: see {child.log_path}")
             time.sleep(0.2)
 
-    def client(self) -> httpx.Client:
-        return httpx.Client(base_url=self.api_url, timeout=60)
+    @property
+    def auth_headers(self) -> dict[str, str]:
+        """`Authorization: Bearer` with the stack's admin key (its own, or GANFORGE_ADMIN_KEY)."""
+        key = self.admin_key or self.env.get("GANFORGE_ADMIN_KEY")
+        return {"Authorization": f"Bearer {key}"} if key else {}
+
+    def client(self, key: str | None = None) -> httpx.Client:
+        """An HTTP client on the API sending the stack's admin key, or `key`."""
+        headers = {"Authorization": f"Bearer {key}"} if key else self.auth_headers
+        return httpx.Client(base_url=self.api_url, timeout=60, headers=headers)
 
     # -- supervision (make run) -------------------------------------------------------------------
 

@@ -7,9 +7,15 @@ import anyio.to_thread
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import FileResponse
 
+from service.api.auth import CallerDep, RequireScope
 from service.api.dataset_refs import DatasetsDep, find_dataset
 from service.api.deps import StateDep
 from service.api.errors import Problem, unknown_dataset, validation_problem
+from service.api.ownership import (
+    dataset_visible,
+    forget_dataset_owner,
+    set_dataset_owner,
+)
 from service.api.schemas.datasets import DatasetInfo, DatasetList
 from service.api.schemas.problem import PROBLEM_RESPONSES
 from service.api.upload import (
@@ -27,7 +33,7 @@ from training.dataset_store import (
     UnknownDataset,
 )
 
-router = APIRouter(prefix="/datasets", tags=["datasets"])
+router = APIRouter(prefix="/datasets", tags=["datasets"], dependencies=[RequireScope("datasets")])
 
 
 _UPLOAD_BODY = {
@@ -97,7 +103,8 @@ def _form(upload) -> tuple[str, str | None]:
     "", response_model=DatasetInfo, status_code=201, responses=_DATASET_RESPONSES, openapi_extra=_UPLOAD_BODY,
     summary="Upload a dataset as a zip or tar archive",
 )
-async def create_dataset(request: Request, response: Response, state: StateDep, store: DatasetsDep) -> DatasetInfo:
+async def create_dataset(request: Request, response: Response, state: StateDep, store: DatasetsDep,
+                         caller: CallerDep) -> DatasetInfo:
     """Every entry is checked before the dataset is accepted: paths stay inside it (no `..`,
     absolute paths or links), file count, unpacked size and compression ratio are bounded, and
     every image decodes. A refused upload leaves nothing behind and names each failing file."""
@@ -120,25 +127,28 @@ async def create_dataset(request: Request, response: Response, state: StateDep, 
         raise _rejected(rejection) from None
     finally:
         archive.unlink(missing_ok=True)
+    await anyio.to_thread.run_sync(set_dataset_owner, state, record.id, caller)
     response.headers["Location"] = f"/datasets/{record.id}"
     return _info(record)
 
 
 @router.get("", response_model=DatasetList, summary="Built-in datasets and uploads")
-def list_datasets(store: DatasetsDep) -> DatasetList:
-    return DatasetList(datasets=[_info(record) for record in store.records()])
+def list_datasets(state: StateDep, store: DatasetsDep, caller: CallerDep) -> DatasetList:
+    """The built-in datasets and the caller's own uploads (an admin's list holds every upload)."""
+    return DatasetList(datasets=[_info(r) for r in store.records() if dataset_visible(state, r, caller)])
 
 
 @router.get("/{dataset_id}", response_model=DatasetInfo, responses=_DATASET_RESPONSES, summary="One dataset")
-def get_dataset(dataset_id: str, store: DatasetsDep) -> DatasetInfo:
-    return _info(find_dataset(store, dataset_id))
+def get_dataset(dataset_id: str, state: StateDep, store: DatasetsDep) -> DatasetInfo:
+    return _info(find_dataset(state, store, dataset_id))
 
 
 @router.get(
     "/{dataset_id}/preview.png", response_class=FileResponse, responses={**_DATASET_RESPONSES, 200: {"content": {"image/png": {}}}},
     summary="A contact sheet of the dataset's images",
 )
-def get_preview(dataset_id: str, store: DatasetsDep) -> FileResponse:
+def get_preview(dataset_id: str, state: StateDep, store: DatasetsDep) -> FileResponse:
+    find_dataset(state, store, dataset_id)
     try:
         return FileResponse(store.preview(dataset_id), media_type="image/png")
     except UnknownDataset as error:
@@ -146,11 +156,13 @@ def get_preview(dataset_id: str, store: DatasetsDep) -> FileResponse:
 
 
 @router.delete("/{dataset_id}", status_code=204, responses=_DATASET_RESPONSES, summary="Delete an uploaded dataset")
-def delete_dataset(dataset_id: str, store: DatasetsDep) -> Response:
+def delete_dataset(dataset_id: str, state: StateDep, store: DatasetsDep) -> Response:
+    find_dataset(state, store, dataset_id)  # another owner's: 404, and nothing deleted
     try:
         store.delete(dataset_id)
     except UnknownDataset as error:
         raise unknown_dataset(error) from None
     except BuiltinReadOnly as error:
         raise Problem(409, "builtin-dataset", "Built-in datasets cannot be deleted", str(error)) from None
+    forget_dataset_owner(state, dataset_id)
     return Response(status_code=204)

@@ -4,6 +4,7 @@ from fastapi import APIRouter, Response
 from starlette.concurrency import run_in_threadpool
 
 from models.manifest import Manifest
+from service.api.auth import RequireScope
 from service.api.dataset_refs import dataset_store, find_dataset
 from service.api.deps import IdempotencyKeyDep, PreferWaitDep, StateDep
 from service.api.errors import invalid
@@ -21,13 +22,13 @@ from training.extractor_choice import (
     choose_extractor,
 )
 
-router = APIRouter(tags=["evaluation"])
+router = APIRouter(tags=["evaluation"], dependencies=[RequireScope("infer")])
 
 MEASURABLE_LAYOUTS = ("images", "classes")
 
 
 def resolve_dataset(state, ref: str) -> DatasetRecord:
-    record = find_dataset(dataset_store(state), ref)
+    record = find_dataset(state, dataset_store(state), ref)
     if record.layout not in MEASURABLE_LAYOUTS:
         raise invalid("dataset", f"{ref} is a {record.layout!r} dataset; evaluation compares with "
                       f"{' or '.join(MEASURABLE_LAYOUTS)} datasets", "wrong_layout")

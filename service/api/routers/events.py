@@ -12,10 +12,13 @@ from typing import Annotated, AsyncIterator
 
 from fastapi import APIRouter, Header
 from fastapi.responses import StreamingResponse
+from starlette.concurrency import run_in_threadpool
 
+from service.api.caller import current_caller
 from service.api.deps import StateDep
 from service.api.errors import Problem, unknown_job
 from service.api.event_hub import EventHub
+from service.api.ownership import check_job_owner, job_view
 from service.api.schemas.problem import PROBLEM_RESPONSES
 from service.core.jobs import JobStatus
 
@@ -46,7 +49,8 @@ async def job_events(hub: EventHub, job_id: str, after: str) -> AsyncIterator[st
         if ended:
             job = await hub.get(job_id)
             if job is not None:
-                yield sse("end", job.model_dump(mode="json"))
+                caller = current_caller()
+                yield sse("end", (job_view(job, caller) if caller else job).model_dump(mode="json"))
             return
 
 
@@ -74,6 +78,10 @@ async def stream_events(
     last_event_id: Annotated[str | None, Header(description="Resume after this event id.")] = None,
 ) -> StreamingResponse:
     after = resume_point(last_event_id)
+    caller = current_caller()
+    if caller is None:
+        raise unknown_job(job_id)
+    await run_in_threadpool(check_job_owner, state, job_id, caller)  # another owner's: 404, like none
     if await state.hub.status(job_id) is None:
         raise unknown_job(job_id)
     return StreamingResponse(

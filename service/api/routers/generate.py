@@ -6,23 +6,25 @@ from fastapi import APIRouter, Response
 from starlette.concurrency import run_in_threadpool
 
 from models.manifest import Manifest
+from service.api.auth import RequireScope
 from service.api.deps import IdempotencyKeyDep, PreferWaitDep, StateDep
 from service.api.errors import validation_problem
 from service.api.idempotency import create_once
 from service.api.job_submission import (
     answer_from_cache,
     enqueue,
-    job_answer,
     request_digest,
 )
 from service.api.model_refs import resolve_model
+from service.api.one_call import AcceptImageDep, answer, negotiate
 from service.api.schemas.generate import GenerateRequest
+from service.api.schemas.one_call import ONE_CALL_RESPONSES, JobAnswer
 from service.api.schemas.problem import PROBLEM_RESPONSES
 from service.api.schemas.webhooks import WEBHOOK_FIELDS
-from service.api.style_params import check_style_params
+from service.api.generate_params import check_model_params
 from service.core.jobs import Job, ModelRef
 
-router = APIRouter(tags=["inference"])
+router = APIRouter(tags=["inference"], dependencies=[RequireScope("infer")])
 
 
 def check_labels(request: GenerateRequest, manifest: Manifest) -> None:
@@ -49,26 +51,29 @@ def check_labels(request: GenerateRequest, manifest: Manifest) -> None:
 
 @router.post(
     "/generate",
-    response_model=Job,
+    response_model=JobAnswer,
     status_code=202,
-    responses={200: {"model": Job, "description": "Finished within `Prefer: wait` or served from the cache"}, **PROBLEM_RESPONSES},
+    responses={**ONE_CALL_RESPONSES, **PROBLEM_RESPONSES},
     summary="Generate images from noise",
 )
 async def generate(
     request: GenerateRequest, state: StateDep, response: Response, wait_s: PreferWaitDep,
-    idempotency_key: IdempotencyKeyDep,
+    idempotency_key: IdempotencyKeyDep, image: AcceptImageDep,
 ) -> Job:
     """Queue a generation job. With a `seed` the request is deterministic and a repeat is answered
-    from the result cache (`cached: true`) without a worker."""
+    from the result cache (`cached: true`) without a worker. With `Accept: image/png` (jpeg, webp)
+    the answer is the picture itself (n = 1, or `grid: true`), in one call."""
+    pictures = 1 if request.grid else request.interpolate.frames if request.interpolate else request.n
+    request = negotiate(request, image, pictures=pictures)
     job = await run_in_threadpool(create_once, state, "generate", idempotency_key, request, response,
                                   lambda: submit_generate(state, request))
-    return await job_answer(state, job, response, wait_s)  # waits without a thread
+    return await answer(state, job, response, wait_s, image=image, inline=request.inline)  # waits without a thread
 
 
 def submit_generate(state, request: GenerateRequest) -> Job:
     manifest = resolve_model(state, request.model, "generate")
     check_labels(request, manifest)
-    check_style_params(request, manifest)
+    check_model_params(request, manifest)
     model = ModelRef(name=manifest.name, version=manifest.version)
     deterministic = request.seed is not None
     # The webhook says where to report, not what to compute: it stays out of params and the cache key.

@@ -3,6 +3,7 @@
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
+from service.api.auth import OptionalCallerDep
 from service.api.deps import StateDep
 from service.api.errors import problem_response
 from service.core.presence import live_workers
@@ -17,7 +18,8 @@ def health() -> dict:
 
 
 @router.get("/ready", summary="Readiness: Redis answers and a worker consumes the inference queue")
-def ready(state: StateDep) -> JSONResponse:
+def ready(state: StateDep, caller: OptionalCallerDep) -> JSONResponse:
+    """Everyone learns whether the service is ready; only an admin key sees which workers serve it."""
     state.redis.ping()  # a ConnectionError becomes a 503 problem
     workers = live_workers(state.redis)
     if not any(INFERENCE_QUEUE in w["queues"] for w in workers):
@@ -25,4 +27,6 @@ def ready(state: StateDep) -> JSONResponse:
             503, "no-worker", "Not ready", f"no live worker consumes the {INFERENCE_QUEUE!r} queue",
             headers={"Retry-After": "5"},
         )
+    if caller is None or not caller.is_admin:
+        return JSONResponse({"status": "ready"})
     return JSONResponse({"status": "ready", "workers": workers})

@@ -1,21 +1,47 @@
-"""GET /jobs/{id}, its outputs, and cancellation."""
+"""GET /jobs (the caller's, paged), GET /jobs/{id}, its outputs, and cancellation."""
 
-from fastapi import APIRouter, Response
+from typing import Annotated
 
+from fastapi import APIRouter, Query, Response
+
+from service.api import job_index
+from service.api.caller import current_caller, current_owner
 from service.api.deps import StateDep
 from service.api.errors import Problem, unknown_job
+from service.api.ownership import find_job as visible_job
+from service.api.schemas.jobs import JobPage
 from service.api.schemas.problem import PROBLEM_RESPONSES
 from service.core.job_store import utcnow
-from service.core.jobs import Job, JobStatus
+from service.core.jobs import Job, JobKind, JobStatus
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
 
 
 def find_job(state, job_id: str) -> Job:
-    job = state.jobs.get(job_id)
-    if job is None:
+    """The job as the caller may see it; 404 for a job that is not the caller's (admins see all)."""
+    caller = current_caller()
+    if caller is None:
         raise unknown_job(job_id)
-    return job
+    return visible_job(state, job_id, caller)
+
+
+@router.get("", response_model=JobPage, responses=PROBLEM_RESPONSES, summary="Your jobs, newest first")
+def list_jobs(
+    state: StateDep,
+    response: Response,
+    kind: Annotated[JobKind | None, Query(description="Only jobs of this kind.", examples=["train"])] = None,
+    status: Annotated[JobStatus | None, Query(description="Only jobs in this status now.", examples=["running"])] = None,
+    limit: Annotated[int, Query(ge=1, le=100, description="Most jobs on the page.", examples=[20])] = 20,
+    cursor: Annotated[str | None, Query(max_length=200, description="`next_cursor` of the previous page.")] = None,
+) -> JobPage:
+    """The jobs you created and that have not expired, cursor-paginated; `Link: <...>; rel="next"`
+    names the next page too."""
+    found = job_index.page(state.jobs, current_owner() or job_index.ANONYMOUS, kind=kind, status=status, limit=limit, cursor=cursor)
+    if found.next_cursor:
+        query = "&".join(f"{k}={v}" for k, v in (("kind", kind), ("status", status and status.value),
+                                                  ("limit", limit), ("cursor", found.next_cursor)) if v)
+        response.headers["Link"] = f'</jobs?{query}>; rel="next"'
+    return JobPage(jobs=found.jobs, next_cursor=found.next_cursor)
 
 
 @router.get("/{job_id}", response_model=Job, responses=PROBLEM_RESPONSES, summary="A job as it stands")

@@ -4,12 +4,21 @@ from fastapi import APIRouter
 
 from models.manifest import Manifest
 from models.store import UnknownModel
+from service.api.auth import CallerDep
 from service.api.deps import StateDep
 from service.api.errors import unknown_model
+from service.api.ownership import model_visible
 from service.api.schemas.models import ModelList, ModelSummary
 from service.api.schemas.problem import PROBLEM_RESPONSES
+from service.core.api_keys import ApiKey
 
 router = APIRouter(prefix="/models", tags=["models"])
+
+
+def check_visible(state, name: str, caller: ApiKey) -> None:
+    """404 for another owner's model, in the words used for a model that does not exist."""
+    if not model_visible(state, name, caller):
+        raise unknown_model(UnknownModel(f"no model named {name!r}"))
 
 
 def summary(state, name: str) -> ModelSummary:
@@ -21,17 +30,21 @@ def summary(state, name: str) -> ModelSummary:
 
 
 @router.get("", response_model=ModelList, summary="Every model the service can run")
-def list_models(state: StateDep) -> ModelList:
-    return ModelList(models=[summary(state, name) for name in state.models.names()])
+def list_models(state: StateDep, caller: CallerDep) -> ModelList:
+    """The bundled models and the caller's own (an admin's list holds all)."""
+    return ModelList(models=[summary(state, name) for name in state.models.names()
+                             if model_visible(state, name, caller)])
 
 
 @router.get("/{name}", response_model=ModelSummary, responses=PROBLEM_RESPONSES, summary="One model and its versions")
-def get_model(name: str, state: StateDep) -> ModelSummary:
+def get_model(name: str, state: StateDep, caller: CallerDep) -> ModelSummary:
+    check_visible(state, name, caller)
     return summary(state, name)
 
 
 @router.get("/{name}/versions/{version}", response_model=Manifest, responses=PROBLEM_RESPONSES, summary="One version's manifest")
-def get_version(name: str, version: str, state: StateDep) -> Manifest:
+def get_version(name: str, version: str, state: StateDep, caller: CallerDep) -> Manifest:
+    check_visible(state, name, caller)
     try:
         return state.models.resolve(f"{name}:{version}")
     except UnknownModel as missing:

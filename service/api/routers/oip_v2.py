@@ -11,10 +11,15 @@ from functools import partial
 import anyio.to_thread
 from fastapi import APIRouter, Request, Response
 
-from models.inference.tensor_specs import DEFAULT_DIRECTION, UnknownDirection, tensor_signature
+from models.inference.tensor_specs import (
+    DEFAULT_DIRECTION,
+    UnknownDirection,
+    tensor_signature,
+)
 from models.inference.tensors import TensorBlobError, pack_tensors, unpack_tensors
 from models.manifest import Manifest, TranslatorSignature
 from models.store import UnknownModel
+from service.api.auth import RequireScope
 from service.api.deps import StateDep
 from service.api.job_submission import answer_from_cache, enqueue, request_digest
 from service.api.oip_tensors import (
@@ -26,13 +31,19 @@ from service.api.oip_tensors import (
     parse_body,
     requested_outputs,
 )
-from service.api.schemas.oip_v2 import InferRequest, InferResponse, MetadataTensor, ModelMetadata, ServerMetadata
+from service.api.schemas.oip_v2 import (
+    InferRequest,
+    InferResponse,
+    MetadataTensor,
+    ModelMetadata,
+    ServerMetadata,
+)
 from service.api.state import ApiState
 from service.core.jobs import Job, JobStatus, ModelRef
 from service.core.presence import live_workers
 from service.core.routing import INFERENCE_QUEUE
 
-router = APIRouter(prefix="/v2", tags=["open inference protocol v2"])
+router = APIRouter(prefix="/v2", tags=["open inference protocol v2"], dependencies=[RequireScope("infer")])
 
 OUTPUT_NAME = "tensors.bin"
 OUTPUT_TYPE = "application/x-ganforge-tensors"

@@ -3,23 +3,27 @@
 import secrets
 
 from fastapi import APIRouter, Response
-from starlette.concurrency import run_in_threadpool
 from pydantic import ValidationError
+from starlette.concurrency import run_in_threadpool
 
 from models.shapes import start_size
+from service.api.auth import RequireScope
+from service.api.caller import current_caller
 from service.api.dataset_refs import dataset_store, find_dataset
 from service.api.deps import IdempotencyKeyDep, PreferWaitDep, StateDep
 from service.api.errors import invalid, pydantic_field_errors, validation_problem
 from service.api.idempotency import create_once
 from service.api.job_submission import enqueue, job_answer
+from service.api.ownership import claim_model_name
 from service.api.schemas.problem import PROBLEM_RESPONSES
 from service.api.schemas.train import ArchitectureInfo, ArchitectureList, TrainRequest
 from service.api.schemas.webhooks import WEBHOOK_FIELDS
+from service.api.training_quota import start_training
 from service.core.jobs import Job
 from training.dataset_store import DatasetRecord
 from training.families import FAMILIES, Family
 
-router = APIRouter(tags=["training"])
+router = APIRouter(tags=["training"], dependencies=[RequireScope("train")])
 
 
 def resolve_family(name: str) -> Family:
@@ -36,7 +40,7 @@ def validate_hyperparameters(family: Family, given: dict) -> dict:
 
 
 def resolve_dataset(state, family: Family, ref: str) -> DatasetRecord:
-    record = find_dataset(dataset_store(state), ref)
+    record = find_dataset(state, dataset_store(state), ref)
     if record.layout not in family.layouts:
         raise invalid(
             "dataset", f"{ref} is a {record.layout!r} dataset; {family.name} trains on {', '.join(family.layouts)}",
@@ -71,9 +75,11 @@ def submit_train(state, request: TrainRequest) -> Job:
     )
     if request.steps is None and request.epochs is None:
         params["steps"] = 1000
-    return enqueue(
+    caller = current_caller()
+    claim_model_name(state, request.model_name, caller)  # another owner's name: 409
+    return start_training(state, caller, lambda: enqueue(
         state, kind="train", model=None, params=params, webhook=request.webhook_spec(),
-    )
+    ))
 
 
 @router.post(

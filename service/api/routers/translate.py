@@ -6,6 +6,7 @@ from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from models.manifest import Manifest
+from service.api.auth import RequireScope
 from service.api.deps import IdempotencyKeyDep, PreferWaitDep, StateDep
 from service.api.errors import Problem
 from service.api.idempotency import create_once
@@ -13,10 +14,11 @@ from service.api.image_input import receive_image_request, validate_fields
 from service.api.job_submission import (
     answer_from_cache,
     enqueue,
-    job_answer,
     request_digest,
 )
 from service.api.model_refs import resolve_model
+from service.api.one_call import AcceptImageDep, answer, negotiate
+from service.api.schemas.one_call import ONE_CALL_RESPONSES, JobAnswer
 from service.api.schemas.problem import PROBLEM_RESPONSES
 from service.api.schemas.translate import (
     REQUEST_BODY_DOCS,
@@ -26,7 +28,7 @@ from service.api.schemas.translate import (
 from service.api.schemas.webhooks import WEBHOOK_FIELDS
 from service.core.jobs import Job, ModelRef
 
-router = APIRouter(tags=["inference"])
+router = APIRouter(tags=["inference"], dependencies=[RequireScope("infer")])
 
 # A cap of this endpoint's own below the general one: the whole image goes through the network
 # at once, and a U-Net's activations at 16 Mpx would take gigabytes of worker memory.
@@ -43,10 +45,10 @@ def check_direction(manifest: Manifest, direction: str) -> None:
 
 @router.post(
     "/translate",
-    response_model=Job,
+    response_model=JobAnswer,
     status_code=202,
     responses={
-        200: {"model": Job, "description": "Finished within `Prefer: wait` or served from the cache"},
+        **ONE_CALL_RESPONSES,
         413: {"description": "The image is over the byte or pixel limit", "content": {"application/problem+json": {}}},
         415: {"description": "Neither multipart/form-data nor JSON", "content": {"application/problem+json": {}}},
         **PROBLEM_RESPONSES,
@@ -55,7 +57,7 @@ def check_direction(manifest: Manifest, direction: str) -> None:
     openapi_extra=REQUEST_BODY_DOCS,
 )
 async def translate(request: Request, state: StateDep, response: Response, wait_s: PreferWaitDep,
-                    idempotency_key: IdempotencyKeyDep) -> Job:
+                    idempotency_key: IdempotencyKeyDep, image: AcceptImageDep) -> Job:
     """Queue a translation job: the image (multipart part `image`, or `image` in JSON as base64 or
     a data URI) through direction `direction` of `model`. The output keeps the input's size (or its
     fitted size with `resize: fit`) and its alpha. Translation is deterministic, so a repeat of the
@@ -64,12 +66,12 @@ async def translate(request: Request, state: StateDep, response: Response, wait_
     upload = await receive_image_request(
         request, max_bytes=settings.max_image_bytes, max_pixels=min(settings.max_input_pixels, MAX_TRANSLATE_PIXELS)
     )
-    fields: TranslateRequest = validate_fields(TranslateRequest, upload.fields)
+    fields: TranslateRequest = negotiate(validate_fields(TranslateRequest, upload.fields), image, pictures=1)
     body = TranslateBody(**fields.model_dump(), image_sha256=hashlib.sha256(upload.data).hexdigest())
     job = await run_in_threadpool(
         create_once, state, "translate", idempotency_key, body, response, lambda: submit_translate(state, body, upload)
     )
-    return await job_answer(state, job, response, wait_s)
+    return await answer(state, job, response, wait_s, image=image, inline=fields.inline)
 
 
 def submit_translate(state, body: TranslateBody, upload) -> Job:

@@ -8,6 +8,7 @@ from starlette.concurrency import run_in_threadpool
 
 from models.inference.imaging import DecodedImage
 from models.manifest import Manifest
+from service.api.auth import RequireScope
 from service.api.deps import IdempotencyKeyDep, PreferWaitDep, StateDep
 from service.api.errors import Problem, invalid
 from service.api.idempotency import create_once
@@ -15,16 +16,17 @@ from service.api.image_input import receive_image_request, validate_fields
 from service.api.job_submission import (
     answer_from_cache,
     enqueue,
-    job_answer,
     request_digest,
 )
 from service.api.model_refs import resolve_model
+from service.api.one_call import AcceptImageDep, answer, negotiate
+from service.api.schemas.one_call import ONE_CALL_RESPONSES, JobAnswer
 from service.api.schemas.problem import PROBLEM_RESPONSES
 from service.api.schemas.upscale import UNTILED_MAX_PIXELS, UpscaleRequest
 from service.api.schemas.webhooks import WEBHOOK_FIELDS
 from service.core.jobs import Job, ModelRef
 
-router = APIRouter(tags=["inference"])
+router = APIRouter(tags=["inference"], dependencies=[RequireScope("infer")])
 
 _REQUEST_BODY = {
     "content": {
@@ -72,22 +74,22 @@ def check_sizes(request: UpscaleRequest, manifest: Manifest, image: DecodedImage
 
 @router.post(
     "/upscale",
-    response_model=Job,
+    response_model=JobAnswer,
     status_code=202,
     openapi_extra={"requestBody": _REQUEST_BODY},
-    responses={200: {"model": Job, "description": "Finished within `Prefer: wait` or served from the cache"},
+    responses={**ONE_CALL_RESPONSES,
                413: {"description": "Image or output over the byte or pixel limits"}, **PROBLEM_RESPONSES},
     summary="Upscale an image (super-resolution)",
 )
 async def upscale(request: Request, state: StateDep, response: Response, wait_s: PreferWaitDep,
-                  idempotency_key: IdempotencyKeyDep) -> Job:
+                  idempotency_key: IdempotencyKeyDep, image: AcceptImageDep) -> Job:
     """Queue a super-resolution job: multipart (`image` file part plus form fields) or JSON (`image`
     as base64). Deterministic, so a repeat of the same image and fields is answered from the result
     cache (`cached: true`) without a worker."""
     settings = state.settings
     received = await receive_image_request(request, max_bytes=settings.max_image_bytes,
                                            max_pixels=settings.max_input_pixels)
-    body = validate_fields(UpscaleRequest, received.fields)
+    body = negotiate(validate_fields(UpscaleRequest, received.fields), image, pictures=1)
     keyed = _Keyed(request=body, image_sha256=hashlib.sha256(received.data).hexdigest())
 
     def create() -> Job:
@@ -95,7 +97,7 @@ async def upscale(request: Request, state: StateDep, response: Response, wait_s:
                            lambda: submit_upscale(state, body, received.data, received.image))
 
     job = await run_in_threadpool(create)
-    return await job_answer(state, job, response, wait_s)
+    return await answer(state, job, response, wait_s, image=image, inline=body.inline)
 
 
 def submit_upscale(state, request: UpscaleRequest, data: bytes, image: DecodedImage) -> Job:
