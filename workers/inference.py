@@ -5,6 +5,7 @@ import time
 from celery.utils.log import get_task_logger
 
 from models.inference.animation import ANIMATION_TYPES, encode_animation
+from models.inference.grids import tile
 from models.inference.imaging import CONTENT_TYPES, encode, to_uint8
 from models.inference.latents import expand_labels, sample_labels, sample_latents
 from models.inference.style import StyleRequest, style_images, style_walk, walk_latents
@@ -33,7 +34,10 @@ def generate(context: WorkerContext, job: Job, cache_digest: str | None = None) 
     fmt = params["format"]
     pixels = to_uint8(images)
     level = context.settings.png_compress_level
-    encoded = [(f"{i}.{fmt}", encode(p, fmt, png_compress_level=level), CONTENT_TYPES[fmt]) for i, p in enumerate(pixels)]
+    if params.get("grid"):  # the n images as one picture, encoded once
+        encoded = [(f"grid.{fmt}", encode(tile(images), fmt, png_compress_level=level), CONTENT_TYPES[fmt])]
+    else:
+        encoded = [(f"{i}.{fmt}", encode(p, fmt, png_compress_level=level), CONTENT_TYPES[fmt]) for i, p in enumerate(pixels)]
     if params.get("interpolate"):
         animation = params["interpolate"]["animation"]
         encoded.append((f"walk.{animation}", encode_animation(pixels, animation), ANIMATION_TYPES[animation]))

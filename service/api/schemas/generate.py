@@ -4,6 +4,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from service.api.schemas.one_call import INLINE_FIELD
 from service.api.schemas.webhooks import WebhookFields
 
 MAX_IMAGES = 64
@@ -83,3 +84,8 @@ class GenerateRequest(WebhookFields):
         "animated picture.", examples=[{"to_seed": 11, "frames": 8, "space": "w"}],
     )
     format: ImageFormat = Field("png", description="Encoding of each output image.", examples=["png"])
+    grid: bool = Field(
+        False, description="Tile the n images into one picture (`grid.<format>`), encoded once, instead of n outputs.",
+        examples=[False],
+    )
+    inline: bool = INLINE_FIELD

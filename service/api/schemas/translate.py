@@ -10,6 +10,7 @@ from typing import Literal
 from pydantic import ConfigDict, Field
 
 from service.api.schemas.generate import ImageFormat
+from service.api.schemas.one_call import INLINE_FIELD
 from service.api.schemas.webhooks import WebhookFields
 
 Direction = Literal["a2b", "b2a"]
@@ -44,6 +45,7 @@ class TranslateRequest(WebhookFields):
         "the output has that size.",
         examples=["none"],
     )
+    inline: bool = INLINE_FIELD
 
 
 class TranslateBody(TranslateRequest):
@@ -55,7 +57,7 @@ class TranslateBody(TranslateRequest):
 _FIELD_DOCS = {
     name: {k: v for k, v in spec.items() if k in ("type", "enum", "description", "default", "examples")}
     for name, spec in TranslateRequest.model_json_schema()["properties"].items()
-    if name in ("model", "direction", "format", "resize")
+    if name in ("model", "direction", "format", "resize", "inline")
 }
 
 # The OpenAPI request body (the endpoint reads the body itself, so FastAPI cannot infer it).

@@ -8,6 +8,7 @@ from typing import Literal
 
 from pydantic import ConfigDict, Field, field_validator
 
+from service.api.schemas.one_call import INLINE_FIELD
 from service.api.schemas.webhooks import WebhookFields
 
 MIN_TILE = 32
@@ -50,6 +51,7 @@ class UpscaleRequest(WebhookFields):
         "hold 8 bits, and JPEG drops alpha.",
         examples=["png"],
     )
+    inline: bool = INLINE_FIELD
 
     @field_validator("tile")
     @classmethod

@@ -1,0 +1,148 @@
+"""One call for an image: `Accept: image/png` (or image/jpeg, image/webp) on /generate, /translate
+and /upscale answers with the picture's bytes once the job has finished.
+
+- The format comes from Accept (a `format` field that differs is a 406); the request must make
+  one picture: n = 1, or `grid: true` for n images in one.
+- An image Accept implies `Prefer: wait` (up to max_wait_s) unless Prefer names its own wait.
+- A job still running at the end of the wait is answered 202 with its JSON, as without Accept;
+  a failed job is a 422 problem and a canceled one a 409, each naming the job.
+- The answer carries the job's id in `GANForge-Job-Id` and `Location`, and the output's own URL
+  in `Content-Location`.
+- `"inline": true` makes a JSON answer carry each finished output as a data URI.
+"""
+
+import base64
+from typing import Annotated, TypeVar
+
+from fastapi import Depends, Header, Response
+from pydantic import BaseModel
+from starlette.concurrency import run_in_threadpool
+
+from service.api.errors import Problem
+from service.api.job_submission import job_answer
+from service.api.schemas.one_call import (
+    INLINE_MAX_BYTES,
+    JOB_ID_HEADER,
+    InlineOutput,
+    JobAnswer,
+)
+from service.api.state import ApiState
+from service.core.jobs import Job, JobOutput, JobStatus
+
+IMAGE_FORMATS = {"image/png": "png", "image/jpeg": "jpeg", "image/webp": "webp"}
+ANY_IMAGE = "*"
+_JSON_RANGES = frozenset({"application/json", "application/problem+json", "application/*", "*/*"})
+
+
+def accepted_image(
+    accept: Annotated[str | None, Header(description="`image/png`, `image/jpeg` or `image/webp` to be answered "
+                                                     "with the picture itself (n = 1, or `grid`).")] = None,
+) -> str | None:
+    """The image format the client prefers the answer in, or None for JSON (RFC 9110 q-values;
+    among equals the first listed wins)."""
+    if not accept:
+        return None
+    ranges = []
+    for index, part in enumerate(accept.split(",")):
+        media, *parameters = [p.strip() for p in part.split(";")]
+        quality = 1.0
+        for parameter in parameters:
+            name, _, value = parameter.partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    quality = float(value)
+                except ValueError:
+                    quality = 0.0
+        if quality > 0:
+            ranges.append((-quality, index, media.lower()))
+    for _, _, media in sorted(ranges):
+        if media in IMAGE_FORMATS:
+            return IMAGE_FORMATS[media]
+        if media == "image/*":
+            return ANY_IMAGE
+        if media in _JSON_RANGES:
+            return None
+    return None
+
+
+AcceptImageDep = Annotated[str | None, Depends(accepted_image)]
+
+
+R = TypeVar("R", bound=BaseModel)
+
+
+def negotiate(request: R, image: str | None, *, pictures: int) -> R:
+    """The request with its format taken from Accept; 406 when the answer can't be one picture."""
+    if image is None:
+        return request
+    if pictures != 1:
+        raise Problem(
+            406, "not-acceptable", "Not one picture",
+            "an image answer (Accept: image/...) holds one picture: ask for n = 1, or set grid: true to get "
+            "the n images as one; or accept application/json",
+        )
+    if image == ANY_IMAGE:
+        return request
+    if "format" in request.model_fields_set and request.format != image:
+        raise Problem(
+            406, "not-acceptable", "Format and Accept differ",
+            f"Accept asks for image/{image} but format is {request.format!r}; drop one of them",
+        )
+    return request.model_copy(update={"format": image})
+
+
+async def answer(state: ApiState, job: Job, response: Response, wait_s: float | None, *, image: str | None,
+                 inline: bool) -> Job | JobAnswer | Response:
+    """The job as JSON (202 or 200), its outputs inline, or its picture."""
+    if image is not None and wait_s is None:
+        wait_s = state.settings.max_wait_s
+    job = await job_answer(state, job, response, wait_s)
+    if image is not None and job.status.is_terminal:
+        return await run_in_threadpool(picture_response, state, job, response)
+    if inline and job.status == JobStatus.succeeded:
+        return await run_in_threadpool(with_inline_outputs, state, job)
+    return job
+
+
+def _picture(job: Job) -> JobOutput:
+    pictures = [o for o in job.outputs if o.content_type.startswith("image/")]
+    grids = [o for o in pictures if o.name.startswith("grid.")]
+    return (grids or pictures)[0]
+
+
+def picture_response(state: ApiState, job: Job, response: Response) -> Response:
+    names = {"Location": f"/jobs/{job.id}", JOB_ID_HEADER: job.id}
+    if job.status == JobStatus.canceled:
+        raise Problem(409, "job-canceled", "Job canceled", f"job {job.id} was canceled before it finished",
+                      headers=names, job_id=job.id)
+    if job.status != JobStatus.succeeded or not job.outputs:
+        error = job.error.model_dump() if job.error else {"type": "no_output", "detail": "the job made no picture"}
+        raise Problem(422, "job-failed", "Job failed", f"job {job.id} failed: {error['type']}: {error['detail']}",
+                      headers=names, job_id=job.id, error=error)
+    output = _picture(job)
+    data = state.jobs.get_blob(output.sha256)
+    if data is None:
+        raise Problem(410, "output-expired", "Output expired",
+                      f"{output.name} of job {job.id} expired from the result cache; submit the job again",
+                      headers=names)
+    picture = Response(data, status_code=200, media_type=output.content_type)
+    for name, value in response.headers.items():  # what the route set: Preference-Applied, Idempotent-Replayed
+        if name not in ("content-length", "content-type"):
+            picture.headers[name] = value
+    picture.headers.update({**names, "Content-Location": output.url, "ETag": f'"{output.sha256}"', "Vary": "Accept"})
+    return picture
+
+
+def with_inline_outputs(state: ApiState, job: Job) -> JobAnswer:
+    """The job with its outputs' bytes as data URIs, while they fit in INLINE_MAX_BYTES."""
+    budget = INLINE_MAX_BYTES
+    outputs = []
+    for output in job.outputs:
+        data_uri = None
+        if output.size <= budget:
+            data = state.jobs.get_blob(output.sha256)
+            if data is not None:
+                data_uri = f"data:{output.content_type};base64,{base64.b64encode(data).decode()}"
+                budget -= len(data)
+        outputs.append(InlineOutput(**output.model_dump(), data_uri=data_uri))
+    return JobAnswer(**job.model_dump(exclude={"outputs"}), outputs=outputs)
