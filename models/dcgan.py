@@ -221,3 +221,44 @@ class ConditionalDCGANDiscriminator(nn.Module):
     def forward(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         h = self.trunk(images).flatten(1)
         return self.head(h).flatten() + (self.project(labels) * h).sum(dim=1)
+
+
+@register("infogan_generator")
+class InfoGANGenerator(nn.Module):
+    """(z [N, latent_dim], codes [N, code_dim]) -> images, [N, C, H, W] in [-1, 1] (Chen et al. 2016).
+
+    `codes` holds each categorical code one-hot, then the continuous codes, concatenated; both go
+    in beside z, and the training makes the discriminator's Q head able to read them back."""
+
+    def __init__(self, latent_dim: int = 62, code_dim: int = 12, channels: int = 1, image_size: int = 28,
+                 base_features: int = 64):
+        super().__init__()
+        self.latent_dim = latent_dim
+        self.code_dim = code_dim
+        self.net = _generator_trunk(latent_dim + code_dim, channels, image_size, base_features)
+        self.apply(weights_init)
+
+    def forward(self, z: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
+        return self.net(torch.cat([z, codes], dim=1)[:, :, None, None])
+
+
+@register("infogan_discriminator")
+class InfoGANDiscriminator(nn.Module):
+    """images -> (real/fake score [N], Q's code estimates [N, code_dim]): the Q head shares the
+    discriminator's body, so reading the codes back costs one small layer (Chen et al. 2016).
+    Q answers logits for each categorical code and a mean for each continuous one."""
+
+    def __init__(self, code_dim: int = 12, channels: int = 1, image_size: int = 28, base_features: int = 64,
+                 norm: str = "batch", q_features: int = 128):
+        super().__init__()
+        self.trunk, width = _discriminator_trunk(channels, image_size, base_features, norm)
+        start, _ = start_size(image_size)
+        features = width * start * start
+        self.head = nn.Linear(features, 1)
+        self.q = nn.Sequential(nn.Linear(features, q_features), nn.LeakyReLU(0.2, inplace=True),
+                               nn.Linear(q_features, code_dim))
+        self.apply(weights_init)
+
+    def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        h = self.trunk(images).flatten(1)
+        return self.head(h).flatten(), self.q(h)

@@ -6,13 +6,14 @@ The exported graph takes "z" (float32 [N, latent_dim]) and, for a conditional ge
 
 import threading
 import warnings
-from pathlib import Path
 from typing import Callable
+from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
+from models.inference.codes import code_matrix
 from models.inference.sessions import open_session
 from models.manifest import GeneratorSignature
 
@@ -36,6 +37,8 @@ def example_inputs(signature: GeneratorSignature, batch: int, seed: int = 0) -> 
     inputs = {"z": rng.standard_normal((batch, signature.latent_dim), dtype=np.float32)}
     if signature.num_classes:
         inputs["labels"] = rng.integers(0, signature.num_classes, size=batch, dtype=np.int64)
+    if signature.codes:
+        inputs["codes"] = code_matrix(signature.codes, batch, seed)
     return inputs
 
 

@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from models.architectures import build
+from models.dcgan import default_attention_side
 from models.manifest import GeneratorSignature
 from training.configs import DCGANConfig
 from training.datasets import Dataset
@@ -58,6 +59,8 @@ class TrainResult:
 def network_specs(config: DCGANConfig, dataset: Dataset) -> tuple[str, dict, str, dict]:
     """(generator name, its config, discriminator name, its config) for a run on `dataset`."""
     shape = {"channels": dataset.channels, "image_size": dataset.image_size, "base_features": config.base_features}
+    if config.self_attention:
+        shape["attention_at"] = config.attention_at or default_attention_side(dataset.image_size)
     critic = {"norm": config.d_norm, "spectral_norm": config.spectral_norm}
     if config.conditional:
         classes = {"num_classes": dataset.num_classes}

@@ -5,6 +5,7 @@ import time
 from celery.utils.log import get_task_logger
 
 from models.inference.animation import ANIMATION_TYPES, encode_animation
+from models.inference.codes import code_matrix
 from models.inference.grids import tile
 from models.inference.imaging import CONTENT_TYPES, encode, to_uint8
 from models.inference.latents import expand_labels, sample_labels, sample_latents
@@ -28,6 +29,8 @@ def generate(context: WorkerContext, job: Job, cache_digest: str | None = None) 
     labels = expand_labels(params.get("labels"), params["n"])
     if "labels" in signature.inputs:
         feeds["labels"] = labels if labels is not None else sample_labels(params["seed"], params["n"], signature.num_classes)
+    if signature.codes:
+        feeds["codes"] = code_matrix(signature.codes, params["n"], params["seed"], params.get("codes"))
     started = time.perf_counter()
     images, batch_images = sample_images(context, manifest, params, feeds)
     inferred = time.perf_counter()
@@ -64,8 +67,9 @@ def sample_images(context: WorkerContext, manifest: Manifest, params: dict, feed
         if walk:  # a walk in z, any generator
             z = walk_latents(signature, params["seed"], walk["to_seed"], walk["frames"], params.get("truncation"))
             feeds = {**feeds, "z": z}
-            if "labels" in feeds:
-                feeds["labels"] = feeds["labels"].repeat(walk["frames"])
+            for name in ("labels", "codes"):  # the same class and codes in every frame
+                if name in feeds:
+                    feeds[name] = feeds[name].repeat(walk["frames"], axis=0)
         return main.run(feeds)
     mapping = context.sessions.get(manifest, context.models.onnx_path(manifest).with_name(signature.style.mapping_file))
     psi = params.get("truncation_psi")

@@ -5,7 +5,7 @@ Free of torch: the API validates a request against this table. Each family names
 /work/notes/families.md and README's "How it is built".
 """
 
-from training.families import cdcgan, cyclegan, dcgan, esrgan, lsgan, pix2pix, sagan, srgan, stylegan2, wgan_gp
+from training.families import cdcgan, cyclegan, dcgan, esrgan, infogan, lsgan, pix2pix, sagan, srgan, stylegan2, wgan_gp
 from training.families.spec import Family, by_name
 
 __all__ = ["FAMILIES", "Family"]
@@ -18,6 +18,7 @@ FAMILIES: dict[str, Family] = by_name(
     cdcgan.FAMILY,
     sagan.FAMILY,
     stylegan2.FAMILY,
+    infogan.FAMILY,
     srgan.FAMILY,
     esrgan.FAMILY,
     pix2pix.FAMILY,

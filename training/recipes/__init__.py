@@ -9,7 +9,7 @@ training/families/. A recipe is `recipe(session: TrainingSession) -> TrainingOut
 from typing import Callable
 
 from training.outcome import TrainingOutcome
-from training.recipes import dcgan, stylegan2, super_resolution, translation
+from training.recipes import dcgan, infogan, stylegan2, super_resolution, translation
 from training.session import TrainingSession
 
 Recipe = Callable[[TrainingSession], TrainingOutcome]
@@ -17,6 +17,7 @@ Recipe = Callable[[TrainingSession], TrainingOutcome]
 RECIPES: dict[str, Recipe] = {
     "dcgan": dcgan.recipe,
     "stylegan2": stylegan2.recipe,
+    "infogan": infogan.recipe,
     "super_resolution": super_resolution.recipe,
     "pix2pix": translation.pix2pix,
     "cyclegan": translation.cyclegan,

@@ -83,6 +83,12 @@ class GenerateRequest(WebhookFields):
         None, description="A latent walk from `seed` to `to_seed` (needs n = 1): `frames` images and one "
         "animated picture.", examples=[{"to_seed": 11, "frames": 8, "space": "w"}],
     )
+    codes: dict[str, float] | None = Field(
+        None, max_length=16,
+        description="InfoGAN models: set controllable codes by the names the manifest gives them (a category as "
+        "its index, a continuous code as its value); codes left out are drawn from the seed.",
+        examples=[{"category": 3, "continuous_0": 0.8}],
+    )
     format: ImageFormat = Field("png", description="Encoding of each output image.", examples=["png"])
     grid: bool = Field(
         False, description="Tile the n images into one picture (`grid.<format>`), encoded once, instead of n outputs.",

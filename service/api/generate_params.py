@@ -1,6 +1,8 @@
 """Which /generate parameters a model can honour: style parameters need a style-based model, a
-walk in w needs one too, and a walk is one image long. Anything else is a 422 naming the field."""
+walk in w needs one too, a walk is one image long, and codes need an InfoGAN that names them.
+Anything else is a 422 naming the field."""
 
+from models.inference.codes import check_codes
 from models.manifest import Manifest
 from service.api.errors import validation_problem
 from service.api.schemas.generate import GenerateRequest
@@ -8,7 +10,7 @@ from service.api.schemas.generate import GenerateRequest
 STYLE_ONLY = ("truncation_psi", "style_mixing", "noise_mode")
 
 
-def check_style_params(request: GenerateRequest, manifest: Manifest) -> None:
+def check_model_params(request: GenerateRequest, manifest: Manifest) -> None:
     style = manifest.signature.style
     errors = []
     if style is None:
@@ -28,5 +30,10 @@ def check_style_params(request: GenerateRequest, manifest: Manifest) -> None:
                            "message": f"{manifest.ref} has no w space; walk in 'z'"})
         if request.style_mixing is not None:
             errors.append({"field": "style_mixing", "type": "conflict", "message": "a walk does not mix styles"})
+    if request.codes is not None:
+        if not manifest.signature.codes:
+            errors.append({"field": "codes", "type": "no_codes", "message": f"{manifest.ref} has no controllable codes"})
+        else:
+            errors += check_codes(manifest.signature.codes, request.codes)
     if errors:
         raise validation_problem(errors)

@@ -1,0 +1,59 @@
+"""The recipe of the stylegan2 family: the data, the trainer through the session's callbacks,
+sample grids, the two-graph export (mapping + synthesis), registration and an evaluation."""
+
+import tempfile
+from pathlib import Path
+
+import torch
+
+from models.inference.grids import grid_png
+from models.inference.latents import sample_latents
+from models.manifest import Provenance
+from models.style_export import export_style_generator
+from models.stylegan2 import StyleGAN2Generator
+from training.evaluation import evaluate_new_version
+from training.outcome import TrainingOutcome
+from training.recipes.dcgan import SAMPLE_GRID_SIZE, load_dataset
+from training.session import TrainingSession
+from training.stylegan2_trainer import ARCHITECTURE, StyleGAN2Config, StyleTrainResult, train_stylegan2
+
+
+def recipe(run: TrainingSession) -> TrainingOutcome:
+    params = run.params
+    dataset = load_dataset(run.datasets, params["dataset"], params["image_size"])
+    config = StyleGAN2Config(**params["hyperparameters"], steps=run.steps_for(len(dataset)), seed=params["seed"],
+                             checkpoint_every=params["checkpoint_every"])
+    classes = dataset.num_classes if config.conditional else 0
+    z = torch.from_numpy(sample_latents(config.seed, SAMPLE_GRID_SIZE, config.latent_dim))
+    labels = torch.arange(SAMPLE_GRID_SIZE) % classes if classes else None
+
+    def render(generator: StyleGAN2Generator) -> bytes:
+        with torch.no_grad():
+            images = generator(z, labels).clamp(-1, 1).numpy()
+        return grid_png(images, classes if 0 < classes <= 16 else None)
+
+    result, resumed_from = run.fit(lambda **callbacks: train_stylegan2(config, dataset, **callbacks), render)
+    if (stopped := run.stopped(result)) is not None:
+        return stopped
+    run.final_sample(result.step, lambda: render(result.generator))
+    provenance = Provenance(trainer=run.family.name, dataset=params["dataset"], seed=config.seed, steps=result.step,
+                            job_id=run.job_id, hyperparameters=config.model_dump())
+    manifest = publish_style_generator(result, run.models, params["model_name"], provenance)
+    run.registered(manifest)
+    evaluation = evaluate_new_version(run.evaluation, manifest, run.eval_samples, run.job_id)
+    return TrainingOutcome(metrics={
+        "steps": result.step, "resumed_from_step": resumed_from, "losses": result.losses, "model": manifest.ref,
+        "parity_max_abs_diff": manifest.parity_max_abs_diff, **evaluation,
+    })
+
+
+def publish_style_generator(result: StyleTrainResult, store, name: str, provenance: Provenance):
+    """Register the synthesis graph as model.onnx with mapping.onnx beside it; nothing is
+    registered when either parity check fails."""
+    with tempfile.TemporaryDirectory() as scratch:
+        signature, synthesis, mapping, worst = export_style_generator(result.generator, Path(scratch),
+                                                                      class_names=result.class_names or None)
+        return store.register(
+            name, synthesis, task="generate", architecture=ARCHITECTURE, config=result.architecture_config,
+            signature=signature, provenance=provenance, parity_max_abs_diff=worst, extra_files=(mapping,),
+        )
