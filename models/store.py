@@ -31,6 +31,14 @@ class UnknownModel(LookupError):
     """No model, version or alias by that name."""
 
 
+class VersionInUse(Exception):
+    """A version an alias points at cannot be deleted."""
+
+    def __init__(self, name: str, version: int, aliases: list[str]):
+        super().__init__(f"{name}:{version} is what {', '.join(aliases)} point(s) at; move the alias(es) first")
+        self.aliases = aliases
+
+
 def parse_model_ref(ref: str) -> tuple[str, str]:
     """'name' -> (name, 'latest'); 'name:3' or 'name:alias' -> (name, '3' / 'alias')."""
     name, _, version = ref.partition(":")
@@ -144,6 +152,19 @@ class ModelStore:
             raise UnknownModel(f"model {name!r} has no version {version}")
         with self._lock(name):
             self._set_aliases(name, {alias: version})
+
+    def delete_version(self, name: str, version: int) -> None:
+        """Remove a version no alias points at (VersionInUse otherwise). The folder is renamed
+        away first, so a reader sees the version whole or not at all."""
+        with self._lock(name):
+            if version not in self.versions(name):
+                raise UnknownModel(f"model {name!r} has no version {version}")
+            pointing = sorted(alias for alias, target in self.aliases(name).items() if target == version)
+            if pointing:
+                raise VersionInUse(name, version, pointing)
+            doomed = self.root / name / f".deleted-{version}-{os.getpid()}"
+            os.rename(self.root / name / str(version), doomed)
+        shutil.rmtree(doomed, ignore_errors=True)
 
     def update_metrics(self, name: str, version: int, metrics: dict[str, Any]) -> Manifest:
         """Merge `metrics` into the version's manifest; a dict value is merged one level deep

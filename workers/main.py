@@ -16,7 +16,7 @@ from workers.reaper import Reaper
 settings = load_settings()
 configure_logging(settings.log_format, settings.log_level)
 TASK_MODULES = ("workers.inference", "workers.translate", "workers.upscale", "workers.training", "workers.evaluation",
-                "workers.webhooks", "workers.oip")
+                "workers.webhooks", "workers.oip", "workers.model_upload")
 app = create_celery(settings, include=TASK_MODULES)
 
 

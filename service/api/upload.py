@@ -43,8 +43,8 @@ class Upload:
 class _Receiver:
     """python-multipart callbacks: the file part goes to `dest`, small text fields to memory."""
 
-    def __init__(self, file_field: str, dest: Path):
-        self.file_field, self.dest = file_field, dest
+    def __init__(self, file_field: str, dest: Path, max_field_bytes: int = MAX_FIELD_BYTES):
+        self.file_field, self.dest, self.max_field_bytes = file_field, dest, max_field_bytes
         self.upload = Upload()
         self.headers: dict[str, str] = {}
         self.header_name = self.header_value = b""
@@ -81,8 +81,8 @@ class _Receiver:
             self.sink.write(data[start:end])
             return
         self.value += data[start:end]
-        if len(self.value) > MAX_FIELD_BYTES:
-            raise MalformedUpload(self.part_name or "body", f"longer than {MAX_FIELD_BYTES} bytes")
+        if len(self.value) > self.max_field_bytes:
+            raise MalformedUpload(self.part_name or "body", f"longer than {self.max_field_bytes} bytes")
 
     def on_part_end(self) -> None:
         if self.sink is not None:
@@ -96,7 +96,8 @@ class _Receiver:
             self.sink.close()
 
 
-async def receive_upload(request: Request, file_field: str, dest: Path, max_bytes: int) -> Upload:
+async def receive_upload(request: Request, file_field: str, dest: Path, max_bytes: int, *,
+                         max_field_bytes: int = MAX_FIELD_BYTES) -> Upload:
     """Parse the request body; the part named `file_field` is written to `dest`.
     Raises UploadTooLarge past `max_bytes` of body and MalformedUpload for a body that is not
     multipart/form-data."""
@@ -106,7 +107,7 @@ async def receive_upload(request: Request, file_field: str, dest: Path, max_byte
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > max_bytes:
         raise UploadTooLarge()  # cheap early answer; the count below is what really holds
-    receiver = _Receiver(file_field, dest)
+    receiver = _Receiver(file_field, dest, max_field_bytes)
     callbacks = {name: getattr(receiver, name) for name in dir(_Receiver) if name.startswith("on_")}
     parser = MultipartParser(options[b"boundary"], callbacks)
     received = 0

@@ -19,7 +19,7 @@ ZOO = ModelStore(REPO_ROOT / "models" / "zoo")
 @pytest.fixture(scope="module")
 def client(stack):
     client = triton.InferenceServerClient(url=stack.api_url.removeprefix("http://"), network_timeout=60)
-    client.headers = {}  # sent with every call: where API keys are on, the key
+    client.headers = dict(stack.auth_headers)  # sent with every call: the stack's key
     yield client
     client.close()
 
@@ -145,7 +145,7 @@ def test_wrong_shape_dtype_and_values_are_400s_that_say_why(client):
     assert "multiples of 4" in _refused(client, "thin2bold-cyclegan", [odd]).message()
 
 
-def test_a_raw_request_with_a_lying_binary_size_is_a_problem_with_an_error_member(api):
+def test_a_raw_request_with_a_lying_binary_size_is_a_problem_with_an_error_member(api):  # api: with a key
     header = b'{"inputs":[{"name":"z","shape":[1,64],"datatype":"FP32","parameters":{"binary_data_size":100}}]}'
     response = api.post("/v2/models/mnist-cdcgan/infer", content=header + bytes(100),
                         headers={"Inference-Header-Content-Length": str(len(header))})
