@@ -16,16 +16,23 @@ lease makes sure that, whatever the broker redelivers later, a job never runs tw
 job runner leaves a job that is finished or held by someone else.
 """
 
+import base64
+import json
 import logging
 import threading
+import time
 
 from celery import Celery
 
 from service.core.job_store import JobStore
 from service.core.jobs import JobStatus
 from service.core.presence import live_workers
+from service.core.routing import ROUTES
 
 log = logging.getLogger(__name__)
+
+JOB_TASKS = {route.task for route in ROUTES.values()}
+UNNOTED_GRACE_S = 10.0
 
 
 def _requeue(store: JobStore, app: Celery, job_id: str, lease_ttl_s: int, why: str) -> bool:
@@ -71,13 +78,45 @@ def reap_fetched(store: JobStore, app: Celery, lease_ttl_s: int) -> list[str]:
     return requeued
 
 
+def unacked_unnoted(store: JobStore, grace_s: float) -> list[str]:
+    """Jobs whose message has sat in the broker's unacked set (kombu's `unacked` hash and
+    `unacked_index`) for over `grace_s` without any worker noting it: the worker popped it and
+    died before its `task_received` ran (a live one notes it within milliseconds)."""
+    client = store.redis
+    tags = client.zrangebyscore("unacked_index", 0, time.time() - grace_s)
+    if not tags:
+        return []
+    noted = store.received()
+    found = []
+    for raw in client.hmget("unacked", tags):
+        if raw is None:
+            continue
+        try:
+            message = json.loads(raw)[0]
+            body = message["body"]
+            if message.get("properties", {}).get("body_encoding") == "base64":
+                body = base64.b64decode(body)
+            args = json.loads(body)[0]
+        except (ValueError, KeyError, IndexError, TypeError):
+            continue
+        if message.get("headers", {}).get("task") in JOB_TASKS and args and args[0] not in noted:
+            found.append(args[0])
+    return found
+
+
+def reap_unnoted(store: JobStore, app: Celery, lease_ttl_s: int, grace_s: float) -> list[str]:
+    return [job_id for job_id in unacked_unnoted(store, grace_s)
+            if store.status(job_id) == JobStatus.queued
+            and _requeue(store, app, job_id, lease_ttl_s, "was fetched by a worker that died at once")]
+
+
 def reap_once(store: JobStore, app: Celery, lease_ttl_s: int, suspects: set[str] | None = None) -> list[str]:
     """One round; `suspects` carries the running jobs found without a lease from round to round."""
     suspects = set() if suspects is None else suspects
     requeued, missing = reap_running(store, app, lease_ttl_s, set(suspects))
     suspects.clear()
     suspects.update(missing)
-    return requeued + reap_fetched(store, app, lease_ttl_s)
+    return requeued + reap_fetched(store, app, lease_ttl_s) + reap_unnoted(store, app, lease_ttl_s, UNNOTED_GRACE_S)
 
 
 class Reaper:

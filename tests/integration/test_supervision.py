@@ -45,7 +45,9 @@ def test_a_killed_worker_is_restarted_and_every_job_finishes(tmp_path_factory):
                 while pending and time.monotonic() - restarted_at < 30:
                     pending = {i for i in pending if client.get(f"/jobs/{i}").json()["status"] != "succeeded"}
                     time.sleep(0.5)
-                assert not pending, f"{len(pending)} jobs not done 30 s after the restart"
+                stuck = {i: client.get(f"/jobs/{i}").json()["status"] for i in pending}
+                fetched = {k.decode(): v.decode() for k, v in stack.redis.hgetall("gf:received").items()}
+                assert not pending, f"jobs not done 30 s after the restart: {stuck}, fetched by {fetched}"
         finally:
             stop.set()
             supervisor.join()
