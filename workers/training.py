@@ -49,6 +49,7 @@ class TrainingRun:
         self.jobs = context.jobs
         self.job = job
         self.job_id = job.id
+        self.command = None
         self.params = job.params
         self.family = FAMILIES[self.params["architecture"]]
         self.models = context.models

@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 
 from models.store import ModelStore
-from training.translation_cli import RECIPES, onnx_translate
 from training.translation_data import load_task
+from training.zoo.translation import RECIPES, onnx_translate
 
 ZOO = ModelStore(Path(__file__).resolve().parents[2] / "models" / "zoo")
 CYCLE_BOUND = 0.10  # 5% of full scale, per pixel on average
@@ -25,7 +25,7 @@ CYCLE_BOUND = 0.10  # 5% of full scale, per pixel on average
 def bundled(task: str):
     name = RECIPES[task]["model_name"]
     if not ZOO.versions(name):
-        pytest.skip(f"{name} is not in models/zoo; build it with `python -m training.translation_cli {task}`")
+        pytest.skip(f"{name} is not in models/zoo; build it with `python -m training zoo {name}`")
     return ZOO.resolve(name)
 
 

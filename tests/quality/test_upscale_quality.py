@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 
 from models.store import ModelStore
-from training.sr_cli import evaluate
 from training.sr_data import HELD_OUT, TRAINING, available, held_out_photos
+from training.zoo.super_resolution import evaluate
 
 ZOO = Path(__file__).resolve().parents[2] / "models" / "zoo"
 
@@ -16,7 +16,7 @@ ZOO = Path(__file__).resolve().parents[2] / "models" / "zoo"
 def bundled():
     store = ModelStore(ZOO)
     if "sr-x4" not in store.names():
-        pytest.fail("models/zoo/sr-x4 is missing: run `python -m training.sr_cli --threads 1 --store models/zoo`")
+        pytest.fail("models/zoo/sr-x4 is missing: run `python -m training zoo sr-x4 --store models/zoo`")
     manifest = store.resolve("sr-x4")
     return manifest, store.onnx_path(manifest)
 

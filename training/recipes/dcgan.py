@@ -56,7 +56,7 @@ def recipe(run: TrainingSession) -> TrainingOutcome:
     run.final_sample(result.step, lambda: render(result.generator))
     provenance = Provenance(
         trainer=run.family.name, dataset=params["dataset"], seed=config.seed, steps=result.step,
-        job_id=run.job_id, hyperparameters=config.model_dump(),
+        job_id=run.job_id, command=run.command, hyperparameters=config.model_dump(),
     )
     manifest = publish_generator(result, run.models, params["model_name"], provenance)
     run.registered(manifest)

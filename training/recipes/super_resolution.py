@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from models.inference.grids import grid_png
+from models.inference.pixels import unit_to_signed
 from models.manifest import Provenance
 from models.upscaler_export import export_upscaler
 from training.outcome import TrainingFailed, TrainingOutcome
@@ -53,7 +54,7 @@ def recipe(run: TrainingSession) -> TrainingOutcome:
             sr = copy.deepcopy(generator).eval()(fixed_lr).clamp(0, 1)
         bicubic = F.interpolate(fixed_lr, scale_factor=config.scale, mode="bicubic", align_corners=False).clamp(0, 1)
         rows = torch.stack([bicubic, sr, fixed_hr], 1).flatten(0, 1)  # per patch: bicubic | model | original
-        return grid_png(rows.numpy() * 2 - 1, 3)
+        return grid_png(unit_to_signed(rows.numpy()), 3)
 
     result, resumed_from = run.fit(lambda **callbacks: train_sr(config, images, **callbacks), render)
     if (stopped := run.stopped(result)) is not None:
@@ -63,7 +64,7 @@ def recipe(run: TrainingSession) -> TrainingOutcome:
     figures = patch_figures(result.generator, fixed_lr, fixed_hr, config.scale)
     signature = result.signature()
     provenance = Provenance(trainer=run.family.name, dataset=params["dataset"], seed=config.seed, steps=result.step,
-                            job_id=run.job_id, hyperparameters=config.model_dump())
+                            job_id=run.job_id, command=run.command, hyperparameters=config.model_dump())
     with tempfile.TemporaryDirectory() as scratch:
         onnx_path = Path(scratch) / "model.onnx"
         parity = export_upscaler(result.generator, signature, onnx_path)

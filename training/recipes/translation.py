@@ -101,7 +101,7 @@ def train_translator(kind: TranslationKind, run: TrainingSession) -> TrainingOut
 
     figures = paired_figures(result.generators["a2b"], fixed_a, fixed_b) if kind.paired else {}
     provenance = Provenance(trainer=run.family.name, dataset=params["dataset"], seed=config.seed, steps=result.step,
-                            job_id=run.job_id, hyperparameters=config.model_dump())
+                            job_id=run.job_id, command=run.command, hyperparameters=config.model_dump())
     manifest = register_translator(result, run.models, params["model_name"], provenance, metrics=figures)
     run.registered(manifest)
     return TrainingOutcome(metrics={

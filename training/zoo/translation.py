@@ -1,25 +1,17 @@
-"""Train a bundled translation model, export both directions to ONNX, measure it on its held-out
-split and register it (the zoo's `edges2digits-pix2pix` and `thin2bold-cyclegan`):
-
-    python -m training.translation_cli edges2digits --store models/zoo --threads 1
-    python -m training.translation_cli thin2bold --store models/zoo --threads 1
-
-`--dry-run` takes a handful of steps into a throwaway store: a smoke test of the whole path.
-`--examples docs` trains nothing: it writes an input strip and its output strip (held-out
-digits through the registered ONNX files, as the service runs them) as PNGs under docs/.
+"""The bundled translation models `edges2digits-pix2pix` and `thin2bold-cyclegan`: train, export
+both directions to ONNX, measure on the held-out split and register; `examples` writes an input
+strip and its output strip (held-out digits through the registered ONNX files, as the service
+runs them) as PNGs under docs/.
 """
 
-import argparse
 import logging
-import shlex
-import sys
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from models.inference.pixels import signed_to_uint8
 from models.manifest import Manifest, Provenance
 from models.store import ModelStore
 from models.translator_export import register_translator
@@ -27,9 +19,9 @@ from training.cyclegan_trainer import train_cyclegan
 from training.pix2pix_trainer import TranslationResult, train_pix2pix
 from training.translation_configs import CycleGANConfig, Pix2PixConfig
 from training.translation_data import TranslationTask, load_task
+from training.zoo.run import ZooRun
 
-DRY_RUN_STEPS = 3
-log = logging.getLogger("training.translation_cli")
+log = logging.getLogger("training.zoo")
 
 # The bundled recipes: the papers' losses and optimiser, networks narrowed for 32x32 digits.
 RECIPES = {
@@ -50,6 +42,9 @@ RECIPES = {
         ),
     },
 }
+
+
+TRAINERS = {"pix2pix": train_pix2pix, "cyclegan": train_cyclegan}
 
 
 def translate_all(generator: torch.nn.Module, images: np.ndarray, batch: int = 100) -> np.ndarray:
@@ -78,10 +73,9 @@ def evaluate(result: TranslationResult, task: TranslationTask) -> dict:
     return {k: round(v, 5) if isinstance(v, float) else v for k, v in metrics.items()}
 
 
-def run(task_name: str, store_root: Path, *, steps: int | None, dry_run: bool, command: str,
-        checkpoint_dir: Path | None = None) -> Manifest:
+def train_task(task_name: str, run: ZooRun) -> Manifest:
     recipe = RECIPES[task_name]
-    config = recipe["config"].model_copy(update={"steps": DRY_RUN_STEPS if dry_run else (steps or recipe["config"].steps)})
+    config = recipe["config"].model_copy(update={"steps": run.steps_or(recipe["config"].steps)})
     task = load_task(task_name)
     log.info("training %s (%s) on %d A / %d B images for %d steps", recipe["model_name"], recipe["family"],
              len(task.train_a), len(task.train_b), config.steps)
@@ -92,20 +86,19 @@ def run(task_name: str, store_root: Path, *, steps: int | None, dry_run: bool, c
             shown = " ".join(f"{k}={v:.3f}" for k, v in losses.items())
             log.info("step %d/%d %s %.0f img/s %.0fs", step, total, shown, images_per_sec, time.monotonic() - started)
 
-    trainer = train_pix2pix if recipe["family"] == "pix2pix" else train_cyclegan
-    result = trainer(config, task.train_a, task.train_b, progress_fn=progress, checkpoint_dir=checkpoint_dir)
+    trainer = TRAINERS[recipe["family"]]
+    result = trainer(config, task.train_a, task.train_b, progress_fn=progress, checkpoint_dir=run.work_dir)
     metrics = evaluate(result, task)
     metrics["train_s"] = round(time.monotonic() - started, 1)
     log.info("held-out metrics: %s", metrics)
     provenance = Provenance(
-        trainer=recipe["family"], dataset=task.name, seed=config.seed, steps=result.step, command=command,
+        trainer=recipe["family"], dataset=task.name, seed=config.seed, steps=result.step, command=run.command,
         hyperparameters=config.model_dump(),
     )
-    with tempfile.TemporaryDirectory() as scratch:
-        store = ModelStore(Path(scratch) if dry_run else store_root)
+    with run.registry() as store:
         manifest = register_translator(result, store, recipe["model_name"], provenance, domains=task.domains, metrics=metrics)
     log.info("ONNX vs PyTorch max |diff| %.2g; registered %s%s", manifest.parity_max_abs_diff, manifest.ref,
-             " (dry run: discarded)" if dry_run else f" in {store_root}")
+             " (dry run: discarded)" if run.dry_run else f" in {run.store}")
     return manifest
 
 
@@ -129,7 +122,7 @@ def write_examples(task_name: str, store_root: Path, out_dir: Path, count: int =
     outputs = onnx_translate(store, manifest, "a2b", inputs)
 
     def strip(images: np.ndarray) -> Image.Image:
-        row = np.concatenate(list(np.clip(np.rint((images[:, 0] + 1) * 127.5), 0, 255).astype(np.uint8)), axis=1)
+        row = np.concatenate(list(signed_to_uint8(images[:, 0])), axis=1)
         image = Image.fromarray(row)
         return image.resize((image.width * zoom, image.height * zoom), Image.Resampling.NEAREST)
 
@@ -138,31 +131,3 @@ def write_examples(task_name: str, store_root: Path, out_dir: Path, count: int =
     strip(inputs).save(paths[0], optimize=True)
     strip(outputs).save(paths[1], optimize=True)
     return paths
-
-
-def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    parser = argparse.ArgumentParser(prog="python -m training.translation_cli", description=__doc__.split("\n")[0])
-    parser.add_argument("task", choices=sorted(RECIPES))
-    parser.add_argument("--store", type=Path, default=Path("models/zoo"), help="model store root")
-    parser.add_argument("--steps", type=int, default=None, help="override the recipe's steps")
-    parser.add_argument("--threads", type=int, default=1, help="CPU threads for torch (1 by default: reproducible timing)")
-    parser.add_argument("--checkpoint-dir", type=Path, default=None, help="checkpoint here and resume from here")
-    parser.add_argument("--dry-run", action="store_true", help=f"{DRY_RUN_STEPS} steps into a temporary store")
-    parser.add_argument("--examples", type=Path, default=None, help="write example PNGs here from the registered model; no training")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for noisy in ("torch.onnx", "onnx_ir", "onnxscript"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
-    torch.set_num_threads(args.threads)
-    if args.examples:
-        for path in write_examples(args.task, args.store, args.examples):
-            log.info("wrote %s", path)
-        return 0
-    command = shlex.join(["python", "-m", "training.translation_cli", *argv])
-    run(args.task, args.store, steps=args.steps, dry_run=args.dry_run, command=command, checkpoint_dir=args.checkpoint_dir)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

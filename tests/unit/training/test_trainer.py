@@ -143,31 +143,3 @@ def test_digits_upsample_to_a_requested_size():
 def test_unknown_dataset_names_the_built_in_ones():
     with pytest.raises(KeyError, match="mnist-5k"):
         load_builtin("imagenet")
-
-
-def test_cli_dry_run_trains_exports_and_registers(tmp_path, caplog):
-    from training.cli import main
-
-    store = tmp_path / "store"
-    args = ["dcgan", "--dataset", "digits", "--conditional", "--base-features", "4", "--latent-dim", "4"]
-    args += ["--model-name", "digits-cdcgan", "--store", str(store), "--dry-run"]
-    assert main(args) == 0
-    assert not store.exists()  # a dry run registers into a throwaway store
-
-
-def test_cli_registers_a_version_with_provenance(tmp_path):
-    from models.store import ModelStore
-    from training.cli import main
-
-    args = ["dcgan", "--dataset", "digits", "--conditional", "--steps", "2", "--seed", "7", "--base-features", "4"]
-    args += ["--latent-dim", "4", "--batch-size", "16", "--model-name", "digits-cdcgan", "--store", str(tmp_path)]
-    assert main(args) == 0
-    manifest = ModelStore(tmp_path).resolve("digits-cdcgan")
-    assert manifest.version == 1 and manifest.architecture == "cdcgan_generator" and manifest.task == "generate"
-    assert manifest.signature.class_names == [str(c) for c in range(10)]
-    assert manifest.signature.inputs == ["z", "labels"] and manifest.signature.image_size == 8
-    assert manifest.provenance.seed == 7 and manifest.provenance.steps == 2 and manifest.provenance.dataset == "digits"
-    assert manifest.provenance.command == "python -m training.cli " + " ".join(args)
-    assert manifest.provenance.hyperparameters["lr_g"] == 2e-4
-    assert manifest.parity_max_abs_diff <= 1e-4
-    assert (tmp_path / "digits-cdcgan" / "1" / "model.onnx").is_file()
