@@ -13,7 +13,8 @@ from pathlib import Path
 from bench import raw
 from bench.raw import feeds_for
 from bench.timing import interleaved
-from models.inference.imaging import encode, to_uint8
+from models.inference.imaging import encode
+from models.inference.pixels import to_uint8
 from models.inference.sessions import choose_providers, open_session
 from models.manifest import GeneratorSignature, Manifest, Provenance
 from models.store import ModelStore

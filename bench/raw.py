@@ -11,8 +11,9 @@ from pathlib import Path
 import numpy as np
 
 from bench.timing import interleaved
-from models.inference.imaging import encode, to_uint8
+from models.inference.imaging import encode
 from models.inference.latents import sample_labels, sample_latents
+from models.inference.pixels import to_uint8
 from models.inference.sessions import choose_providers, open_session
 from models.manifest import Manifest
 from service.core.settings import Settings

@@ -14,8 +14,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from models.inference.pixels import integers_to_signed
 from training import datasets
-from training.image_arrays import from_unit_gray, to_array
+from training.image_arrays import gray_to_channels, to_array
 
 FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
 FASHION_MNIST_CLASSES = (
@@ -53,7 +54,7 @@ class BuiltinDataset:
 def _from_training_datasets(name: str) -> Loader:
     def load(image_size: int, channels: int) -> tuple[np.ndarray, np.ndarray]:
         data = datasets.load_builtin(name, image_size=image_size)
-        return from_unit_gray(data.images, channels), data.labels
+        return gray_to_channels(data.images, channels), data.labels
 
     return load
 
@@ -100,8 +101,8 @@ def _fashion_mnist(folder: Path) -> BuiltinDataset | None:
     def load(image_size: int, channels: int) -> tuple[np.ndarray, np.ndarray]:
         pixels, labels = read_idx(images_file), read_idx(labels_file).astype(np.int64)
         if image_size == pixels.shape[1]:  # the common case needs no trip through Pillow
-            images = (pixels[:, None].astype(np.float32) / 127.5 - 1.0)
-            return from_unit_gray(images, channels), labels
+            images = integers_to_signed(pixels[:, None])
+            return gray_to_channels(images, channels), labels
         return to_array((Image.fromarray(p) for p in pixels), image_size, channels), labels
 
     return BuiltinDataset(

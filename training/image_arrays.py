@@ -5,6 +5,8 @@ from collections.abc import Iterable
 import numpy as np
 from PIL import Image
 
+from models.inference.pixels import integers_to_signed
+
 
 def pil_mode(channels: int) -> str:
     if channels not in (1, 3):
@@ -30,11 +32,10 @@ def to_array(images: Iterable[Image.Image], image_size: int, channels: int) -> n
         rows.append(np.asarray(image, dtype=np.uint8).reshape(image_size, image_size, channels))
     if not rows:
         return np.zeros((0, channels, image_size, image_size), np.float32)
-    pixels = np.stack(rows).transpose(0, 3, 1, 2).astype(np.float32)
-    return np.ascontiguousarray(pixels / 127.5 - 1.0)
+    return np.ascontiguousarray(integers_to_signed(np.stack(rows).transpose(0, 3, 1, 2)))
 
 
-def from_unit_gray(images: np.ndarray, channels: int) -> np.ndarray:
+def gray_to_channels(images: np.ndarray, channels: int) -> np.ndarray:
     """[N, 1, H, W] grayscale in [-1, 1] -> `channels` channels (gray repeated for RGB)."""
     pil_mode(channels)
     return np.ascontiguousarray(np.repeat(images, channels, axis=1)) if channels == 3 else images

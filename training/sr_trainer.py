@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from models.architectures import build
+from models.inference.pixels import integers_to_unit, signed_to_unit
 from models.manifest import UpscalerSignature
 from training.loop import Callbacks, StepReport, TrainingLoop
 from training.schedule import derived_seed, training_phases
@@ -50,8 +51,8 @@ class SRTrainResult:
 def as_unit_tensors(images: Sequence[np.ndarray] | np.ndarray) -> list[torch.Tensor]:
     """HWC uint8 images, or an NCHW float array in [-1, 1] (DatasetStore.load_images), as CHW float [0, 1]."""
     if isinstance(images, np.ndarray) and images.ndim == 4 and images.dtype != np.uint8:
-        return [torch.from_numpy(((image + 1.0) / 2.0).clip(0, 1).astype(np.float32)) for image in images]
-    return [torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1))).float().div_(255.0) for image in images]
+        return [torch.from_numpy(signed_to_unit(image)) for image in images]
+    return [torch.from_numpy(integers_to_unit(np.ascontiguousarray(image.transpose(2, 0, 1)))) for image in images]
 
 
 def bicubic_downscale(hr: torch.Tensor, scale: int) -> torch.Tensor:

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from models.inference.pixels import unit_to_signed
+
 SIZE = 32
 HELD_OUT = 500
 SPLIT_SEED = 20240601
@@ -46,7 +48,7 @@ def _digits() -> np.ndarray:
 
 
 def _as_tensor(images: np.ndarray) -> np.ndarray:
-    return np.ascontiguousarray((images * 2.0 - 1.0)[:, None].astype(np.float32))
+    return np.ascontiguousarray(unit_to_signed(images)[:, None])
 
 
 def edges(digits: np.ndarray) -> np.ndarray:

@@ -7,8 +7,9 @@ from celery.utils.log import get_task_logger
 from models.inference.animation import ANIMATION_TYPES, encode_animation
 from models.inference.codes import code_matrix
 from models.inference.grids import tile
-from models.inference.imaging import CONTENT_TYPES, encode, to_uint8
+from models.inference.imaging import CONTENT_TYPES, encode
 from models.inference.latents import expand_labels, sample_labels, sample_latents
+from models.inference.pixels import to_uint8
 from models.inference.style import StyleRequest, style_images, style_walk, walk_latents
 from models.manifest import Manifest
 from service.core.jobs import Job

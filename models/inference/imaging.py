@@ -8,14 +8,9 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from models.inference.pixels import max_value
+
 CONTENT_TYPES = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp"}
-
-
-def to_uint8(images: np.ndarray) -> np.ndarray:
-    """float [-1, 1] NCHW -> uint8 NHWC (N, H, W) for one channel."""
-    scaled = np.clip(np.rint((images + 1.0) * 127.5), 0, 255).astype(np.uint8)
-    scaled = scaled.transpose(0, 2, 3, 1)
-    return scaled[..., 0] if scaled.shape[-1] == 1 else scaled
 
 
 def encode(pixels: np.ndarray, fmt: str, *, png_compress_level: int = 1, quality: int = 90) -> bytes:
@@ -85,7 +80,7 @@ class DecodedImage:
 
     @property
     def max_value(self) -> int:
-        return 65535 if self.pixels.dtype == np.uint16 else 255
+        return max_value(self.pixels.dtype)
 
 
 _SIXTEEN_BIT_GRAY = {"I;16", "I;16B", "I;16L", "I"}

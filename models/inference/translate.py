@@ -12,15 +12,11 @@ import math
 import numpy as np
 from PIL import Image
 
-from models.inference.imaging import DecodedImage, to_uint8
+from models.inference.imaging import DecodedImage
+from models.inference.pixels import integers_to_unit, to_8bit, to_uint8, unit_to_signed
 
 MIN_NETWORK_SIDE = 16  # the ResNet's bottleneck stays at least 4x4 (its reflection pads need 2)
 _LUMA = np.array([0.299, 0.587, 0.114], np.float32)  # ITU-R 601, as Pillow's "L"
-
-
-def to_unit(decoded: DecodedImage) -> np.ndarray:
-    """Pixels as float32 H x W x C in [0, 1], whatever their bit depth."""
-    return decoded.pixels.astype(np.float32) / decoded.max_value
 
 
 def convert_channels(pixels: np.ndarray, channels: int) -> np.ndarray:
@@ -75,27 +71,23 @@ def with_alpha(pixels: np.ndarray, alpha: np.ndarray | None, fmt: str) -> np.nda
     return np.concatenate([pixels, alpha[..., None]], axis=2)
 
 
-def alpha_to_uint8(alpha: np.ndarray, max_value: int) -> np.ndarray:
-    return alpha if max_value == 255 else np.rint(alpha.astype(np.float32) * 255.0 / max_value).astype(np.uint8)
-
-
 def translate_pixels(run, decoded: DecodedImage, *, channels_in: int, size_multiple: int, image_size: int,
                      resize: str) -> tuple[np.ndarray, np.ndarray | None, tuple[int, int]]:
     """The network's output as uint8 (HW or HWC) at the input's size (or its fitted size), the
     8-bit alpha at that size, and the padded size (w, h) the network ran at.
 
     `run` maps a float32 N x C x H x W batch in [-1, 1] to the network's output."""
-    pixels = convert_channels(to_unit(decoded), channels_in)
+    pixels = convert_channels(integers_to_unit(decoded.pixels), channels_in)
     alpha = decoded.alpha
     if alpha is not None:
-        alpha = alpha_to_uint8(alpha, decoded.max_value)
+        alpha = to_8bit(alpha)
     if resize == "fit":
         size = fit_size(pixels.shape[1], pixels.shape[0], image_size)
         if size != (pixels.shape[1], pixels.shape[0]):
             pixels = resize_image(pixels, size)
             if alpha is not None:
                 alpha = np.clip(np.rint(resize_plane(alpha.astype(np.float32), size)), 0, 255).astype(np.uint8)
-    batch = (pixels.transpose(2, 0, 1)[None] * 2.0 - 1.0).astype(np.float32)
+    batch = unit_to_signed(pixels.transpose(2, 0, 1)[None])
     padded, (rows, cols) = pad_reflect(batch, size_multiple)
     output = run(padded)[:, :, rows, cols]
     return to_uint8(output)[0], alpha, (padded.shape[3], padded.shape[2])

@@ -31,6 +31,7 @@ import numpy as np
 from PIL import Image
 
 from models.inference.imaging import DecodedImage
+from models.inference.pixels import integers_to_unit, to_8bit, unit_to_integers
 from models.manifest import UpscalerSignature
 
 RunFn = Callable[[np.ndarray], np.ndarray]  # float32 [N, C, h, w] in [0, 1] -> [N, C, s*h, s*w]
@@ -48,7 +49,6 @@ def upscale_pixels(run: RunFn, pixels: np.ndarray, scale: int, *, model_channels
     pixels of context per side; its output is cropped back to the area before it is stored.
     """
     height, width, channels = pixels.shape
-    maximum = 65535.0 if pixels.dtype == np.uint16 else 255.0
     out = np.empty((height * scale, width * scale, channels), dtype=pixels.dtype)
     tile_h = tile if tile > 0 else height
     tile_w = tile if tile > 0 else width
@@ -58,11 +58,10 @@ def upscale_pixels(run: RunFn, pixels: np.ndarray, scale: int, *, model_channels
             bottom, right = min(top + tile_h, height), min(left + tile_w, width)
             y0, x0 = max(top - overlap, 0), max(left - overlap, 0)
             y1, x1 = min(bottom + overlap, height), min(right + overlap, width)
-            patch = pixels[y0:y1, x0:x1].astype(np.float32) / maximum  # h x w x C
+            patch = integers_to_unit(pixels[y0:y1, x0:x1])  # h x w x C
             upscaled = _run_patch(run, patch, model_channels, size_multiple)  # s*h x s*w x C float
             keep = upscaled[(top - y0) * scale:(bottom - y0) * scale, (left - x0) * scale:(right - x0) * scale]
-            out[top * scale:bottom * scale, left * scale:right * scale] = np.rint(
-                np.clip(keep, 0.0, 1.0) * maximum).astype(pixels.dtype)
+            out[top * scale:bottom * scale, left * scale:right * scale] = unit_to_integers(keep, pixels.dtype)
             count += 1
     return out, count
 
@@ -123,9 +122,8 @@ def upscale_image(run: RunFn, image: DecodedImage, signature: UpscalerSignature,
 
 def to_format(pixels: np.ndarray, fmt: str) -> np.ndarray:
     """What `fmt` can hold: 8 bits for JPEG/WebP, no alpha for JPEG."""
-    if fmt != "png" and pixels.dtype == np.uint16:
-        pixels = (pixels.astype(np.uint32) * 255 + 32767) // 65535
-        pixels = pixels.astype(np.uint8)
+    if fmt != "png":
+        pixels = to_8bit(pixels)
     if fmt == "jpeg" and pixels.ndim == 3 and pixels.shape[2] in (2, 4):
         pixels = pixels[..., :-1]
         pixels = pixels[..., 0] if pixels.shape[2] == 1 else pixels

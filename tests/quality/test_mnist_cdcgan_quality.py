@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from sklearn.svm import SVC
 
+from models.inference.pixels import signed_to_unit
 from models.inference.sessions import open_session
 from models.store import ModelStore, file_sha256
 from training.datasets import load_mnist_5k
@@ -36,7 +37,7 @@ def digit_classifier() -> SVC:
 
 def _features(images: np.ndarray) -> np.ndarray:
     """[-1, 1] images [N, 1, 28, 28] -> flattened pixels in [0, 1]."""
-    return ((images.reshape(len(images), -1) + 1.0) / 2.0).clip(0.0, 1.0)
+    return signed_to_unit(images.reshape(len(images), -1))
 
 
 def test_bundled_model_is_small_and_described(bundled):

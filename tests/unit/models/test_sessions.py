@@ -5,7 +5,12 @@ import pytest
 import torch
 
 from models.export import write_onnx
-from models.inference.sessions import choose_providers, input_shapes, open_session, usable_cores
+from models.inference.sessions import (
+    choose_providers,
+    input_shapes,
+    open_session,
+    usable_cores,
+)
 
 
 @pytest.fixture(scope="module")

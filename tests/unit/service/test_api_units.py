@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from models.inference.imaging import encode, to_uint8
+from models.inference.imaging import encode
 from models.inference.latents import expand_labels, sample_labels, sample_latents
+from models.inference.pixels import to_uint8
 from models.manifest import GeneratorSignature, Provenance
 from models.store import ModelStore, UnknownModel
 from service.api.deps import prefer_wait
