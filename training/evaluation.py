@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from models.inference.latents import sample_latents
+from models.inference.pixels import signed_to_unit
 from models.manifest import GeneratorSignature, Manifest
 from models.store import ModelStore
 from training.dataset_store import DatasetStore
@@ -145,7 +146,7 @@ def generate_samples(evaluation: Evaluation, signature: GeneratorSignature, onnx
         if labels is not None:
             feeds["labels"] = labels[start : start + GENERATE_BATCH]
         batches.append(session.run([signature.output], feeds)[0])
-    return to_unit(np.concatenate(batches)), labels
+    return signed_to_unit(np.concatenate(batches)), labels
 
 
 def load_real(datasets: DatasetStore, dataset_ref: str, signature: GeneratorSignature) -> np.ndarray:
@@ -153,7 +154,7 @@ def load_real(datasets: DatasetStore, dataset_ref: str, signature: GeneratorSign
     images, _, _ = datasets.load_images(dataset_ref, signature.image_size, signature.channels)
     if len(images) > MAX_REAL_IMAGES:
         images = images[np.linspace(0, len(images) - 1, MAX_REAL_IMAGES).round().astype(int)]
-    return to_unit(images)
+    return signed_to_unit(images)
 
 
 def real_stats_name(dataset_ref: str, signature: GeneratorSignature) -> str:
@@ -175,11 +176,6 @@ def record(store: ModelStore, manifest: Manifest, figures: dict[str, Any]) -> No
     """Keep the newest figures per dataset and extractor in the manifest."""
     key = f"{figures['dataset']}/{figures['extractor']}"
     store.update_metrics(manifest.name, manifest.version, {EVALUATIONS_KEY: {key: figures}})  # merged under the lock
-
-
-def to_unit(images: np.ndarray) -> np.ndarray:
-    """Generator range [-1, 1] -> [0, 1], what the extractors take."""
-    return np.clip((images + 1.0) / 2.0, 0.0, 1.0).astype(np.float32, copy=False)
 
 
 def _plain(value: Any) -> Any:
