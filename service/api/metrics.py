@@ -17,10 +17,21 @@ import threading
 import time
 
 from fastapi import APIRouter, FastAPI, Request, Response
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+)
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+)
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from service.api.auth import RequireScope
 from service.core import keys
 from service.core.metrics import (
     BATCH_SIZE,
@@ -35,7 +46,8 @@ from service.core.metrics import (
 from service.core.presence import live_workers
 from service.core.routing import ROUTES
 
-router = APIRouter(tags=["health"])
+# Model names and training job ids of every owner show in the labels: a key needs the scope.
+router = APIRouter(tags=["health"], dependencies=[RequireScope("metrics")])
 
 REQUEST_SECONDS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 TRAINING_FIGURES = {  # progress field -> (metric, help)

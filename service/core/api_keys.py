@@ -29,7 +29,7 @@ from limits import parse_many
 
 from service.core import keys
 
-SCOPES = ("infer", "train", "datasets", "models:write", "admin")
+SCOPES = ("infer", "train", "datasets", "models:write", "metrics", "admin")  # metrics: GET /metrics
 UNLIMITED = "unlimited"
 KEY_PREFIX = "gfk_"
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")

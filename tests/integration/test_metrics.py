@@ -32,17 +32,17 @@ def test_the_exposition_parses_and_moves_when_jobs_run(api):
     assert again.json()["cached"] is True
     api.get("/jobs/does-not-exist")
 
-    deadline = time.monotonic() + 10  # workers flush their figures into Redis every second
-    while True:
-        after = scrape(api)
-        jobs = value(after, "ganforge_jobs_total", kind="generate", model="mnist-cdcgan:1", outcome="succeeded")
-        if jobs > value(before, "ganforge_jobs_total", kind="generate", model="mnist-cdcgan:1", outcome="succeeded") \
-                or time.monotonic() > deadline:
-            break
-        time.sleep(0.2)
-
     def moved(name: str, **labels: str) -> float:
         return value(after, name, **labels) - value(before, name, **labels)
+
+    deadline = time.monotonic() + 10  # workers and the API flush their figures into Redis every second
+    while True:
+        after = scrape(api)
+        flushed = moved("ganforge_jobs_total", kind="generate", model="mnist-cdcgan:1", outcome="succeeded") >= 1 \
+            and moved("ganforge_result_cache_lookups_total", kind="generate", result="hit") >= 1
+        if flushed or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
 
     assert moved("ganforge_jobs_total", kind="generate", model="mnist-cdcgan:1", outcome="succeeded") >= 1
     assert moved("ganforge_job_duration_seconds_count", kind="generate", model="mnist-cdcgan:1") >= 1
@@ -57,3 +57,15 @@ def test_the_exposition_parses_and_moves_when_jobs_run(api):
     buckets = [s for s in after["ganforge_batch_size"] if s.name == "ganforge_batch_size_bucket"
                and s.labels["model"] == "mnist-cdcgan:1"]
     assert buckets[-1].labels["le"] == "+Inf" and buckets[-1].value >= 1
+
+
+def test_metrics_need_a_key_with_the_metrics_scope(stack):
+    from service.core.api_keys import ApiKeyStore
+
+    store = ApiKeyStore(stack.redis)
+    scraper, _ = store.create("prometheus", ["metrics"], rate="unlimited")
+    caller, _ = store.create("metrics-nosy", ["infer"], rate="unlimited")
+    with stack.client(scraper) as allowed, stack.client(caller) as refused, stack.client("gfk_unknown") as unknown:
+        assert allowed.get("/metrics").status_code == 200
+        assert refused.get("/metrics").status_code == 403
+        assert unknown.get("/metrics").status_code == 401
