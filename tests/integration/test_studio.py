@@ -147,6 +147,21 @@ def test_a_generate_click_shows_images(page):
     screenshot(page, "generate")
 
 
+def test_a_latent_walk_shows_its_frames_and_the_animation(page):
+    open_studio(page, "generate")
+    form = page.locator("#generate-form")
+    form.locator("select[name=model]").select_option("mnist-cdcgan")
+    form.locator("input[name=seed]").fill("5")
+    form.locator("input[name=to_seed]").fill("9")
+    form.locator("input[name=frames]").fill("6")
+    assert form.locator("[data-style-only]").is_hidden()  # no ψ for a model without styles
+    page.click("#walk")
+    page.wait_for_function("() => document.querySelectorAll('[data-testid=walk] img').length === 6", timeout=WAIT_MS)
+    page.wait_for_function("() => { const i = document.querySelector('#generate-output img.animation'); "
+                           "return i && i.complete && i.naturalWidth === 28; }", timeout=WAIT_MS)
+    assert "walk in z from seed 5 to 9" in page.locator("#generate-output").inner_text()
+
+
 def drop_file(page, selector: str, name: str, data: bytes, mime: str = "image/png") -> None:
     """A real drop event carrying a File, as dragging one from the desktop makes."""
     transfer = page.evaluate_handle(
