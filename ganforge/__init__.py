@@ -27,7 +27,16 @@ from ganforge.errors import (
     ValidationFailed,
     WaitTimeout,
 )
-from ganforge.types import Dataset, Job, JobOutput, JobPage, JobStatus, Manifest, ModelRef, ModelSummary
+from ganforge.types import (
+    Dataset,
+    Job,
+    JobOutput,
+    JobPage,
+    JobStatus,
+    Manifest,
+    ModelRef,
+    ModelSummary,
+)
 
 __version__ = "0.1.0"
 

@@ -12,9 +12,21 @@ from typing import Any
 
 from PIL import Image
 
-from ganforge._archives import archive_content_type, archive_members, folder_paths, guess_layout, zip_folder
+from ganforge._archives import (
+    archive_content_type,
+    archive_members,
+    folder_paths,
+    guess_layout,
+    zip_folder,
+)
 from ganforge._calls import JOB_ID_HEADER, Call, FilePart, Flow, WaitFor, create_headers
-from ganforge._images import IMAGE_TYPES, ImageInput, data_uri_bytes, decode_image, image_part
+from ganforge._images import (
+    IMAGE_TYPES,
+    ImageInput,
+    data_uri_bytes,
+    decode_image,
+    image_part,
+)
 from ganforge.errors import JobCanceled, JobFailed
 from ganforge.progress import JobProgress
 from ganforge.types import Dataset, Job, JobPage, JobStatus, Manifest, ModelSummary

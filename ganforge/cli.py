@@ -22,7 +22,14 @@ from rich.table import Table
 from ganforge import __version__
 from ganforge._retry import RetryPolicy
 from ganforge.client import Client
-from ganforge.errors import ApiError, ConnectionFailed, JobFailed, RateLimited, ServerError, WaitTimeout
+from ganforge.errors import (
+    ApiError,
+    ConnectionFailed,
+    JobFailed,
+    RateLimited,
+    ServerError,
+    WaitTimeout,
+)
 
 EXIT_OK, EXIT_JOB_FAILED, EXIT_USAGE, EXIT_API_ERROR, EXIT_UNAVAILABLE, EXIT_TIMEOUT = 0, 1, 2, 3, 4, 5
 EXIT_INTERRUPTED = 130

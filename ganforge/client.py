@@ -16,9 +16,9 @@ import httpx
 from ganforge import _config
 from ganforge._api import Api, Jobs
 from ganforge._calls import Call, FilePart, WaitFor
+from ganforge._flows import get_job, list_jobs
 from ganforge._retry import RETRY_STATUSES, RetryPolicy, retry_after_seconds
 from ganforge._sse import SseParser
-from ganforge._flows import get_job, list_jobs
 from ganforge.errors import ConnectionFailed, WaitTimeout, error_for
 from ganforge.types import Job
 

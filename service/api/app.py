@@ -4,6 +4,7 @@ from contextlib import asynccontextmanager
 
 import anyio.to_thread
 from fastapi import Depends, FastAPI
+from fastapi_offline import FastAPIOffline
 
 from service.api.auth import AUTH_RESPONSES, authenticate
 from service.api.body_limit import BodyLimitMiddleware
@@ -49,7 +50,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await app.state.ganforge.hub.stop()
         app.state.ganforge.redis.close()
 
-    app = FastAPI(
+    app = FastAPIOffline(  # /docs and /redoc from the package's own Swagger UI and ReDoc files, no CDN
         title="GANForge",
         version="0.1.0",
         summary="Serve and train GANs over HTTP: jobs queued through Redis to Celery workers running ONNX Runtime.",

@@ -29,6 +29,7 @@ PUBLIC_ROUTES = {
     "/health", "/ready",
     "/v2/health/live", "/v2/health/ready",  # Open Inference Protocol probes
     "/", "/studio/{relative:path}",  # the browser UI's static files (it asks for a key itself)
+    "/docs", "/docs/oauth2-redirect", "/redoc",  # API docs pages (their assets and /openapi.json are public too)
 }
 REALM = 'Bearer realm="ganforge"'
 
