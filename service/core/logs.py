@@ -4,6 +4,7 @@ id of the job being worked on stamped on every line written while it runs."""
 import contextvars
 import json
 import logging
+import re
 import sys
 from contextlib import contextmanager
 from datetime import datetime, timezone
@@ -19,6 +20,26 @@ def job_logging(job_id: str) -> Iterator[None]:
         yield
     finally:
         current_job_id.reset(token)
+
+
+_QUERY = re.compile(r"(?P<head>(?:https?://|/)[^\s?\"'<>]*)\?[^\s\"'<>]*")
+
+
+def redact_query_strings(text: str) -> str:
+    """URLs and paths keep their path; their query string (tokens, signatures) becomes `?…`."""
+    return _QUERY.sub(lambda m: m.group("head") + "?…", text)
+
+
+class _RedactQueryStrings(logging.Filter):
+    """Webhook URLs and request paths may carry secrets in their query string (`?token=…`):
+    no log line keeps one, whichever logger wrote it (ours, Celery's, uvicorn's access log)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        redacted = redact_query_strings(message)
+        if redacted != message:
+            record.msg, record.args = redacted, None
+        return True
 
 
 class _JobIdFilter(logging.Filter):
@@ -54,6 +75,7 @@ class TextFormatter(logging.Formatter):
 def configure_logging(log_format: str = "text", level: str = "INFO") -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.addFilter(_JobIdFilter())
+    handler.addFilter(_RedactQueryStrings())
     handler.setFormatter(JsonFormatter() if log_format == "json" else TextFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
