@@ -142,3 +142,6 @@ def test_aliases_and_deletion(uploader, stack):
         assert upload(stranger, "byo-aliased", graph_generator().SerializeToString()).status_code == 409
         assert stranger.put("/models/mnist-cdcgan/aliases/latest", json={"version": 1}).status_code == 403
         assert stranger.get("/models/mnist-cdcgan/versions/1/model.onnx").status_code == 200
+        assert stranger.get("/v2/models/byo-aliased").status_code == 404  # nor over the inference protocol
+        assert stranger.get("/v2/models/mnist-cdcgan").status_code == 200
+    assert uploader.get("/v2/models/byo-aliased").json()["inputs"] == [{"name": "z", "datatype": "FP32", "shape": [-1, 16]}]

@@ -20,6 +20,7 @@ from models.inference.tensors import TensorBlobError, pack_tensors, unpack_tenso
 from models.manifest import Manifest, TranslatorSignature
 from models.store import UnknownModel
 from service.api.auth import RequireScope
+from service.api.caller import current_caller
 from service.api.deps import StateDep
 from service.api.job_submission import answer_from_cache, enqueue, request_digest
 from service.api.oip_tensors import (
@@ -31,6 +32,7 @@ from service.api.oip_tensors import (
     parse_body,
     requested_outputs,
 )
+from service.api.ownership import model_visible
 from service.api.schemas.oip_v2 import (
     InferRequest,
     InferResponse,
@@ -56,6 +58,9 @@ _ERROR_RESPONSES = {
 
 
 def resolve(state: ApiState, name: str, version: str | None) -> Manifest:
+    caller = current_caller()
+    if caller is None or not model_visible(state, name, caller):  # another owner's: as if there were none
+        raise oip_error(404, f"no model named {name!r}", "unknown-model")
     try:
         return state.models.resolve(f"{name}:{version}" if version else name)
     except UnknownModel as missing:
