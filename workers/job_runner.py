@@ -7,8 +7,8 @@ and the result is dropped. Errors in the work end up in the job body, never lost
 
 import logging
 import time
-from functools import partial
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Callable
 
 from celery import Task, current_app, shared_task

@@ -6,7 +6,6 @@ import signal
 import time
 
 import numpy as np
-
 import pytest
 from conftest import make_stack
 from PIL import Image
