@@ -69,3 +69,35 @@ def test_metrics_need_a_key_with_the_metrics_scope(stack):
         assert allowed.get("/metrics").status_code == 200
         assert refused.get("/metrics").status_code == 403
         assert unknown.get("/metrics").status_code == 401
+
+
+def test_a_running_training_shows_its_progress_and_its_end(api):
+    from conftest import wait_for_status
+
+    body = {"architecture": "cdcgan", "dataset": "digits", "model_name": "metrics-never", "image_size": 8,
+            "steps": 100_000, "seed": 1, "checkpoint_every": 10_000, "sample_every": 0,
+            "hyperparameters": {"base_features": 8, "batch_size": 32, "latent_dim": 16, "embed_dim": 4}}
+    job = api.post("/train", json=body).json()
+    wait_for_status(api, job["id"], {"running"}, timeout_s=60)
+    before = scrape(api)
+    deadline = time.monotonic() + 60
+    try:
+        while True:
+            families = scrape(api)
+            if value(families, "ganforge_training_step", job_id=job["id"]) >= 3 or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+    finally:
+        api.post(f"/jobs/{job['id']}/cancel")
+    assert value(families, "ganforge_training_step", job_id=job["id"]) >= 3
+    assert value(families, "ganforge_training_total_steps", job_id=job["id"]) == 100_000
+    assert 0 < value(families, "ganforge_training_progress_ratio", job_id=job["id"]) < 1
+    assert {s.labels["loss"] for s in families["ganforge_training_loss"] if s.labels["job_id"] == job["id"]}
+    assert value(families, "ganforge_jobs_running", kind="train") >= 1
+
+    deadline = time.monotonic() + 15  # the canceled run ends, and the worker counts it
+    while value(after := scrape(api), "ganforge_jobs_total", kind="train", outcome="canceled") \
+            <= value(before, "ganforge_jobs_total", kind="train", outcome="canceled"):
+        assert time.monotonic() < deadline, "the canceled training was not counted"
+        time.sleep(0.2)
+    assert value(after, "ganforge_training_step", job_id=job["id"]) == 0  # no longer running
