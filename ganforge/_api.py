@@ -49,9 +49,24 @@ class Models:
         """A model and its versions (`ModelSummary`), or with `version` that version's `Manifest`."""
         return self._run(flows.get_model(name) if version is None else flows.model_version(name, version))
 
-    def upload(self, name: str, onnx: str | Path | bytes, manifest: dict[str, Any] | str | Path):
-        """Register an ONNX file as the next version of `name`; `manifest` gives its task and signature."""
-        return self._run(flows.upload_model(name, onnx, manifest))
+    def upload(self, name: str, onnx: str | Path | bytes, manifest: dict[str, Any] | str | Path, *,
+               timeout: float | None = 300.0):
+        """Register an ONNX file (a path or its bytes) as the next version of `name`; `manifest` (a
+        dict or a JSON file) gives its task and signature. Answers the registered `Manifest` once the
+        service has checked it; a mismatch is a ValidationFailed naming it."""
+        return self._run(flows.upload_model(name, onnx, manifest, timeout))
+
+    def set_alias(self, name: str, alias: str, version: int):
+        """Point `alias` (e.g. `prod`, `latest`) at a version; answers the model's aliases."""
+        return self._run(flows.set_alias(name, alias, version))
+
+    def delete(self, name: str, version: int):
+        """Delete a version (refused with Conflict while an alias points at it)."""
+        return self._run(flows.delete_version(name, version))
+
+    def download(self, name: str, version: int | str = "latest"):
+        """The version's ONNX file (`bytes`)."""
+        return self._run(flows.download_model(name, version))
 
 
 class Datasets:

@@ -215,14 +215,36 @@ def model_version(name: str, version: int | str) -> Flow[Manifest]:
     return Manifest.model_validate((yield Call("GET", f"/models/{name}/versions/{version}")).json())
 
 
-def upload_model(name: str, onnx: str | Path | bytes, manifest: dict[str, Any] | str | Path) -> Flow[Manifest]:
-    """POST /models/{name}/versions: an ONNX file and its manifest (task, signature, ...) as multipart."""
+def upload_model(name: str, onnx: str | Path | bytes, manifest: dict[str, Any] | str | Path,
+                 timeout_s: float | None) -> Flow[Manifest]:
+    """POST /models/{name}/versions: the ONNX file (part `file`) and its manifest (form field
+    `manifest`: task, signature, ...). The service checks it in a job; answers the registered version."""
     onnx_part = FilePart("model.onnx", onnx if isinstance(onnx, bytes) else Path(onnx), "application/octet-stream")
     if isinstance(manifest, (str, Path)):
         manifest = json.loads(Path(manifest).read_text())
-    manifest_part = FilePart("manifest.json", json.dumps(manifest).encode(), "application/json")
-    response = yield Call("POST", f"/models/{name}/versions", files={"onnx": onnx_part, "manifest": manifest_part})
-    return Manifest.model_validate(response.json())
+    deadline = Deadline(timeout_s)
+    response = yield Call("POST", f"/models/{name}/versions", files={"file": onnx_part},
+                          data={"manifest": json.dumps(manifest)},
+                          headers={"Prefer": f"wait={deadline.prefer_wait():g}"},
+                          read_timeout_s=deadline.prefer_wait() + READ_MARGIN_S)
+    if response.status_code == 201:
+        return Manifest.model_validate(response.json())
+    job = yield from finished(job_of(response), deadline)  # still being checked: follow the check
+    registered = job.metrics.get("registered") or {}
+    return (yield from model_version(registered.get("name", name), registered["version"]))
+
+
+def set_alias(name: str, alias: str, version: int) -> Flow[dict[str, int]]:
+    response = yield Call("PUT", f"/models/{name}/aliases/{alias}", json={"version": version})
+    return response.json()["aliases"]
+
+
+def delete_version(name: str, version: int) -> Flow[None]:
+    yield Call("DELETE", f"/models/{name}/versions/{version}")
+
+
+def download_model(name: str, version: int | str) -> Flow[bytes]:
+    return (yield Call("GET", f"/models/{name}/versions/{version}/model.onnx")).content
 
 
 # -- datasets -------------------------------------------------------------------------------------
