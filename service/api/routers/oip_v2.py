@@ -137,11 +137,24 @@ def version_ready(name: str, version: str, state: StateDep) -> Response:
 
 # -- infer -------------------------------------------------------------------------------------
 
+def _inlined(schema: dict, defs: dict | None = None):
+    """A JSON schema with its `$defs` references written out in place (the body is read raw, so
+    FastAPI does not put InferRequest among the OpenAPI components)."""
+    defs = schema.get("$defs", {}) if defs is None else defs
+    if isinstance(schema, dict):
+        if "$ref" in schema:
+            return _inlined(defs[schema["$ref"].rsplit("/", 1)[-1]], defs)
+        return {k: _inlined(v, defs) for k, v in schema.items() if k != "$defs"}
+    if isinstance(schema, list):
+        return [_inlined(item, defs) for item in schema]
+    return schema
+
+
 _INFER_BODY = {
     "requestBody": {
         "required": True,
         "content": {
-            "application/json": {"schema": {"$ref": "#/components/schemas/InferRequest"}},
+            "application/json": {"schema": _inlined(InferRequest.model_json_schema())},
             "application/octet-stream": {
                 "schema": {"type": "string", "format": "binary",
                            "description": f"The JSON request ({HEADER_LENGTH} bytes), then the binary tensors."}
