@@ -52,7 +52,8 @@ def decode_cursor(cursor: str) -> str:
         if len(created) != 16 or not created.isdigit() or not job_id:
             raise ValueError(member)
     except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise invalid("cursor", "not a cursor this service gave out; start again without one", "invalid_cursor") from None
+        raise invalid("query.cursor", "not a cursor this service gave out; start again without one",
+                      "invalid_cursor") from None
     return member
 
 
