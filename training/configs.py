@@ -13,7 +13,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 Loss = Literal["non_saturating", "lsgan", "wgan_gp", "hinge"]
 DiscriminatorNorm = Literal["batch", "layer", "none"]
 
-# The ops of `diffaugment`; training/diffaugment.py implements them (a test keeps the two in step).
+# The ops of `diffaugment`, named once: training/diffaugment.py implements each by the function of
+# the same name and builds its table from this tuple.
 DIFFAUGMENT_OPS = ("color", "translation", "cutout")
 
 # Losses whose real targets are numbers that one-sided label smoothing can move.

@@ -13,6 +13,8 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
+from training.configs import DIFFAUGMENT_OPS
+
 
 def _uniform(n: int, low: float, high: float, generator: torch.Generator, like: torch.Tensor) -> torch.Tensor:
     """n uniform draws in [low, high), shaped [n, 1, 1, 1] to scale whole images."""
@@ -58,10 +60,11 @@ def cutout(images: torch.Tensor, generator: torch.Generator, ratio: float = 0.5)
     return images * keep[:, None].to(images.dtype)
 
 
+# The op names live once, in training.configs.DIFFAUGMENT_OPS (free of torch, so the API can check
+# a policy); each is implemented by the function of that name above. A name without one fails here,
+# at import, so the list and the implementations cannot drift apart.
 OPS: dict[str, Callable[[torch.Tensor, torch.Generator], torch.Tensor]] = {
-    "color": color,
-    "translation": translation,
-    "cutout": cutout,
+    name: globals()[name] for name in DIFFAUGMENT_OPS
 }
 
 

