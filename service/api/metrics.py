@@ -152,7 +152,9 @@ def _hit_ratio(lookups) -> GaugeMetricFamily:
 
 
 def _queue_gauges(client):
-    queues = sorted({route.queue for route in ROUTES.values()})
+    workers = live_workers(client)
+    # The routing table's queues, and any other a live worker consumes (a heavy-image queue, say).
+    queues = sorted({route.queue for route in ROUTES.values()} | {q for w in workers for q in w["queues"]})
     depths = GaugeMetricFamily("ganforge_queue_depth", "Messages waiting in a Celery queue.", labels=["queue"])
     pipe = client.pipeline(transaction=False)
     for queue in queues:
@@ -160,7 +162,6 @@ def _queue_gauges(client):
     for queue, depth in zip(queues, pipe.execute()):
         depths.add_metric([queue], depth)
     yield depths
-    workers = live_workers(client)
     live = GaugeMetricFamily("ganforge_workers_live", "Live worker processes consuming a queue.", labels=["queue"])
     for queue in queues:
         live.add_metric([queue], sum(queue in w["queues"] for w in workers))
