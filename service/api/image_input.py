@@ -30,7 +30,12 @@ from models.inference.imaging import (
     decode_image,
     open_image_header,
 )
-from service.api.errors import Problem
+from service.api.errors import (
+    Problem,
+    invalid,
+    pydantic_field_errors,
+    validation_problem,
+)
 from service.api.upload import (
     MalformedUpload,
     UnsupportedMediaType,
@@ -53,20 +58,15 @@ def too_large(max_bytes: int) -> Problem:
     return Problem(413, "image-too-large", "Image too large", f"the request is over the {max_bytes}-byte limit")
 
 
-def field_error(field: str, message: str, type_: str = "invalid") -> Problem:
-    return Problem(422, "validation-error", "The request is not valid", f"{field}: {message}",
-                   errors=[{"field": field, "message": message, "type": type_}])
-
-
 def decode_base64_image(text: Any) -> bytes:
     if not isinstance(text, str) or not text:
-        raise field_error(IMAGE_FIELD, "give the image as a base64 string or a data URI", "missing")
+        raise invalid(IMAGE_FIELD, "give the image as a base64 string or a data URI", "missing")
     match = _DATA_URI.match(text)
     payload = text[match.end():] if match else text
     try:
         return base64.b64decode(re.sub(r"\s+", "", payload), validate=True)
     except (binascii.Error, ValueError):
-        raise field_error(IMAGE_FIELD, "not valid base64", "invalid_base64") from None
+        raise invalid(IMAGE_FIELD, "not valid base64", "invalid_base64") from None
 
 
 async def _read_json(request: Request, max_bytes: int) -> dict[str, Any]:
@@ -78,11 +78,11 @@ async def _read_json(request: Request, max_bytes: int) -> dict[str, Any]:
     try:
         fields = json.loads(body)
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise field_error("body", f"malformed JSON: {error}", "json_invalid") from None
+        raise invalid("body", f"malformed JSON: {error}", "json_invalid") from None
     except RecursionError:
-        raise field_error("body", "JSON nested too deep", "json_too_deep") from None
+        raise invalid("body", "JSON nested too deep", "json_too_deep") from None
     if not isinstance(fields, dict):
-        raise field_error("body", "send a JSON object", "json_invalid")
+        raise invalid("body", "send a JSON object", "json_invalid")
     return fields
 
 
@@ -94,9 +94,9 @@ async def _read_multipart(request: Request, max_bytes: int) -> tuple[bytes, dict
         except UploadTooLarge:
             raise too_large(max_bytes) from None
         except MalformedUpload as error:
-            raise field_error(error.field, error.message, "malformed") from None
+            raise invalid(error.field, error.message, "malformed") from None
         if not upload.has_file:
-            raise field_error(IMAGE_FIELD, "attach the image as a file part named `image`", "missing")
+            raise invalid(IMAGE_FIELD, "attach the image as a file part named `image`", "missing")
         return path.read_bytes(), dict(upload.fields)
 
 
@@ -162,7 +162,4 @@ def validate_fields(schema: type[BaseModel], fields: dict[str, Any]) -> BaseMode
     try:
         return schema.model_validate(fields)
     except ValidationError as error:
-        errors = [{"field": ".".join(map(str, e["loc"])) or "body", "message": e["msg"], "type": e["type"]}
-                  for e in error.errors()]
-        raise Problem(422, "validation-error", "The request is not valid",
-                      "; ".join(f"{e['field']}: {e['message']}" for e in errors), errors=errors) from None
+        raise validation_problem(pydantic_field_errors(error)) from None

@@ -89,8 +89,14 @@ class LocalStack:
             self.redis_server = start_redis(self.state_dir / "redis", maxmemory=maxmemory, bind=bind)
             self.redis_url = self.redis_server.url
         if self.make_admin_key and self.admin_key is None:
-            self.admin_key = local_admin_key(ApiKeyStore(self.redis), self.state_dir)
+            self.register_admin_key()
         return self.redis_url
+
+    def register_admin_key(self) -> str:
+        """The stack's admin key (made on first use, kept in state_dir/admin-key), registered in its
+        Redis again: for a test that swaps in an empty redis-server."""
+        self.admin_key = local_admin_key(ApiKeyStore(self.redis), self.state_dir)
+        return self.admin_key
 
     def kill_redis(self) -> None:
         """SIGKILL the stack's own redis-server (a crash)."""

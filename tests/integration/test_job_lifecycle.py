@@ -48,6 +48,7 @@ def test_redis_outage_is_503_with_retry_after_and_the_api_recovers(fresh_stack):
         assert api.get("/ready").status_code == 503
 
         fresh_stack.redis_server = start_redis(fresh_stack.state_dir / "redis2", port=port)
+        fresh_stack.register_admin_key()  # the new, empty Redis knows no key yet
         deadline = time.monotonic() + 20
         while api.get("/jobs/anything").status_code != 404:
             assert time.monotonic() < deadline, "the API did not reconnect to Redis"
