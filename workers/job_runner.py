@@ -6,6 +6,8 @@ and the result is dropped. Errors in the work end up in the job body, never lost
 """
 
 import logging
+import os
+import socket
 import time
 from dataclasses import dataclass, field
 from functools import partial
@@ -95,6 +97,7 @@ def _run_leased(store: JobStore, job_id: str, work: Callable[[Job], JobResult], 
         finish(JobStatus.failed, error=JobError(type="internal", detail=f"{type(error).__name__}: {error}"))
     else:
         result.metrics.setdefault("run_s", round(time.perf_counter() - started, 4))
+        result.metrics.setdefault("worker", f"{socket.gethostname()}:{os.getpid()}")  # as in its presence record
         finish(JobStatus.succeeded, outputs=result.outputs, metrics={**job.metrics, **result.metrics})
     if job.webhook is None:
         return None  # nobody to tell; skip reading the record back

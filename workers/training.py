@@ -74,8 +74,8 @@ class TrainingRun:
         every = self.params["sample_every"]
 
         def sample(step: int, nets: Any) -> None:
-            if every and step % every == 0:
-                self.publish_sample(step, render(nets))
+            if every and step % every == 0:  # Redis away: this grid is skipped, the training goes on
+                best_effort(lambda: self.publish_sample(step, render(nets)), "publishing a sample grid")
 
         try:
             result = train(progress_fn=self.progress, abort_fn=self.should_stop, checkpoint_dir=self.checkpoints,

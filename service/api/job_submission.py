@@ -14,7 +14,7 @@ from service.api.metrics import count_cache_lookup
 from service.api.state import ApiState
 from service.core.job_store import utcnow
 from service.core.jobs import Job, JobKind, JobOutput, JobStatus, JobWebhook, ModelRef
-from service.core.routing import WEBHOOK_ROUTE, route_of
+from service.core.routing import WEBHOOK_ROUTE, Route, route_of
 
 
 def request_digest(kind: JobKind, model: ModelRef, params: dict[str, Any]) -> str:
@@ -68,8 +68,9 @@ def check_queue_depth(state: ApiState, queue: str) -> None:
 
 
 def enqueue(state: ApiState, *, kind: JobKind, model: ModelRef | None, params: dict,
-            task_kwargs: dict | None = None, webhook: JobWebhook | None = None) -> Job:
-    task, queue = route_of(kind).task, route_of(kind).queue
+            task_kwargs: dict | None = None, webhook: JobWebhook | None = None, route: Route | None = None) -> Job:
+    route = route or route_of(kind)  # or the one `routing.route_by_size` chose
+    task, queue = route.task, route.queue
     check_queue_depth(state, queue)
     job = Job(
         id=new_job_id(), kind=kind, status=JobStatus.queued, model=model, params=params, created_at=utcnow(),

@@ -9,7 +9,11 @@ from dataclasses import dataclass
 from service.core.jobs import JobKind
 
 INFERENCE_QUEUE = "inference"
+# Large translations and upscales wait here, consumed by workers with a small concurrency of their
+# own (`make run` starts one), so they never hold every thread that small jobs need.
+HEAVY_INFERENCE_QUEUE = "inference-heavy"
 TRAINING_QUEUE = "training"
+ALL_QUEUES = (INFERENCE_QUEUE, HEAVY_INFERENCE_QUEUE, TRAINING_QUEUE)
 
 
 @dataclass(frozen=True)
@@ -32,8 +36,21 @@ ROUTES: dict[JobKind, Route] = {
 WEBHOOK_ROUTE = Route("ganforge.webhooks.deliver", INFERENCE_QUEUE)
 
 
+# Kinds whose time and memory grow with the image they make.
+SIZED_KINDS: frozenset[JobKind] = frozenset({"translate", "upscale"})
+
+
 def route_of(kind: JobKind) -> Route:
     return ROUTES[kind]
+
+
+def route_by_size(kind: JobKind, output_pixels: int, heavy_pixels: int) -> Route:
+    """The route of a job making an image of `output_pixels`: a sized kind at or past
+    `heavy_pixels` (GANFORGE_HEAVY_PIXELS) waits in the heavy queue, decided by the API."""
+    route = ROUTES[kind]
+    if kind in SIZED_KINDS and output_pixels >= heavy_pixels:
+        return Route(route.task, HEAVY_INFERENCE_QUEUE)
+    return route
 
 
 def task_routes() -> dict[str, dict[str, str]]:

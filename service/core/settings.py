@@ -58,6 +58,10 @@ class Settings(BaseSettings):
     # workers
     worker_heartbeat_s: float = Field(5.0, description="How often a worker says it is alive.")
     worker_concurrency: int = Field(8, description="Task threads per worker process.")
+    heavy_pixels: int = Field(2048 * 2048, ge=1, description="A translation or upscale making an image of this many "
+                              "pixels or more waits in the `inference-heavy` queue, never in front of small jobs.")
+    heavy_concurrency: int = Field(1, ge=1, description="Task threads of the worker `make run` starts for the "
+                                   "`inference-heavy` queue: its memory bound is this many largest-allowed jobs.")
     lease_ttl_s: int = Field(30, description="A job whose worker stops renewing its lease for this long is free.")
     outage_bound_s: float = Field(120.0, gt=0, description="How long a worker rides out Redis being away (retrying "
                                   "with backoff) before the job it runs fails as `store-unavailable`.")

@@ -1,8 +1,9 @@
 """`make run`: the whole picture on one machine, supervised.
 
 Starts a Redis of its own unless GANFORGE_REDIS_URL names one (append-only file under the state
-folder), one worker consuming both queues, and the API; a worker or API that dies is started
-again while the others keep serving; Ctrl-C stops them all.
+folder), one worker consuming the inference and training queues, one with a small concurrency for
+the heavy inference queue, and the API; a worker or API that dies is started again while the
+others keep serving; Ctrl-C stops them all.
 """
 
 import logging
@@ -11,6 +12,7 @@ import time
 
 from service.core.api_keys import LOCAL_ADMIN_FILE, ApiKeyStore
 from service.core.logs import configure_logging
+from service.core.routing import HEAVY_INFERENCE_QUEUE, INFERENCE_QUEUE, TRAINING_QUEUE
 from service.core.settings import load_settings
 from service.local.stack import LocalStack
 
@@ -40,7 +42,9 @@ def main() -> None:
             log.error("refusing to serve on %s without API keys: set GANFORGE_ADMIN_KEY, or create keys with "
                       "`python -m service.core.api_keys create`, or bind to 127.0.0.1", settings.host)
             raise SystemExit(2)
-        stack.start_worker(concurrency=settings.worker_concurrency, name="ganforge")
+        stack.start_worker(f"{INFERENCE_QUEUE},{TRAINING_QUEUE}", settings.worker_concurrency, name="ganforge")
+        # Large translations and upscales: a few at a time, in a process of their own (README "Durability").
+        stack.start_worker(HEAVY_INFERENCE_QUEUE, settings.heavy_concurrency, name="ganforge-heavy")
         stack.start_api(port=settings.port, host=settings.host)
         key_line = (f"admin key: {stack.admin_key}  (kept in {settings.state_dir / LOCAL_ADMIN_FILE}; "
                     "send it as `Authorization: Bearer <key>`)\n" if stack.admin_key else "")

@@ -18,6 +18,7 @@ import redis
 
 from service.core.api_keys import ApiKeyStore, local_admin_key
 from service.core.presence import live_workers
+from service.core.routing import ALL_QUEUES
 from service.local.redis_server import LocalRedis, free_port, start_redis
 
 log = logging.getLogger(__name__)
@@ -25,7 +26,10 @@ log = logging.getLogger(__name__)
 REPO = Path(__file__).resolve().parents[2]
 
 
-def worker_command(*, queues: str = "inference,training", concurrency: int = 8, name: str = "ganforge",
+ALL_QUEUES_ARG = ",".join(ALL_QUEUES)
+
+
+def worker_command(*, queues: str = ALL_QUEUES_ARG, concurrency: int = 8, name: str = "ganforge",
                    loglevel: str = "INFO") -> list[str]:
     # Threads, not prefork: concurrent requests must meet in one process to share a batch.
     return [
@@ -133,11 +137,15 @@ class LocalStack:
         child.start()
         return child
 
-    def start_worker(self, queues: str = "inference,training", concurrency: int = 8, *, name: str | None = None,
-                     loglevel: str = "INFO", wait_s: float = 90) -> subprocess.Popen:
+    def start_worker(self, queues: str = ALL_QUEUES_ARG, concurrency: int = 8, *, name: str | None = None,
+                     loglevel: str = "INFO", wait_s: float = 90, wrap: tuple[str, ...] = (),
+                     redis_url: str | None = None) -> subprocess.Popen:
+        """A worker process; `wrap` prefixes its command (`ip netns exec NS`: a worker on another
+        network) and `redis_url` is the stack's Redis as that worker reaches it."""
         name = name or f"worker-{sum(n.startswith('worker') for n in self.children)}"
-        command = worker_command(queues=queues, concurrency=concurrency, name=name, loglevel=loglevel)
-        child = self._spawn(name, command, self.env)
+        command = [*wrap, *worker_command(queues=queues, concurrency=concurrency, name=name, loglevel=loglevel)]
+        env = {**self.env, "GANFORGE_REDIS_URL": redis_url} if redis_url else self.env
+        child = self._spawn(name, command, env)
         if wait_s:
             self.wait_for_worker(child, wait_s)
         return child.process

@@ -27,6 +27,7 @@ from service.api.schemas.translate import (
 )
 from service.api.schemas.webhooks import WEBHOOK_FIELDS
 from service.core.jobs import Job, ModelRef
+from service.core.routing import route_by_size
 
 router = APIRouter(tags=["inference"], dependencies=[RequireScope("infer")])
 
@@ -86,7 +87,9 @@ def submit_translate(state, body: TranslateBody, upload) -> Job:
     job = answer_from_cache(state, "translate", model, params, digest, webhook)
     if job is None:
         state.jobs.put_blob(upload.data)  # the worker reads the image from here, by its digest
+        pixels = upload.image.size[0] * upload.image.size[1]
         job = enqueue(
             state, kind="translate", model=model, params=params, task_kwargs={"cache_digest": digest}, webhook=webhook,
+            route=route_by_size("translate", pixels, state.settings.heavy_pixels),
         )
     return job

@@ -25,6 +25,7 @@ from service.api.schemas.problem import PROBLEM_RESPONSES
 from service.api.schemas.upscale import UNTILED_MAX_PIXELS, UpscaleRequest
 from service.api.schemas.webhooks import WEBHOOK_FIELDS
 from service.core.jobs import Job, ModelRef
+from service.core.routing import route_by_size
 
 router = APIRouter(tags=["inference"], dependencies=[RequireScope("infer")])
 
@@ -113,7 +114,10 @@ def submit_upscale(state, request: UpscaleRequest, data: bytes, image: DecodedIm
     if job is None:
         # The bytes live as long as a result does; the worker decodes them again (cheap next to the network).
         state.jobs.put_blob(data)
+        largest = max(outscale, manifest.signature.scale)  # the network's output is held too
+        pixels = round(image.size[0] * largest) * round(image.size[1] * largest)
         job = enqueue(
             state, kind="upscale", model=model, params=params, task_kwargs={"cache_digest": digest}, webhook=webhook,
+            route=route_by_size("upscale", pixels, state.settings.heavy_pixels),
         )
     return job
