@@ -103,7 +103,7 @@ class SessionCache:
                 self._models.move_to_end(key)
                 return model
             path = self.encoding_of(manifest, path)
-            session = open_session(path, threads=self.threads, providers=self.providers)
+            session = open_session(path, threads=self.threads, providers=self.providers, shares_cores=True)
             warm_up(session, manifest)
             log.info("loaded %s (%s) on %s", manifest.ref, path.name, session.get_providers()[0])
             model = LoadedModel(

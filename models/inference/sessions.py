@@ -36,20 +36,35 @@ def usable_cores() -> int:
         return os.cpu_count() or 1
 
 
-def session_options(threads: int = 0) -> ort.SessionOptions:
+def shared_process_threads() -> int:
+    """Intra-op threads for a process that shares its cores with others (a worker beside the API
+    and Redis): half the usable cores, at least one. On the 2-core bench machine that is one
+    thread, which bench/REPORT.md (issue 13) measured as cheaper per request than two."""
+    return max(1, usable_cores() // 2)
+
+
+def session_options(threads: int = 0, *, shares_cores: bool = False) -> ort.SessionOptions:
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     # Batches come from one thread at a time; more intra-op threads than cores only adds contention.
-    options.intra_op_num_threads = threads or usable_cores()
+    options.intra_op_num_threads = threads or (shared_process_threads() if shares_cores else usable_cores())
     options.inter_op_num_threads = 1
+    if shares_cores:
+        # ORT's pool threads otherwise spin for work between runs, burning the cores the API,
+        # Redis and the other task threads need (0.43 of a core at c=32 in issue 13's profile).
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        options.add_session_config_entry("session.inter_op.allow_spinning", "0")
     return options
 
 
-def open_session(path: Path, *, threads: int = 0, providers: list[str] | None = None) -> ort.InferenceSession:
-    """A session on the ONNX file at `path`: `threads` intra-op threads (0: every usable core),
-    on `providers` in order of preference (default: the CPU, which is what parity checks and
-    offline evaluation want: the same answer on every machine)."""
-    return ort.InferenceSession(str(path), sess_options=session_options(threads), providers=providers or CPU)
+def open_session(path: Path, *, threads: int = 0, providers: list[str] | None = None,
+                 shares_cores: bool = False) -> ort.InferenceSession:
+    """A session on the ONNX file at `path`: `threads` intra-op threads (0: every usable core, or
+    half of them when the process `shares_cores`, whose pool threads then never spin), on
+    `providers` in order of preference (default: the CPU, which is what parity checks and offline
+    evaluation want: the same answer on every machine)."""
+    options = session_options(threads, shares_cores=shares_cores)
+    return ort.InferenceSession(str(path), sess_options=options, providers=providers or CPU)
 
 
 _ORT_DTYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16, "tensor(int64)": np.int64}
