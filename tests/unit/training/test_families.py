@@ -66,7 +66,8 @@ def test_every_family_names_a_recipe_that_exists_and_the_table_is_keyed_by_name(
 
     assert {family.recipe for family in FAMILIES.values()} <= set(RECIPES)
     assert all(key == family.name for key, family in FAMILIES.items())
-    assert list(FAMILIES) == ["dcgan", "lsgan", "wgan-gp", "cdcgan", "srgan", "esrgan", "pix2pix", "cyclegan"]
+    assert list(FAMILIES) == ["dcgan", "lsgan", "wgan-gp", "cdcgan", "sagan", "stylegan2", "infogan", "srgan", "esrgan",
+                             "pix2pix", "cyclegan"]
 
 
 def test_the_family_specs_load_without_torch():
