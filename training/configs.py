@@ -21,6 +21,17 @@ DIFFAUGMENT_OPS = ("color", "translation", "cutout")
 _SMOOTHABLE: set[str] = {"non_saturating", "lsgan"}
 
 
+def diffaugment_policy(policy: str) -> str:
+    """A DiffAugment policy as its canonical string; ValueError names unknown or repeated ops."""
+    ops = [op.strip() for op in policy.split(",") if op.strip()]
+    unknown = [op for op in ops if op not in DIFFAUGMENT_OPS]
+    if unknown:
+        raise ValueError(f"unknown DiffAugment op(s) {', '.join(unknown)}; known: {', '.join(DIFFAUGMENT_OPS)}")
+    if len(set(ops)) != len(ops):
+        raise ValueError("each DiffAugment op may appear once")
+    return ",".join(ops)
+
+
 class DCGANHyperparameters(BaseModel):
     """The knobs of a DCGAN run that a training request may set under `hyperparameters`."""
 
@@ -68,13 +79,7 @@ class DCGANHyperparameters(BaseModel):
     @field_validator("diffaugment")
     @classmethod
     def _known_ops(cls, policy: str) -> str:
-        ops = [op.strip() for op in policy.split(",") if op.strip()]
-        unknown = [op for op in ops if op not in DIFFAUGMENT_OPS]
-        if unknown:
-            raise ValueError(f"unknown DiffAugment op(s) {', '.join(unknown)}; known: {', '.join(DIFFAUGMENT_OPS)}")
-        if len(set(ops)) != len(ops):
-            raise ValueError("each DiffAugment op may appear once")
-        return ",".join(ops)
+        return diffaugment_policy(policy)
 
     @model_validator(mode="after")
     def _consistent(self):

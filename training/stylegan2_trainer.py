@@ -21,9 +21,9 @@ from torch import nn
 from models.stylegan2 import StyleGAN2Discriminator, StyleGAN2Generator
 from training.datasets import Dataset
 from training.diffaugment import diff_augment
+from training.families.stylegan2 import StyleGAN2Hyperparameters
 from training.loop import Callbacks, StepReport, TrainingLoop
 from training.schedule import BatchSchedule, derived_seed
-from training.families.stylegan2 import StyleGAN2Hyperparameters
 
 ARCHITECTURE = "stylegan2_generator"
 
@@ -138,7 +138,7 @@ def train_stylegan2(config: StyleGAN2Config, dataset: Dataset, *, checkpoint_dir
         opt_d.step()
 
         # Generator: non-saturating loss; path-length regularisation every pl_every steps.
-        fake, ws, fake_labels = fake_batch(n, rng, track=True)
+        fake, _, fake_labels = fake_batch(n, rng, track=True)
         loss_g = F.softplus(-scores(fake, fake_labels, rng)).mean()
         if pl_on and step % config.pl_every == 0:
             pl_images, pl_ws, _ = fake_batch(max(n // 2, 1), rng, track=False)

@@ -12,7 +12,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from training.configs import DIFFAUGMENT_OPS
+from training.configs import diffaugment_policy
 from training.families.spec import Family
 
 
@@ -44,11 +44,7 @@ class StyleGAN2Hyperparameters(BaseModel):
     @field_validator("diffaugment")
     @classmethod
     def _known_ops(cls, policy: str) -> str:
-        ops = [op.strip() for op in policy.split(",") if op.strip()]
-        unknown = [op for op in ops if op not in DIFFAUGMENT_OPS]
-        if unknown:
-            raise ValueError(f"unknown DiffAugment op(s) {', '.join(unknown)}; known: {', '.join(DIFFAUGMENT_OPS)}")
-        return ",".join(ops)
+        return diffaugment_policy(policy)
 
 
 FAMILY = Family(

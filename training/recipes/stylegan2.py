@@ -15,7 +15,12 @@ from training.evaluation import evaluate_new_version
 from training.outcome import TrainingOutcome
 from training.recipes.dcgan import SAMPLE_GRID_SIZE, load_dataset
 from training.session import TrainingSession
-from training.stylegan2_trainer import ARCHITECTURE, StyleGAN2Config, StyleTrainResult, train_stylegan2
+from training.stylegan2_trainer import (
+    ARCHITECTURE,
+    StyleGAN2Config,
+    StyleTrainResult,
+    train_stylegan2,
+)
 
 
 def recipe(run: TrainingSession) -> TrainingOutcome:
