@@ -31,13 +31,19 @@ import numpy as np
 
 from models.inference.latents import sample_latents
 from models.inference.pixels import signed_to_unit
-from models.manifest import GeneratorSignature, Manifest
+from models.manifest import (
+    GeneratorSignature,
+    Manifest,
+    TranslatorSignature,
+    UpscalerSignature,
+)
 from models.store import ModelStore
 from training.dataset_store import DatasetStore
 from training.extractor_choice import (
     ExtractorChoice,
     ExtractorUnsuitable,
     choose_extractor,
+    is_digit_data,
 )
 
 log = logging.getLogger(__name__)
@@ -57,6 +63,7 @@ class Evaluation:
     datasets: DatasetStore
     real_stats_dir: Path
     inception_path: Path | None = None
+    train_inception_samples: int = 0  # samples at the end of a training when Inception judges; 0: none
     ort_threads: int = 0  # 0: one per core
     ort_providers: tuple[str, ...] = ("CPUExecutionProvider",)
 
@@ -81,10 +88,16 @@ def evaluate_new_version(evaluation: Evaluation, manifest: Manifest, n: int, job
     if not n or not isinstance(signature, GeneratorSignature):
         return {}
     try:
-        choose_extractor("auto", channels=signature.channels, image_size=signature.image_size,
-                         inception_path=evaluation.inception_path)
-    except ExtractorUnsuitable:
+        record = evaluation.datasets.get(manifest.provenance.dataset)
+        choice = choose_extractor("auto", channels=signature.channels, digits=is_digit_data(record.id, record.classes),
+                                  inception_path=evaluation.inception_path)
+    except (ExtractorUnsuitable, LookupError, OSError):
         return {}
+    if choice.name == "inception":
+        n = min(n, evaluation.train_inception_samples)
+        if not n:
+            return {"evaluation_skipped": "Inception judges this data and GANFORGE_TRAIN_EVAL_INCEPTION_SAMPLES is 0: "
+                    "measure the version with POST /evaluate"}
     try:
         return {"evaluation": evaluate_generator(evaluation, manifest, manifest.provenance.dataset, n, job_id=job_id)}
     except Exception as error:  # noqa: BLE001 - the model is registered; say why it has no figures
@@ -94,16 +107,19 @@ def evaluate_new_version(evaluation: Evaluation, manifest: Manifest, n: int, job
 
 def measure(evaluation: Evaluation, manifest: Manifest, dataset_ref: str, n_samples: int,
             extractor_name: str = "auto", seed: int = 0) -> dict[str, Any]:
-    """The figures, labelled with everything they depend on; records nothing."""
+    """The figures, labelled with everything they depend on; records nothing. Generators get
+    FID & co., upscalers PSNR/SSIM against bicubic, translators L1/PSNR or FID against the
+    identity (training/paired_evaluation.py)."""
     from training.metrics import RealStatsCache, quality_report
 
     signature = manifest.signature
-    if not isinstance(signature, GeneratorSignature):
-        raise ExtractorUnsuitable(f"{manifest.ref} is a {manifest.task} model; evaluation measures noise-to-image generators")
-    choice = choose_extractor(extractor_name, channels=signature.channels, image_size=signature.image_size,
-                              inception_path=evaluation.inception_path)
     datasets = evaluation.datasets
-    datasets.get(dataset_ref)  # UnknownDataset before any work
+    record = datasets.get(dataset_ref)  # UnknownDataset before any work
+    if isinstance(signature, (UpscalerSignature, TranslatorSignature)):
+        return _labelled(manifest, dataset_ref, seed, measure_image_to_image(evaluation, manifest, dataset_ref,
+                                                                             extractor_name, seed))
+    choice = choose_extractor(extractor_name, channels=signature.channels,
+                              digits=is_digit_data(record.id, record.classes), inception_path=evaluation.inception_path)
     extractor = build_extractor(choice)
     images, labels = generate_samples(evaluation, signature, evaluation.models.onnx_path(manifest), n_samples, seed)
     real = RealStatsCache(evaluation.real_stats_dir).get_or_compute(
@@ -121,6 +137,24 @@ def measure(evaluation: Evaluation, manifest: Manifest, dataset_ref: str, n_samp
     if labels is not None and choice.name == "mnist" and signature.class_names == DIGIT_CLASSES:
         figures.update(class_accuracy(extractor.logits(images), labels))
     figures["evaluated_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return {key: _plain(value) for key, value in figures.items()}
+
+
+def measure_image_to_image(evaluation: Evaluation, manifest: Manifest, dataset_ref: str, extractor_name: str,
+                           seed: int) -> dict[str, Any]:
+    from training.paired_evaluation import translator_figures, upscaler_figures
+
+    if isinstance(manifest.signature, UpscalerSignature):
+        return {"extractor": "psnr_ssim", **upscaler_figures(evaluation, manifest, dataset_ref)}
+    figures = translator_figures(evaluation, manifest, dataset_ref, extractor_name, seed)
+    figures.setdefault("extractor", "l1_psnr")
+    return figures
+
+
+def _labelled(manifest: Manifest, dataset_ref: str, seed: int, figures: dict[str, Any]) -> dict[str, Any]:
+    figures = {"model": manifest.ref, "dataset": dataset_ref, **figures, "seed": seed,
+               "on_training_data": dataset_ref == manifest.provenance.dataset,
+               "evaluated_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
     return {key: _plain(value) for key, value in figures.items()}
 
 

@@ -38,6 +38,7 @@ def evaluation_of(context: WorkerContext) -> Evaluation:
         datasets=DatasetStore.from_settings(settings),
         real_stats_dir=settings.artifacts_dir / "real_stats",
         inception_path=settings.inception_path,
+        train_inception_samples=settings.train_eval_inception_samples,
         ort_threads=settings.ort_threads,
         ort_providers=tuple(choose_providers(settings.ort_providers)),
     )

