@@ -48,8 +48,6 @@ class Settings(BaseSettings):
     # inference
     max_batch_size: int = Field(32, ge=1, description="Images per ONNX Runtime run; 1 turns batching off.")
     max_batch_delay_ms: float = Field(5.0, ge=0, description="How long a batch waits to fill.")
-    coalesce: bool = Field(True, description="The API sends concurrent generate jobs as one Celery message "
-                           "(up to max_batch_size, within max_batch_delay_ms); off while batching is off.")
     png_compress_level: int = Field(1, ge=0, le=9, description="zlib level: 1 is ~4x faster than 6, ~10% larger.")
     ort_threads: int = Field(0, ge=0, description="ONNX Runtime intra-op threads; 0 = one per core.")
     ort_providers: str = Field("auto", description="'auto' (CUDA when present), or a comma list of providers.")
