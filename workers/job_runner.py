@@ -8,7 +8,9 @@ and the result is dropped. Errors in the work end up in the job body, never lost
 import logging
 import os
 import socket
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, Callable
@@ -18,7 +20,7 @@ from celery import Task, current_app, shared_task
 from service.core.job_store import JobStore, utcnow
 from service.core.jobs import Job, JobError, JobKind, JobOutput, JobStatus
 from service.core.logs import job_logging
-from service.core.routing import route_of
+from service.core.routing import COALESCED_KINDS, coalesced_task, route_of
 from workers.context import WorkerContext, worker_context
 from workers.lease import LeaseTaken, hold_lease
 from workers.outage import REDIS_DOWN, StoreUnavailable, best_effort, ride_out
@@ -57,9 +59,46 @@ def job_task(kind: JobKind) -> Callable:
                     outage_bound_s=context.settings.outage_bound_s)
 
         task.__doc__ = work.__doc__
+        if kind in COALESCED_KINDS:
+            @shared_task(name=coalesced_task(kind), bind=True, acks_late=True, reject_on_worker_lost=True)
+            def many(self: Task, job_ids: list[str], each: list[dict] | None = None) -> None:
+                """Several jobs the API sent as one message (service/api/coalescer.py)."""
+                context: WorkerContext = worker_context(self.app)
+                each = each or [{} for _ in job_ids]
+                run_jobs(context, [(job_id, partial(_work_on, work, context, kwargs, len(job_ids)))
+                                   for job_id, kwargs in zip(job_ids, each)])
+
         return task
 
     return register
+
+
+def _work_on(work: Callable[..., JobResult], context: WorkerContext, kwargs: dict, message_jobs: int,
+             job: Job) -> JobResult:
+    result = work(context, job, **kwargs)
+    result.metrics.setdefault("message_jobs", message_jobs)  # how many jobs its Celery message carried
+    return result
+
+
+_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+
+def run_jobs(context: WorkerContext, jobs: list[tuple[str, Callable[[Job], JobResult]]]) -> None:
+    """Run each job as `run_job` does, all at once: their images meet in the model's batcher.
+    Returns when every one has ended, so the message is acknowledged after all of them."""
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(max_workers=max(context.settings.max_batch_size, 1) * 2, thread_name_prefix="job")
+    settings = context.settings
+    futures = [_pool.submit(run_job, context.jobs, job_id, settings.lease_ttl_s, work,
+                            outage_bound_s=settings.outage_bound_s) for job_id, work in jobs]
+    for future in futures:
+        try:
+            future.result()
+        except Exception:  # run_job maps the work's failures onto the job; this is Redis gone past the bound
+            log.exception("a coalesced job ended without its status written")
 
 
 def run_job(store: JobStore, job_id: str, lease_ttl_s: int, work: Callable[[Job], JobResult], *,

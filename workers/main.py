@@ -6,7 +6,7 @@ from models.store import ModelStore
 from service.core.logs import configure_logging
 from service.core.presence import Presence
 from service.core.queue import create_celery
-from service.core.routing import ROUTES
+from service.core.routing import COALESCED_KINDS, ROUTES, coalesced_task
 from service.core.settings import load_settings
 from workers.context import worker_context
 from workers.job_metrics import install_job_metrics
@@ -32,7 +32,7 @@ def _announce(sender, **_) -> None:
     install_job_metrics(app, context.redis)  # figures for /metrics, added up in Redis
 
 
-JOB_TASKS = {route.task for route in ROUTES.values()}
+JOB_TASKS = {route.task for route in ROUTES.values()} | {coalesced_task(kind) for kind in COALESCED_KINDS}
 
 
 @task_received.connect
@@ -43,7 +43,8 @@ def _note_received(request=None, **_) -> None:
     if presence is None or request is None or request.name not in JOB_TASKS or not request.args:
         return
     jobs = worker_context(app).jobs
-    best_effort(lambda: jobs.note_received(request.args[0], presence.worker_id), "noting a fetched job")
+    job_ids = request.args[0] if isinstance(request.args[0], list) else [request.args[0]]  # coalesced: several
+    best_effort(lambda: jobs.note_received_all(job_ids, presence.worker_id), "noting a fetched job")
 
 
 @worker_shutdown.connect

@@ -27,11 +27,11 @@ from celery import Celery
 from service.core.job_store import JobStore
 from service.core.jobs import JobStatus
 from service.core.presence import live_workers
-from service.core.routing import ROUTES
+from service.core.routing import COALESCED_KINDS, ROUTES, coalesced_task
 
 log = logging.getLogger(__name__)
 
-JOB_TASKS = {route.task for route in ROUTES.values()}
+JOB_TASKS = {route.task for route in ROUTES.values()} | {coalesced_task(kind) for kind in COALESCED_KINDS}
 UNNOTED_GRACE_S = 10.0
 
 
@@ -99,8 +99,9 @@ def unacked_unnoted(store: JobStore, grace_s: float) -> list[str]:
             args = json.loads(body)[0]
         except (ValueError, KeyError, IndexError, TypeError):
             continue
-        if message.get("headers", {}).get("task") in JOB_TASKS and args and args[0] not in noted:
-            found.append(args[0])
+        if message.get("headers", {}).get("task") in JOB_TASKS and args:
+            job_ids = args[0] if isinstance(args[0], list) else [args[0]]  # a coalesced message carries several
+            found.extend(job_id for job_id in job_ids if job_id not in noted)
     return found
 
 

@@ -2,6 +2,7 @@
 
 import hashlib
 import json
+import threading
 import uuid
 from typing import Any
 
@@ -9,12 +10,13 @@ from fastapi import Response
 
 from service.api import job_index
 from service.api.caller import current_owner
+from service.api.coalescer import Coalescer
 from service.api.errors import Problem
 from service.api.metrics import count_cache_lookup
 from service.api.state import ApiState
 from service.core.job_store import utcnow
 from service.core.jobs import Job, JobKind, JobOutput, JobStatus, JobWebhook, ModelRef
-from service.core.routing import WEBHOOK_ROUTE, Route, route_of
+from service.core.routing import COALESCED_KINDS, WEBHOOK_ROUTE, Route, coalesced_task, route_of
 
 
 def request_digest(kind: JobKind, model: ModelRef, params: dict[str, Any]) -> str:
@@ -78,8 +80,34 @@ def enqueue(state: ApiState, *, kind: JobKind, model: ModelRef | None, params: d
     )
     state.jobs.create(job, task={"name": task, "queue": queue, "kwargs": task_kwargs or {}})
     job_index.record(state.redis, job_index.owner_of(job), job, state.settings.job_ttl_s)
-    state.celery.send_task(task, args=[job.id], kwargs=task_kwargs or {}, queue=queue)
+    coalescer = _coalescer(state) if kind in COALESCED_KINDS and route == route_of(kind) else None
+    if coalescer is not None:  # one message for the jobs that arrive together (service/api/coalescer.py)
+        with _coalescer_lock:
+            _in_flight.add(job.id)
+            in_flight = len(_in_flight)
+        coalescer.submit(coalesced_task(kind), queue, job.id, task_kwargs or {}, in_flight)
+    else:
+        state.celery.send_task(task, args=[job.id], kwargs=task_kwargs or {}, queue=queue)
     return job
+
+
+_coalescer_lock = threading.Lock()
+_in_flight: set[str] = set()  # coalesced jobs this process accepted and has not answered yet
+
+
+def _coalescer(state: ApiState) -> Coalescer | None:
+    """The process's coalescer, sized like the workers' batches; none while batching is off."""
+    if state.settings.max_batch_size <= 1 or not state.settings.coalesce:
+        return None
+    coalescer = getattr(state, "coalescer", None)
+    if coalescer is None:
+        with _coalescer_lock:
+            coalescer = getattr(state, "coalescer", None)
+            if coalescer is None:
+                coalescer = Coalescer(state.celery, max_jobs=state.settings.max_batch_size,
+                                      window_ms=state.settings.max_batch_delay_ms)
+                state.coalescer = coalescer
+    return coalescer
 
 
 async def job_answer(state: ApiState, job: Job, response: Response, wait_s: float | None) -> Job:
@@ -88,10 +116,13 @@ async def job_answer(state: ApiState, job: Job, response: Response, wait_s: floa
     The wait is capped at `max_wait_s`, and `Preference-Applied` says the wait applied. It holds
     no thread: the process's event hub wakes it when the job's stream grows.
     """
-    if wait_s and not job.status.is_terminal:
-        applied = min(wait_s, state.settings.max_wait_s)
-        job = await state.hub.wait(job.id, applied) or job
-        response.headers["Preference-Applied"] = f"wait={applied:g}"
+    try:
+        if wait_s and not job.status.is_terminal:
+            applied = min(wait_s, state.settings.max_wait_s)
+            job = await state.hub.wait(job.id, applied) or job
+            response.headers["Preference-Applied"] = f"wait={applied:g}"
+    finally:
+        _in_flight.discard(job.id)  # answered (or gone): its client no longer waits to be coalesced with
     response.headers["Location"] = f"/jobs/{job.id}"
     response.status_code = 200 if job.status.is_terminal else 202
     return job

@@ -280,6 +280,11 @@ class JobStore:
         """A worker fetched the job's message (it may sit in its prefetch buffer, unstarted)."""
         self.redis.hset(keys.RECEIVED, job_id, worker_id)
 
+    def note_received_all(self, job_ids: list[str], worker_id: str) -> None:
+        """`note_received` for the jobs of one message (a coalesced one carries several), in one write."""
+        if job_ids:
+            self.redis.hset(keys.RECEIVED, mapping={job_id: worker_id for job_id in job_ids})
+
     def received(self) -> dict[str, str]:
         """Job id -> the worker that fetched its message, for jobs not yet seen past `queued`."""
         return {k.decode(): v.decode() for k, v in self.redis.hgetall(keys.RECEIVED).items()}

@@ -40,6 +40,15 @@ WEBHOOK_ROUTE = Route("ganforge.webhooks.deliver", INFERENCE_QUEUE)
 SIZED_KINDS: frozenset[JobKind] = frozenset({"translate", "upscale"})
 
 
+# Short jobs the API coalesces (service/api/coalescer.py): one message to the kind's `.many` task
+# carries several job ids as its first argument, each job keeping its own record and lease.
+COALESCED_KINDS: frozenset[JobKind] = frozenset({"generate"})
+
+
+def coalesced_task(kind: JobKind) -> str:
+    return f"{ROUTES[kind].task}.many"
+
+
 def route_of(kind: JobKind) -> Route:
     return ROUTES[kind]
 
@@ -57,4 +66,5 @@ def task_routes() -> dict[str, dict[str, str]]:
     """Celery's `task_routes`: every task name to its queue."""
     routes = {route.task: {"queue": route.queue} for route in ROUTES.values()}
     routes[WEBHOOK_ROUTE.task] = {"queue": WEBHOOK_ROUTE.queue}
+    routes.update({coalesced_task(kind): {"queue": ROUTES[kind].queue} for kind in COALESCED_KINDS})
     return routes

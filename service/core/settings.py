@@ -17,6 +17,8 @@ class Settings(BaseSettings):
     )
     host: str = "127.0.0.1"
     port: int = 8000
+    api_processes: int = Field(0, ge=0, description="API processes sharing the port (uvicorn workers); 0: one on a "
+                               "machine of 2 cores or fewer, else half the cores up to 4 (workers need the rest).")
     state_dir: Path = Field(REPO_ROOT / ".state", description="Local state: Redis data, artifacts, logs.")
     artifacts_dir: Path | None = Field(
         None, description="Shared by API and workers: datasets, checkpoints, models. Default: state_dir/artifacts."
@@ -48,6 +50,8 @@ class Settings(BaseSettings):
     # inference
     max_batch_size: int = Field(32, ge=1, description="Images per ONNX Runtime run; 1 turns batching off.")
     max_batch_delay_ms: float = Field(5.0, ge=0, description="How long a batch waits to fill.")
+    coalesce: bool = Field(True, description="The API sends concurrent generate jobs as one Celery message "
+                           "(up to max_batch_size, within max_batch_delay_ms); off while batching is off.")
     png_compress_level: int = Field(1, ge=0, le=9, description="zlib level: 1 is ~4x faster than 6, ~10% larger.")
     ort_threads: int = Field(0, ge=0, description="ONNX Runtime intra-op threads; 0 = one per core.")
     ort_providers: str = Field("auto", description="'auto' (CUDA when present), or a comma list of providers.")
