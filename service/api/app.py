@@ -1,5 +1,6 @@
 """The API: `create_app(settings)` builds it; `uvicorn --factory service.api.app:create_app` serves it."""
 
+import os
 from contextlib import asynccontextmanager
 
 import anyio.to_thread
@@ -95,7 +96,17 @@ def main() -> None:
 
     settings = load_settings()
     configure_logging(settings.log_format, settings.log_level)
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_config=None)
+    processes = settings.api_processes or api_processes_for(len(os.sched_getaffinity(0)))
+    if processes > 1:  # uvicorn's workers share one listening socket; each builds its own app
+        uvicorn.run("service.api.app:create_app", factory=True, workers=processes, host=settings.host,
+                    port=settings.port, log_config=None)
+    else:
+        uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_config=None)
+
+
+def api_processes_for(cores: int) -> int:
+    """One API process on a small machine (the worker needs the other core), else half the cores, at most 4."""
+    return 1 if cores <= 2 else min(4, cores // 2)
 
 
 if __name__ == "__main__":
