@@ -64,8 +64,10 @@ export async function blobUrl(path) {
  * A job's Server-Sent Events as {event, data, id}. EventSource cannot send the key, so this
  * reads the stream with fetch() and parses the lines itself.
  */
-export async function* events(jobId, { signal } = {}) {
-  const answer = await fetch(`/jobs/${jobId}/events`, { headers: headers({ Accept: "text/event-stream" }), signal });
+export async function* events(jobId, { signal, after } = {}) {
+  const sent = headers({ Accept: "text/event-stream" });
+  if (after) sent.set("Last-Event-ID", after); // resume: the API replays what came after it
+  const answer = await fetch(`/jobs/${jobId}/events`, { headers: sent, signal });
   if (!answer.ok) throw new ApiError(answer.status, await answer.text());
   const reader = answer.body.pipeThrough(new TextDecoderStream()).getReader();
   let buffer = "";

@@ -77,10 +77,22 @@ export class LossChart {
       }
       if (this.points.length === 1) g.arc(x(first), y(this.points[0].losses[name]), 2, 0, 2 * Math.PI);
       g.stroke();
-      // legend, top right
-      g.fillStyle = COLORS[i % COLORS.length];
-      g.textAlign = "right";
-      g.fillText(name, PAD.left + plotW - 6, PAD.top + 14 + i * 13);
+    });
+    this.legend(g, names, PAD.left + plotW - 6, PAD.top + 6);
+  }
+
+  /** Names with their colour, top right, on a light box so the lines under it do not hide them. */
+  legend(g, names, right, top) {
+    const width = Math.max(...names.map((name) => g.measureText(name).width)) + 24;
+    g.fillStyle = "rgba(255, 255, 255, 0.85)";
+    g.fillRect(right - width, top, width, names.length * 14 + 6);
+    g.textAlign = "right";
+    names.forEach((name, i) => {
+      const color = COLORS[i % COLORS.length];
+      const baseline = top + 14 + i * 14;
+      g.fillStyle = color;
+      g.fillText(name, right - 4, baseline);
+      g.fillRect(right - width + 4, baseline - 4, 10, 2);
     });
   }
 }

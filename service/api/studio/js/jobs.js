@@ -63,19 +63,20 @@ export function render() {
   replace($("#job-rows"), stored().map(row));
 }
 
-/** Ask the API for the newest state of each job; GET /jobs, where it exists, adds the rest. */
+/** The newest state of each job: GET /jobs answers for the recent ones (and adds jobs this
+ * browser did not start but the key did); the rest are asked one by one. */
 export async function refresh() {
   const known = stored();
+  const listed = new Map();
   try {
-    const listing = await get("/jobs?limit=50");
-    const seen = new Set(known.map((j) => j.id));
-    const extra = (listing.jobs || listing.items || []).filter((j) => !seen.has(j.id));
-    known.push(...extra.map(summary));
+    for (const job of (await get("/jobs?limit=100")).jobs || []) listed.set(job.id, summary(job));
   } catch {
-    // no listing on this server (or not for this key): the page's own list is the list
+    // no listing on this server: the page's own list is the list
   }
-  const fresh = await Promise.all(known.map((j) => get(`/jobs/${j.id}`).then(summary).catch(() => ({ ...j, status: "expired" }))));
-  fresh.sort((a, b) => String(b.created_at).localeCompare(String(a.created_at)));
-  localStorage.setItem(STORAGE, JSON.stringify(fresh.slice(0, KEEP)));
+  const mine = await Promise.all(known.filter((j) => !listed.has(j.id))
+    .map((j) => get(`/jobs/${j.id}`).then(summary).catch(() => ({ ...j, status: "expired" }))));
+  const all = [...listed.values(), ...mine]
+    .sort((a, b) => String(b.created_at).localeCompare(String(a.created_at)));
+  localStorage.setItem(STORAGE, JSON.stringify(all.slice(0, KEEP)));
   render();
 }

@@ -8,6 +8,14 @@ export let models = []; // the last GET /models answer's list
 const FIGURES = [["fid", "FID"], ["kid_mean", "KID"], ["precision", "precision"], ["recall", "recall"],
   ["inception_score_mean", "IS"], ["class_accuracy", "class acc."]];
 
+/** One line per evaluation: "FID 0.378 · KID 0.00294 · … (mnist-5k, mnist_cnn)". */
+export function qualityLines(manifest) {
+  return Object.values(manifest.metrics?.evaluations || {}).map((figures) =>
+    FIGURES.filter(([name]) => figures[name] !== undefined && figures[name] !== null)
+      .map(([name, label]) => `${label} ${Number(figures[name]).toPrecision(3)}`).join(" · ") +
+    ` (${figures.dataset}, ${figures.extractor}, ${figures.n_fake} samples)`);
+}
+
 function quality(manifest) {
   const evaluations = Object.entries(manifest.metrics?.evaluations || {});
   if (!evaluations.length) return h("p", { class: "hint" }, "not evaluated yet");

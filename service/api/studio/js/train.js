@@ -4,7 +4,7 @@ import { LossChart } from "./chart.js";
 import { datasets, onDatasets } from "./datasets.js";
 import { $, busy, errorBox, formatSeconds, h, replace } from "./dom.js";
 import { onWatch, remember } from "./jobs.js";
-import { loadModels } from "./models.js";
+import { loadModels, qualityLines } from "./models.js";
 import { SchemaForm } from "./schema_form.js";
 
 let architectures = [];
@@ -82,8 +82,6 @@ async function showSample(sample) {
   }
 }
 
-const FIGURES = ["fid", "kid_mean", "precision", "recall", "inception_score_mean", "class_accuracy"];
-
 /** The end: the registered version and its evaluation, or why there is none. */
 async function showResult(job) {
   const result = $("#dash-result");
@@ -91,15 +89,17 @@ async function showResult(job) {
     const ref = `${job.model.name}:${job.model.version}`;
     let figures = [];
     try {
-      const manifest = await get(`/models/${job.model.name}/versions/${job.model.version}`);
-      const evaluations = Object.entries(manifest.metrics?.evaluations || {});
-      figures = evaluations.flatMap(([key, m]) => FIGURES.filter((f) => m[f] != null).map((f) => `${key} ${f} ${Number(m[f]).toPrecision(3)}`));
-      const training = Object.entries(manifest.metrics || {}).filter(([, v]) => typeof v === "number").map(([k, v]) => `${k} ${Number(v).toPrecision(3)}`);
-      figures.push(...training);
+      figures = qualityLines(await get(`/models/${job.model.name}/versions/${job.model.version}`));
     } catch { /* the manifest is a nicety here */ }
-    replace(result, h("p", { class: "ok" }, `Registered as ${ref}. `, h("a", { href: "#generate" }, "Generate with it")),
-      figures.length ? h("p", { class: "hint" }, figures.join(" · ")) : h("p", { class: "hint" }, "No evaluation recorded yet (POST /evaluate measures it)."));
-    loadModels();
+    const useIt = () => {
+      const picker = $("#generate-form").model;
+      picker.value = ref;
+      picker.dispatchEvent(new Event("change"));
+    };
+    replace(result, h("p", { class: "ok" }, `Registered as ${ref}. `, h("a", { href: "#generate", onclick: useIt }, "Generate with it")),
+      figures.length ? figures.map((line) => h("p", { class: "hint" }, line))
+        : h("p", { class: "hint" }, "No evaluation recorded yet (POST /evaluate measures it)."));
+    await loadModels(); // the new version joins the gallery and the pickers
   } else if (job.status === "failed") {
     replace(result, errorBox(`${job.error?.type}: ${job.error?.detail}`));
   } else if (job.status === "canceled") {
@@ -124,17 +124,28 @@ export async function watch(jobId) {
     const job = await get(`/jobs/${jobId}`);
     $("#dash-title").textContent = `${job.params.architecture} on ${job.params.dataset} → ${job.params.model_name}`;
     showStatus(job.status);
-    // The stream replays the job's whole history first, so the chart and strip fill from step 0.
-    for await (const { event, data } of events(jobId, { signal: controller.signal })) {
-      if (event === "status") showStatus(data.status);
-      else if (event === "progress") showProgress(data.progress);
-      else if (event === "sample") showSample(data);
-      else if (event === "end") {
-        showStatus(data.status);
-        showProgress(data.progress);
-        remember(data);
-        await showResult(data);
+    // The stream replays the job's whole history first, so the chart and strip fill from step 0;
+    // a stream that drops before the end is picked up again after the last event seen.
+    let after = null;
+    for (let ended = false; !ended;) {
+      try {
+        for await (const { event, data, id } of events(jobId, { signal: controller.signal, after })) {
+          after = id || after;
+          if (event === "status") showStatus(data.status);
+          else if (event === "progress") showProgress(data.progress);
+          else if (event === "sample") showSample(data);
+          else if (event === "end") {
+            ended = true;
+            showStatus(data.status);
+            showProgress(data.progress);
+            remember(data);
+            await showResult(data);
+          }
+        }
+      } catch (error) {
+        if (error.name === "AbortError" || error.status) throw error; // aborted, or the API said no
       }
+      if (!ended) await new Promise((resolve) => setTimeout(resolve, 2000));
     }
   } catch (error) {
     if (error.name !== "AbortError") replace($("#dash-result"), errorBox(describe(error)));
