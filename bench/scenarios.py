@@ -5,17 +5,18 @@ import json
 import subprocess
 import sys
 
-from bench.stack import REPO, Stack, counter_delta
+from bench.stack import Stack, counter_delta
+from service.local.stack import REPO
 
 PREFER = {"Prefer": "wait=30"}
 
 
 def load_level(stack: Stack, body: dict, *, concurrency: int, warmup_s: float, duration_s: float,
-               requests: int | None = None) -> dict:
+               requests: int | None = None, headers: dict | None = None) -> dict:
     spec = {
         "url": f"{stack.api_url}/generate",
         "body": body,
-        "headers": PREFER,
+        "headers": {**PREFER, **stack.auth_headers, **(headers or {})},
         "concurrency": concurrency,
         "warmup_s": warmup_s,
         "duration_s": duration_s,
