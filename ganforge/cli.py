@@ -236,6 +236,18 @@ def _common_options(parser: argparse.ArgumentParser, *, defaults: bool) -> None:
                         help="tries again on 429/503 and lost connections (default 5)")
 
 
+class _Subcommands:
+    """Subparsers whose commands accept the common options after their name too."""
+
+    def __init__(self, subparsers):
+        self._subparsers = subparsers
+
+    def add_parser(self, name: str, **kwargs) -> argparse.ArgumentParser:
+        command = self._subparsers.add_parser(name, **kwargs)
+        _common_options(command, defaults=False)
+        return command
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ganforge", description="Generate, translate, upscale and train GANs on a GANForge service.",
@@ -243,16 +255,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _common_options(parser, defaults=True)
     parser.add_argument("--version", action="version", version=f"ganforge {__version__}")
-    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
-    class Commands:  # the common options are accepted after the command too
-        @staticmethod
-        def add_parser(name: str, **kwargs) -> argparse.ArgumentParser:
-            command = subparsers.add_parser(name, **kwargs)
-            _common_options(command, defaults=False)
-            return command
-
-    commands = Commands()
+    commands = _Subcommands(parser.add_subparsers(dest="command", required=True, metavar="COMMAND"))
 
     p = commands.add_parser("generate", help="images from a generator")
     p.add_argument("model", help="model as name, name:version or name:alias")
@@ -306,7 +309,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = commands.add_parser("models", help="list models; `models show NAME`, `models upload NAME`")
     p.set_defaults(run=cmd_models)
-    actions = p.add_subparsers(dest="action", metavar="ACTION")
+    actions = _Subcommands(p.add_subparsers(dest="action", metavar="ACTION"))
     actions.add_parser("list", help="every model (the default)")
     a = actions.add_parser("show", help="a model, or one version's manifest")
     a.add_argument("name")
@@ -322,14 +325,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, default=20)
     p.add_argument("--cursor")
     p.set_defaults(run=cmd_jobs)
-    actions = p.add_subparsers(dest="action", metavar="ACTION")
+    actions = _Subcommands(p.add_subparsers(dest="action", metavar="ACTION"))
     actions.add_parser("list", help="your jobs, newest first (the default)")
     for name, text in (("show", "a job as JSON"), ("cancel", "cancel a job"), ("wait", "wait for a job to end")):
         actions.add_parser(name, help=text).add_argument("id")
 
     p = commands.add_parser("datasets", help="list datasets; `datasets upload PATH`")
     p.set_defaults(run=cmd_datasets)
-    actions = p.add_subparsers(dest="action", metavar="ACTION")
+    actions = _Subcommands(p.add_subparsers(dest="action", metavar="ACTION"))
     actions.add_parser("list", help="every dataset (the default)")
     a = actions.add_parser("upload", help="upload a folder (zipped for you) or an archive")
     a.add_argument("path")

@@ -121,9 +121,11 @@ def test_jobs_list_get_cancel_and_wait(gf):
     ended = gf.jobs.wait(job.id, timeout=60)
     assert ended.status == ganforge.JobStatus.canceled
     assert job.id in [j.id for j in gf.jobs.iter(status="canceled", page_size=1)]
-    with pytest.raises(ganforge.WaitTimeout):  # a wait that runs out says so, with the job as it stood
-        gf.jobs.wait(gf.train("cdcgan", "digits", "sdk-slow", steps=100_000, image_size=8, hyperparameters=TINY,
-                              follow=False).id, timeout=0.5)
+    slow = gf.train("cdcgan", "digits", "sdk-slow", steps=100_000, image_size=8, hyperparameters=TINY, follow=False)
+    with pytest.raises(ganforge.WaitTimeout) as timed_out:  # a wait that runs out says so, with the job as it stood
+        gf.jobs.wait(slow.id, timeout=0.5)
+    assert timed_out.value.job.id == slow.id and not timed_out.value.job.is_terminal
+    gf.jobs.cancel(slow.id)
 
 
 def test_api_errors_are_exceptions_with_the_problem_fields(gf, stack):
