@@ -84,8 +84,8 @@ def test_a_dataset_folder_is_zipped_uploaded_and_its_layout_guessed(gf, tmp_path
 
 def test_an_onnx_model_is_uploaded_and_served(gf):
     onnx = pytest.importorskip("onnx")
-    from onnx import TensorProto, helper, numpy_helper
     import numpy as np
+    from onnx import TensorProto, helper, numpy_helper
 
     weights = numpy_helper.from_array(np.full((8, 36), 0.02, np.float32), "w")
     shape = numpy_helper.from_array(np.array([-1, 1, 6, 6], np.int64), "shape")
