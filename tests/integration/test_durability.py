@@ -2,6 +2,7 @@
 every job answered 202 reaches a terminal state and stays readable with its outputs, events and
 idempotency key; and a job whose store stays away past the bound fails saying so."""
 
+import itertools
 import json
 import threading
 import time
@@ -157,7 +158,7 @@ def test_a_training_keeps_training_through_a_30_s_outage(tmp_path_factory):
             events = client.get(f"/jobs/{job_id}/events", timeout=10).text
             assert events.count('"status": "running"') == 1, events
             lines = events.splitlines()
-            synced = [json.loads(data[6:])["progress"]["step"] for name, data in zip(lines, lines[1:])
+            synced = [json.loads(data[6:])["progress"]["step"] for name, data in itertools.pairwise(lines)
                       if name == "event: progress" and data.startswith("data: ")]
             # Progress re-synced after the outage: reports past every step reached while Redis was away.
             assert any(step > checkpoint_at_restart for step in synced), synced

@@ -2,7 +2,13 @@
 
 import pytest
 
-from service.core.routing import HEAVY_INFERENCE_QUEUE, INFERENCE_QUEUE, TRAINING_QUEUE, route_by_size, route_of
+from service.core.routing import (
+    HEAVY_INFERENCE_QUEUE,
+    INFERENCE_QUEUE,
+    TRAINING_QUEUE,
+    route_by_size,
+    route_of,
+)
 
 HEAVY = 2048 * 2048
 
