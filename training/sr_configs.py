@@ -15,8 +15,8 @@ over stages. It plays the perceptual loss's part (match statistics of features, 
 and needs no download; ESRGAN's weight of 1 is kept for it, since both are L1 distances
 between feature maps of similar magnitude. With `feature_loss="vgg"` a VGG19 weights file
 (safetensors, torchvision key names `features.N.weight`) named by `vgg_weights_path` is used
-instead, which is what the ESRGAN paper did (training.sr_cli only: workers have no such file, so
-POST /train refuses it); a run records which loss it used, in its manifest's metrics.
+instead, which is what the ESRGAN paper did (an SRConfig built in Python only: workers have no such file,
+so POST /train and `python -m training srgan` refuse it); a run records which loss it used, in its manifest's metrics.
 """
 
 from typing import Literal
@@ -54,8 +54,8 @@ class SRHyperparameters(BaseModel):
     feature_loss: Literal["feature_matching"] = Field(
         "feature_matching",
         description="L1 on discriminator activations (no download). The VGG19 perceptual loss needs a local weights "
-        "file, which workers do not have: it is offered by `python -m training.sr_cli --feature-loss vgg "
-        "--vgg-weights-path FILE` only.",
+        "file, which workers do not have: it is offered to Python callers of "
+        "training.sr_trainer.train_sr only (SRConfig with feature_loss='vgg' and vgg_weights_path).",
     )
     d_features: int = Field(64, ge=4, le=256, description="Width of the discriminator's first stage.")
     ema_decay: float = Field(0.999, ge=0, lt=1, description="Decay of the generator's moving average; 0 disables it.")
