@@ -264,4 +264,6 @@ def test_a_training_from_the_form_draws_a_growing_loss_curve_and_samples_and_can
     row = page.locator(f"#job-rows tr[data-job='{job_id}']")
     row.wait_for(timeout=WAIT_MS)
     assert "canceled" in row.inner_text()
+    # GET /jobs adds the key's jobs that this page did not remember, e.g. the gallery's samples
+    page.locator("#job-rows tr", has_text="mnist-cdcgan").first.wait_for(timeout=WAIT_MS)
     screenshot(page, "jobs")
