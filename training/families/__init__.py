@@ -2,7 +2,8 @@
 
 Free of torch: the API validates a request against this table. Each family names its recipe
 (training/recipes/), which only the training worker and the CLI import. How to add a family:
-/work/notes/families.md and README's "How it is built".
+a module here (its hyperparameters and `FAMILY = Family(...)`, see spec.py), its name in the
+import below and one line in FAMILIES; a new training method also adds a recipe (training/recipes/).
 """
 
 from training.families import cdcgan, cyclegan, dcgan, esrgan, infogan, lsgan, pix2pix, sagan, srgan, stylegan2, wgan_gp
