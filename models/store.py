@@ -87,10 +87,17 @@ class ModelStore:
         else:
             version = self.aliases(name).get(wanted)
             if version is None and wanted == "latest":
-                version = versions[-1]
+                version = self._newest_promoted(name, versions)
         if version not in versions:
             raise UnknownModel(f"model {name!r} has no version or alias {wanted!r}")
         return self.manifest(name, version)
+
+    def _newest_promoted(self, name: str, versions: list[int]) -> int | None:
+        """`latest` without an alias: the newest version no quality gate held back (training/quality_gate.py)."""
+        for version in reversed(versions):
+            if self.manifest(name, version).metrics.get("quality_gate", {}).get("promoted", True):
+                return version
+        return None
 
     def manifest(self, name: str, version: int) -> Manifest:
         return Manifest.model_validate_json((self.root / name / str(version) / "manifest.json").read_text())

@@ -64,7 +64,7 @@ def check_translator_parity(module: nn.Module, path: Path, *, channels_in: int, 
 
 
 def register_translator(result, store, name: str, provenance, *, domains: dict[str, str] | None = None,
-                        metrics: dict | None = None):
+                        metrics: dict | None = None, aliases: tuple[str, ...] = ("latest",)):
     """Export every direction of a training result (training.pix2pix_trainer.TranslationResult)
     and register them as the next version of `name` in `store`: a2b as model.onnx, b2a (when
     there is one) as b2a.onnx beside it. Nothing is registered if a parity check fails."""
@@ -82,5 +82,5 @@ def register_translator(result, store, name: str, provenance, *, domains: dict[s
             name, paths["a2b"], task="translate", architecture=result.architecture,
             config={"family": result.family, "directions": result.architecture_configs},
             signature=signature, provenance=provenance, parity_max_abs_diff=worst, metrics=metrics,
-            extra_files=tuple(p for d, p in paths.items() if d != "a2b"),
+            extra_files=tuple(p for d, p in paths.items() if d != "a2b"), aliases=aliases,
         )

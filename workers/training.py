@@ -18,6 +18,7 @@ from training.evaluation import Evaluation
 from training.families import FAMILIES
 from training.outcome import TrainingFailed, TrainingOutcome
 from workers.context import WorkerContext
+from workers.eta import PhaseClock
 from workers.evaluation import evaluation_of
 from workers.job_runner import JobFailed, JobResult, job_task
 from workers.outage import best_effort
@@ -57,10 +58,12 @@ class TrainingRun:
         self.datasets = self.evaluation.datasets
         self.eval_samples = context.settings.train_eval_samples
         self.checkpoints = context.settings.artifacts_dir / "checkpoints" / job.id
+        self._adopt_checkpoints(self.params.get("resume_from"))
         self.samples = [o for o in job.outputs if o.name.startswith("sample-")]  # kept across a resume
         self._last_progress = self._last_cancel_check = 0.0
         self._canceled = False
         self._rate: float | None = None
+        self._clock = PhaseClock()  # the ETA: each phase's own measured pace (workers/eta.py)
         self._started = time.monotonic()
 
     def fit(self, train: Callable[..., Any], render: Callable[[Any], bytes]) -> tuple[Any, int]:
@@ -98,8 +101,23 @@ class TrainingRun:
         self.jobs.update(self.job.id, "registered", data={"model": manifest.ref},
                          model=ModelRef(name=manifest.name, version=manifest.version))
 
+    def _adopt_checkpoints(self, old_job_id: str | None) -> None:
+        """POST /train with `resume_from`: start from a copy of that job's checkpoints (kept, so
+        the old job can be resumed again); a redelivery of this job keeps its own."""
+        import shutil
+
+        if not old_job_id or (self.checkpoints.is_dir() and any(self.checkpoints.iterdir())):
+            return
+        source = self.checkpoints.parent / old_job_id
+        if not source.is_dir() or not any(source.iterdir()):
+            raise JobFailed("no_checkpoint", f"job {old_job_id} left no checkpoint to resume from")
+        shutil.copytree(source, self.checkpoints, dirs_exist_ok=True)
+
     def steps_for(self, dataset_size: int) -> int:
-        """`steps` as asked, or `epochs` passes over `dataset_size` images."""
+        """`steps` as asked, or `epochs` passes over `dataset_size` images; with `register_only`
+        the step of the newest checkpoint, so nothing more is trained."""
+        if self.params.get("register_only"):
+            return self.resume_point()
         batch = min(self.params["hyperparameters"]["batch_size"], dataset_size)
         return self.params.get("steps") or math.ceil(self.params["epochs"] * dataset_size / batch)
 
@@ -111,7 +129,11 @@ class TrainingRun:
 
     # -- callbacks from the training loop ---------------------------------------------------------
 
-    def progress(self, step: int, total: int, losses: dict[str, float], images_per_sec: float) -> None:
+    def progress(self, step: int, total: int, losses: dict[str, float], images_per_sec: float, *,
+                 phase: Any = None) -> None:
+        """After every step; `phase` is the loop's Phase (name, start, stop) of the step."""
+        phase_name, phase_stop = (phase.name, phase.stop) if phase is not None else ("train", total)
+        self._clock.tick(step, phase_name)
         # One step's rate is noisy; an exponential average reads better and gives a steadier ETA.
         self._rate = images_per_sec if self._rate is None else 0.9 * self._rate + 0.1 * images_per_sec
         every = self.params["checkpoint_every"]
@@ -121,13 +143,13 @@ class TrainingRun:
         if now - self._last_progress < PROGRESS_INTERVAL_S and step != total:
             return
         self._last_progress = now
-        batch = self.params["hyperparameters"]["batch_size"]
         progress = {
             "step": step,
             "total": total,
             "losses": {k: round(v, 5) for k, v in losses.items()},
             "images_per_sec": round(self._rate, 1),
-            "eta_s": round((total - step) * batch / self._rate, 1) if self._rate else None,
+            "eta_s": round(eta, 1) if (eta := self._clock.eta(step, total, phase_stop)[0]) is not None else None,
+            "phase": phase_name,
             "elapsed_s": round(now - self._started, 1),
         }
         # Progress missed while Redis is away is re-synced by the next report after it is back.

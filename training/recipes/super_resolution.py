@@ -17,6 +17,7 @@ from models.inference.pixels import unit_to_signed
 from models.manifest import Provenance
 from models.upscaler_export import export_upscaler
 from training.outcome import TrainingFailed, TrainingOutcome
+from training.quality_gate import apply, judge
 from training.session import TrainingSession
 from training.sr_configs import SRConfig
 from training.sr_trainer import PatchSampler, as_unit_tensors, train_sr
@@ -71,13 +72,30 @@ def recipe(run: TrainingSession) -> TrainingOutcome:
         manifest = run.models.register(
             params["model_name"], onnx_path, task="upscale", architecture=result.architecture,
             config=result.architecture_config, signature=signature, provenance=provenance, parity_max_abs_diff=parity,
-            metrics={**figures, "feature_loss": result.feature_loss},
+            metrics={**figures, "feature_loss": result.feature_loss}, aliases=(),  # `latest` once it passes the gate
         )
+    gate = bicubic_gate(run, manifest)
+    manifest = apply(run.models, manifest, gate)
     run.registered(manifest)
     return TrainingOutcome(metrics={
         "steps": result.step, "resumed_from_step": resumed_from, "losses": result.losses, "model": manifest.ref,
-        "parity_max_abs_diff": parity, "feature_loss": result.feature_loss, **figures,
+        "parity_max_abs_diff": parity, "feature_loss": result.feature_loss, **figures, **gate.as_metrics(),
     })
+
+
+def bicubic_gate(run: TrainingSession, manifest):
+    """The exported network against bicubic on the training images shrunk by its scale
+    (training/paired_evaluation.py), as served: through ONNX Runtime."""
+    from training.paired_evaluation import upscaler_figures
+
+    promote = run.params.get("promote", "if_better")
+    try:
+        figures = upscaler_figures(run.evaluation, manifest, run.params["dataset"])
+    except Exception as error:  # noqa: BLE001 - a failed measurement is reported, not fatal
+        return judge(promote, "bicubic", None, f"{type(error).__name__}: {error}")
+    detail = (f"PSNR-Y {figures['psnr_y']:.2f} dB vs bicubic {figures['bicubic_psnr_y']:.2f} dB, SSIM-Y "
+              f"{figures['ssim_y']:.3f} vs {figures['bicubic_ssim_y']:.3f} on {figures['n_images']} training images")
+    return judge(promote, "bicubic", figures["beats_bicubic"], detail)
 
 
 @torch.no_grad()

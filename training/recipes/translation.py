@@ -25,6 +25,7 @@ from models.translator_export import register_translator
 from training.cyclegan_trainer import train_cyclegan
 from training.outcome import TrainingFailed, TrainingOutcome
 from training.pix2pix_trainer import train_pix2pix
+from training.quality_gate import apply, judge
 from training.session import TrainingSession
 from training.translation_configs import CycleGANConfig, Pix2PixConfig
 
@@ -102,19 +103,34 @@ def train_translator(kind: TranslationKind, run: TrainingSession) -> TrainingOut
     figures = paired_figures(result.generators["a2b"], fixed_a, fixed_b) if kind.paired else {}
     provenance = Provenance(trainer=run.family.name, dataset=params["dataset"], seed=config.seed, steps=result.step,
                             job_id=run.job_id, command=run.command, hyperparameters=config.model_dump())
-    manifest = register_translator(result, run.models, params["model_name"], provenance, metrics=figures)
+    manifest = register_translator(result, run.models, params["model_name"], provenance, metrics=figures, aliases=())
+    gate = identity_gate(params.get("promote", "if_better"), figures)
+    manifest = apply(run.models, manifest, gate)
     run.registered(manifest)
     return TrainingOutcome(metrics={
         "steps": result.step, "resumed_from_step": resumed_from, "losses": result.losses, "model": manifest.ref,
-        "parity_max_abs_diff": manifest.parity_max_abs_diff, "image_size": size, **figures,
+        "parity_max_abs_diff": manifest.parity_max_abs_diff, "image_size": size, **figures, **gate.as_metrics(),
     })
+
+
+def identity_gate(promote: str, figures: dict[str, float]):
+    """A translator must do better than handing the input back: L1 to the targets of the sample pairs."""
+    if "sample_l1_a2b" not in figures:
+        return judge(promote, "identity", None, "unpaired data has no targets to compare with")
+    ours, identity = figures["sample_l1_a2b"], figures["sample_l1_identity"]
+    return judge(promote, "identity", ours < identity,
+                 f"L1 to the targets {ours:.4f} vs the input's {identity:.4f} on {SAMPLE_ROWS} training pairs")
 
 
 @torch.no_grad()
 def paired_figures(a2b: torch.nn.Module, fixed_a: torch.Tensor, fixed_b: torch.Tensor) -> dict[str, float]:
     """L1 between the outputs and their targets on the sample rows: training data, a sanity check."""
     fake_b = a2b(fixed_a).numpy()
-    return {"sample_l1_a2b": round(float(np.abs(fake_b - fixed_b.numpy()[: len(fake_b)]).mean()), 5)}
+    target = fixed_b.numpy()[: len(fake_b)]
+    identity = fixed_a.numpy()[: len(fake_b)]
+    return {"sample_l1_a2b": round(float(np.abs(fake_b - target).mean()), 5),
+            "sample_l1_identity": round(float(np.abs(identity - target).mean()), 5) if identity.shape == target.shape
+            else float("inf")}
 
 
 def pix2pix(run: TrainingSession) -> TrainingOutcome:

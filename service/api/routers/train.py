@@ -19,7 +19,8 @@ from service.api.schemas.problem import PROBLEM_RESPONSES
 from service.api.schemas.train import ArchitectureInfo, ArchitectureList, TrainRequest
 from service.api.schemas.webhooks import WEBHOOK_FIELDS
 from service.api.training_quota import start_training
-from service.core.jobs import Job
+from service.api.ownership import find_job
+from service.core.jobs import Job, JobStatus
 from training.dataset_store import DatasetRecord
 from training.families import FAMILIES, Family
 
@@ -63,7 +64,39 @@ def resolve_image_size(requested: int | None, record: DatasetRecord) -> int:
     return size
 
 
+RESUMABLE = (JobStatus.canceled, JobStatus.failed)
+
+
+def resumed_params(state, request: TrainRequest) -> dict:
+    """The params of a run that continues `resume_from`'s newest checkpoint: that job's settings,
+    with this request's steps, promotion and schedule of checkpoints and samples."""
+    old = find_job(state, request.resume_from, current_caller())  # another owner's: 404
+    if old.kind != "train" or old.status not in RESUMABLE:
+        raise invalid("resume_from", f"job {old.id} is a {old.status.value} {old.kind} job; only canceled or failed "
+                      "training jobs can be resumed", "not_resumable")
+    for field in ("architecture", "dataset", "model_name"):
+        if getattr(request, field) != old.params[field]:
+            raise invalid(field, f"job {old.id} trained {field} {old.params[field]!r}, not {getattr(request, field)!r}",
+                          "differs_from_resumed_job")
+    params = dict(old.params)
+    params.update(resume_from=old.id, register_only=request.register_only, promote=request.promote,
+                  checkpoint_every=request.checkpoint_every, sample_every=request.sample_every)
+    if request.steps is not None or request.epochs is not None:
+        params.update(steps=request.steps, epochs=request.epochs)
+    return params
+
+
 def submit_train(state, request: TrainRequest) -> Job:
+    if request.register_only and not request.resume_from:
+        raise invalid("register_only", "register_only needs resume_from: the job whose checkpoint to register",
+                      "needs_resume_from")
+    if request.resume_from:
+        params = resumed_params(state, request)
+        caller = current_caller()
+        claim_model_name(state, request.model_name, caller)
+        return start_training(state, caller, lambda: enqueue(
+            state, kind="train", model=None, params=params, webhook=request.webhook_spec(),
+        ))
     family = resolve_family(request.architecture)
     hyperparameters = validate_hyperparameters(family, request.hyperparameters)
     record = resolve_dataset(state, family, request.dataset)

@@ -1,6 +1,6 @@
 """POST /train: a training job on a built-in or uploaded dataset."""
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -59,6 +59,24 @@ class TrainRequest(WebhookFields):
     sample_every: int = Field(
         200, ge=0, le=1_000_000, description="Publish a sample grid every this many steps (0: only at the end).",
         examples=[200],
+    )
+
+    promote: Literal["if_better", "always"] = Field(
+        "if_better",
+        description="When the new version becomes `latest`: `if_better` (it must beat its baseline: bicubic for an "
+        "upscaler, the previous version's FID for a generator, the input itself for a translator) or `always`. "
+        "It is registered either way; the job's metrics and the manifest's `quality_gate` say which and why.",
+        examples=["if_better"],
+    )
+    resume_from: str | None = Field(
+        None, max_length=64,
+        description="A canceled or failed training job of yours: continue from its newest checkpoint with its "
+        "settings (architecture, dataset, model_name, hyperparameters, seed); `steps` may be raised.",
+        examples=["0b6f2c1e9a7d4c52"],
+    )
+    register_only: bool = Field(
+        False, description="With `resume_from`: no more training; export and register its newest checkpoint.",
+        examples=[False],
     )
 
     @model_validator(mode="after")

@@ -1,0 +1,102 @@
+"""Honest training figures over HTTP: the ETA of a run with a phase change, the quality gate that
+keeps a worse-than-bicubic upscaler from `latest`, and a canceled run resumed and registered."""
+
+import time
+
+import pytest
+from conftest import wait_for_status
+
+pytestmark = pytest.mark.integration
+
+# An SRGAN big enough that a step costs a measurable time, small enough for two shared cores.
+SR_HYPER = {"scale": 2, "features": 8, "blocks": 1, "patch_size": 8, "batch_size": 2, "d_features": 8}
+
+
+def sr_body(name: str, steps: int, **extra) -> dict:
+    return {"architecture": "srgan", "dataset": "skimage-photos", "model_name": name, "steps": steps,
+            "image_size": 64, "seed": 0, "checkpoint_every": 0, "sample_every": 0,
+            "hyperparameters": dict(SR_HYPER, **extra.pop("hyper", {})), **extra}
+
+
+def follow(api, job_id: str, timeout_s: float = 600) -> tuple[dict, list[dict]]:
+    """The finished job and every distinct progress report seen while polling it."""
+    deadline, seen = time.monotonic() + timeout_s, []
+    while time.monotonic() < deadline:
+        job = api.get(f"/jobs/{job_id}").json()
+        progress = job.get("progress")
+        if progress and (not seen or progress["step"] != seen[-1]["step"]):
+            seen.append(progress)
+        if job["status"] in ("succeeded", "failed", "canceled"):
+            return job, seen
+        time.sleep(0.15)
+    raise AssertionError(f"job {job_id} did not finish in {timeout_s} s")
+
+
+def test_the_eta_of_a_run_with_a_phase_change_is_within_a_quarter_of_the_truth(api):
+    # pretrain (L1 alone) for the first fifth, then the GAN phase, which costs several times more a step
+    answer = api.post("/train", json=sr_body("eta-srgan", 120, hyper={"pretrain_fraction": 0.2}))
+    assert answer.status_code == 202, answer.text
+    job, seen = follow(api, answer.json()["id"])
+    assert job["status"] == "succeeded", job
+    assert {p["phase"] for p in seen} == {"pretrain", "gan"}
+    # The truth from the job's own clock: the worker's elapsed time at the last step, so the
+    # polling's delays do not count.
+    end = seen[-1]
+    assert end["step"] == end["total"] == 120
+    checked = []
+    for report in seen:
+        if 0.25 <= report["step"] / report["total"] <= 0.75 and report["eta_s"] is not None:
+            truth = end["elapsed_s"] - report["elapsed_s"]
+            checked.append((report["step"], report["eta_s"], truth))
+    assert len(checked) >= 3, seen
+    wrong = [(step, eta, truth) for step, eta, truth in checked if abs(eta - truth) > 0.25 * truth]
+    assert not wrong, f"(step, eta_s, seconds it really took): {wrong}"
+
+
+def test_a_worse_than_bicubic_upscaler_is_registered_but_not_promoted(api):
+    first = api.post("/train", json=sr_body("gate-srgan", 3, promote="always"), headers={"Prefer": "wait=240"}).json()
+    first = wait_for_status(api, first["id"], {"succeeded", "failed"}, timeout_s=240)
+    assert first["status"] == "succeeded", first
+    assert first["metrics"]["quality_gate"]["promoted"] is True
+    assert first["metrics"]["quality_gate"]["reason"].startswith("promote: always")
+    # three steps from random weights: worse than bicubic
+    job = api.post("/train", json=sr_body("gate-srgan", 3, seed=1), headers={"Prefer": "wait=240"}).json()
+    job = wait_for_status(api, job["id"], {"succeeded", "failed"}, timeout_s=240)
+    assert job["status"] == "succeeded", job
+    gate = job["metrics"]["quality_gate"]
+    assert gate["promoted"] is False and gate["baseline"] == "bicubic"
+    assert gate["reason"].startswith("does not beat bicubic: PSNR-Y"), gate
+    manifest = api.get(f"/models/gate-srgan/versions/{job['model']['version']}").json()
+    assert manifest["metrics"]["quality_gate"] == gate  # the manifest says which and why, too
+    model = api.get("/models/gate-srgan").json()
+    assert model["aliases"]["latest"] == first["model"]["version"] != job["model"]["version"]
+
+
+def test_a_canceled_run_is_resumed_and_registered(api):
+    answer = api.post("/train", json=sr_body("resumed-srgan", 5000, checkpoint_every=5))
+    assert answer.status_code == 202, answer.text
+    old_id = answer.json()["id"]
+    deadline = time.monotonic() + 300
+    while (api.get(f"/jobs/{old_id}").json().get("progress") or {}).get("step", 0) < 12:
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    assert api.post(f"/jobs/{old_id}/cancel").status_code == 202
+    assert wait_for_status(api, old_id, {"canceled"}, timeout_s=60)["status"] == "canceled"
+
+    same = {"resume_from": old_id, "promote": "always"}
+    # the checkpoint as it is: exported and registered, nothing more trained
+    kept = api.post("/train", json=sr_body("resumed-srgan", 1, register_only=True, **same)).json()
+    kept = wait_for_status(api, kept["id"], {"succeeded", "failed"}, timeout_s=240)
+    assert kept["status"] == "succeeded", kept
+    step = kept["metrics"]["resumed_from_step"]
+    assert step >= 10 and step % 5 == 0 and kept["metrics"]["steps"] == step and kept["model"]["name"] == "resumed-srgan"
+
+    # and trained on from there
+    more = api.post("/train", json=sr_body("resumed-srgan", step + 4, **same)).json()
+    more = wait_for_status(api, more["id"], {"succeeded", "failed"}, timeout_s=240)
+    assert more["status"] == "succeeded", more
+    assert more["metrics"]["resumed_from_step"] == step and more["metrics"]["steps"] == step + 4
+    assert more["model"]["version"] == kept["model"]["version"] + 1
+
+    refused = api.post("/train", json=sr_body("resumed-srgan", 10, resume_from=more["id"]))
+    assert refused.status_code == 422 and refused.json()["errors"][0]["field"] == "resume_from"
