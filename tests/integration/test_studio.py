@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
-from archives import png, zip_bytes
+from archives import classes_files, png, zip_bytes
 from conftest import wait_for_status
 from PIL import Image
 
@@ -223,6 +223,21 @@ def test_a_dataset_upload_names_each_failing_file(page):
     errors = page.locator("#dataset-result .file-errors li")
     errors.first.wait_for(timeout=WAIT_MS)
     assert "dogs/broken.png" in errors.all_inner_texts()[0]
+
+    # without the broken file it is accepted: its preview shows, and the train form offers it
+    form.locator("input[name=file]").set_input_files(
+        files=[{"name": "pets.zip", "mimeType": "application/zip", "buffer": zip_bytes(classes_files())}])
+    form.locator("input[name=name]").fill("studio pets")
+    form.locator("button[type=submit]").click()
+    accepted = page.locator("#dataset-result .card")
+    accepted.wait_for(timeout=WAIT_MS)
+    dataset_id = accepted.get_attribute("data-dataset")
+    page.wait_for_function("() => { const i = document.querySelector('#dataset-result .card img'); "
+                           "return i && i.complete && i.naturalWidth > 0; }", timeout=WAIT_MS)
+    assert "2 classes: cat, dog" in accepted.inner_text()
+    page.click("a[href='#train']")
+    page.locator("#train-form select[name=architecture]").select_option("cdcgan")
+    assert dataset_id in page.locator("#train-form select[name=dataset] option").evaluate_all("os => os.map(o => o.value)")
 
 
 def test_a_training_from_the_form_draws_a_growing_loss_curve_and_samples_and_cancels(page, api):
