@@ -122,10 +122,12 @@ def train_stylegan2(config: StyleGAN2Config, dataset: Dataset, *, checkpoint_dir
         n = len(index)
         losses: dict[str, float] = {}
 
+        # One generated batch serves both updates (the discriminator sees it detached), as in the
+        # DCGAN trainer: a synthesis pass is the dearest part of a step.
+        fake, _, fake_labels = fake_batch(n, rng, track=True)
+
         # Discriminator: logistic loss, and R1 on the reals every r1_every steps.
-        with torch.no_grad():
-            fake, _, fake_labels = fake_batch(n, rng, track=False)
-        real_scores, fake_scores = scores(real, real_labels, rng), scores(fake, fake_labels, rng)
+        real_scores, fake_scores = scores(real, real_labels, rng), scores(fake.detach(), fake_labels, rng)
         loss_d = F.softplus(fake_scores).mean() + F.softplus(-real_scores).mean()
         if config.r1_gamma > 0 and step % config.r1_every == 0:
             real_r1 = real.detach().requires_grad_(True)
@@ -138,7 +140,6 @@ def train_stylegan2(config: StyleGAN2Config, dataset: Dataset, *, checkpoint_dir
         opt_d.step()
 
         # Generator: non-saturating loss; path-length regularisation every pl_every steps.
-        fake, _, fake_labels = fake_batch(n, rng, track=True)
         loss_g = F.softplus(-scores(fake, fake_labels, rng)).mean()
         if pl_on and step % config.pl_every == 0:
             pl_images, pl_ws, _ = fake_batch(max(n // 2, 1), rng, track=False)
