@@ -98,6 +98,7 @@ def main() -> None:
     parser.add_argument("--no-compare", action="store_true", help="skip the stack without coalescing")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
+    args.out = args.out.resolve()  # redis-server runs elsewhere: its folders must be absolute
     began = time.perf_counter()
     settings = load_settings()
     timing = {"warmup_s": args.warmup, "duration_s": args.duration}
