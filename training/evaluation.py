@@ -29,8 +29,10 @@ from typing import Any
 
 import numpy as np
 
+from models.inference.codes import code_matrix
 from models.inference.latents import sample_latents
 from models.inference.pixels import signed_to_unit
+from models.inference.style import synthesis_feeds
 from models.manifest import (
     GeneratorSignature,
     Manifest,
@@ -171,14 +173,24 @@ def generate_samples(evaluation: Evaluation, signature: GeneratorSignature, onnx
     """n samples as float [N, C, H, W] in [0, 1], and the labels asked for (classes spread evenly)."""
     from models.inference.sessions import open_session
 
-    session = open_session(onnx_path, threads=evaluation.ort_threads, providers=list(evaluation.ort_providers))
+    options = {"threads": evaluation.ort_threads, "providers": list(evaluation.ort_providers)}
+    session = open_session(onnx_path, **options)
+    # A style model's main graph is its synthesis network: z goes through the mapping graph first.
+    style = signature.style
+    mapping = open_session(onnx_path.with_name(style.mapping_file), **options) if style else None
     z = sample_latents(seed, n, signature.latent_dim)
     labels = np.arange(n, dtype=np.int64) % signature.num_classes if "labels" in signature.inputs else None
+    codes = code_matrix(signature.codes, n, seed) if signature.codes else None
     batches = []
     for start in range(0, n, GENERATE_BATCH):
-        feeds = {"z": z[start : start + GENERATE_BATCH]}
+        rows = slice(start, start + GENERATE_BATCH)
+        feeds = {"z": z[rows]}
         if labels is not None:
-            feeds["labels"] = labels[start : start + GENERATE_BATCH]
+            feeds["labels"] = labels[rows]
+        if codes is not None:
+            feeds["codes"] = codes[rows]
+        if mapping is not None:
+            feeds = synthesis_feeds(signature, mapping.run(None, feeds)[0], seed=seed + start)
         batches.append(session.run([signature.output], feeds)[0])
     return signed_to_unit(np.concatenate(batches)), labels
 

@@ -70,6 +70,14 @@ def style_ws(map_fn: Callable[[Feeds], np.ndarray], signature: GeneratorSignatur
     return broadcast(truncate(w, np.asarray(style.w_avg, np.float32), psi), style.num_ws)
 
 
+def synthesis_feeds(signature: GeneratorSignature, w: np.ndarray, *, psi: float = 1.0, noise_mode: str = "const",
+                    seed: int = 0) -> Feeds:
+    """The synthesis graph's inputs for one w per image [n, w_dim]."""
+    style = signature.style
+    ws = broadcast(truncate(w, np.asarray(style.w_avg, np.float32), psi), style.num_ws)
+    return {"ws": ws, **noise_feeds(style, len(w), noise_mode, seed)}
+
+
 def style_images(map_fn: Callable[[Feeds], np.ndarray], synth_fn: Callable[[Feeds], np.ndarray],
                  signature: GeneratorSignature, request: StyleRequest) -> np.ndarray:
     """Images [n, C, H, W] in [-1, 1] for one request."""

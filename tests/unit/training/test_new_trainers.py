@@ -48,3 +48,28 @@ def test_infogan_resumed_equals_uninterrupted_and_its_codes_have_the_manifest_la
     assert signature.inputs == ["z", "codes"] and [c["name"] for c in signature.codes] == ["category", "continuous_0"]
     codes, targets = sample_codes(signature.codes, 5, torch.Generator().manual_seed(0))
     assert codes.shape == (5, 4) and torch.equal(codes[:, :3].argmax(1), targets[0])
+
+
+def test_evaluation_samples_style_and_infogan_versions_as_they_are_served(tmp_path):
+    """Evaluation feeds each generator what its graph takes: the mapping graph first for a style
+    model, the codes input for an InfoGAN."""
+    import numpy as np
+
+    from models.manifest import Provenance
+    from models.store import ModelStore
+    from training.evaluation import Evaluation, generate_samples
+    from training.publish import publish_generator
+    from training.recipes.stylegan2 import publish_style_generator
+
+    digits = load_builtin("digits")
+    store = ModelStore(tmp_path / "models")
+    provenance = Provenance(trainer="test", dataset="digits", seed=1, steps=1)
+    style = publish_style_generator(train_stylegan2(StyleGAN2Config(steps=1, **STYLE), digits), store, "s", provenance)
+    info = publish_generator(train_infogan(InfoGANConfig(steps=1, **INFO), digits), store, "i", provenance)
+    evaluation = Evaluation(models=store, datasets=None, real_stats_dir=tmp_path / "stats")
+    for manifest in (style, info):
+        images, labels = generate_samples(evaluation, manifest.signature, store.onnx_path(manifest), 300, seed=2)
+        assert images.shape == (300, 1, 8, 8) and labels is None
+        assert 0 <= images.min() and images.max() <= 1 and images.std() > 0
+        again, _ = generate_samples(evaluation, manifest.signature, store.onnx_path(manifest), 300, seed=2)
+        assert np.array_equal(images, again)
