@@ -9,6 +9,7 @@ from fastapi_offline import FastAPIOffline
 
 from service.api.auth import AUTH_RESPONSES, authenticate
 from service.api.body_limit import BodyLimitMiddleware
+from service.api.docs_policy import install_docs_policy
 from service.api.errors import install_error_handlers
 from service.api.event_hub import EventHub, async_redis
 from service.api.metrics import install_metrics
@@ -60,6 +61,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         responses=AUTH_RESPONSES,
     )
     install_error_handlers(app)
+    install_docs_policy(app)  # /docs and /redoc never reach beyond this origin
     install_metrics(app)  # GET /metrics, request timings
     app.add_middleware(BodyLimitMiddleware, limit_of=body_limits(settings))
     app.add_middleware(RateLimitHeaders)

@@ -39,6 +39,7 @@ def test_doc_pages_load_only_local_assets_without_a_key(stack, page):
         html = anonymous.get(page)
         assert html.status_code == 200
         assert html.headers["content-type"].startswith("text/html")
+        assert "default-src 'self'" in html.headers["content-security-policy"]  # the browser stays on this origin
         assert "http://" not in html.text and "https://" not in html.text, "the page names an outside address"
         parser = AssetLinks()
         parser.feed(html.text)

@@ -83,7 +83,7 @@ def test_a_dataset_folder_is_zipped_uploaded_and_its_layout_guessed(gf, tmp_path
 
 
 def test_an_onnx_model_is_uploaded_and_served(gf):
-    onnx = pytest.importorskip("onnx")
+    pytest.importorskip("onnx")
     import numpy as np
     from onnx import TensorProto, helper, numpy_helper
 
