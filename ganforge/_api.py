@@ -135,14 +135,15 @@ class Api:
               epochs: int | None = None, image_size: int | None = None, seed: int | None = None,
               hyperparameters: dict[str, Any] | None = None, checkpoint_every: int | None = None,
               sample_every: int | None = None, follow: bool = True, progress: bool | None = None,
-              timeout: float | None = None, idempotency_key: str | bool | None = None):
+              timeout: float | None = None, idempotency_key: str | bool | None = None, **fields: Any):
         """Train a model. With `follow` (default) it follows the job's event stream with a progress
-        bar and answers the registered version's `Manifest`; without, the queued `Job`."""
+        bar and answers the registered version's `Manifest`; without, the queued `Job`. Other
+        fields of POST /train (e.g. `promote`, `resume_from`) pass through as keyword arguments."""
         return self._run(flows.train(
             architecture, dataset, model_name, follow=follow, progress=self.progress if progress is None else progress,
             timeout_s=timeout, idempotency_key=self._key(idempotency_key), steps=steps, epochs=epochs,
             image_size=image_size, seed=seed, hyperparameters=hyperparameters, checkpoint_every=checkpoint_every,
-            sample_every=sample_every,
+            sample_every=sample_every, **fields,
         ))
 
     def evaluate(self, model: str, *, dataset: str | None = None, n_samples: int | None = None,
