@@ -159,6 +159,7 @@ def _work_through_outages(store: JobStore, job: Job, work: Callable[[Job], JobRe
             if left <= 0:
                 raise StoreUnavailable(f"the job store (Redis) was unreachable for more than {bound_s:g} s "
                                        f"while the job ran: {error}") from error
+            time.sleep(min(1.0, left))  # a full Redis still answers PING: don't spin on the work
             ride_out(store.redis.ping, left, "waiting to run the job again")
 
 

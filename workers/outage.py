@@ -18,7 +18,8 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-REDIS_DOWN = (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError, OSError)
+# A full Redis (noeviction past maxmemory) refuses writes as an absent one does: ridden out alike.
+REDIS_DOWN = (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError, redis.OutOfMemoryError, OSError)
 
 
 class StoreUnavailable(Exception):

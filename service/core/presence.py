@@ -34,7 +34,10 @@ class Presence:
     def _beat(self) -> None:
         while not self._stop.is_set():
             try:
-                self.client.set(keys.worker(self.worker_id), self.record, ex=max(1, int(self.interval_s * 3)))
+                key, ttl_s = keys.worker(self.worker_id), max(1, int(self.interval_s * 3))
+                # EXPIRE needs no memory, so presence lasts while a full Redis refuses writes (no /ready flap).
+                if not self.client.expire(key, ttl_s):
+                    self.client.set(key, self.record, ex=ttl_s)
             except redis.RedisError:
                 pass  # Redis is away; the next beat tries again
             self._stop.wait(self.interval_s)
