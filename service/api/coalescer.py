@@ -12,14 +12,13 @@ Every job keeps its own record, task entry (the reaper requeues it alone), lease
 cache entry and webhook: the message only carries the ids and each job's task arguments.
 """
 
-import logging
 import threading
 import time
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 
 from celery import Celery
 
-log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -27,6 +26,7 @@ class _Bucket:
     job_ids: list[str] = field(default_factory=list)
     each: list[dict] = field(default_factory=list)
     deadline: float = 0.0
+    sent: Future = field(default_factory=Future)  # resolved once the bucket's message is in the broker
 
 
 class Coalescer:
@@ -41,13 +41,16 @@ class Coalescer:
         threading.Thread(target=self._loop, name="coalescer", daemon=True).start()
 
     def submit(self, task: str, queue: str, job_id: str, kwargs: dict, in_flight: int = 1) -> None:
-        """Queue the job: now, with the jobs already waiting for `task`, or within the window.
-        `in_flight`: the jobs this process has accepted and not yet answered, this one included."""
+        """Queue the job, with the jobs already waiting for `task`, now or within the window, and
+        return once its message is in the broker (raising what the publish raised): a 202 still
+        means the job's message was sent. `in_flight`: the jobs this process has accepted and not
+        yet answered, this one included."""
         ready = None
         with self._wake:
             bucket = self._buckets.setdefault((task, queue), _Bucket())
             bucket.job_ids.append(job_id)
             bucket.each.append(kwargs)
+            sent = bucket.sent
             if len(bucket.job_ids) >= min(self.max_jobs, in_flight):
                 ready = self._take(bucket)
             elif len(bucket.job_ids) == 1:
@@ -55,16 +58,22 @@ class Coalescer:
                 self._wake.notify()
         if ready is not None:
             self._send(task, queue, *ready)
+        sent.result(timeout=self.window_s + 60)
 
-    def _take(self, bucket: _Bucket) -> tuple[list[str], list[dict]]:
-        taken = bucket.job_ids, bucket.each
-        bucket.job_ids, bucket.each = [], []
+    def _take(self, bucket: _Bucket) -> tuple[list[str], list[dict], Future]:
+        taken = bucket.job_ids, bucket.each, bucket.sent
+        bucket.job_ids, bucket.each, bucket.sent = [], [], Future()
         return taken
 
-    def _send(self, task: str, queue: str, job_ids: list[str], each: list[dict]) -> None:
-        self.celery.send_task(task, args=[job_ids], kwargs={"each": each}, queue=queue)
+    def _send(self, task: str, queue: str, job_ids: list[str], each: list[dict], sent: Future) -> None:
+        try:
+            self.celery.send_task(task, args=[job_ids], kwargs={"each": each}, queue=queue)
+        except Exception as error:  # every job of the message fails its request, as a lone publish would
+            sent.set_exception(error)
+            return
         self.messages_sent += 1
         self.jobs_sent += len(job_ids)
+        sent.set_result(None)
 
     def _loop(self) -> None:
         while True:
@@ -75,8 +84,5 @@ class Coalescer:
                     waiting = [b.deadline for b in self._buckets.values() if b.job_ids]
                     self._wake.wait(max(0.0, min(waiting) - now) if waiting else None)
                     continue
-            for (task, queue), (job_ids, each) in due:
-                try:
-                    self._send(task, queue, job_ids, each)
-                except Exception:  # the broker is away: the jobs stay queued, their waits time out
-                    log.exception("sending %d coalesced jobs to %s", len(job_ids), task)
+            for (task, queue), taken in due:
+                self._send(task, queue, *taken)

@@ -85,7 +85,11 @@ def enqueue(state: ApiState, *, kind: JobKind, model: ModelRef | None, params: d
         with _coalescer_lock:
             _in_flight.add(job.id)
             in_flight = len(_in_flight)
-        coalescer.submit(coalesced_task(kind), queue, job.id, task_kwargs or {}, in_flight)
+        try:
+            coalescer.submit(coalesced_task(kind), queue, job.id, task_kwargs or {}, in_flight)
+        except BaseException:
+            _in_flight.discard(job.id)  # not accepted: no answer will take it off
+            raise
     else:
         state.celery.send_task(task, args=[job.id], kwargs=task_kwargs or {}, queue=queue)
     return job
