@@ -4,12 +4,12 @@
 makes every model of ZOO in this order, with the settings they were made with.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from models.manifest import Manifest
-from training.zoo import digits, super_resolution, translation
+from training.zoo import digits, infogan, styles, super_resolution, translation
 from training.zoo.run import ZooRun
 
 __all__ = ["ZOO", "ZooModel", "ZooRun"]
@@ -37,5 +37,7 @@ ZOO: dict[str, ZooModel] = {
         ZooModel(super_resolution.MODEL_NAME, super_resolution.train_sr_x4),
         _translator("edges2digits"),
         _translator("thin2bold"),
+        ZooModel(infogan.MODEL_NAME, infogan.train_mnist_infogan),
+        ZooModel(styles.STYLE_NAME, styles.train_fashion_stylegan2),
     )
 }

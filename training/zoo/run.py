@@ -1,10 +1,11 @@
 """How `python -m training zoo` asks a bundled model to be made: one ZooRun per model."""
 
+import logging
 import tempfile
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 from models.store import ModelStore
 from training.cli_session import DRY_RUN_STEPS
@@ -26,3 +27,10 @@ class ZooRun:
         """The store to register into: the real one, or a temporary one for a dry run."""
         with tempfile.TemporaryDirectory() as scratch:
             yield ModelStore(Path(scratch) if self.dry_run else self.store)
+
+
+def log_progress(step: int, total: int, losses: dict[str, float], images_per_sec: float) -> None:
+    """A progress line every 100 steps, for the long runs of `make zoo`."""
+    if step % 100 == 0 or step == total:
+        shown = " ".join(f"{k}={v:.3f}" for k, v in losses.items())
+        logging.getLogger("training.zoo").info("step %d/%d %s %.0f img/s", step, total, shown, images_per_sec)

@@ -1,0 +1,98 @@
+"""The bundled style model, `fashion-stylegan2`, and the DCGAN it is measured against.
+
+Both train on Fashion-MNIST (Debian's `dataset-fashion-mnist`, 60,000 28x28 images, padded up
+to 32x32 by resizing) for the same compute: a budget of CPU seconds on one thread each, which is
+what "the same wall-clock time" means on an idle machine and stays fair on a shared one. Both are
+then judged by the same Inception FID (pool3 features, the same real images and sample counts),
+and each manifest carries both figures. `fashion-dcgan` is bundled too, so the comparison can
+be checked by anyone with POST /evaluate.
+"""
+
+import logging
+import time
+
+import numpy as np
+
+from models.inference.pixels import signed_to_unit
+from models.manifest import Manifest, Provenance
+from models.store import ModelStore
+from training.builtin_datasets import builtin_datasets
+from training.configs import DCGANConfig
+from training.datasets import Dataset
+from training.dcgan_trainer import train_dcgan
+from training.evaluation import generate_samples
+from training.extractor_choice import packaged_inception_file
+from training.publish import publish_generator
+from training.recipes.stylegan2 import publish_style_generator
+from training.stylegan2_trainer import StyleGAN2Config, train_stylegan2
+from training.zoo.run import ZooRun, log_progress
+
+log = logging.getLogger("training.zoo")
+
+STYLE_NAME = "fashion-stylegan2"
+DCGAN_NAME = "fashion-dcgan"
+DATASET = "fashion-mnist"
+IMAGE_SIZE = 32
+CPU_BUDGET_S = 600  # each
+FID_SAMPLES = 500  # real and generated, each; small for a CPU, the same for both models
+STYLE_CONFIG = StyleGAN2Config(latent_dim=64, w_dim=64, mapping_layers=2, base_channels=16, max_channels=64,
+                               batch_size=32, steps=1_000_000, seed=0)
+DCGAN_CONFIG = DCGANConfig(conditional=False, latent_dim=64, base_features=32, batch_size=32, steps=1_000_000, seed=0)
+
+
+def cpu_budget(seconds: float):
+    """An abort callback that stops a run once this process has used `seconds` of CPU."""
+    start = time.process_time()
+    return lambda: time.process_time() - start >= seconds
+
+
+def load_fashion() -> Dataset:
+    builtins = builtin_datasets()
+    if DATASET not in builtins:
+        raise RuntimeError("Fashion-MNIST is missing: `apt-get install dataset-fashion-mnist`")
+    images, labels = builtins[DATASET].load(IMAGE_SIZE, 1)
+    return Dataset(DATASET, images, labels, list(builtins[DATASET].class_names))
+
+
+def inception_fid(manifests: list[tuple[Manifest, ModelStore]], dataset: Dataset, n: int) -> list[dict]:
+    """FID of each version against the same n real images, with Inception pool3 features."""
+    from training.evaluation import Evaluation
+    from training.metrics import InceptionExtractor, RealStats, quality_report
+
+    extractor = InceptionExtractor(packaged_inception_file())
+    real = signed_to_unit(dataset.images[np.linspace(0, len(dataset) - 1, n).round().astype(int)])
+    real_stats = RealStats.from_features(DATASET, extractor.name, extractor.resize_mode, extractor.features(real))
+    figures = []
+    for manifest, store in manifests:
+        evaluation = Evaluation(models=store, datasets=None, real_stats_dir=store.root / ".stats")
+        images, _ = generate_samples(evaluation, manifest.signature, store.onnx_path(manifest), n, seed=0)
+        report = quality_report(real_stats, images, extractor)
+        figures.append({"model": manifest.ref, "dataset": DATASET, "extractor": extractor.name,
+                        "resize": extractor.resize_mode, "n_real": n, "n_fake": n, "fid": round(report["fid"], 2),
+                        "kid": report["kid_mean"], "precision": report["precision"], "recall": report["recall"]})
+    return figures
+
+
+def train_fashion_stylegan2(run: ZooRun) -> Manifest:
+    budget = 5 if run.dry_run else (run.steps or CPU_BUDGET_S)  # --steps: seconds of CPU, here
+    dataset = load_fashion()
+    log.info("training %s and %s on %s at %d px for %d CPU seconds each", STYLE_NAME, DCGAN_NAME, DATASET,
+             IMAGE_SIZE, budget)
+    style = train_stylegan2(STYLE_CONFIG, dataset, abort_fn=cpu_budget(budget), progress_fn=log_progress)
+    dcgan = train_dcgan(DCGAN_CONFIG, dataset, abort_fn=cpu_budget(budget), progress_fn=log_progress)
+    budget_note = {"cpu_seconds_each": budget, "threads": 1}
+    with run.registry() as store:
+        style_manifest = publish_style_generator(style, store, STYLE_NAME, Provenance(
+            trainer="stylegan2", dataset=DATASET, seed=0, steps=style.step, command=run.command,
+            hyperparameters={**STYLE_CONFIG.model_dump(), "steps": style.step, **budget_note}))
+        dcgan_manifest = publish_generator(dcgan, store, DCGAN_NAME, Provenance(
+            trainer="dcgan", dataset=DATASET, seed=0, steps=dcgan.step, command=run.command,
+            hyperparameters={**DCGAN_CONFIG.model_dump(), "steps": dcgan.step, **budget_note}))
+        n = 20 if run.dry_run else FID_SAMPLES
+        style_fid, dcgan_fid = inception_fid([(style_manifest, store), (dcgan_manifest, store)], dataset, n)
+        comparison = {"same_compute": budget_note, STYLE_NAME: style_fid, DCGAN_NAME: dcgan_fid}
+        log.info("Inception FID at n=%d: %s %.1f (%d steps), %s %.1f (%d steps)", n, STYLE_NAME, style_fid["fid"],
+                 style.step, DCGAN_NAME, dcgan_fid["fid"], dcgan.step)
+        for manifest in (style_manifest, dcgan_manifest):
+            store.update_metrics(manifest.name, manifest.version, {"same_compute_comparison": comparison})
+        return store.manifest(style_manifest.name, style_manifest.version)
