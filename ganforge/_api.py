@@ -119,7 +119,7 @@ class Api:
                                         grid=grid, timeout_s=timeout, idempotency_key=self._key(idempotency_key)))
 
     def translate(self, image: ImageInput, model: str, *, direction: str = "a2b", format: str = "png",
-                  resize: str = "none", timeout: float | None = 300.0, idempotency_key: str | bool | None = None):
+                  resize: str = "scale", timeout: float | None = 300.0, idempotency_key: str | bool | None = None):
         """An image through an image-to-image model (`PIL.Image`)."""
         return self._run(flows.translate(image, model, direction=direction, format=format, resize=resize,
                                          timeout_s=timeout, idempotency_key=self._key(idempotency_key)))

@@ -272,7 +272,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("image", help="image file")
     p.add_argument("model", help="translate model, e.g. edges2digits-pix2pix")
     p.add_argument("--direction", choices=["a2b", "b2a"], default="a2b")
-    p.add_argument("--resize", choices=["none", "fit"], default="none")
+    p.add_argument("--resize", choices=["scale", "none", "fit"], default="scale")
     p.add_argument("--format", choices=["png", "jpeg", "webp"], default="png")
     p.add_argument("-o", "--output", help="output file (default <image>-<direction>.<format>)")
     p.set_defaults(run=cmd_translate)

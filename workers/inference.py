@@ -37,11 +37,12 @@ def generate(context: WorkerContext, job: Job, cache_digest: str | None = None) 
     inferred = time.perf_counter()
     fmt = params["format"]
     pixels = to_uint8(images)
-    level = context.settings.png_compress_level
+    level, quality = context.settings.png_compress_level, params.get("quality")
     if params.get("grid"):  # the n images as one picture, encoded once
-        encoded = [(f"grid.{fmt}", encode(tile(images), fmt, png_compress_level=level), CONTENT_TYPES[fmt])]
+        encoded = [(f"grid.{fmt}", encode(tile(images), fmt, png_compress_level=level, quality=quality), CONTENT_TYPES[fmt])]
     else:
-        encoded = [(f"{i}.{fmt}", encode(p, fmt, png_compress_level=level), CONTENT_TYPES[fmt]) for i, p in enumerate(pixels)]
+        encoded = [(f"{i}.{fmt}", encode(p, fmt, png_compress_level=level, quality=quality), CONTENT_TYPES[fmt])
+                   for i, p in enumerate(pixels)]
     if params.get("interpolate"):
         animation = params["interpolate"]["animation"]
         encoded.append((f"walk.{animation}", encode_animation(pixels, animation), ANIMATION_TYPES[animation]))

@@ -40,19 +40,22 @@ def translate(context: WorkerContext, job: Job, cache_digest: str | None = None)
         timings["inference_s"] += time.perf_counter() - started
         return out
 
-    pixels, alpha, network_size = translate_pixels(
+    pixels, alpha, how = translate_pixels(
         run, decoded, channels_in=direction.channels_in, size_multiple=signature.size_multiple,
         image_size=signature.image_size, resize=params["resize"],
     )
     fmt = params["format"]
     started = time.perf_counter()
-    encoded = encode(with_alpha(pixels, alpha, fmt), fmt, png_compress_level=context.settings.png_compress_level)
+    encoded = encode(with_alpha(pixels, alpha, fmt), fmt, png_compress_level=context.settings.png_compress_level,
+                     quality=params.get("quality"))
     metrics = {
         "inference_s": round(timings["inference_s"], 5),
         "encode_s": round(time.perf_counter() - started, 5),
         "input_size": list(decoded.size),
         "output_size": [pixels.shape[1], pixels.shape[0]],
-        "network_size": list(network_size),
+        "network_size": list(how["network_size"]),
+        "tiles": how["tiles"],  # 1: the network ran once over the whole (padded) picture
+        "scaled_to": list(how["scaled_to"]) if how["scaled_to"] else None,
         "alpha": alpha is not None and fmt != "jpeg",
     }
     return job_outputs(context, job, [(f"translated.{fmt}", encoded, CONTENT_TYPES[fmt])], metrics, cache_digest)

@@ -33,6 +33,6 @@ def upscale(context: WorkerContext, job: Job, cache_digest: str | None = None) -
     bits = 16 if pixels.dtype == np.uint16 else 8
     holder = [pixels]
     del pixels
-    encoded = encode_owned(holder, fmt, context.settings.png_compress_level)
+    encoded = encode_owned(holder, fmt, context.settings.png_compress_level, quality=params.get("quality"))
     metrics = {**figures, "encode_s": round(time.perf_counter() - started, 4), "bits": bits}
     return job_outputs(context, job, [(f"upscaled.{fmt}", encoded, CONTENT_TYPES[fmt])], metrics, cache_digest)

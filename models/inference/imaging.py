@@ -13,10 +13,18 @@ from models.inference.pixels import max_value
 CONTENT_TYPES = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp"}
 
 
-def encode(pixels: np.ndarray, fmt: str, *, png_compress_level: int = 1, quality: int = 90) -> bytes:
-    """One HW or HWC image (uint8, or uint16 for PNG) as PNG, JPEG or WebP bytes."""
+DEFAULT_QUALITY = 90  # JPEG and WebP, when a request names none
+
+
+def encode(pixels: np.ndarray, fmt: str, *, png_compress_level: int = 1, quality: int | None = None) -> bytes:
+    """One HW or HWC image (uint8, or uint16 for PNG) as PNG, JPEG or WebP bytes.
+
+    `quality` (1-100, JPEG and WebP; PNG is lossless) defaults to DEFAULT_QUALITY. Gray stays
+    gray where the format has gray: PNG (gray, gray + alpha) and JPEG (one channel). WebP has no
+    gray mode in its bitstream, so a gray image is stored with R = G = B and decodes as RGB."""
     if fmt == "png":
         return png_bytes(pixels, png_compress_level)
+    quality = DEFAULT_QUALITY if quality is None else quality
     image = Image.fromarray(pixels)
     buffer = io.BytesIO()
     if fmt == "jpeg":

@@ -30,7 +30,7 @@ from typing import Callable
 import numpy as np
 from PIL import Image
 
-from models.inference.imaging import DecodedImage
+from models.inference.imaging import DEFAULT_QUALITY, DecodedImage
 from models.inference.pixels import integers_to_unit, to_8bit, unit_to_integers
 from models.manifest import UpscalerSignature
 
@@ -130,7 +130,7 @@ def to_format(pixels: np.ndarray, fmt: str) -> np.ndarray:
     return np.ascontiguousarray(pixels)
 
 
-def encode_owned(pixels: list[np.ndarray], fmt: str, png_compress_level: int) -> bytes:
+def encode_owned(pixels: list[np.ndarray], fmt: str, png_compress_level: int, quality: int | None = None) -> bytes:
     """Encode the one array in `pixels`, taken out of the list so it can be freed once Pillow has its
     own copy: at 8192 x 8192 that is 192 MiB less at peak. Pillow's PNG writer on purpose, not
     `models.inference.imaging.png_bytes` (unfiltered rows, tuned for small generator outputs): on an
@@ -140,7 +140,7 @@ def encode_owned(pixels: list[np.ndarray], fmt: str, png_compress_level: int) ->
     if fmt == "png":
         image.save(buffer, format="PNG", compress_level=png_compress_level)
     else:
-        image.save(buffer, format=fmt.upper(), quality=90)
+        image.save(buffer, format=fmt.upper(), quality=DEFAULT_QUALITY if quality is None else quality)
     return buffer.getvalue()
 
 

@@ -95,7 +95,9 @@ def test_a_canceled_run_is_resumed_and_registered(api):
     more = api.post("/train", json=sr_body("resumed-srgan", step + 4, **same)).json()
     more = wait_for_status(api, more["id"], {"succeeded", "failed"}, timeout_s=240)
     assert more["status"] == "succeeded", more
-    assert more["metrics"]["resumed_from_step"] == step and more["metrics"]["steps"] == step + 4
+    # The canceled worker stops at its next cancel check and writes a last checkpoint there, which may
+    # land after the register_only copy was taken: the run goes on from that one or a later one.
+    assert step <= more["metrics"]["resumed_from_step"] < step + 4 and more["metrics"]["steps"] == step + 4
     assert more["model"]["version"] == kept["model"]["version"] + 1
 
     refused = api.post("/train", json=sr_body("resumed-srgan", 10, resume_from=more["id"]))

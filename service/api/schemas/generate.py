@@ -9,6 +9,11 @@ from service.api.schemas.webhooks import WebhookFields
 
 MAX_IMAGES = 64
 ImageFormat = Literal["png", "jpeg", "webp"]
+QUALITY_FIELD = Field(
+    None, ge=1, le=100,
+    description="JPEG and WebP: encoder quality, 1 (smallest) to 100 (best); default 90. PNG is lossless and ignores it.",
+    examples=[90],
+)
 
 
 class StyleMixing(BaseModel):
@@ -90,6 +95,7 @@ class GenerateRequest(WebhookFields):
         examples=[{"category": 3, "continuous_0": 0.8}],
     )
     format: ImageFormat = Field("png", description="Encoding of each output image.", examples=["png"])
+    quality: int | None = QUALITY_FIELD
     grid: bool = Field(
         False, description="Tile the n images into one picture (`grid.<format>`), encoded once, instead of n outputs.",
         examples=[False],

@@ -9,12 +9,12 @@ from typing import Literal
 
 from pydantic import ConfigDict, Field
 
-from service.api.schemas.generate import ImageFormat
+from service.api.schemas.generate import QUALITY_FIELD, ImageFormat
 from service.api.schemas.one_call import INLINE_FIELD
 from service.api.schemas.webhooks import WebhookFields
 
 Direction = Literal["a2b", "b2a"]
-Resize = Literal["none", "fit"]
+Resize = Literal["scale", "none", "fit"]
 
 
 class TranslateRequest(WebhookFields):
@@ -38,12 +38,15 @@ class TranslateRequest(WebhookFields):
         "png", description="Encoding of the output. JPEG has no alpha, so an input's transparency is dropped there.",
         examples=["png"],
     )
+    quality: int | None = QUALITY_FIELD
     resize: Resize = Field(
-        "none",
-        description="`none`: keep the input's size (it is padded by reflection to the network's size multiple and "
-        "cropped back). `fit`: scale it first so its longer side is the model's training size, keeping the aspect ratio; "
-        "the output has that size.",
-        examples=["none"],
+        "scale",
+        description="`scale` (default): the shorter side is scaled to the model's training size, so the content is at "
+        "the scale the model learned, and the output is scaled back to the input's size. `none`: the input's own pixels "
+        "at their own scale. `fit`: the longer side is scaled to the training size; the output keeps that fitted size. "
+        "A pix2pix U-Net (a 1x1 bottleneck at its training size) runs in overlapping tiles of that size blended without "
+        "seams; a CycleGAN ResNet runs once over the whole picture, padded by reflection and cropped back.",
+        examples=["scale"],
     )
     inline: bool = INLINE_FIELD
 
@@ -57,7 +60,7 @@ class TranslateBody(TranslateRequest):
 _FIELD_DOCS = {
     name: {k: v for k, v in spec.items() if k in ("type", "enum", "description", "default", "examples")}
     for name, spec in TranslateRequest.model_json_schema()["properties"].items()
-    if name in ("model", "direction", "format", "resize", "inline")
+    if name in ("model", "direction", "format", "quality", "resize", "inline")
 }
 
 # The OpenAPI request body (the endpoint reads the body itself, so FastAPI cannot infer it).

@@ -8,6 +8,7 @@ from typing import Literal
 
 from pydantic import ConfigDict, Field, field_validator
 
+from service.api.schemas.generate import QUALITY_FIELD
 from service.api.schemas.one_call import INLINE_FIELD
 from service.api.schemas.webhooks import WebhookFields
 
@@ -51,6 +52,7 @@ class UpscaleRequest(WebhookFields):
         "hold 8 bits, and JPEG drops alpha.",
         examples=["png"],
     )
+    quality: int | None = QUALITY_FIELD
     inline: bool = INLINE_FIELD
 
     @field_validator("tile")

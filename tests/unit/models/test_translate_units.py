@@ -108,9 +108,9 @@ def test_identity_network_returns_the_input_at_its_size_with_alpha():
     rng = np.random.default_rng(1)
     pixels = rng.integers(0, 256, (23, 41, 3), dtype=np.uint8)
     alpha = rng.integers(0, 256, (23, 41), dtype=np.uint8)
-    out, out_alpha, network = translate_pixels(lambda x: x, DecodedImage(pixels, alpha), channels_in=3,
-                                               size_multiple=32, image_size=32, resize="none")
-    assert network == (64, 32) and out.shape == (23, 41, 3)
+    out, out_alpha, how = translate_pixels(lambda x: x, DecodedImage(pixels, alpha), channels_in=3,
+                                           size_multiple=32, image_size=32, resize="none")
+    assert how["network_size"] == (32, 32) and how["tiles"] == 4 and out.shape == (23, 41, 3)  # a U-Net: in tiles
     assert np.abs(out.astype(int) - pixels).max() <= 1 and np.array_equal(out_alpha, alpha)
     rgba = with_alpha(out, out_alpha, "png")
     assert rgba.shape == (23, 41, 4) and np.array_equal(rgba[..., 3], alpha)
@@ -120,10 +120,10 @@ def test_identity_network_returns_the_input_at_its_size_with_alpha():
 def test_fit_scales_the_longer_side_to_the_training_size_and_alpha_with_it():
     pixels = np.full((100, 50, 1), 200, np.uint8)
     alpha = np.full((100, 50), 255, np.uint8)
-    out, out_alpha, network = translate_pixels(lambda x: x, DecodedImage(pixels, alpha), channels_in=1,
-                                               size_multiple=32, image_size=32, resize="fit")
+    out, out_alpha, how = translate_pixels(lambda x: x, DecodedImage(pixels, alpha), channels_in=1,
+                                           size_multiple=32, image_size=32, resize="fit")
     assert fit_size(50, 100, 32) == (16, 32) and out.shape == (32, 16) and out_alpha.shape == (32, 16)
-    assert network == (32, 32) and abs(int(out.mean()) - 200) <= 1
+    assert how["network_size"] == (32, 32) and abs(int(out.mean()) - 200) <= 1
 
 
 def test_channels_convert_between_gray_and_rgb():
