@@ -28,7 +28,7 @@ TRAIN = {"architecture": "cdcgan", "dataset": "digits", "model_name": "idle", "i
 
 
 def raise_open_files_limit() -> int:
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     wanted = hard if hard != resource.RLIM_INFINITY else 1 << 16
     resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
     return wanted
