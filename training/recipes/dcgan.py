@@ -48,7 +48,8 @@ def recipe(run: TrainingSession) -> TrainingOutcome:
         # A copy in train mode: batch statistics of this grid, and the trainer's modules untouched.
         with torch.no_grad():
             images = copy.deepcopy(generator).train()(z, *labels).numpy()
-        return grid_png(images, classes if 0 < classes <= 16 else None)  # one column per class
+        per_class = 0 < classes <= 16  # one column per class (a multiple of it), named on top
+        return grid_png(images, classes if per_class else None, dataset.class_names if per_class else None)
 
     result, resumed_from = run.fit(lambda **callbacks: train_dcgan(config, dataset, **callbacks), render)
     if (stopped := run.stopped(result)) is not None:

@@ -35,7 +35,8 @@ def recipe(run: TrainingSession) -> TrainingOutcome:
     def render(generator: StyleGAN2Generator) -> bytes:
         with torch.no_grad():
             images = generator(z, labels).clamp(-1, 1).numpy()
-        return grid_png(images, classes if 0 < classes <= 16 else None)
+        per_class = 0 < classes <= 16
+        return grid_png(images, classes if per_class else None, dataset.class_names if per_class else None)
 
     result, resumed_from = run.fit(lambda **callbacks: train_stylegan2(config, dataset, **callbacks), render)
     if (stopped := run.stopped(result)) is not None:
