@@ -6,7 +6,7 @@ training/families/. A recipe is `recipe(session: TrainingSession) -> TrainingOut
 (training/session.py); it raises TrainingFailed for what the client should be told.
 """
 
-from typing import Callable
+from collections.abc import Callable
 
 from training.outcome import TrainingOutcome
 from training.recipes import dcgan, infogan, stylegan2, super_resolution, translation

@@ -10,14 +10,13 @@ from torch import nn
 
 from models.inference.grids import grid_png
 from models.inference.latents import sample_latents
-from models.manifest import Provenance
 from training.configs import DCGANConfig
 from training.dataset_store import DatasetStore
 from training.datasets import Dataset
 from training.dcgan_trainer import train_dcgan
-from training.evaluation import evaluate_new_version
 from training.outcome import TrainingOutcome
 from training.publish import publish_generator
+from training.recipes.generator_outcome import publish_generator_run
 from training.session import TrainingSession
 
 SAMPLE_GRID_SIZE = 64
@@ -55,21 +54,5 @@ def recipe(run: TrainingSession) -> TrainingOutcome:
     if (stopped := run.stopped(result)) is not None:
         return stopped
     run.final_sample(result.step, lambda: render(result.generator))
-    provenance = Provenance(
-        trainer=run.family.name, dataset=params["dataset"], seed=config.seed, steps=result.step,
-        job_id=run.job_id, command=run.command, hyperparameters=config.model_dump(),
-    )
-    manifest = publish_generator(result, run.models, params["model_name"], provenance)
-    run.registered(manifest)
-    # Quality figures of the new version on its training data (training/evaluation.py), also in its manifest.
-    evaluation = evaluate_new_version(run.evaluation, manifest, run.eval_samples, run.job_id)
-    return TrainingOutcome(
-        metrics={
-            "steps": result.step,
-            "resumed_from_step": resumed_from,
-            "losses": result.losses,
-            "model": manifest.ref,
-            "parity_max_abs_diff": manifest.parity_max_abs_diff,
-            **evaluation,
-        },
-    )
+    return publish_generator_run(run, config, result, resumed_from,
+                                 lambda store, name, provenance: publish_generator(result, store, name, provenance))

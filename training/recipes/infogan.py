@@ -7,12 +7,11 @@ import torch
 from models.inference.codes import code_matrix
 from models.inference.grids import grid_png
 from models.inference.latents import sample_latents
-from models.manifest import Provenance
-from training.evaluation import evaluate_new_version
 from training.infogan_trainer import InfoGANConfig, train_infogan
 from training.outcome import TrainingOutcome
 from training.publish import publish_generator
 from training.recipes.dcgan import load_dataset
+from training.recipes.generator_outcome import publish_generator_run
 from training.session import TrainingSession
 
 GRID_ROWS = 6
@@ -47,13 +46,6 @@ def recipe(run: TrainingSession) -> TrainingOutcome:
     if (stopped := run.stopped(result)) is not None:
         return stopped
     run.final_sample(result.step, lambda: render(result.generator))
-    provenance = Provenance(trainer=run.family.name, dataset=params["dataset"], seed=config.seed, steps=result.step,
-                            job_id=run.job_id, hyperparameters=config.model_dump())
-    manifest = publish_generator(result, run.models, params["model_name"], provenance)
-    run.registered(manifest)
-    evaluation = evaluate_new_version(run.evaluation, manifest, run.eval_samples, run.job_id)
-    return TrainingOutcome(metrics={
-        "steps": result.step, "resumed_from_step": resumed_from, "losses": result.losses, "model": manifest.ref,
-        "parity_max_abs_diff": manifest.parity_max_abs_diff, "codes": result.codes, **evaluation,
-    })
+    return publish_generator_run(run, config, result, resumed_from,
+                                 lambda store, name, provenance: publish_generator(result, store, name, provenance), codes=result.codes)
 

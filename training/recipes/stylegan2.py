@@ -11,9 +11,9 @@ from models.inference.latents import sample_latents
 from models.manifest import Provenance
 from models.style_export import export_style_generator
 from models.stylegan2 import StyleGAN2Generator
-from training.evaluation import evaluate_new_version
 from training.outcome import TrainingOutcome
 from training.recipes.dcgan import SAMPLE_GRID_SIZE, load_dataset
+from training.recipes.generator_outcome import publish_generator_run
 from training.session import TrainingSession
 from training.stylegan2_trainer import (
     ARCHITECTURE,
@@ -42,15 +42,8 @@ def recipe(run: TrainingSession) -> TrainingOutcome:
     if (stopped := run.stopped(result)) is not None:
         return stopped
     run.final_sample(result.step, lambda: render(result.generator))
-    provenance = Provenance(trainer=run.family.name, dataset=params["dataset"], seed=config.seed, steps=result.step,
-                            job_id=run.job_id, hyperparameters=config.model_dump())
-    manifest = publish_style_generator(result, run.models, params["model_name"], provenance)
-    run.registered(manifest)
-    evaluation = evaluate_new_version(run.evaluation, manifest, run.eval_samples, run.job_id)
-    return TrainingOutcome(metrics={
-        "steps": result.step, "resumed_from_step": resumed_from, "losses": result.losses, "model": manifest.ref,
-        "parity_max_abs_diff": manifest.parity_max_abs_diff, **evaluation,
-    })
+    return publish_generator_run(run, config, result, resumed_from,
+                                 lambda store, name, provenance: publish_style_generator(result, store, name, provenance))
 
 
 def publish_style_generator(result: StyleTrainResult, store, name: str, provenance: Provenance):

@@ -38,6 +38,6 @@ ZOO: dict[str, ZooModel] = {
         _translator("edges2digits"),
         _translator("thin2bold"),
         ZooModel(infogan.MODEL_NAME, infogan.train_mnist_infogan),
-        ZooModel(styles.STYLE_NAME, styles.train_fashion_stylegan2),
+        ZooModel(styles.STYLE_NAME, styles.train_fashion_stylegan2, styles.write_examples),
     )
 }

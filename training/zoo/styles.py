@@ -10,6 +10,7 @@ be checked by anyone with POST /evaluate.
 
 import logging
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -96,3 +97,39 @@ def train_fashion_stylegan2(run: ZooRun) -> Manifest:
         for manifest in (style_manifest, dcgan_manifest):
             store.update_metrics(manifest.name, manifest.version, {"same_compute_comparison": comparison})
         return store.manifest(style_manifest.name, style_manifest.version)
+
+
+def write_examples(store_root: Path, out: Path) -> list[Path]:
+    """docs/: a walk in w between two seeds, a row of psi from 0 to 1, and style mixing at three
+    crossovers, each as one strip, made through the exported graphs as the service runs them."""
+    from models.inference.grids import grid_png
+    from models.inference.sessions import open_session
+    from models.inference.style import StyleRequest, style_images, style_walk
+
+    store = ModelStore(store_root)
+    manifest = store.resolve(STYLE_NAME)
+    synthesis_path = store.onnx_path(manifest)
+    mapping = open_session(synthesis_path.with_name(manifest.signature.style.mapping_file))
+    synthesis = open_session(synthesis_path)
+
+    def map_fn(feeds):
+        return mapping.run(None, feeds)[0]
+
+    def synth_fn(feeds):
+        return synthesis.run(None, feeds)[0]
+
+    signature = manifest.signature
+    walk = style_walk(map_fn, synth_fn, signature, 7, 11, 8, space="w", labels=None, psi=1.0, noise_mode="const")
+    psis = np.concatenate([style_images(map_fn, synth_fn, signature, StyleRequest(seed=7, n=1, psi=psi))
+                           for psi in np.linspace(0.0, 1.0, 8)])
+    mixes = np.concatenate([style_images(map_fn, synth_fn, signature, StyleRequest(seed=7, n=1)),
+                            *(style_images(map_fn, synth_fn, signature,
+                                           StyleRequest(seed=7, n=1, mix_seed=11, crossover=k)) for k in (1, 3, 5)),
+                            style_images(map_fn, synth_fn, signature, StyleRequest(seed=11, n=1))])
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, images, columns in (("walk", walk, 8), ("psi", psis, 8), ("mixing", mixes, 5)):
+        path = out / f"{STYLE_NAME}-{name}.png"
+        path.write_bytes(grid_png(np.clip(images, -1, 1), columns))
+        written.append(path)
+    return written
