@@ -32,8 +32,12 @@ READ_COUNT = 100
 
 
 def async_redis(settings: Settings) -> aioredis.Redis:
-    return aioredis.Redis.from_url(settings.redis_url, socket_connect_timeout=2, socket_timeout=5,
-                                   socket_keepalive=True, health_check_interval=10)
+    # Thousands of streams share a few connections: past the pool's size a read waits its turn
+    # (an asyncio wait, no thread) instead of failing with "Too many connections" mid-stream.
+    pool = aioredis.BlockingConnectionPool.from_url(settings.redis_url, max_connections=128, timeout=30,
+                                                    socket_connect_timeout=2, socket_timeout=5,
+                                                    socket_keepalive=True, health_check_interval=10)
+    return aioredis.Redis(connection_pool=pool)
 
 
 class EventHub:
