@@ -29,3 +29,27 @@ def publish_generator(result: TrainResult, store: ModelStore, name: str, provena
             provenance=provenance,
             parity_max_abs_diff=parity,
         )
+
+
+def gate_generator_run(run, manifest: Manifest, evaluation: dict) -> tuple[Manifest, dict]:
+    """After a generator run is registered and measured (`evaluation`: what
+    training.evaluation.evaluate_new_version answered): `latest` stays on the previous version
+    unless the new one's FID beats it, measured the same way (training/quality_gate.py). The
+    previous version is measured now, with the same samples, when its manifest has no such
+    figures: no dearer than the measurement the run just made. Answers the manifest and the
+    metrics to add to the job's."""
+    from training.evaluation import evaluate_generator
+    from training.quality_gate import gate_generator
+
+    figures = evaluation.get("evaluation")
+
+    def measure_previous(previous: Manifest) -> dict | None:
+        try:
+            return evaluate_generator(run.evaluation, previous, figures["dataset"], figures["n_fake"],
+                                      seed=figures.get("seed", 0), job_id=run.job_id)
+        except Exception:  # noqa: BLE001 - no comparison then; the verdict says so
+            return None
+
+    manifest, verdict = gate_generator(run.models, manifest, figures, run.params.get("promote", "if_better"),
+                                       measure_previous)
+    return manifest, verdict.as_metrics()

@@ -52,3 +52,72 @@ def previous_latest(store: ModelStore, name: str, before: int) -> Manifest | Non
     if version is None or version == before or version not in store.versions(name):
         return None
     return store.manifest(name, version)
+
+
+# -- generators: the new version's FID against the previous `latest`'s ----------------------------
+
+# What two FIDs must share to be compared: the same data, judge, resize and sample counts.
+FID_COMPARED_BY = ("dataset", "extractor", "resize_mode", "n_real", "n_fake")
+
+
+def comparable(new: dict[str, Any] | None, old: dict[str, Any] | None) -> bool:
+    return bool(new and old and "fid" in new and "fid" in old
+                and all(new.get(key) == old.get(key) for key in FID_COMPARED_BY))
+
+
+def recorded_fid(manifest: Manifest, like: dict[str, Any]) -> dict[str, Any] | None:
+    """The figures in `manifest` measured as `like` was (training/evaluation.py records them under
+    metrics["evaluations"]["{dataset}/{extractor}"]), when there are such."""
+    for figures in (manifest.metrics.get("evaluations") or {}).values():
+        if comparable(like, figures):
+            return figures
+    return None
+
+
+def generator_verdict(promote: str, figures: dict[str, Any] | None, previous: Manifest | None,
+                      measure_previous=None) -> GateVerdict:
+    """The rule: a generator beats its baseline, the previous `latest`, when its FID is lower on the
+    same data with the same extractor, resize and sample counts. The previous version's figures
+    come from its manifest when it was measured that way, else from `measure_previous(previous)`
+    (the same measurement; None when it cannot be made cheaply). Nothing to compare with (a first
+    version, no figures): promoted, and the reason says so."""
+    baseline = "previous version"
+    if previous is None:
+        return judge(promote, baseline, None, "the first version: nothing to compare with")
+    if not figures or "fid" not in figures:
+        return judge(promote, baseline, None, "the new version has no FID (evaluation off or not possible)")
+    old = recorded_fid(previous, figures)
+    if old is None and measure_previous is not None:
+        measured = measure_previous(previous)
+        old = measured if comparable(figures, measured) else None
+    if old is None:
+        return judge(promote, baseline, None, f"{previous.ref} has no FID measured as this one was")
+    detail = (f"FID {figures['fid']:.3f} vs {previous.ref} {old['fid']:.3f} ({figures['extractor']}, "
+              f"{figures['n_fake']} samples against {figures['n_real']} images of {figures['dataset']})")
+    return judge(promote, baseline, figures["fid"] < old["fid"], detail)
+
+
+def gate_generator(store: ModelStore, manifest: Manifest, figures: dict[str, Any] | None, promote: str,
+                   measure_previous=None) -> tuple[Manifest, GateVerdict]:
+    """Judge a just-registered generator against the `latest` before it and apply the verdict.
+    Registration may already have pointed `latest` at the new version: a version that does not
+    pass gives `latest` back to the one before."""
+    aliases = store.aliases(manifest.name)
+    previous = previous_latest(store, manifest.name, manifest.version)
+    if previous is None and aliases.get(LATEST) == manifest.version:
+        previous = _newest_before(store, manifest)
+    verdict = generator_verdict(promote, figures, previous, measure_previous)
+    manifest = apply(store, manifest, verdict)
+    if not verdict.promoted and previous is not None:
+        store.set_alias(manifest.name, LATEST, previous.version)
+    return manifest, verdict
+
+
+def _newest_before(store: ModelStore, manifest: Manifest) -> Manifest | None:
+    """The version `latest` pointed at before this one took it: the newest earlier version that
+    passed its own gate (or was registered before gates existed)."""
+    for version in sorted((v for v in store.versions(manifest.name) if v < manifest.version), reverse=True):
+        earlier = store.manifest(manifest.name, version)
+        if (earlier.metrics.get("quality_gate") or {}).get("promoted", True):
+            return earlier
+    return None
