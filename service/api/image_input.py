@@ -14,6 +14,7 @@ import binascii
 import json
 import re
 import tempfile
+from collections.abc import Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -100,7 +101,11 @@ async def _read_multipart(request: Request, max_bytes: int) -> tuple[bytes, dict
         return path.read_bytes(), dict(upload.fields)
 
 
-async def receive_image_request(request: Request, *, max_bytes: int, max_pixels: int) -> ImageRequest:
+async def receive_image_request(request: Request, *, max_bytes: int, max_pixels: int,
+                                before_decode: Callable[[tuple[int, int], dict[str, Any]], None] | None = None,
+                                ) -> ImageRequest:
+    """The image and the other fields of a request; `before_decode(size, fields)` may refuse the
+    request from the header's size alone, before any pixel is decoded."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type == "application/json":
         fields = await _read_json(request, max_bytes)
@@ -115,6 +120,8 @@ async def receive_image_request(request: Request, *, max_bytes: int, max_pixels:
                           "send multipart/form-data with an `image` file part, or JSON with `image` in base64") from None
     try:
         width, height = open_image_header(data, max_pixels).size  # cheap: the header only
+        if before_decode is not None:
+            before_decode((width, height), fields)
         async with _decode_budget(2 * max_pixels).hold(width * height):
             # In a worker thread: a large image takes a while to decode, and the event loop serves everyone.
             image = await anyio.to_thread.run_sync(decode_image, data, max_pixels)

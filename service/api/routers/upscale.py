@@ -53,9 +53,10 @@ class _Keyed(BaseModel):
     image_sha256: str
 
 
-def check_sizes(request: UpscaleRequest, manifest: Manifest, image: DecodedImage, max_output_pixels: int) -> float:
+def check_sizes(request: UpscaleRequest, manifest: Manifest, size: tuple[int, int],
+                max_output_pixels: int) -> float:
     """The final factor; 413/422 when the request would make too large an image or can't be tiled."""
-    width, height = image.size
+    width, height = size
     scale = manifest.signature.scale
     outscale = request.outscale or float(scale)
     largest = max(outscale, scale)  # the network's output is held too, before any resampling
@@ -88,8 +89,14 @@ async def upscale(request: Request, state: StateDep, response: Response, wait_s:
     as base64). Deterministic, so a repeat of the same image and fields is answered from the result
     cache (`cached: true`) without a worker."""
     settings = state.settings
+    def refuse_early(size: tuple[int, int], fields: dict) -> None:
+        # An input at the pixel limit is cheap to read the size of and dear to decode: refuse an
+        # output that would be too large before decoding it.
+        early = validate_fields(UpscaleRequest, fields)
+        check_sizes(early, resolve_model(state, early.model, "upscale"), size, settings.max_output_pixels)
+
     received = await receive_image_request(request, max_bytes=settings.max_image_bytes,
-                                           max_pixels=settings.max_input_pixels)
+                                           max_pixels=settings.max_input_pixels, before_decode=refuse_early)
     body = negotiate(validate_fields(UpscaleRequest, received.fields), image, pictures=1)
     keyed = _Keyed(request=body, image_sha256=hashlib.sha256(received.data).hexdigest())
 
@@ -103,7 +110,7 @@ async def upscale(request: Request, state: StateDep, response: Response, wait_s:
 
 def submit_upscale(state, request: UpscaleRequest, data: bytes, image: DecodedImage) -> Job:
     manifest = resolve_model(state, request.model, "upscale")
-    outscale = check_sizes(request, manifest, image, state.settings.max_output_pixels)
+    outscale = check_sizes(request, manifest, image.size, state.settings.max_output_pixels)
     model = ModelRef(name=manifest.name, version=manifest.version)
     params = request.model_dump(exclude={"model", *WEBHOOK_FIELDS})
     params.update(outscale=outscale, image_sha256=hashlib.sha256(data).hexdigest(), input_size=list(image.size),
