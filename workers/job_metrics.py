@@ -17,10 +17,11 @@ from celery.signals import task_postrun, task_prerun
 
 from service.core import keys
 from service.core.metrics import BATCH_SIZE, JOB_DURATION, JOBS, QUEUE_WAIT, MetricsRecorder
-from service.core.routing import ROUTES
+from service.core.routing import COALESCED_KINDS, ROUTES, coalesced_task
 from workers import batcher
 
-_JOB_TASKS = {route.task for route in ROUTES.values()}
+# A coalesced message (`<task>.many`) carries several job ids in its first argument.
+_JOB_TASKS = {route.task for route in ROUTES.values()} | {coalesced_task(kind) for kind in COALESCED_KINDS}
 _FIELDS = ("kind", "model", "status", "created_at", "started_at", "finished_at")
 _TERMINAL = {"succeeded", "failed", "canceled"}
 
@@ -36,11 +37,11 @@ class JobObserver:
     def began(self, task_id: str) -> None:
         self._began[task_id] = datetime.now(timezone.utc)
 
-    def ended(self, task_id: str, job_id: str) -> None:
+    def ended(self, task_id: str, job_ids: list[str]) -> None:
         began = self._began.pop(task_id, None)
         if began is not None:
             with self._lock:
-                self._finished.append((job_id, began))
+                self._finished.extend((job_id, began) for job_id in job_ids)
 
     def record_finished(self) -> None:
         """Turn the jobs finished since the last call into figures (the recorder calls this)."""
@@ -84,7 +85,7 @@ def install_job_metrics(app: Celery, client: redis.Redis) -> MetricsRecorder:
     @task_postrun.connect(weak=False)
     def _ended(sender=None, task_id=None, args=None, **_) -> None:
         if sender is not None and sender.name in _JOB_TASKS and args:
-            observer.ended(task_id, args[0])
+            observer.ended(task_id, args[0] if isinstance(args[0], list) else [args[0]])
 
     batcher.BATCH_OBSERVERS.append(lambda model, images: recorder.observe(BATCH_SIZE, {"model": model}, images))
     app.ganforge_metrics = recorder.start()
