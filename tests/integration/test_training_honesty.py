@@ -34,7 +34,7 @@ def follow(api, job_id: str, timeout_s: float = 600) -> tuple[dict, list[dict]]:
     raise AssertionError(f"job {job_id} did not finish in {timeout_s} s")
 
 
-STRETCH = 16  # steps after a report whose measured pace is the truth its ETA is held to
+STRETCH = 40  # steps after a report whose measured pace is the truth its ETA is held to
 
 
 def pace(reports: list[dict]) -> float:
@@ -44,12 +44,15 @@ def pace(reports: list[dict]) -> float:
 
 def test_the_eta_of_a_run_with_a_phase_change_is_within_a_quarter_of_the_truth(api):
     # pretrain (L1 alone) for the first fifth, then the GAN phase, which costs more a step
-    answer = api.post("/train", json=sr_body("eta-srgan", 120, hyper={"pretrain_fraction": 0.2, "d_features": 16}))
+    # Long enough that a quiet machine (a step in ~0.1 s, a report every 0.5 s) gives a few dozen reports.
+    # Steps of ~0.1 s on a quiet machine, so that a step's own noise (a report, a cancel check) is small.
+    hyper = {"pretrain_fraction": 0.2, "d_features": 16, "features": 16, "patch_size": 16, "batch_size": 16}
+    answer = api.post("/train", json=sr_body("eta-srgan", 300, hyper=hyper))
     assert answer.status_code == 202, answer.text
-    job, seen = follow(api, answer.json()["id"])
+    job, seen = follow(api, answer.json()["id"], timeout_s=1200)
     assert job["status"] == "succeeded", job
     assert {p["phase"] for p in seen} == {"pretrain", "gan"}
-    assert seen[-1]["step"] == seen[-1]["total"] == 120
+    assert seen[-1]["step"] == seen[-1]["total"] == 300
     # The truth is what the following steps really took, by the job's own recorded clock
     # (`elapsed_s`), not the end of the run: on this shared machine a step costs 0.1 s alone and
     # 1.7 s under the others' load, and no ETA can foresee the load changing. So each report's
@@ -74,8 +77,8 @@ def test_the_eta_of_a_run_with_a_phase_change_is_within_a_quarter_of_the_truth(a
         pytest.skip(f"the machine's load changed all through the run ({unsteady} unsteady stretches): nothing to judge")
     wrong = [(step, eta, truth) for step, eta, truth in checked if abs(eta - truth) > 0.25 * truth]
     assert not wrong, f"(step, predicted s/step, measured s/step): {wrong} of {checked}"
-    # At 25% the GAN phase has just started: its own pace is counted, not the pretraining's.
-    assert checked[0][0] <= 0.3 * seen[-1]["total"], (checked, "pretrain s/step", round(pace(pretrain[2:]), 3))
+    # Early in the GAN phase its own pace is counted already, not the pretraining's.
+    assert checked[0][0] <= 0.5 * seen[-1]["total"], (checked, "pretrain s/step", round(pace(pretrain[2:]), 3))
 
 
 def test_a_worse_than_bicubic_upscaler_is_registered_but_not_promoted(api):
