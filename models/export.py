@@ -6,7 +6,7 @@ The exported graph takes "z" (float32 [N, latent_dim]) and, for a conditional ge
 
 import threading
 import warnings
-from typing import Callable
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np

@@ -11,8 +11,8 @@ whose innermost level is 1x1 there, or 4 for the ResNet): 28 trains a unet_32 at
 
 import copy
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 import torch
