@@ -21,7 +21,6 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import httpx
 import numpy as np
 
 from bench.body_caps import PeakSampler
@@ -49,7 +48,11 @@ def photos(side: int, count: int) -> list[bytes]:
 
 def measure(count: int, deadline_s: float) -> dict:
     from bench import machine
-    from service.core.routing import HEAVY_INFERENCE_QUEUE, INFERENCE_QUEUE, TRAINING_QUEUE
+    from service.core.routing import (
+        HEAVY_INFERENCE_QUEUE,
+        INFERENCE_QUEUE,
+        TRAINING_QUEUE,
+    )
     from service.core.settings import load_settings
     from service.local.stack import LocalStack
 

@@ -17,7 +17,6 @@ import shutil
 import time
 from pathlib import Path
 
-import httpx
 import numpy as np
 
 from bench import heavy, machine

@@ -3,7 +3,7 @@
 import os
 import platform
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from models.inference.sessions import usable_cores
 
@@ -41,7 +41,7 @@ def describe() -> dict:
     usable = usable_cores()
     load = os.getloadavg() if hasattr(os, "getloadavg") else None
     return {
-        "date_utc": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "date_utc": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "host": platform.node(),
         "os": f"{platform.system()} {platform.release()}",
         "cpu_model": _cpu_model(),

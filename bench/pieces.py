@@ -4,7 +4,7 @@ re-validating a Job record the way the job store does."""
 
 import json
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from bench.timing import interleaved
 from models.store import ModelStore
@@ -16,7 +16,7 @@ def measure_pieces(store: ModelStore, model: str, *, rounds: int, round_s: float
     job = Job(id="0" * 32, kind="generate", status=JobStatus.queued,
               model=ModelRef(name=manifest.name, version=manifest.version),
               params={"n": 1, "seed": 1, "labels": None, "truncation": None, "format": "png"},
-              created_at=datetime.now(timezone.utc))
+              created_at=datetime.now(UTC))
     stored = {k: json.dumps(v) for k, v in job.model_dump(mode="json").items()}
 
     def job_round_trip():

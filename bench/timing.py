@@ -2,7 +2,7 @@
 
 import statistics
 import time
-from typing import Callable
+from collections.abc import Callable
 
 
 def interleaved(cases: dict[str, Callable[[], object]], *, rounds: int, round_s: float) -> dict[str, dict]:

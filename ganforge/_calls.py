@@ -3,9 +3,10 @@
 client each drive them with their own I/O."""
 
 import uuid
+from collections.abc import Generator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Generator, TypeVar
+from typing import Any, TypeVar
 
 import httpx
 

@@ -26,7 +26,7 @@ class SseParser:
         if line.startswith(":"):
             return None  # a comment: keep-alive
         name, _, value = line.partition(":")
-        value = value[1:] if value.startswith(" ") else value
+        value = value.removeprefix(" ")
         if name == "event":
             self._event = value
         elif name == "data":

@@ -8,8 +8,9 @@ Last-Event-ID after a dropped stream.
 import asyncio
 import contextlib
 import time
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Any, AsyncIterator, Iterator
+from typing import Any
 
 import httpx
 

@@ -3,7 +3,7 @@
 Kept free of torch so the API can read manifests without loading a training stack.
 """
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
@@ -148,7 +148,7 @@ class Manifest(BaseModel):
         description="Largest |ONNX Runtime - PyTorch| seen when the version was exported.",
         examples=[1.4e-06],
     )
-    created_at: datetime = Field(default_factory=lambda: datetime.now(timezone.utc),
+    created_at: datetime = Field(default_factory=lambda: datetime.now(UTC),
                                  description="When the version was registered.", examples=["2026-11-23T06:14:02Z"])
 
     @property

@@ -14,7 +14,12 @@ import numpy as np
 import onnx
 
 from models.inference.sessions import open_session
-from models.manifest import GeneratorSignature, Signature, TranslatorSignature, UpscalerSignature
+from models.manifest import (
+    GeneratorSignature,
+    Signature,
+    TranslatorSignature,
+    UpscalerSignature,
+)
 
 FLOAT, INT64 = onnx.TensorProto.FLOAT, onnx.TensorProto.INT64
 _TYPE_NAMES = {FLOAT: "float32", INT64: "int64"}

@@ -7,8 +7,9 @@ logged, sample grids are written to a folder when one is given, nothing is ever 
 import logging
 import math
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from models.manifest import Manifest
 from models.store import ModelStore

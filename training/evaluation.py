@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -102,7 +102,7 @@ def evaluate_new_version(evaluation: Evaluation, manifest: Manifest, n: int, job
                     "measure the version with POST /evaluate"}
     try:
         return {"evaluation": evaluate_generator(evaluation, manifest, manifest.provenance.dataset, n, job_id=job_id)}
-    except Exception as error:  # noqa: BLE001 - the model is registered; say why it has no figures
+    except Exception as error:
         log.exception("evaluating %s failed", manifest.ref)
         return {"evaluation_error": f"{type(error).__name__}: {error}"}
 
@@ -138,7 +138,7 @@ def measure(evaluation: Evaluation, manifest: Manifest, dataset_ref: str, n_samp
     }
     if labels is not None and choice.name == "mnist" and signature.class_names == DIGIT_CLASSES:
         figures.update(class_accuracy(extractor.logits(images), labels))
-    figures["evaluated_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    figures["evaluated_at"] = datetime.now(UTC).isoformat(timespec="seconds")
     return {key: _plain(value) for key, value in figures.items()}
 
 
@@ -156,7 +156,7 @@ def measure_image_to_image(evaluation: Evaluation, manifest: Manifest, dataset_r
 def _labelled(manifest: Manifest, dataset_ref: str, seed: int, figures: dict[str, Any]) -> dict[str, Any]:
     figures = {"model": manifest.ref, "dataset": dataset_ref, **figures, "seed": seed,
                "on_training_data": dataset_ref == manifest.provenance.dataset,
-               "evaluated_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+               "evaluated_at": datetime.now(UTC).isoformat(timespec="seconds")}
     return {key: _plain(value) for key, value in figures.items()}
 
 

@@ -6,7 +6,8 @@ checkpoints and resume), publishes the version with `session.models` and announc
 `session.registered`. It raises TrainingFailed for what the client should be told.
 """
 
-from typing import Any, Callable, Protocol
+from collections.abc import Callable
+from typing import Any, Protocol
 
 from models.manifest import Manifest
 from models.store import ModelStore

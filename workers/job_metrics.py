@@ -9,14 +9,20 @@ before it writes the figures.
 
 import json
 import threading
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import redis
 from celery import Celery
 from celery.signals import task_postrun, task_prerun
 
 from service.core import keys
-from service.core.metrics import BATCH_SIZE, JOB_DURATION, JOBS, QUEUE_WAIT, MetricsRecorder
+from service.core.metrics import (
+    BATCH_SIZE,
+    JOB_DURATION,
+    JOBS,
+    QUEUE_WAIT,
+    MetricsRecorder,
+)
 from service.core.routing import COALESCED_KINDS, ROUTES, coalesced_task
 from workers import batcher
 
@@ -35,7 +41,7 @@ class JobObserver:
         self._lock = threading.Lock()
 
     def began(self, task_id: str) -> None:
-        self._began[task_id] = datetime.now(timezone.utc)
+        self._began[task_id] = datetime.now(UTC)
 
     def ended(self, task_id: str, job_ids: list[str]) -> None:
         began = self._began.pop(task_id, None)

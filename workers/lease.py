@@ -10,9 +10,9 @@ import os
 import socket
 import threading
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Iterator
 
 from service.core.job_store import JobStore
 from workers.outage import best_effort, ride_out

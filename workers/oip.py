@@ -7,7 +7,11 @@ an image network's directly, as its sizes vary) and stores the requested outputs
 
 import time
 
-from models.inference.tensor_specs import UINT8_SUFFIX, as_uint8_images, tensor_signature
+from models.inference.tensor_specs import (
+    UINT8_SUFFIX,
+    as_uint8_images,
+    tensor_signature,
+)
 from models.inference.tensors import TensorBlobError, pack_tensors, unpack_tensors
 from models.manifest import GeneratorSignature
 from service.core.jobs import Job

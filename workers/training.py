@@ -10,7 +10,8 @@ serve inference never load it.
 
 import math
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from models.manifest import Manifest
 from service.core.jobs import Job, JobStatus, ModelRef

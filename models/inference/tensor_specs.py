@@ -10,7 +10,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from models.manifest import GeneratorSignature, Manifest, TranslatorSignature, UpscalerSignature
+from models.manifest import (
+    GeneratorSignature,
+    Manifest,
+    TranslatorSignature,
+    UpscalerSignature,
+)
 
 UINT8_SUFFIX = "_uint8"
 DEFAULT_DIRECTION = "a2b"

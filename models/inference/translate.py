@@ -30,7 +30,13 @@ import numpy as np
 from PIL import Image
 
 from models.inference.imaging import DecodedImage
-from models.inference.pixels import integers_to_unit, signed_to_unit, to_8bit, unit_to_integers, unit_to_signed
+from models.inference.pixels import (
+    integers_to_unit,
+    signed_to_unit,
+    to_8bit,
+    unit_to_integers,
+    unit_to_signed,
+)
 
 MIN_NETWORK_SIDE = 16  # the ResNet's bottleneck stays at least 4x4 (its reflection pads need 2)
 TILES_PER_RUN = 32  # tiles batched into one network run: bounded memory on large inputs

@@ -25,7 +25,7 @@ Free of torch and ONNX Runtime: `run` is whatever maps a batch through the netwo
 import io
 import math
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 from PIL import Image

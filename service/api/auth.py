@@ -86,7 +86,7 @@ CallerDep = Annotated[ApiKey, Depends(_caller)]
 OptionalCallerDep = Annotated[ApiKey | None, Depends(authenticate)]
 
 
-def RequireScope(scope: str):  # noqa: N802 - reads as a marker in `dependencies=[...]`
+def RequireScope(scope: str):
     """A router or route dependency: the caller's key must hold `scope` (admin holds all).
     Public routes of a scoped router (health probes) stay open."""
 

@@ -7,7 +7,7 @@ API 920 MiB) before a schema could refuse it.
 """
 
 import json
-from typing import Callable
+from collections.abc import Callable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 

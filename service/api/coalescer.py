@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 from celery import Celery
 
 
-
 @dataclass
 class _Bucket:
     job_ids: list[str] = field(default_factory=list)

@@ -15,8 +15,9 @@ import asyncio
 import json
 import logging
 from collections import defaultdict
+from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
-from typing import Any, AsyncIterator, Iterator
+from typing import Any
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
@@ -136,7 +137,7 @@ class EventHub:
                 nap = min(RECHECK_S, idle_s - quiet)
                 try:
                     await asyncio.wait_for(woken.wait(), nap)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     quiet += nap
 
     async def get(self, job_id: str) -> Job | None:

@@ -19,7 +19,8 @@ A router makes its job creation idempotent with one call, e.g. for /train:
 import hashlib
 import json
 import time
-from typing import Annotated, Callable
+from collections.abc import Callable
+from typing import Annotated
 
 from fastapi import Header, Response
 from pydantic import BaseModel

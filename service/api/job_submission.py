@@ -16,7 +16,13 @@ from service.api.metrics import count_cache_lookup
 from service.api.state import ApiState
 from service.core.job_store import utcnow
 from service.core.jobs import Job, JobKind, JobOutput, JobStatus, JobWebhook, ModelRef
-from service.core.routing import COALESCED_KINDS, WEBHOOK_ROUTE, Route, coalesced_task, route_of
+from service.core.routing import (
+    COALESCED_KINDS,
+    WEBHOOK_ROUTE,
+    Route,
+    coalesced_task,
+    route_of,
+)
 
 
 def request_digest(kind: JobKind, model: ModelRef, params: dict[str, Any]) -> str:

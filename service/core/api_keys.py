@@ -21,7 +21,7 @@ import re
 import secrets
 import sys
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import redis
@@ -61,7 +61,7 @@ class ApiKey:
     owner: str
     scopes: tuple[str, ...]
     rate: str | None = None  # None: the service's default rate; "unlimited": none
-    created_at: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    created_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
 
     @property
     def is_admin(self) -> bool:

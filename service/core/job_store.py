@@ -12,8 +12,9 @@ request also leaves a cache entry that points at its blobs.
 import hashlib
 import json
 import time
-from datetime import datetime, timezone
-from typing import Any, Iterable
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
 
 import redis
 
@@ -25,7 +26,7 @@ MAX_BLOCK_MS = 1000
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 # KEYS: job hash, event stream, set of running jobs, the events channel (told the job id).

@@ -270,7 +270,7 @@ def test_the_cli_creates_lists_and_revokes_keys(auth_stack):
 def readme_first_example() -> str:
     """The README's first shell block, up to its first curl: how a fresh clone is told to call."""
     text = (REPO / "README.md").read_text()
-    block = next(b for b in re.findall(r"```sh\n(.*?)```", text, re.S) if "curl" in b)
+    block = next(b for b in re.findall(r"```sh\n(.*?)```", text, re.DOTALL) if "curl" in b)
     lines = block.splitlines()
     first_curl = next(i for i, line in enumerate(lines) if line.startswith("curl"))
     return "\n".join(lines[: first_curl + 1])

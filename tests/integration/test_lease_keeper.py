@@ -15,9 +15,8 @@ def test_held_leases_outlive_their_ttl_and_are_let_go_at_the_end(store):
         time.sleep(2.5)
         assert store.redis.get(keys.lease("k1")).decode() == one
         assert store.redis.get(keys.lease("k2")).decode() == two
-        with pytest.raises(LeaseTaken):
-            with hold_lease(store, "k1", ttl):
-                pass
+        with pytest.raises(LeaseTaken), hold_lease(store, "k1", ttl):
+            pass
     assert not store.redis.exists(keys.lease("k1"), keys.lease("k2"))
 
 

@@ -6,7 +6,19 @@ a module here (its hyperparameters and `FAMILY = Family(...)`, see spec.py), its
 import below and one line in FAMILIES; a new training method also adds a recipe (training/recipes/).
 """
 
-from training.families import cdcgan, cyclegan, dcgan, esrgan, infogan, lsgan, pix2pix, sagan, srgan, stylegan2, wgan_gp
+from training.families import (
+    cdcgan,
+    cyclegan,
+    dcgan,
+    esrgan,
+    infogan,
+    lsgan,
+    pix2pix,
+    sagan,
+    srgan,
+    stylegan2,
+    wgan_gp,
+)
 from training.families.spec import Family, by_name
 
 __all__ = ["FAMILIES", "Family"]

@@ -16,7 +16,12 @@ import torch
 import torch.nn.functional as F
 
 from models.store import file_digest
-from training.extractor_choice import FETCH_HINT, INCEPTION_FILENAME, INCEPTION_SHA1, INCEPTION_SHA256
+from training.extractor_choice import (
+    FETCH_HINT,
+    INCEPTION_FILENAME,
+    INCEPTION_SHA1,
+    INCEPTION_SHA256,
+)
 from training.metrics import mnist_net
 
 # "none": images must already have the extractor's size. "bilinear": torch bilinear without

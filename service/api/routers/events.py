@@ -8,7 +8,8 @@ carries the final job and the stream closes.
 
 import json
 import re
-from typing import Annotated, AsyncIterator
+from collections.abc import AsyncIterator
+from typing import Annotated
 
 from fastapi import APIRouter, Header
 from fastapi.responses import StreamingResponse

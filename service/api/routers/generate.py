@@ -9,6 +9,7 @@ from models.manifest import Manifest
 from service.api.auth import RequireScope
 from service.api.deps import IdempotencyKeyDep, PreferWaitDep, StateDep
 from service.api.errors import validation_problem
+from service.api.generate_params import check_model_params
 from service.api.idempotency import create_once
 from service.api.job_submission import (
     answer_from_cache,
@@ -21,7 +22,6 @@ from service.api.schemas.generate import GenerateRequest
 from service.api.schemas.one_call import ONE_CALL_RESPONSES, JobAnswer
 from service.api.schemas.problem import PROBLEM_RESPONSES
 from service.api.schemas.webhooks import WEBHOOK_FIELDS
-from service.api.generate_params import check_model_params
 from service.core.jobs import Job, ModelRef
 
 router = APIRouter(tags=["inference"], dependencies=[RequireScope("infer")])

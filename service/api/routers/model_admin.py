@@ -29,7 +29,12 @@ from service.api.ownership import claim_model_name, model_owner, model_visible, 
 from service.api.schemas.model_upload import AliasRequest, ModelAliases, UploadManifest
 from service.api.schemas.problem import PROBLEM_RESPONSES
 from service.api.state import ApiState
-from service.api.upload import MalformedUpload, UnsupportedMediaType, UploadTooLarge, receive_upload
+from service.api.upload import (
+    MalformedUpload,
+    UnsupportedMediaType,
+    UploadTooLarge,
+    receive_upload,
+)
 from service.core.api_keys import ApiKey
 from service.core.jobs import Job, JobStatus
 

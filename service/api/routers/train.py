@@ -14,12 +14,11 @@ from service.api.deps import IdempotencyKeyDep, PreferWaitDep, StateDep
 from service.api.errors import invalid, pydantic_field_errors, validation_problem
 from service.api.idempotency import create_once
 from service.api.job_submission import enqueue, job_answer
-from service.api.ownership import claim_model_name
+from service.api.ownership import claim_model_name, find_job
 from service.api.schemas.problem import PROBLEM_RESPONSES
 from service.api.schemas.train import ArchitectureInfo, ArchitectureList, TrainRequest
 from service.api.schemas.webhooks import WEBHOOK_FIELDS
 from service.api.training_quota import start_training
-from service.api.ownership import find_job
 from service.core.jobs import Job, JobStatus
 from training.dataset_store import DatasetRecord
 from training.families import FAMILIES, Family

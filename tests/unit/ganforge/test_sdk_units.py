@@ -1,7 +1,7 @@
 """The SDK's pure parts: SSE parsing, Retry-After, layout guessing, problem+json to exceptions."""
 
 import zipfile
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
 import httpx
@@ -31,7 +31,7 @@ def test_sse_events_with_ids_json_data_and_keepalives():
 def test_retry_after_as_seconds_or_http_date():
     assert retry_after_seconds("2") == 2.0
     assert retry_after_seconds(None) is None and retry_after_seconds("soon") is None
-    later = format_datetime(datetime.now(timezone.utc) + timedelta(seconds=30), usegmt=True)
+    later = format_datetime(datetime.now(UTC) + timedelta(seconds=30), usegmt=True)
     assert 25 <= retry_after_seconds(later) <= 30
     policy = RetryPolicy(backoff_s=1, max_delay_s=8)
     assert policy.delay(0, retry_after=3) == 3 and policy.delay(0, retry_after=60) == 8

@@ -1,6 +1,10 @@
 """A worker's sessions share their cores: no spinning pool threads, threads chosen on purpose."""
 
-from models.inference.sessions import session_options, shared_process_threads, usable_cores
+from models.inference.sessions import (
+    session_options,
+    shared_process_threads,
+    usable_cores,
+)
 
 
 def test_a_process_that_shares_its_cores_never_spins():

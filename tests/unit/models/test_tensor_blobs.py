@@ -3,7 +3,11 @@
 import numpy as np
 import pytest
 
-from models.inference.tensor_specs import UnknownDirection, as_uint8_images, tensor_signature
+from models.inference.tensor_specs import (
+    UnknownDirection,
+    as_uint8_images,
+    tensor_signature,
+)
 from models.inference.tensors import TensorBlobError, pack_tensors, unpack_tensors
 from models.store import ModelStore
 from service.core.settings import REPO_ROOT

@@ -6,7 +6,13 @@ import numpy as np
 import pytest
 
 from models.inference.imaging import DecodedImage
-from models.inference.translate import needs_tiles, run_network, run_tiled, shorter_side_size, translate_pixels
+from models.inference.translate import (
+    needs_tiles,
+    run_network,
+    run_tiled,
+    shorter_side_size,
+    translate_pixels,
+)
 
 
 def tile_mean(batch: np.ndarray) -> np.ndarray:

@@ -8,7 +8,12 @@ import pytest
 from models.inference.tensor_specs import tensor_signature
 from models.store import ModelStore
 from service.api.errors import Problem
-from service.api.oip_tensors import decode_inputs, encode_response, parse_body, requested_outputs
+from service.api.oip_tensors import (
+    decode_inputs,
+    encode_response,
+    parse_body,
+    requested_outputs,
+)
 from service.api.schemas.oip_v2 import InferResponse
 from service.core.settings import REPO_ROOT
 
