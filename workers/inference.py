@@ -56,7 +56,6 @@ def generate(context: WorkerContext, job: Job, cache_digest: str | None = None) 
     return job_outputs(context, job, encoded, metrics, cache_digest)
 
 
-
 def sample_images(context: WorkerContext, manifest: Manifest, params: dict, feeds: dict) -> tuple:
     """Images [N, C, H, W] in [-1, 1] for the request, and the largest batch they rode in.
 
