@@ -64,8 +64,8 @@ def add_toy_family(source: Path) -> None:
     (source / "training" / "families" / "toy.py").write_text(TOY_MODULE)
     table = source / "training" / "families" / "__init__.py"
     text = table.read_text()
-    assert "from training.families import " in text and "    dcgan.FAMILY,\n" in text
-    text = text.replace("from training.families import ", "from training.families import toy, ", 1)
+    assert "from training.families import (\n" in text and "    dcgan.FAMILY,\n" in text
+    text = text.replace("from training.families import (\n", "from training.families import (\n    toy,\n", 1)
     text = text.replace("    dcgan.FAMILY,\n", "    dcgan.FAMILY,\n    toy.FAMILY,\n", 1)
     table.write_text(text)
 
