@@ -6,12 +6,11 @@ from models.store import ModelStore
 from service.core.logs import configure_logging
 from service.core.presence import Presence
 from service.core.queue import create_celery
-from service.core.routing import COALESCED_KINDS, ROUTES, coalesced_task
 from service.core.settings import load_settings
 from workers.context import worker_context
 from workers.job_metrics import install_job_metrics
 from workers.outage import best_effort
-from workers.reaper import Reaper
+from workers.reaper import JOB_TASKS, Reaper
 
 settings = load_settings()
 configure_logging(settings.log_format, settings.log_level)
@@ -27,12 +26,9 @@ def _announce(sender, **_) -> None:
     queues = list(sender.app.amqp.queues.consume_from)
     app.ganforge_presence = Presence(context.redis, queues, settings.worker_heartbeat_s)
     app.ganforge_presence.start()
-    app.ganforge_reaper = Reaper(context.jobs, app, settings.lease_ttl_s)
+    app.ganforge_reaper = Reaper(context.jobs, app, settings.lease_ttl_s, lost_grace_s=settings.lost_job_grace_s)
     app.ganforge_reaper.start()
     install_job_metrics(app, context.redis)  # figures for /metrics, added up in Redis
-
-
-JOB_TASKS = {route.task for route in ROUTES.values()} | {coalesced_task(kind) for kind in COALESCED_KINDS}
 
 
 @task_received.connect

@@ -27,12 +27,16 @@ from celery import Celery
 from service.core.job_store import JobStore
 from service.core.jobs import JobStatus
 from service.core.presence import live_workers
-from service.core.routing import COALESCED_KINDS, ROUTES, coalesced_task
+from service.core.routing import ALL_QUEUES, COALESCED_KINDS, ROUTES, coalesced_task
 
 log = logging.getLogger(__name__)
 
 JOB_TASKS = {route.task for route in ROUTES.values()} | {coalesced_task(kind) for kind in COALESCED_KINDS}
 UNNOTED_GRACE_S = 10.0
+# kombu's Redis transport keeps a queue's messages in a list named after it, and the messages a
+# consumer fetched and has not acknowledged in the `unacked` hash ([message, exchange, key]).
+UNACKED = "unacked"
+UNACKED_INDEX = "unacked_index"
 
 
 def _requeue(store: JobStore, app: Celery, job_id: str, lease_ttl_s: int, why: str) -> bool:
@@ -71,38 +75,77 @@ def reap_fetched(store: JobStore, app: Celery, lease_ttl_s: int) -> list[str]:
         status = store.status(job_id)
         if status != JobStatus.queued:
             done.append(job_id)  # started (the lease covers it from here), finished, or expired
-        elif worker not in alive and _requeue(store, app, job_id, lease_ttl_s, f"was fetched by {worker}, now gone"):
+        elif worker in alive or store.leased([job_id])[0]:
+            continue  # alive; or it died between taking the lease and starting: wait for the lease to lapse
+        elif _requeue(store, app, job_id, lease_ttl_s, f"was fetched by {worker}, now gone"):
             done.append(job_id)
             requeued.append(job_id)
     store.forget_received(*done)
     return requeued
 
 
+def job_ids_of(message: dict) -> list[str]:
+    """The job ids a broker message of one of our job tasks carries (none for other tasks)."""
+    try:
+        body = message["body"]
+        if message.get("properties", {}).get("body_encoding") == "base64":
+            body = base64.b64decode(body)
+        args = json.loads(body)[0]
+    except (ValueError, KeyError, IndexError, TypeError):
+        return []
+    if message.get("headers", {}).get("task") not in JOB_TASKS or not args:
+        return []
+    return args[0] if isinstance(args[0], list) else [args[0]]  # a coalesced message carries several
+
+
 def unacked_unnoted(store: JobStore, grace_s: float) -> list[str]:
-    """Jobs whose message has sat in the broker's unacked set (kombu's `unacked` hash and
-    `unacked_index`) for over `grace_s` without any worker noting it: the worker popped it and
-    died before its `task_received` ran (a live one notes it within milliseconds)."""
+    """Jobs whose message has sat in the broker's unacked set for over `grace_s` without any
+    worker noting it: the worker popped it and died before its `task_received` ran (a live one
+    notes it within milliseconds)."""
     client = store.redis
-    tags = client.zrangebyscore("unacked_index", 0, time.time() - grace_s)
+    tags = client.zrangebyscore(UNACKED_INDEX, 0, time.time() - grace_s)
     if not tags:
         return []
     noted = store.received()
     found = []
-    for raw in client.hmget("unacked", tags):
-        if raw is None:
-            continue
-        try:
-            message = json.loads(raw)[0]
-            body = message["body"]
-            if message.get("properties", {}).get("body_encoding") == "base64":
-                body = base64.b64decode(body)
-            args = json.loads(body)[0]
-        except (ValueError, KeyError, IndexError, TypeError):
-            continue
-        if message.get("headers", {}).get("task") in JOB_TASKS and args:
-            job_ids = args[0] if isinstance(args[0], list) else [args[0]]  # a coalesced message carries several
-            found.extend(job_id for job_id in job_ids if job_id not in noted)
+    for raw in client.hmget(UNACKED, tags):
+        if raw is not None:
+            found.extend(job_id for job_id in job_ids_of(json.loads(raw)[0]) if job_id not in noted)
     return found
+
+
+def jobs_in_broker(store: JobStore) -> set[str]:
+    """Every job named by a message waiting in a queue or fetched and unacknowledged, read in one
+    transaction: a message moving from a queue to `unacked` meanwhile is seen in one or the other."""
+    pipe = store.redis.pipeline(transaction=True)
+    for queue in ALL_QUEUES:
+        pipe.lrange(queue, 0, -1)
+    pipe.hvals(UNACKED)
+    *queued, unacked = pipe.execute()
+    messages = [json.loads(raw) for waiting in queued for raw in waiting]
+    messages += [json.loads(raw)[0] for raw in unacked]
+    return {job_id for message in messages for job_id in job_ids_of(message)}
+
+
+def reap_lost(store: JobStore, app: Celery, lease_ttl_s: int, grace_s: float) -> list[str]:
+    """Requeue jobs queued for over `grace_s` whose message is nowhere: in no queue, fetched by
+    no worker. A message caught between a live worker's pop and its unacked record looks lost
+    too; sending it again costs a duplicate delivery, which the lease and the status leave idle."""
+    stale = store.queued_before(time.time() - grace_s)
+    if not stale:
+        return []
+    statuses = store.statuses(stale)
+    store.forget_queued(*(job_id for job_id, status in zip(stale, statuses) if status != JobStatus.queued))
+    suspects = [job_id for job_id, status in zip(stale, statuses) if status == JobStatus.queued]
+    if not suspects:
+        return []
+    fetched = store.received()  # reap_fetched's to look after
+    suspects = [job_id for job_id, leased in zip(suspects, store.leased(suspects)) if not leased and job_id not in fetched]
+    if not suspects:
+        return []
+    in_broker = jobs_in_broker(store)
+    return [job_id for job_id in suspects
+            if job_id not in in_broker and _requeue(store, app, job_id, lease_ttl_s, "has no message in the broker")]
 
 
 def reap_unnoted(store: JobStore, app: Celery, lease_ttl_s: int, grace_s: float) -> list[str]:
@@ -111,20 +154,25 @@ def reap_unnoted(store: JobStore, app: Celery, lease_ttl_s: int, grace_s: float)
             and _requeue(store, app, job_id, lease_ttl_s, "was fetched by a worker that died at once")]
 
 
-def reap_once(store: JobStore, app: Celery, lease_ttl_s: int, suspects: set[str] | None = None) -> list[str]:
-    """One round; `suspects` carries the running jobs found without a lease from round to round."""
+def reap_once(store: JobStore, app: Celery, lease_ttl_s: int, suspects: set[str] | None = None, *,
+              lost_grace_s: float | None = None) -> list[str]:
+    """One round; `suspects` carries the running jobs found without a lease from round to round.
+    With `lost_grace_s`, the round also looks for jobs whose message is nowhere (`reap_lost`)."""
     suspects = set() if suspects is None else suspects
     requeued, missing = reap_running(store, app, lease_ttl_s, set(suspects))
     suspects.clear()
     suspects.update(missing)
-    return requeued + reap_fetched(store, app, lease_ttl_s) + reap_unnoted(store, app, lease_ttl_s, UNNOTED_GRACE_S)
+    return (requeued + reap_fetched(store, app, lease_ttl_s) + reap_unnoted(store, app, lease_ttl_s, UNNOTED_GRACE_S)
+            + (reap_lost(store, app, lease_ttl_s, lost_grace_s) if lost_grace_s is not None else []))
 
 
 class Reaper:
-    def __init__(self, store: JobStore, app: Celery, lease_ttl_s: int, interval_s: float | None = None):
-        self.store, self.app, self.lease_ttl_s = store, app, lease_ttl_s
+    def __init__(self, store: JobStore, app: Celery, lease_ttl_s: int, interval_s: float | None = None, *,
+                 lost_grace_s: float = 60.0):
+        self.store, self.app, self.lease_ttl_s, self.lost_grace_s = store, app, lease_ttl_s, lost_grace_s
         self.interval_s = interval_s or max(1.0, lease_ttl_s / 3)
         self._suspects: set[str] = set()
+        self._next_audit = 0.0  # reading every queue is dearer than a round: twice per grace at most
         self._stop = threading.Event()
 
     def start(self) -> None:
@@ -135,7 +183,11 @@ class Reaper:
 
     def _loop(self) -> None:
         while not self._stop.wait(self.interval_s):
+            audit = time.monotonic() >= self._next_audit
+            if audit:
+                self._next_audit = time.monotonic() + self.lost_grace_s / 2
             try:
-                reap_once(self.store, self.app, self.lease_ttl_s, self._suspects)
+                reap_once(self.store, self.app, self.lease_ttl_s, self._suspects,
+                          lost_grace_s=self.lost_grace_s if audit else None)
             except Exception:  # Redis away for a moment: look again next round
                 log.exception("reaper round failed")

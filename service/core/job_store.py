@@ -29,7 +29,8 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-# KEYS: job hash, event stream, set of running jobs, the events channel (told the job id).
+# KEYS: job hash, event stream, set of running jobs, the events channel (told the job id), the
+# index of queued jobs (a job that leaves `queued` leaves it).
 # ARGV: allowed current statuses (comma separated JSON strings), stream length, what to do with
 # the running set on success ('add', 'remove', or 'keep'; 'remove' happens even when the move is refused, since the caller is done
 # with the job either way), '1' to answer the whole record, the job id, then field/value pairs
@@ -49,6 +50,7 @@ if allowed then
   redis.call('HSET', KEYS[1], unpack(fields))
   redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', 'event', 'status', 'data', ARGV[7])
   redis.call('PUBLISH', KEYS[4], ARGV[5])
+  redis.call('ZREM', KEYS[5], ARGV[5])
   if ARGV[3] == 'add' then redis.call('SADD', KEYS[3], ARGV[5]) end
 end
 if ARGV[4] == '1' then return {current, redis.call('HGETALL', KEYS[1])} end
@@ -91,6 +93,7 @@ class JobStore:
         pipe.expire(keys.job_events(job.id), self.job_ttl_s)
         if task is not None:
             pipe.set(keys.job_task(job.id), json.dumps(task), ex=self.job_ttl_s)
+            pipe.zadd(keys.QUEUED, {job.id: time.time()})
         pipe.execute()
 
     def get(self, job_id: str) -> Job | None:
@@ -137,7 +140,7 @@ class JobStore:
         values = _encode({"status": to.value, **fields})  # status first: the script announces ARGV[7]
         flat = [item for pair in values.items() for item in pair]
         answer = self._transition(
-            keys=[keys.job(job_id), keys.job_events(job_id), keys.RUNNING, keys.EVENTS_CHANNEL],
+            keys=[keys.job(job_id), keys.job_events(job_id), keys.RUNNING, keys.EVENTS_CHANNEL, keys.QUEUED],
             args=[",".join(json.dumps(s.value) for s in allowed), EVENTS_MAXLEN, running,
                   "1" if answer_job else "0", job_id, *flat],
         )
@@ -301,8 +304,27 @@ class JobStore:
         return [bool(found) for found in pipe.execute()]
 
     def claim_requeue(self, job_id: str, ttl_s: int) -> bool:
-        """One reaper, not several, requeues a given orphan."""
-        return bool(self.redis.set(keys.requeue_claim(job_id), "1", nx=True, ex=ttl_s))
+        """One reaper, not several, requeues a given orphan; its time in the queue starts again."""
+        if not self.redis.set(keys.requeue_claim(job_id), "1", nx=True, ex=ttl_s):
+            return False
+        self.redis.zadd(keys.QUEUED, {job_id: time.time()}, xx=True)
+        return True
+
+    def queued_before(self, when: float, limit: int = 1000) -> list[str]:
+        """Jobs whose message was sent before `when` (unix time) and that have not left `queued` since,
+        oldest first (jobs that expired while queued linger until `forget_queued`)."""
+        return [i.decode() for i in self.redis.zrangebyscore(keys.QUEUED, 0, when, start=0, num=limit)]
+
+    def forget_queued(self, *job_ids: str) -> None:
+        if job_ids:
+            self.redis.zrem(keys.QUEUED, *job_ids)
+
+    def statuses(self, job_ids: list[str]) -> list[JobStatus | None]:
+        """`status` of several jobs in one round trip."""
+        pipe = self.redis.pipeline(transaction=False)
+        for job_id in job_ids:
+            pipe.hget(keys.job(job_id), "status")
+        return [JobStatus(json.loads(raw)) if raw else None for raw in pipe.execute()]
 
 
 def _decode_record(raw: dict[bytes, bytes]) -> Job:

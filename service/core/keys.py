@@ -28,6 +28,7 @@ EVENTS_CHANNEL = f"{PREFIX}:events"  # pub/sub: the id of each job whose event s
 JOB_PATTERN = f"{PREFIX}:job:*"
 RUNNING = f"{PREFIX}:running"  # set of job ids a worker has started
 RECEIVED = f"{PREFIX}:received"  # hash: job id -> the worker that fetched its message (prefetch included)
+QUEUED = f"{PREFIX}:queued"  # sorted set: job id -> when its message was (last) sent, until it leaves `queued`
 
 
 def blob(sha256: str) -> str:

@@ -6,6 +6,7 @@ free of torch and ONNX Runtime; workers pass their task modules in `include`.
 
 from contextlib import contextmanager
 
+import redis
 from celery import Celery
 from kombu.transport import redis as kombu_redis
 
@@ -19,6 +20,12 @@ class _RedisChannel(kombu_redis.Channel):
     kombu builds a new `redis.Redis` (~75 µs: it fills a table of response callbacks) for every
     publish and for both halves of a task's ack bookkeeping; a client over the channel's pool is
     thread-safe and nothing closes the ones handed out, so one per pool serves them all.
+
+    It also keeps a worker alive when Redis goes away: closing the channel after the connection
+    was lost asks for a client to restore unacknowledged messages, and kombu, building a pool from
+    a transport already detached from its connection, raises AttributeError, which Celery treats
+    as unrecoverable. A connection error instead is ignored on close, and the messages stay in the
+    unacked set for the reaper (workers/reaper.py).
     """
 
     @contextmanager
@@ -26,6 +33,8 @@ class _RedisChannel(kombu_redis.Channel):
         if client:
             yield client
             return
+        if self._pool is None and self.connection.client is None:
+            raise redis.exceptions.ConnectionError("the broker connection is closed")
         pool = self.pool
         shared = self.__dict__.get("_gf_client")
         if shared is None or shared.connection_pool is not pool:  # a new pool after a reconnect

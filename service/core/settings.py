@@ -67,6 +67,8 @@ class Settings(BaseSettings):
     heavy_concurrency: int = Field(1, ge=1, description="Task threads of the worker `make run` starts for the "
                                    "`inference-heavy` queue: its memory bound is this many largest-allowed jobs.")
     lease_ttl_s: int = Field(30, description="A job whose worker stops renewing its lease for this long is free.")
+    lost_job_grace_s: float = Field(60.0, gt=0, description="A job queued this long whose message is in no queue "
+                                    "and fetched by no worker (lost with a process killed mid-handover) is sent again.")
     outage_bound_s: float = Field(120.0, gt=0, description="How long a worker rides out Redis being away (retrying "
                                   "with backoff) before the job it runs fails as `store-unavailable`.")
 

@@ -14,7 +14,8 @@ ADMIN_KEY = "gfk_test-admin-key-for-durability-tests"
 
 
 def test_a_killed_worker_is_restarted_and_every_job_finishes(tmp_path_factory):
-    with make_stack(tmp_path_factory, "supervised", GANFORGE_LEASE_TTL_S="6", GANFORGE_ADMIN_KEY=ADMIN_KEY) as stack:
+    with make_stack(tmp_path_factory, "supervised", GANFORGE_LEASE_TTL_S="6", GANFORGE_LOST_JOB_GRACE_S="10",
+                    GANFORGE_ADMIN_KEY=ADMIN_KEY) as stack:
         stack.start_worker()
         stack.start_api()
         stop = threading.Event()
