@@ -23,7 +23,7 @@ from service.core.jobs import Job, JobError, JobKind, JobOutput, JobStatus
 from service.core.logs import job_logging
 from service.core.routing import COALESCED_KINDS, coalesced_task, route_of
 from workers.context import WorkerContext, worker_context
-from workers.lease import LeaseTaken, hold_lease
+from workers.lease import LeaseTaken, hold_lease, keep_leases, lease_owner
 from workers.outage import REDIS_DOWN, StoreUnavailable, best_effort, ride_out
 from workers.webhooks import notify
 
@@ -85,21 +85,53 @@ _pool: ThreadPoolExecutor | None = None
 _pool_lock = threading.Lock()
 
 
-def run_jobs(context: WorkerContext, jobs: list[tuple[str, Callable[[Job], JobResult]]]) -> None:
-    """Run each job as `run_job` does, all at once: their images meet in the model's batcher.
-    Returns when every one has ended, so the message is acknowledged after all of them."""
+def _job_pool(context: WorkerContext) -> ThreadPoolExecutor:
     global _pool
     with _pool_lock:
         if _pool is None:
             _pool = ThreadPoolExecutor(max_workers=max(context.settings.max_batch_size, 1) * 2, thread_name_prefix="job")
-    settings = context.settings
-    futures = [_pool.submit(run_job, context.jobs, job_id, settings.lease_ttl_s, work,
-                            outage_bound_s=settings.outage_bound_s) for job_id, work in jobs]
-    for future in futures:
-        try:
-            future.result()
-        except Exception:  # run_job maps the work's failures onto the job; this is Redis gone past the bound
-            log.exception("a coalesced job ended without its status written")
+    return _pool
+
+
+def run_jobs(context: WorkerContext, jobs: list[tuple[str, Callable[[Job], JobResult]]]) -> None:
+    """Run each job as `run_job` does, all at once: their images meet in the model's batcher.
+    The message's leases and starts take one round trip each for all its jobs, not per job, so
+    the jobs also reach the batcher together. Returns when every one has ended, so the message
+    is acknowledged after all of them."""
+    store, settings = context.jobs, context.settings
+    owner, started = _take(store, [job_id for job_id, _ in jobs], settings.lease_ttl_s, settings.outage_bound_s)
+    with keep_leases(store, list(started), owner, settings.lease_ttl_s):
+        futures = [_job_pool(context).submit(_run_logged, store, started[job_id], work, settings.outage_bound_s)
+                   for job_id, work in jobs if job_id in started]
+        for future in futures:
+            try:
+                future.result()
+            except Exception:  # the work's failures are mapped onto the job; this is Redis gone past the bound
+                log.exception("a coalesced job ended without its status written")
+
+
+def _take(store: JobStore, job_ids: list[str], ttl_s: int, outage_bound_s: float) -> tuple[str, dict[str, Job]]:
+    """Lease and start the jobs of one message; answers the lease owner and the jobs to run."""
+    owner = lease_owner()
+    won = ride_out(lambda: store.acquire_leases(job_ids, owner, ttl_s), outage_bound_s, "taking the leases")
+    ours = [job_id for job_id, leased in zip(job_ids, won) if leased]
+    if len(ours) < len(job_ids):
+        log.info("another worker holds jobs %s; leaving them", ", ".join(sorted(set(job_ids) - set(ours))))
+    answers = ride_out(lambda: store.start_many(ours, started_at=utcnow()), outage_bound_s, "starting the jobs")
+    started, idle = {}, []
+    for job_id, (found, job) in zip(ours, answers):
+        with job_logging(job_id):
+            if _may_run(found, job):
+                started[job_id] = job
+            else:
+                idle.append(job_id)
+    best_effort(lambda: store.release_leases(idle, owner), "releasing the leases")
+    return owner, started
+
+
+def _run_logged(store: JobStore, job: Job, work: Callable[[Job], JobResult], outage_bound_s: float) -> Job | None:
+    with job_logging(job.id):
+        return _run_started(store, job, work, outage_bound_s)
 
 
 def run_job(store: JobStore, job_id: str, lease_ttl_s: int, work: Callable[[Job], JobResult], *,
@@ -109,20 +141,26 @@ def run_job(store: JobStore, job_id: str, lease_ttl_s: int, work: Callable[[Job]
     with job_logging(job_id):
         try:
             with hold_lease(store, job_id, lease_ttl_s, outage_bound_s=outage_bound_s):
-                return _run_leased(store, job_id, work, outage_bound_s)
+                found, job = ride_out(lambda: store.start(job_id, started_at=utcnow()), outage_bound_s,
+                                      "starting the job")
+                return _run_started(store, job, work, outage_bound_s) if _may_run(found, job) else None
         except LeaseTaken:
             log.info("another worker holds this job; leaving it")
             return None
 
 
-def _run_leased(store: JobStore, job_id: str, work: Callable[[Job], JobResult], outage_bound_s: float) -> Job | None:
+def _may_run(found: JobStatus | None, job: Job | None) -> bool:
     # From `running` too: a job whose worker died is delivered again and the lease proved it free.
-    found, job = ride_out(lambda: store.start(job_id, started_at=utcnow()), outage_bound_s, "starting the job")
-    if found not in (JobStatus.queued, JobStatus.running):
-        log.info("job is %s; not running it", found)
-        if found == JobStatus.canceled:  # canceled while queued: nobody else reports its end
-            notify(current_app, job, "completed")
-        return None
+    if found in (JobStatus.queued, JobStatus.running):
+        return True
+    log.info("job is %s; not running it", found)
+    if found == JobStatus.canceled:  # canceled while queued: nobody else reports its end
+        notify(current_app, job, "completed")
+    return False
+
+
+def _run_started(store: JobStore, job: Job, work: Callable[[Job], JobResult], outage_bound_s: float) -> Job | None:
+    job_id = job.id
     notify(current_app, job, "start")  # the app of the task running this job
     started = time.perf_counter()
     finish = partial(_finish, store, job_id, outage_bound_s=outage_bound_s)

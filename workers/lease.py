@@ -112,3 +112,17 @@ def hold_lease(store: JobStore, job_id: str, ttl_s: int, *, outage_bound_s: floa
     finally:
         _keeper.remove(job_id, owner)
         best_effort(lambda: store.release_lease(job_id, owner), "releasing the lease")  # else it lapses
+
+
+@contextmanager
+def keep_leases(store: JobStore, job_ids: list[str], owner: str, ttl_s: int) -> Iterator[None]:
+    """Renew leases already taken (`JobStore.acquire_leases`) while the block runs, then let them
+    all go in one round trip."""
+    for job_id in job_ids:
+        _keeper.add(store, job_id, owner, ttl_s)
+    try:
+        yield
+    finally:
+        for job_id in job_ids:
+            _keeper.remove(job_id, owner)
+        best_effort(lambda: store.release_leases(job_ids, owner), "releasing the leases")  # else they lapse

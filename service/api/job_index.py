@@ -30,15 +30,14 @@ def _member(job: Job) -> str:
     return f"{int(job.created_at.timestamp() * 1_000_000):016d}:{job.id}"
 
 
-def record(client: redis.Redis, owner: str, job: Job, ttl_s: int) -> None:
-    """Add a new job to its owner's list; entries past the job TTL go at the same time."""
-    key = keys.jobs_of(owner)
+def record(pipe: redis.client.Pipeline, job: Job, ttl_s: int) -> None:
+    """Add a new job to its owner's list, on the pipeline that creates it (one round trip for
+    both); entries past the job TTL go at the same time."""
+    key = keys.jobs_of(owner_of(job))
     cutoff = f"{int((job.created_at.timestamp() - ttl_s) * 1_000_000):016d}"
-    pipe = client.pipeline(transaction=False)
     pipe.zadd(key, {_member(job): 0})
     pipe.zremrangebylex(key, "-", f"({cutoff}")
     pipe.expire(key, ttl_s)
-    pipe.execute()
 
 
 def encode_cursor(member: str) -> str:

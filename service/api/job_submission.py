@@ -4,6 +4,7 @@ import hashlib
 import json
 import threading
 import uuid
+from functools import partial
 from typing import Any
 
 from fastapi import Response
@@ -56,8 +57,7 @@ def answer_from_cache(state: ApiState, kind: JobKind, model: ModelRef, params: d
         created_at=now, started_at=now, finished_at=now, outputs=outputs,
         metrics=metrics, cached=True, webhook=webhook, owner=owner,
     )
-    state.jobs.create(job)
-    job_index.record(state.redis, job_index.owner_of(job), job, state.settings.job_ttl_s)
+    state.jobs.create(job, also=partial(job_index.record, job=job, ttl_s=state.settings.job_ttl_s))
     if webhook and webhook.wants("completed"):
         # No worker ran it, so nobody else reports its end; by name, as the API imports no task code.
         state.celery.send_task(WEBHOOK_ROUTE.task, kwargs={"job": job.model_dump(mode="json"), "event": "completed"})
@@ -84,8 +84,8 @@ def enqueue(state: ApiState, *, kind: JobKind, model: ModelRef | None, params: d
         id=new_job_id(), kind=kind, status=JobStatus.queued, model=model, params=params, created_at=utcnow(),
         webhook=webhook, owner=current_owner(),
     )
-    state.jobs.create(job, task={"name": task, "queue": queue, "kwargs": task_kwargs or {}})
-    job_index.record(state.redis, job_index.owner_of(job), job, state.settings.job_ttl_s)
+    state.jobs.create(job, task={"name": task, "queue": queue, "kwargs": task_kwargs or {}},
+                      also=partial(job_index.record, job=job, ttl_s=state.settings.job_ttl_s))
     coalescer = _coalescer(state) if kind in COALESCED_KINDS and route == route_of(kind) else None
     if coalescer is not None:  # one message for the jobs that arrive together (service/api/coalescer.py)
         with _coalescer_lock:

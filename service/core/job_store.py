@@ -12,7 +12,7 @@ request also leaves a cache entry that points at its blobs.
 import hashlib
 import json
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -83,9 +83,10 @@ class JobStore:
 
     # -- records -----------------------------------------------------------------------------
 
-    def create(self, job: Job, task: dict[str, Any] | None = None) -> None:
+    def create(self, job: Job, task: dict[str, Any] | None = None, *,
+               also: Callable[[redis.client.Pipeline], None] | None = None) -> None:
         """Record a new job, and with `task` ({name, queue, kwargs}) how it is queued, so the
-        reaper can queue it again."""
+        reaper can queue it again; `also` adds the caller's own writes to the same round trip."""
         pipe = self.redis.pipeline()
         pipe.hset(keys.job(job.id), mapping=_encode(job.model_dump(mode="json")))
         pipe.expire(keys.job(job.id), self.job_ttl_s)
@@ -94,6 +95,8 @@ class JobStore:
         if task is not None:
             pipe.set(keys.job_task(job.id), json.dumps(task), ex=self.job_ttl_s)
             pipe.zadd(keys.QUEUED, {job.id: time.time()})
+        if also is not None:
+            also(pipe)
         pipe.execute()
 
     def get(self, job_id: str) -> Job | None:
@@ -135,20 +138,28 @@ class JobStore:
         found, _ = self._move(job_id, {JobStatus.running}, to, fields, running="remove")
         return found
 
+    def start_many(self, job_ids: list[str], **fields: Any) -> list[tuple[JobStatus | None, Job | None]]:
+        """`start` for the jobs of one message, in one round trip."""
+        pipe = self.redis.pipeline(transaction=False)
+        for job_id in job_ids:
+            self._move_call(job_id, {JobStatus.queued, JobStatus.running}, JobStatus.running, fields,
+                            running="add", answer_job=True, client=pipe)
+        return [_moved(answer, True) for answer in pipe.execute()]
+
     def _move(self, job_id: str, allowed: Iterable[JobStatus], to: JobStatus, fields: dict[str, Any], *,
               running: str = "keep", answer_job: bool = False) -> tuple[JobStatus | None, Job | None]:
+        return _moved(self._move_call(job_id, allowed, to, fields, running=running, answer_job=answer_job), answer_job)
+
+    def _move_call(self, job_id: str, allowed: Iterable[JobStatus], to: JobStatus, fields: dict[str, Any], *,
+                   running: str, answer_job: bool, client: redis.client.Pipeline | None = None) -> Any:
         values = _encode({"status": to.value, **fields})  # status first: the script announces ARGV[7]
         flat = [item for pair in values.items() for item in pair]
-        answer = self._transition(
+        return self._transition(
             keys=[keys.job(job_id), keys.job_events(job_id), keys.RUNNING, keys.EVENTS_CHANNEL, keys.QUEUED],
             args=[",".join(json.dumps(s.value) for s in allowed), EVENTS_MAXLEN, running,
                   "1" if answer_job else "0", job_id, *flat],
+            client=client,
         )
-        if not answer[0]:
-            return None, None
-        found = JobStatus(json.loads(answer[0]))
-        job = _decode_record(dict(zip(answer[1][::2], answer[1][1::2]))) if answer_job else None
-        return found, job
 
     def update(self, job_id: str, event: str, data: Any = None, **fields: Any) -> None:
         """Write fields of a running job (progress, outputs) and announce them as `event`, whose
@@ -248,6 +259,13 @@ class JobStore:
     def acquire_lease(self, job_id: str, owner: str, ttl_s: int) -> bool:
         return bool(self.redis.set(keys.lease(job_id), owner, nx=True, ex=ttl_s))
 
+    def acquire_leases(self, job_ids: list[str], owner: str, ttl_s: int) -> list[bool]:
+        """`acquire_lease` for the jobs of one message, in one round trip; answers which were won."""
+        pipe = self.redis.pipeline(transaction=False)
+        for job_id in job_ids:
+            pipe.set(keys.lease(job_id), owner, nx=True, ex=ttl_s)
+        return [bool(won) for won in pipe.execute()]
+
     def renew_lease(self, job_id: str, owner: str, ttl_s: int) -> bool:
         return bool(self._renew_lease(keys=[keys.lease(job_id)], args=[owner, ttl_s]))
 
@@ -260,6 +278,15 @@ class JobStore:
 
     def release_lease(self, job_id: str, owner: str) -> None:
         self._release_lease(keys=[keys.lease(job_id)], args=[owner])
+
+    def release_leases(self, job_ids: list[str], owner: str) -> None:
+        """`release_lease` for the jobs of one message, in one round trip."""
+        if not job_ids:
+            return
+        pipe = self.redis.pipeline(transaction=False)
+        for job_id in job_ids:
+            self._release_lease(keys=[keys.lease(job_id)], args=[owner], client=pipe)
+        pipe.execute()
 
     # -- recovery: which task a job is, and which jobs are running -------------------------------
 
@@ -325,6 +352,15 @@ class JobStore:
         for job_id in job_ids:
             pipe.hget(keys.job(job_id), "status")
         return [JobStatus(json.loads(raw)) if raw else None for raw in pipe.execute()]
+
+
+def _moved(answer: Any, answer_job: bool) -> tuple[JobStatus | None, Job | None]:
+    """The transition script's answer: the status found, and the record when asked for."""
+    if not answer[0]:
+        return None, None
+    found = JobStatus(json.loads(answer[0]))
+    job = _decode_record(dict(zip(answer[1][::2], answer[1][1::2]))) if answer_job else None
+    return found, job
 
 
 def _decode_record(raw: dict[bytes, bytes]) -> Job:

@@ -66,3 +66,17 @@ def test_cache_entries_whose_blobs_are_gone_are_misses(store):
     assert store.cache_get("digest")["outputs"][0]["sha256"] == outputs[0].sha256
     store.redis.delete(keys.blob(outputs[0].sha256))
     assert store.cache_get("digest") is None
+
+
+def test_a_message_s_jobs_are_leased_started_and_released_in_one_round_trip_each(store):
+    for job_id in ("m1", "m2", "m3"):
+        new_job(store, job_id)
+    store.transition("m3", {JobStatus.queued}, JobStatus.canceled)
+    assert store.acquire_lease("m2", "someone-else", 30)
+    assert store.acquire_leases(["m1", "m2", "m3"], "me", 30) == [True, False, True]
+    answers = store.start_many(["m1", "m3"], started_at=utcnow())
+    assert [found for found, _ in answers] == [JobStatus.queued, JobStatus.canceled]
+    assert answers[0][1].status == JobStatus.running and store.get("m3").status == JobStatus.canceled
+    assert store.redis.sismember(keys.RUNNING, "m1") and not store.redis.sismember(keys.RUNNING, "m3")
+    store.release_leases(["m1", "m2", "m3"], "me")  # only its own: m2's holder keeps it
+    assert store.leased(["m1", "m2", "m3"]) == [False, True, False]
