@@ -76,7 +76,7 @@ def _is_public(request: Request) -> bool:
     return getattr(request.scope.get("route"), "path", None) in PUBLIC_ROUTES
 
 
-def _caller(request: Request, caller: Annotated[ApiKey | None, Depends(authenticate)]) -> ApiKey:
+async def _caller(request: Request, caller: Annotated[ApiKey | None, Depends(authenticate)]) -> ApiKey:
     if caller is None:  # only on a public route, which has no use for a caller
         raise unauthorized("send an API key as `Authorization: Bearer <key>`")
     return caller
@@ -90,7 +90,7 @@ def RequireScope(scope: str):
     """A router or route dependency: the caller's key must hold `scope` (admin holds all).
     Public routes of a scoped router (health probes) stay open."""
 
-    def require(request: Request, caller: OptionalCallerDep) -> ApiKey | None:
+    async def require(request: Request, caller: OptionalCallerDep) -> ApiKey | None:
         if caller is None:
             if _is_public(request):
                 return None

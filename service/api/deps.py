@@ -1,4 +1,7 @@
-"""FastAPI dependencies, as `Annotated` aliases in one place."""
+"""FastAPI dependencies, as `Annotated` aliases in one place.
+
+Dependencies that do no I/O are `async def`: FastAPI runs a plain `def` one in a worker thread,
+a hop that costs more than the few lines it runs (several per request on the hot path)."""
 
 import math
 import re
@@ -10,7 +13,7 @@ from service.api.idempotency import idempotency_key
 from service.api.state import ApiState
 
 
-def get_state(request: Request) -> ApiState:
+async def get_state(request: Request) -> ApiState:
     return request.app.state.ganforge
 
 
@@ -20,7 +23,7 @@ StateDep = Annotated[ApiState, Depends(get_state)]
 _WAIT = re.compile(r"(?:^|[,;\s])wait\s*=\s*(\d+(?:\.\d+)?(?:[eE][+-]?\d+)?)(?![\w.])")
 
 
-def prefer_wait(
+async def prefer_wait(
     prefer: Annotated[
         str | None,
         Header(description="`wait=N`: answer 200 with the finished job if it ends within N seconds (RFC 7240)."),

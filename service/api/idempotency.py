@@ -44,7 +44,7 @@ return 0
 """
 
 
-def idempotency_key(
+async def idempotency_key(
     key: Annotated[
         str | None,
         Header(

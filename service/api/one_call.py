@@ -27,6 +27,7 @@ from service.api.schemas.one_call import (
     JobAnswer,
 )
 from service.api.state import ApiState
+from service.core import keys
 from service.core.jobs import Job, JobOutput, JobStatus
 
 IMAGE_FORMATS = {"image/png": "png", "image/jpeg": "jpeg", "image/webp": "webp"}
@@ -34,7 +35,7 @@ ANY_IMAGE = "*"
 _JSON_RANGES = frozenset({"application/json", "application/problem+json", "application/*", "*/*"})
 
 
-def accepted_image(
+async def accepted_image(
     accept: Annotated[str | None, Header(description="`image/png`, `image/jpeg` or `image/webp` to be answered "
                                                      "with the picture itself (n = 1, or `grid`).")] = None,
 ) -> str | None:
@@ -98,7 +99,7 @@ async def answer(state: ApiState, job: Job, response: Response, wait_s: float | 
         wait_s = state.settings.max_wait_s
     job = await job_answer(state, job, response, wait_s)
     if image is not None and job.status.is_terminal:
-        return await run_in_threadpool(picture_response, state, job, response)
+        return await picture_response(state, job, response)
     if inline and job.status == JobStatus.succeeded:
         return await run_in_threadpool(with_inline_outputs, state, job)
     return job
@@ -110,7 +111,7 @@ def _picture(job: Job) -> JobOutput:
     return (grids or pictures)[0]
 
 
-def picture_response(state: ApiState, job: Job, response: Response) -> Response:
+async def picture_response(state: ApiState, job: Job, response: Response) -> Response:
     names = {"Location": f"/jobs/{job.id}", JOB_ID_HEADER: job.id}
     if job.status == JobStatus.canceled:
         raise Problem(409, "job-canceled", "Job canceled", f"job {job.id} was canceled before it finished",
@@ -120,7 +121,7 @@ def picture_response(state: ApiState, job: Job, response: Response) -> Response:
         raise Problem(422, "job-failed", "Job failed", f"job {job.id} failed: {error['type']}: {error['detail']}",
                       headers=names, job_id=job.id, error=error)
     output = _picture(job)
-    data = state.jobs.get_blob(output.sha256)
+    data = await state.hub.redis.get(keys.blob(output.sha256))  # the event loop's own client: no thread hop
     if data is None:
         raise Problem(410, "output-expired", "Output expired",
                       f"{output.name} of job {job.id} expired from the result cache; submit the job again",

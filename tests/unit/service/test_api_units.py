@@ -1,5 +1,6 @@
 """Fast checks of pure pieces: latents, labels, encoding, the Prefer header, the model registry."""
 
+import asyncio
 import io
 import json
 
@@ -54,7 +55,7 @@ def test_encode_round_trips(fmt):
     [(None, None), ("wait=30", 30.0), ("respond-async, wait=2.5", 2.5), ("respond-async", None), ("wait=x", None)],
 )
 def test_prefer_header(header, seconds):
-    assert prefer_wait(header) == seconds
+    assert asyncio.run(prefer_wait(header)) == seconds
 
 
 def register(store: ModelStore, onnx: bytes, tmp_path) -> int:

@@ -1,5 +1,7 @@
 """Which answer the client asked for (Accept) and whether the request can be one picture."""
 
+import asyncio
+
 import pytest
 
 from service.api.errors import Problem
@@ -20,7 +22,7 @@ from service.api.schemas.generate import GenerateRequest
     ("text/html, image/avif", None),
 ])
 def test_accept_picks_an_image_format_or_json(accept, image):
-    assert accepted_image(accept) == image
+    assert asyncio.run(accepted_image(accept)) == image
 
 
 def test_the_format_comes_from_accept_unless_the_body_says_otherwise():
