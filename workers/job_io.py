@@ -6,6 +6,7 @@ import threading
 from models.inference.imaging import DecodedImage, ImageRejected, decode_image
 from models.manifest import Manifest
 from models.store import UnknownModel
+from service.core.job_store import output_entries
 from service.core.jobs import Job
 from workers.context import WorkerContext
 from workers.job_runner import JobFailed, JobResult
@@ -53,9 +54,16 @@ def job_input_image(context: WorkerContext, job: Job) -> DecodedImage:
 
 def job_outputs(context: WorkerContext, job: Job, items: list[tuple[str, bytes, str]], metrics: dict,
                 cache_digest: str | None) -> JobResult:
-    """Store the encoded outputs and, for a deterministic request, the result-cache entry —
-    before the job turns succeeded, so a client that saw it finish finds the entry."""
-    outputs = context.jobs.put_outputs(job.id, items)
-    if cache_digest:
-        context.jobs.cache_put(cache_digest, job.id, outputs, metrics)
-    return JobResult(outputs=outputs, metrics=metrics)
+    """The encoded outputs and, for a deterministic request, the result-cache entry, written in
+    the round trip that marks the job succeeded, ahead of its status: a client that saw it
+    finish finds them."""
+    store = context.jobs
+    outputs = output_entries(job.id, items)
+    cached_metrics = dict(metrics)  # the work's own figures, before the runner adds its own
+
+    def write(pipe) -> None:
+        store.stage_blobs(pipe, outputs, items)
+        if cache_digest:
+            store.cache_put(cache_digest, job.id, outputs, cached_metrics, pipe=pipe)
+
+    return JobResult(outputs=outputs, metrics=metrics, writes=write)

@@ -34,6 +34,9 @@ log = logging.getLogger(__name__)
 class JobResult:
     outputs: list[JobOutput] = field(default_factory=list)
     metrics: dict[str, Any] = field(default_factory=dict)
+    # Store writes that belong to the job's end (its outputs' bytes), sent in the same round trip
+    # as the status change and ahead of it.
+    writes: Callable[[Any], None] | None = None
 
 
 class JobFailed(Exception):
@@ -176,7 +179,8 @@ def _run_started(store: JobStore, job: Job, work: Callable[[Job], JobResult], ou
     else:
         result.metrics.setdefault("run_s", round(time.perf_counter() - started, 4))
         result.metrics.setdefault("worker", f"{socket.gethostname()}:{os.getpid()}")  # as in its presence record
-        finish(JobStatus.succeeded, outputs=result.outputs, metrics={**job.metrics, **result.metrics})
+        finish(JobStatus.succeeded, outputs=result.outputs, metrics={**job.metrics, **result.metrics},
+               before=result.writes)
     if job.webhook is None:
         return None  # nobody to tell; skip reading the record back
     finished = best_effort(lambda: store.get(job_id), "reading the finished job")
@@ -202,9 +206,10 @@ def _work_through_outages(store: JobStore, job: Job, work: Callable[[Job], JobRe
             ride_out(store.redis.ping, left, "waiting to run the job again")
 
 
-def _finish(store: JobStore, job_id: str, status: JobStatus, *, outage_bound_s: float = 120.0, **fields: Any) -> None:
+def _finish(store: JobStore, job_id: str, status: JobStatus, *, outage_bound_s: float = 120.0,
+            before: Callable[[Any], None] | None = None, **fields: Any) -> None:
     # The job's end must not be lost: ride out an outage; past the bound, say so in the log.
-    found = ride_out(lambda: store.finish(job_id, status, finished_at=utcnow(), **fields),
+    found = ride_out(lambda: store.finish(job_id, status, finished_at=utcnow(), before=before, **fields),
                      max(outage_bound_s, 1.0), f"recording the job as {status.value}")
     if found != JobStatus.running:
         log.info("job became %s while it ran; its %s result is dropped", found, status.value)

@@ -133,33 +133,58 @@ class JobStore:
         return self._move(job_id, {JobStatus.queued, JobStatus.running}, JobStatus.running, fields,
                           running="add", answer_job=True)
 
-    def finish(self, job_id: str, to: JobStatus, **fields: Any) -> JobStatus | None:
-        """running -> `to`, and off the running set whether or not the job was still running."""
-        found, _ = self._move(job_id, {JobStatus.running}, to, fields, running="remove")
+    def finish(self, job_id: str, to: JobStatus, *, before: Callable[[redis.client.Pipeline], None] | None = None,
+               **fields: Any) -> JobStatus | None:
+        """running -> `to`, and off the running set whether or not the job was still running.
+        `before` puts writes on the same round trip, ahead of the status change (the job's outputs)."""
+        if before is None:
+            found, _ = self._move(job_id, {JobStatus.running}, to, fields, running="remove")
+            return found
+        def build(pipe: redis.client.Pipeline) -> None:
+            before(pipe)
+            self._move_call(job_id, {JobStatus.running}, to, fields, running="remove", answer_job=False, pipe=pipe)
+        found, _ = _moved(self._scripted(build)[-1], False)
         return found
 
     def start_many(self, job_ids: list[str], **fields: Any) -> list[tuple[JobStatus | None, Job | None]]:
         """`start` for the jobs of one message, in one round trip."""
-        pipe = self.redis.pipeline(transaction=False)
-        for job_id in job_ids:
-            self._move_call(job_id, {JobStatus.queued, JobStatus.running}, JobStatus.running, fields,
-                            running="add", answer_job=True, client=pipe)
-        return [_moved(answer, True) for answer in pipe.execute()]
+        def build(pipe: redis.client.Pipeline) -> None:
+            for job_id in job_ids:
+                self._move_call(job_id, {JobStatus.queued, JobStatus.running}, JobStatus.running, fields,
+                                running="add", answer_job=True, pipe=pipe)
+        return [_moved(answer, True) for answer in self._scripted(build)]
 
     def _move(self, job_id: str, allowed: Iterable[JobStatus], to: JobStatus, fields: dict[str, Any], *,
               running: str = "keep", answer_job: bool = False) -> tuple[JobStatus | None, Job | None]:
         return _moved(self._move_call(job_id, allowed, to, fields, running=running, answer_job=answer_job), answer_job)
 
     def _move_call(self, job_id: str, allowed: Iterable[JobStatus], to: JobStatus, fields: dict[str, Any], *,
-                   running: str, answer_job: bool, client: redis.client.Pipeline | None = None) -> Any:
+                   running: str, answer_job: bool, pipe: redis.client.Pipeline | None = None) -> Any:
+        """The transition script, called now or, with `pipe`, queued on it (see `_scripted`)."""
         values = _encode({"status": to.value, **fields})  # status first: the script announces ARGV[7]
         flat = [item for pair in values.items() for item in pair]
-        return self._transition(
-            keys=[keys.job(job_id), keys.job_events(job_id), keys.RUNNING, keys.EVENTS_CHANNEL, keys.QUEUED],
-            args=[",".join(json.dumps(s.value) for s in allowed), EVENTS_MAXLEN, running,
-                  "1" if answer_job else "0", job_id, *flat],
-            client=client,
-        )
+        script_keys = [keys.job(job_id), keys.job_events(job_id), keys.RUNNING, keys.EVENTS_CHANNEL, keys.QUEUED]
+        args = [",".join(json.dumps(s.value) for s in allowed), EVENTS_MAXLEN, running, "1" if answer_job else "0",
+                job_id, *flat]
+        if pipe is not None:
+            return pipe.evalsha(self._transition.sha, len(script_keys), *script_keys, *args)
+        return self._transition(keys=script_keys, args=args)
+
+    def _scripted(self, build: Callable[[redis.client.Pipeline], None]) -> list[Any]:
+        """Run a pipeline that calls the store's scripts by SHA. (redis-py's own pipelined scripts
+        first ask SCRIPT EXISTS, a round trip more on every call.) When Redis has lost its script
+        cache (a restart), load them and run the pipeline again: its writes are idempotent."""
+        for attempt in (1, 2):
+            pipe = self.redis.pipeline(transaction=False)
+            build(pipe)
+            try:
+                return pipe.execute()
+            except redis.exceptions.NoScriptError:
+                if attempt == 2:
+                    raise
+                for script in (self._transition, self._renew_lease, self._release_lease):
+                    self.redis.script_load(script.script)
+        raise AssertionError("unreachable")
 
     def update(self, job_id: str, event: str, data: Any = None, **fields: Any) -> None:
         """Write fields of a running job (progress, outputs) and announce them as `event`, whose
@@ -219,29 +244,25 @@ class JobStore:
     def put_outputs(self, job_id: str, items: list[tuple[str, bytes, str]], ttl_s: int | None = None) -> list[JobOutput]:
         """Store (name, bytes, content type) triples as blobs for `ttl_s` (default: the result
         cache's TTL); answers the job's output entries."""
-        outputs = []
+        outputs = output_entries(job_id, items)
         pipe = self.redis.pipeline(transaction=False)
-        for name, data, content_type in items:
-            digest = hashlib.sha256(data).hexdigest()
-            pipe.set(keys.blob(digest), data, ex=ttl_s or self.output_ttl_s)
-            outputs.append(
-                JobOutput(
-                    name=name,
-                    url=f"/jobs/{job_id}/outputs/{name}",
-                    content_type=content_type,
-                    size=len(data),
-                    sha256=digest,
-                )
-            )
+        self.stage_blobs(pipe, outputs, items, ttl_s)
         pipe.execute()
         return outputs
+
+    def stage_blobs(self, pipe: redis.client.Pipeline, outputs: list[JobOutput], items: list[tuple[str, bytes, str]],
+                    ttl_s: int | None = None) -> None:
+        """The bytes of `output_entries(job_id, items)`, as writes on the caller's pipeline."""
+        for output, (_, data, _) in zip(outputs, items, strict=True):
+            pipe.set(keys.blob(output.sha256), data, ex=ttl_s or self.output_ttl_s)
 
     def get_blob(self, sha256: str) -> bytes | None:
         return self.redis.get(keys.blob(sha256))
 
-    def cache_put(self, digest: str, job_id: str, outputs: list[JobOutput], metrics: dict[str, Any]) -> None:
+    def cache_put(self, digest: str, job_id: str, outputs: list[JobOutput], metrics: dict[str, Any], *,
+                  pipe: redis.client.Pipeline | None = None) -> None:
         entry = {"job_id": job_id, "outputs": [o.model_dump() for o in outputs], "metrics": metrics}
-        self.redis.set(keys.result_cache(digest), json.dumps(entry), ex=self.output_ttl_s)
+        (pipe or self.redis).set(keys.result_cache(digest), json.dumps(entry), ex=self.output_ttl_s)
 
     def cache_get(self, digest: str) -> dict[str, Any] | None:
         """A cached answer whose blobs are all still there, or None."""
@@ -271,22 +292,21 @@ class JobStore:
 
     def renew_leases(self, leases: list[tuple[str, str, int]]) -> list[bool]:
         """Renew several (job id, owner, ttl) leases in one round trip; answers which were renewed."""
-        pipe = self.redis.pipeline(transaction=False)
-        for job_id, owner, ttl_s in leases:
-            self._renew_lease(keys=[keys.lease(job_id)], args=[owner, ttl_s], client=pipe)
-        return [bool(answer) for answer in pipe.execute()]
+        def build(pipe: redis.client.Pipeline) -> None:
+            for job_id, owner, ttl_s in leases:
+                pipe.evalsha(self._renew_lease.sha, 1, keys.lease(job_id), owner, ttl_s)
+        return [bool(answer) for answer in self._scripted(build)]
 
     def release_lease(self, job_id: str, owner: str) -> None:
         self._release_lease(keys=[keys.lease(job_id)], args=[owner])
 
     def release_leases(self, job_ids: list[str], owner: str) -> None:
         """`release_lease` for the jobs of one message, in one round trip."""
-        if not job_ids:
-            return
-        pipe = self.redis.pipeline(transaction=False)
-        for job_id in job_ids:
-            self._release_lease(keys=[keys.lease(job_id)], args=[owner], client=pipe)
-        pipe.execute()
+        if job_ids:
+            def build(pipe: redis.client.Pipeline) -> None:
+                for job_id in job_ids:
+                    pipe.evalsha(self._release_lease.sha, 1, keys.lease(job_id), owner)
+            self._scripted(build)
 
     # -- recovery: which task a job is, and which jobs are running -------------------------------
 
@@ -352,6 +372,12 @@ class JobStore:
         for job_id in job_ids:
             pipe.hget(keys.job(job_id), "status")
         return [JobStatus(json.loads(raw)) if raw else None for raw in pipe.execute()]
+
+
+def output_entries(job_id: str, items: list[tuple[str, bytes, str]]) -> list[JobOutput]:
+    """The job's entries for (name, bytes, content type) outputs, each named by its SHA-256."""
+    return [JobOutput(name=name, url=f"/jobs/{job_id}/outputs/{name}", content_type=content_type, size=len(data),
+                      sha256=hashlib.sha256(data).hexdigest()) for name, data, content_type in items]
 
 
 def _moved(answer: Any, answer_job: bool) -> tuple[JobStatus | None, Job | None]:

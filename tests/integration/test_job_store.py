@@ -3,7 +3,7 @@
 import threading
 
 from service.core import keys
-from service.core.job_store import JobStore, utcnow
+from service.core.job_store import JobStore, output_entries, utcnow
 from service.core.jobs import Job, JobStatus
 
 
@@ -80,3 +80,15 @@ def test_a_message_s_jobs_are_leased_started_and_released_in_one_round_trip_each
     assert store.redis.sismember(keys.RUNNING, "m1") and not store.redis.sismember(keys.RUNNING, "m3")
     store.release_leases(["m1", "m2", "m3"], "me")  # only its own: m2's holder keeps it
     assert store.leased(["m1", "m2", "m3"]) == [False, True, False]
+
+
+def test_pipelined_scripts_survive_a_redis_that_lost_its_script_cache(store):
+    new_job(store, "flushed")
+    store.redis.script_flush()  # what a restarted Redis has: no scripts loaded
+    assert store.start_many(["flushed"], started_at=utcnow())[0][0] == JobStatus.queued
+    store.redis.script_flush()
+    items = [("0.png", b"picture", "image/png")]
+    outputs = output_entries("flushed", items)
+    assert store.finish("flushed", JobStatus.succeeded, outputs=outputs,
+                        before=lambda pipe: store.stage_blobs(pipe, outputs, items)) == JobStatus.running
+    assert store.get("flushed").status == JobStatus.succeeded and store.get_blob(outputs[0].sha256) == b"picture"
