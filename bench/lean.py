@@ -7,7 +7,9 @@ For the bundled generator and the 64x64 DCGAN (bench/heavy.py), in one run:
 - CPU per request split by process (API, worker, Redis), Redis commands per request, the mean
   batch the jobs rode in and the jobs per Celery message (read from a sample of the jobs after
   each level, outside the counters);
-- cache hits (one seeded request repeated) at c = 1 and c = 8.
+- cache hits (one seeded request repeated) at c = 1 and c = 8, with one API process and with
+  several (`--cache-api-processes`, 2 by default: the worker is idle on that path, so the API
+  may have both cores).
 Writes bench/results/lean.json and lean.md.
 """
 
@@ -95,6 +97,8 @@ def main() -> None:
     parser.add_argument("--levels", default="1,8,32,64")
     parser.add_argument("--heavy-levels", default="1,32")
     parser.add_argument("--no-compare", action="store_true", help="skip the stack without coalescing")
+    parser.add_argument("--cache-api-processes", type=int, default=2,
+                        help="also measure cache hits with this many API processes (1: skip)")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
     args.out = args.out.resolve()  # redis-server runs elsewhere: its folders must be absolute
@@ -122,6 +126,12 @@ def main() -> None:
         with Stack(state_dir, {**env, "GANFORGE_ARTIFACTS_DIR": str(state_dir / "artifacts")},
                    worker_concurrency=settings.worker_concurrency) as stack:
             results["service"][name] = run_stack(stack, models, timing, cache=name == "coalesced")
+    if args.cache_api_processes > 1:  # the cache-hit path with the API spread over several processes
+        name = f"cache_hits_{args.cache_api_processes}_api_processes"
+        print(f"[lean] stack: {name}", flush=True)
+        with Stack(stacks_dir / name, {"GANFORGE_API_PROCESSES": str(args.cache_api_processes)},
+                   worker_concurrency=settings.worker_concurrency) as stack:
+            results["service"][name] = run_stack(stack, {}, timing, cache=True)
     print("[lean] raw floor again (drift)", flush=True)
     results["floor_end"] = floor(manifest, store.onnx_path(manifest), settings, rounds=3, round_s=0.3)
     heavy_model.close()

@@ -40,13 +40,24 @@ class Stack(LocalStack):
         cpu = {}
         for name, pid in pids.items():
             try:
-                times = psutil.Process(pid).cpu_times()
-                cpu[name] = times.user + times.system
+                cpu[name] = _tree_cpu_s(psutil.Process(pid))
             except psutil.Error:
                 cpu[name] = float("nan")
         stats = redis.Redis.from_url(self.redis_server.url).info("commandstats")
         commands = {name.removeprefix("cmdstat_"): value["calls"] for name, value in stats.items()}
         return {"cpu_s": cpu, "redis_commands": commands}
+
+
+def _tree_cpu_s(process: psutil.Process) -> float:
+    """CPU seconds of a process and its live children (uvicorn's API processes under its master)."""
+    total = 0.0
+    for member in [process, *process.children(recursive=True)]:
+        try:
+            times = member.cpu_times()
+        except psutil.Error:
+            continue
+        total += times.user + times.system
+    return total
 
 
 def counter_delta(before: dict, after: dict, requests: int) -> dict:

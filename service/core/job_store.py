@@ -50,7 +50,7 @@ if allowed then
   redis.call('HSET', KEYS[1], unpack(fields))
   redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', 'event', 'status', 'data', ARGV[7])
   redis.call('PUBLISH', KEYS[4], ARGV[5])
-  redis.call('ZREM', KEYS[5], ARGV[5])
+  if current == '"queued"' then redis.call('ZREM', KEYS[5], ARGV[5]) end
   if ARGV[3] == 'add' then redis.call('SADD', KEYS[3], ARGV[5]) end
 end
 if ARGV[4] == '1' then return {current, redis.call('HGETALL', KEYS[1])} end
