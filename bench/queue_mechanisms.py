@@ -7,6 +7,9 @@ with the project's Celery app (service/core/queue.py: json, acks_late tasks, its
 sends, service/api/coalescer.py), (c) celery-batches: one message per job, the worker's Batches
 task running every k buffered requests (or every few ms) and acking each request.
 
+Then, one job at a time: the round trip publish → worker → pub/sub answer, the latency Celery
+and Redis alone add to a request at c = 1 (no HTTP, no model).
+
 Per case: wall time to drain N jobs; CPU per job of the sending process, of the worker process
 tree and of Redis (INFO cpu); Redis commands per job (INFO commandstats, our own probes taken
 out). Cases alternate over rounds in one run: on a shared machine only the ratios count.
@@ -42,6 +45,8 @@ QUEUE = "queue-bench"
 ONE_TASK = "queue_bench.one"  # (a) one job id per message
 MANY_TASK = "queue_bench.many"  # (b) several job ids per message, as the project's `.many` tasks
 BATCHES_TASK = "queue_bench.batches"  # (c) celery-batches
+PING_TASK = "queue_bench.ping"  # one job at a time, its end announced: the latency Celery adds
+DONE_CHANNEL = "queue-bench-done"
 STATUS_DB = 1  # job status keys live apart from the broker's db 0, so DBSIZE counts finished jobs
 READY_DB = 2
 STATUS = '{"status":"succeeded"}'  # about the size of a status field write
@@ -78,6 +83,11 @@ def _register_tasks(app, redis_url: str) -> None:
     def many(job_ids: list[str], each: list[dict] | None = None) -> None:
         for job_id in job_ids:
             write_status(job_id)
+
+    @app.task(name=PING_TASK, acks_late=True)
+    def ping(job_id: str) -> None:
+        write_status(job_id)
+        status.publish(DONE_CHANNEL, job_id)  # as a job's end wakes the API's waiters
 
     batch_sizes: list[int] = []  # what celery-batches really flushed, told to the bench at shutdown
 
@@ -252,6 +262,31 @@ def measure(case: dict, *, url: str, celery, probe: Probe, jobs: int, concurrenc
     }
 
 
+def round_trips(url: str, celery, concurrency: int, log: Path, count: int) -> dict:
+    """One job at a time (c = 1): publish, the worker runs it and announces its end on pub/sub,
+    the sender wakes. The time Celery and Redis alone put between a request and its answer."""
+    worker = Worker(url, concurrency, log)
+    listener = redis.Redis.from_url(url, db=STATUS_DB).pubsub()
+    listener.subscribe(DONE_CHANNEL)
+    listener.get_message(timeout=5)  # the subscribe confirmation
+    seconds = []
+    try:
+        for i in range(count + 50):  # the first 50 warm up
+            started = time.perf_counter()
+            celery.send_task(PING_TASK, args=[f"ping-{i}"], queue=QUEUE)
+            while (message := listener.get_message(timeout=10)) is None or message["type"] != "message":
+                if message is None:
+                    raise TimeoutError("no answer to a ping task within 10 s")
+            if i >= 50:
+                seconds.append(time.perf_counter() - started)
+    finally:
+        listener.close()
+        worker.stop()
+    seconds.sort()
+    return {"count": count, "p50_ms": seconds[len(seconds) // 2] * 1e3, "p90_ms": seconds[int(len(seconds) * 0.9)] * 1e3,
+            "p99_ms": seconds[int(len(seconds) * 0.99)] * 1e3}
+
+
 def cases(ks: list[int], flush_ms: list[float], concurrency: int) -> list[dict]:
     listed = [{"name": "one message per job", "mechanism": "one", "k": 1}]
     listed += [{"name": f"coalesced k={k}", "mechanism": "many", "k": k} for k in ks]
@@ -315,6 +350,11 @@ def markdown(result: dict) -> str:
     for row in result["summary"]:
         top = ", ".join(f"{name} {calls:g}" for name, calls in row["redis_commands"].items())
         lines.append(f"- {row['case']}: {top}")
+    if result.get("round_trip"):
+        trip = result["round_trip"]
+        lines += ["", (f"One job at a time through Celery (publish → worker runs it → its end announced on pub/sub → "
+                       f"the sender wakes), {trip['count']} trips: p50 {trip['p50_ms']:.2f} ms, p90 "
+                       f"{trip['p90_ms']:.2f} ms, p99 {trip['p99_ms']:.2f} ms.")]
     if result.get("batches_note"):
         lines += ["", f"celery-batches: {result['batches_note']}"]
     return "\n".join(lines) + "\n"
@@ -327,6 +367,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--k", default="4,8,32", help="job ids per message / per batch")
     parser.add_argument("--concurrency", type=int, default=Settings().worker_concurrency)
     parser.add_argument("--batches-flush-ms", default="5,50", help="celery-batches flush intervals, each a case")
+    parser.add_argument("--pings", type=int, default=500, help="c=1 round trips through Celery (0: skip)")
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results")
     args = parser.parse_args(argv)
     ks = [int(k) for k in args.k.split(",")]
@@ -360,6 +401,9 @@ def main(argv: list[str] | None = None) -> dict:
                     print(f"round {round_no} {case['name']}: {run['wall_s']:.2f} s, worker "
                           f"{run['worker_cpu_us_per_job']:.0f} µs/job", flush=True)
                     runs.append(run)
+            if args.pings:
+                result["round_trip"] = round_trips(server.url, celery, args.concurrency, worker_log, args.pings)
+                print(f"round trip through Celery, c=1: {result['round_trip']}", flush=True)
         finally:
             server.stop()
     result["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
