@@ -1,10 +1,12 @@
 """Job events for `Prefer: wait` and SSE without a thread or a blocking Redis read per waiter.
 
 Every change the job store makes to a job's event stream is also PUBLISHed (the job id on one
-channel, `keys.EVENTS_CHANNEL`). Each API process keeps ONE subscription to that channel and wakes the
-waiters of the job named; a woken waiter reads the new entries with a non-blocking XREAD on the
-async client and goes back to sleep. An idle stream or a pending wait is then an asyncio task
-and an Event, not a thread held in a blocking XREAD.
+channel, `keys.EVENTS_CHANNEL`, followed by the new status when the status changed). Each API
+process keeps ONE subscription to that channel and wakes the waiters of the job named: an SSE
+stream on every event (it reads the new entries with a non-blocking XREAD on the async client
+and goes back to sleep), a `Prefer: wait` only when the job has ended (it then reads the record
+once). An idle stream or a pending wait is then an asyncio task and an Event, not a thread held
+in a blocking XREAD.
 
 Pub/sub is best effort (a message published while the subscription reconnects is lost), so a
 waiter also looks at its stream every `RECHECK_S` on its own, and every waiter is woken when the
@@ -44,7 +46,8 @@ def async_redis(settings: Settings) -> aioredis.Redis:
 class EventHub:
     def __init__(self, client: aioredis.Redis):
         self.redis = client
-        self._waiters: dict[str, set[asyncio.Event]] = defaultdict(set)
+        self._waiters: dict[str, set[asyncio.Event]] = defaultdict(set)  # SSE: every event
+        self._enders: dict[str, set[asyncio.Event]] = defaultdict(set)  # waits: the end only
         self._task: asyncio.Task | None = None
 
     # -- the one subscription of this process -------------------------------------------------
@@ -73,7 +76,8 @@ class EventHub:
                         # With a timeout: a quiet channel is not an error; the health check PINGs.
                         message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=10.0)
                         if message is not None and message["type"] == "message":
-                            self._wake(message["data"].decode())
+                            job_id, _, status = message["data"].decode().partition(" ")
+                            self._wake(job_id, status)
             except asyncio.CancelledError:
                 raise
             except (RedisError, OSError) as error:
@@ -81,31 +85,37 @@ class EventHub:
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
 
-    def _wake(self, job_id: str) -> None:
+    def _wake(self, job_id: str, status: str = "") -> None:
+        """`status`: the JSON of the job's new status, "" for an event that changed none."""
         for event in self._waiters.get(job_id, ()):
             event.set()
-
-    def _wake_all(self) -> None:
-        for events in self._waiters.values():
-            for event in events:
+        if status and JobStatus(json.loads(status)).is_terminal:
+            for event in self._enders.get(job_id, ()):
                 event.set()
 
+    def _wake_all(self) -> None:
+        for table in (self._waiters, self._enders):
+            for events in table.values():
+                for event in events:
+                    event.set()
+
     @contextmanager
-    def _watch(self, job_id: str) -> Iterator[asyncio.Event]:
+    def _watch(self, job_id: str, table: dict[str, set[asyncio.Event]] | None = None) -> Iterator[asyncio.Event]:
+        table = self._waiters if table is None else table
         event = asyncio.Event()
-        self._waiters[job_id].add(event)
+        table[job_id].add(event)
         try:
             yield event
         finally:
-            waiters = self._waiters.get(job_id)
+            waiters = table.get(job_id)
             if waiters is not None:
                 waiters.discard(event)
                 if not waiters:
-                    del self._waiters[job_id]
+                    del table[job_id]
 
     @property
     def waiting(self) -> int:
-        return sum(len(events) for events in self._waiters.values())
+        return sum(len(events) for table in (self._waiters, self._enders) for events in table.values())
 
     # -- reading ------------------------------------------------------------------------------
 
@@ -149,14 +159,22 @@ class EventHub:
         return JobStatus(json.loads(raw)) if raw else None
 
     async def wait(self, job_id: str, timeout_s: float) -> Job | None:
-        """The job once it is terminal, or as it stands when `timeout_s` runs out."""
-        try:
-            async with asyncio.timeout(timeout_s):
-                async for entries in self.follow(job_id, "0-0", idle_s=RECHECK_S):
-                    if any(event == "status" and JobStatus(data).is_terminal for _, event, data in entries):
-                        break
-                    if not entries and await self.status(job_id) is None:
-                        return None  # expired or never was
-        except TimeoutError:
-            pass
+        """The job once it is terminal, or as it stands when `timeout_s` runs out. It sleeps
+        through the job's start and progress: two reads of the status in all, usually."""
+        with self._watch(job_id, self._enders) as ended:
+            try:
+                async with asyncio.timeout(timeout_s):
+                    while True:
+                        ended.clear()  # before looking: an end announced from here on wakes us again
+                        status = await self.status(job_id)
+                        if status is None:
+                            return None  # expired or never was
+                        if status.is_terminal:
+                            break
+                        try:
+                            await asyncio.wait_for(ended.wait(), RECHECK_S)
+                        except TimeoutError:
+                            pass  # a lost announcement: look again
+            except TimeoutError:
+                pass
         return await self.get(job_id)

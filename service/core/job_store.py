@@ -29,8 +29,9 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-# KEYS: job hash, event stream, set of running jobs, the events channel (told the job id), the
-# index of queued jobs (a job that leaves `queued` leaves it).
+# KEYS: job hash, event stream, set of running jobs, the events channel (told the job id and its
+# new status, so a waiter for the end sleeps through the rest), the index of queued jobs (a job
+# that leaves `queued` leaves it).
 # ARGV: allowed current statuses (comma separated JSON strings), stream length, what to do with
 # the running set on success ('add', 'remove', or 'keep'; 'remove' happens even when the move is refused, since the caller is done
 # with the job either way), '1' to answer the whole record, the job id, then field/value pairs
@@ -49,7 +50,7 @@ if allowed then
   for i = 6, #ARGV do fields[#fields + 1] = ARGV[i] end
   redis.call('HSET', KEYS[1], unpack(fields))
   redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', 'event', 'status', 'data', ARGV[7])
-  redis.call('PUBLISH', KEYS[4], ARGV[5])
+  redis.call('PUBLISH', KEYS[4], ARGV[5] .. ' ' .. ARGV[7])
   if current == '"queued"' then redis.call('ZREM', KEYS[5], ARGV[5]) end
   if ARGV[3] == 'add' then redis.call('SADD', KEYS[3], ARGV[5]) end
 end
