@@ -7,10 +7,13 @@ per-pixel noise scaled by a learned strength, and sums the RGB outputs of every 
 (the skip architecture). Discriminator: residual blocks with a minibatch standard deviation
 channel at 4x4, and a projection head for classes.
 
-Two simplifications against the paper, both for size and export: upsampling is bilinear before
-the convolution (no transposed convolution with a blur filter), and modulation scales the input
-activations rather than the weights (the "non-fused" form, which computes the same function and
-keeps the batch axis dynamic in an ONNX graph, where grouped convolutions cannot).
+Simplifications against the paper, for size, export and a CPU: upsampling is bilinear before
+the convolution (no transposed convolution with a blur filter), applied after the style scaling,
+which commutes with it; modulation scales the input activations rather than the weights (the
+"non-fused" form, which computes the same function and keeps the batch axis dynamic in an ONNX
+graph, where grouped convolutions cannot), except in 1x1 layers, where a per-sample weight in a
+matrix product is cheaper; the discriminator halves with a 2x2 box filter before its second
+convolution of a block (the paper blurs and strides that convolution: the same cost).
 
 The synthesis network reads one w per layer (`ws`, [N, num_ws, w_dim]), so truncation towards
 the tracked average of w, style mixing and latent walks are operations on plain arrays done
@@ -50,6 +53,13 @@ class EqualLinear(nn.Module):
         return F.leaky_relu(x, 0.2) * SQRT2 if self.activate else x
 
 
+def pointwise(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """A 1x1 convolution as a matrix product, weight [1 or N, out, in]: several times faster than
+    conv2d on a CPU at the few channels of an RGB layer, and a per-sample weight comes free."""
+    n, _, h, w = x.shape
+    return torch.matmul(weight, x.flatten(2)).reshape(n, -1, h, w)
+
+
 class EqualConv2d(nn.Module):
     def __init__(self, in_channels: int, out_channels: int, kernel: int, *, bias: bool = True, activate: bool = False):
         super().__init__()
@@ -60,7 +70,12 @@ class EqualConv2d(nn.Module):
         self.activate = activate
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = F.conv2d(x, self.weight * self.scale, self.bias, padding=self.padding)
+        weight = self.weight * self.scale
+        if weight.shape[2] == 1:
+            x = pointwise(x, weight[None, :, :, 0, 0])
+            x = x if self.bias is None else x + self.bias[None, :, None, None]
+        else:
+            x = F.conv2d(x, weight, self.bias, padding=self.padding)
         return F.leaky_relu(x, 0.2) * SQRT2 if self.activate else x
 
 
@@ -97,10 +112,16 @@ class ModulatedConv2d(nn.Module):
         self.padding = kernel // 2
         self.demodulate = demodulate
 
-    def forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, w: torch.Tensor, *, upsample: bool = False) -> torch.Tensor:
         styles = self.affine(w)  # [N, in]
         weight = self.weight * self.scale
-        x = F.conv2d(x * styles[:, :, None, None], weight, padding=self.padding)
+        if weight.shape[2] == 1:  # the styles go into a per-sample weight, cheaper than scaling x
+            x = pointwise(x, weight[None, :, :, 0, 0] * styles[:, None, :])
+        else:
+            x = x * styles[:, :, None, None]
+            if upsample:  # after the per-channel scaling, which commutes with it: a quarter of the pixels
+                x = F.interpolate(x, scale_factor=2.0, mode="bilinear", align_corners=False)
+            x = F.conv2d(x, weight, padding=self.padding)
         if self.demodulate:
             # sum over in-channels and taps of (weight * style)^2, per sample and out-channel
             energy = (weight.square().sum(dim=(2, 3))[None] * styles.square()[:, None, :]).sum(dim=2)  # [N, out]
@@ -118,9 +139,7 @@ class SynthesisLayer(nn.Module):
         self.bias = nn.Parameter(torch.zeros(out_channels))
 
     def forward(self, x: torch.Tensor, w: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
-        if self.upsample:
-            x = F.interpolate(x, scale_factor=2.0, mode="bilinear", align_corners=False)
-        x = self.conv(x, w) + noise * self.noise_strength
+        x = self.conv(x, w, upsample=self.upsample) + noise * self.noise_strength
         return F.leaky_relu(x + self.bias[None, :, None, None], 0.2) * SQRT2
 
 
@@ -246,6 +265,13 @@ class MinibatchStd(nn.Module):
         return torch.cat([x, y], dim=1)
 
 
+def downsample(x: torch.Tensor) -> torch.Tensor:
+    """2x2 box filter with stride 2 (avg_pool2d's function), as a depthwise convolution: about
+    twice as fast as avg_pool2d forward and backward on a CPU."""
+    kernel = torch.full((x.shape[1], 1, 2, 2), 0.25, dtype=x.dtype, device=x.device)
+    return F.conv2d(x, kernel, stride=2, groups=x.shape[1])
+
+
 class DiscriminatorBlock(nn.Module):
     def __init__(self, in_channels: int, out_channels: int):
         super().__init__()
@@ -254,8 +280,10 @@ class DiscriminatorBlock(nn.Module):
         self.skip = EqualConv2d(in_channels, out_channels, 1, bias=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        skip = self.skip(F.avg_pool2d(x, 2))
-        x = F.avg_pool2d(self.conv1(self.conv0(x)), 2)
+        skip = self.skip(downsample(x))
+        # conv1 runs after the halving, at the lower resolution: the paper's blur-and-stride-2
+        # convolution costs about that too, a quarter of a full-resolution one.
+        x = self.conv1(downsample(self.conv0(x)))
         return (x + skip) / SQRT2
 
 
