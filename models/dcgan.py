@@ -7,6 +7,8 @@ convolutions; the discriminator mirrors that with stride-2 convolutions. So 28 =
 (MNIST), 32 = 4 * 2**3, 64 = 4 * 2**4, 8 = 4 * 2**1 (scikit-learn digits).
 """
 
+import itertools
+
 import torch
 from torch import nn
 
@@ -223,42 +225,87 @@ class ConditionalDCGANDiscriminator(nn.Module):
         return self.head(h).flatten() + (self.project(labels) * h).sum(dim=1)
 
 
+INFOGAN_ARCHS = ("conv", "paper-fc")
+
+
+def _check_infogan_arch(arch: str) -> None:
+    if arch not in INFOGAN_ARCHS:
+        raise ValueError(f"unknown InfoGAN arch {arch!r}; known: {', '.join(INFOGAN_ARCHS)}")
+
+
+def _paper_fc_generator(in_features: int, channels: int, image_size: int, base_features: int,
+                        fc_features: int) -> nn.Sequential:
+    """Chen et al.'s MNIST generator: two fully connected layers (batch-normed) up to the start
+    map, then the DCGAN upsampling. The wide hidden layer lets the codes mix with z before any
+    spatial layout, which is where a category has to pick a whole digit shape."""
+    start, doublings = start_size(image_size)
+    widths = [base_features * 2 ** (doublings - 1 - i) for i in range(doublings)]  # e.g. 128, 64
+    layers: list[nn.Module] = [
+        nn.Linear(in_features, fc_features, bias=False), nn.BatchNorm1d(fc_features), nn.ReLU(inplace=True),
+        nn.Linear(fc_features, widths[0] * start * start, bias=False), nn.BatchNorm1d(widths[0] * start * start),
+        nn.ReLU(inplace=True), nn.Unflatten(1, (widths[0], start, start)),
+    ]
+    for wide, narrow in itertools.pairwise(widths):
+        layers += [nn.ConvTranspose2d(wide, narrow, 4, 2, 1, bias=False), nn.BatchNorm2d(narrow), nn.ReLU(inplace=True)]
+    layers += [nn.ConvTranspose2d(widths[-1], channels, 4, 2, 1, bias=False), nn.Tanh()]
+    return nn.Sequential(*layers)
+
+
 @register("infogan_generator")
 class InfoGANGenerator(nn.Module):
     """(z [N, latent_dim], codes [N, code_dim]) -> images, [N, C, H, W] in [-1, 1] (Chen et al. 2016).
 
     `codes` holds each categorical code one-hot, then the continuous codes, concatenated; both go
-    in beside z, and the training makes the discriminator's Q head able to read them back."""
+    in beside z, and the training makes the discriminator's Q head able to read them back.
+    `arch`: "conv" projects (z, codes) straight to the start map (the DCGAN trunk); "paper-fc"
+    is the paper's MNIST generator, with two fully connected layers of `fc_features` first."""
 
     def __init__(self, latent_dim: int = 62, code_dim: int = 12, channels: int = 1, image_size: int = 28,
-                 base_features: int = 64):
+                 base_features: int = 64, arch: str = "conv", fc_features: int = 1024):
         super().__init__()
+        _check_infogan_arch(arch)
         self.latent_dim = latent_dim
         self.code_dim = code_dim
-        self.net = _generator_trunk(latent_dim + code_dim, channels, image_size, base_features)
+        self.arch = arch
+        if arch == "conv":
+            self.net = _generator_trunk(latent_dim + code_dim, channels, image_size, base_features)
+        else:
+            self.net = _paper_fc_generator(latent_dim + code_dim, channels, image_size, base_features, fc_features)
         self.apply(weights_init)
 
     def forward(self, z: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
-        return self.net(torch.cat([z, codes], dim=1)[:, :, None, None])
+        x = torch.cat([z, codes], dim=1)
+        return self.net(x[:, :, None, None] if self.arch == "conv" else x)
 
 
 @register("infogan_discriminator")
 class InfoGANDiscriminator(nn.Module):
     """images -> (real/fake score [N], Q's code estimates [N, code_dim]): the Q head shares the
     discriminator's body, so reading the codes back costs one small layer (Chen et al. 2016).
-    Q answers logits for each categorical code and a mean for each continuous one."""
+    Q answers logits for each categorical code and a mean for each continuous one.
+
+    `arch` "paper-fc" adds the paper's shared fully connected layer (`fc_features`, batch-normed)
+    after the convolutions and batch norm inside Q; "conv" reads both heads off the last map."""
 
     def __init__(self, code_dim: int = 12, channels: int = 1, image_size: int = 28, base_features: int = 64,
-                 norm: str = "batch", q_features: int = 128):
+                 norm: str = "batch", q_features: int = 128, arch: str = "conv", fc_features: int = 1024):
         super().__init__()
+        _check_infogan_arch(arch)
         self.trunk, width = _discriminator_trunk(channels, image_size, base_features, norm)
         start, _ = start_size(image_size)
         features = width * start * start
+        if arch == "paper-fc":
+            self.shared: nn.Module = nn.Sequential(nn.Flatten(), nn.Linear(features, fc_features, bias=False),
+                                                   nn.BatchNorm1d(fc_features), nn.LeakyReLU(0.2, inplace=True))
+            features = fc_features
+            q_norm: list[nn.Module] = [nn.BatchNorm1d(q_features)]
+        else:
+            self.shared, q_norm = nn.Flatten(), []
         self.head = nn.Linear(features, 1)
-        self.q = nn.Sequential(nn.Linear(features, q_features), nn.LeakyReLU(0.2, inplace=True),
-                               nn.Linear(q_features, code_dim))
+        self.q = nn.Sequential(nn.Linear(features, q_features, bias=not q_norm), *q_norm,
+                               nn.LeakyReLU(0.2, inplace=True), nn.Linear(q_features, code_dim))
         self.apply(weights_init)
 
     def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        h = self.trunk(images).flatten(1)
+        h = self.shared(self.trunk(images))
         return self.head(h).flatten(), self.q(h)

@@ -85,14 +85,24 @@ def train_infogan(config: InfoGANConfig, dataset: Dataset, *, checkpoint_dir: Pa
     specs = config.code_specs()
     width = code_width(specs)
     shape = {"channels": dataset.channels, "image_size": dataset.image_size, "base_features": config.base_features}
+    if config.arch != "conv":  # conv models keep the config they were saved with
+        shape |= {"arch": config.arch, "fc_features": config.fc_features}
     g_config = {"latent_dim": config.latent_dim, "code_dim": width, **shape}
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.seed)
         generator = build(ARCHITECTURE, **g_config)
         discriminator = build("infogan_discriminator", code_dim=width, **shape)
     betas = (config.beta1, config.beta2)
-    opt_g = torch.optim.Adam(generator.parameters(), lr=config.lr_g, betas=betas)
-    opt_d = torch.optim.Adam(discriminator.parameters(), lr=config.lr_d, betas=betas)
+    if config.info_trains_body:
+        opt_g = torch.optim.Adam(generator.parameters(), lr=config.lr_g, betas=betas)
+        opt_d = torch.optim.Adam(discriminator.parameters(), lr=config.lr_d, betas=betas)
+    else:
+        # Q moves with the generator and the body learns real from fake alone: Q can then only
+        # read the codes from features that tell digits apart, not from marks G and Q agree on.
+        q_head = list(discriminator.q.parameters())
+        body = [p for name, p in discriminator.named_parameters() if not name.startswith("q.")]
+        opt_g = torch.optim.Adam([*generator.parameters(), *q_head], lr=config.lr_g, betas=betas)
+        opt_d = torch.optim.Adam(body, lr=config.lr_d, betas=betas)
     loop = TrainingLoop(config, {"generator": generator, "discriminator": discriminator},
                         {"opt_g": opt_g, "opt_d": opt_d}, callbacks, checkpoint_dir=checkpoint_dir,
                         meta={"generator": ARCHITECTURE, "generator_config": g_config},
@@ -110,15 +120,18 @@ def train_infogan(config: InfoGANConfig, dataset: Dataset, *, checkpoint_dir: Pa
 
         real_scores, _ = discriminator(real)
         fake_scores, q = discriminator(fake.detach())
-        info_d, _, _ = information_loss(q, specs, targets, config)
         loss_d = (F.binary_cross_entropy_with_logits(real_scores, torch.ones_like(real_scores))
-                  + F.binary_cross_entropy_with_logits(fake_scores, torch.zeros_like(fake_scores)) + info_d)
+                  + F.binary_cross_entropy_with_logits(fake_scores, torch.zeros_like(fake_scores)))
+        if config.info_trains_body:
+            loss_d = loss_d + information_loss(q, specs, targets, config)[0]
         opt_d.zero_grad(set_to_none=True)
         loss_d.backward()
         opt_d.step()
 
         scores, q = discriminator(fake)
         info_g, categorical, continuous = information_loss(q, specs, targets, config)
+        # Without info_trains_body this also trains Q; the body's gradients here are cleared
+        # before the next discriminator step.
         loss_g = F.binary_cross_entropy_with_logits(scores, torch.ones_like(scores)) + info_g
         opt_g.zero_grad(set_to_none=True)
         loss_g.backward()

