@@ -10,8 +10,9 @@ the project's digit classifier (tests/quality/test_infogan_quality.py); seed 0, 
   category changed nothing visible) and the digit came from z instead.
 - z has 16 dimensions rather than the paper's 62, so more of the variety has to pass through the
   codes, and the categorical term weighs 5. At 8,000 steps: weight 5 agrees on 0.69 (0.71 at
-  7,250), weight 2 on 0.54 (5,250 steps); z of 8 plateaued near 0.57, z of 4 reached 0.61 at
-  4,000. The earlier setting (weight 2, Q training the body) reached 0.60.
+  7,250) with seed 0 but only 0.54 with seed 1 (flat from 2,000 steps on), so the gain is not
+  reliable; weight 10 also 0.69, weight 2 0.54 (5,250 steps); z of 8 plateaued near 0.57, z of
+  4 reached 0.61 at 4,000. The earlier setting (weight 2, Q training the body) reached 0.60.
 - The paper's fully connected networks (`arch="paper-fc"`) cost ~0.35 s of CPU a step against
   ~0.05 s here and had not got going by 750 steps; they were not tried to the end.
 
