@@ -70,12 +70,13 @@ def reap_fetched(store: JobStore, app: Celery, lease_ttl_s: int) -> list[str]:
     if not received:
         return []
     alive = {worker["id"] for worker in live_workers(store.redis)}
+    job_ids = list(received)
     requeued, done = [], []
-    for job_id, worker in received.items():
-        status = store.status(job_id)
+    for job_id, status, leased in zip(job_ids, store.statuses(job_ids), store.leased(job_ids)):
+        worker = received[job_id]
         if status != JobStatus.queued:
             done.append(job_id)  # started (the lease covers it from here), finished, or expired
-        elif worker in alive or store.leased([job_id])[0]:
+        elif worker in alive or leased:
             continue  # alive; or it died between taking the lease and starting: wait for the lease to lapse
         elif _requeue(store, app, job_id, lease_ttl_s, f"was fetched by {worker}, now gone"):
             done.append(job_id)
@@ -149,8 +150,9 @@ def reap_lost(store: JobStore, app: Celery, lease_ttl_s: int, grace_s: float) ->
 
 
 def reap_unnoted(store: JobStore, app: Celery, lease_ttl_s: int, grace_s: float) -> list[str]:
-    return [job_id for job_id in unacked_unnoted(store, grace_s)
-            if store.status(job_id) == JobStatus.queued
+    unnoted = unacked_unnoted(store, grace_s)
+    return [job_id for job_id, status in zip(unnoted, store.statuses(unnoted))
+            if status == JobStatus.queued
             and _requeue(store, app, job_id, lease_ttl_s, "was fetched by a worker that died at once")]
 
 

@@ -321,12 +321,7 @@ class JobStore:
     def running_without_lease(self) -> list[str]:
         """Jobs marked running whose worker stopped renewing the lease: it died."""
         ids = [i.decode() for i in self.redis.smembers(keys.RUNNING)]
-        if not ids:
-            return []
-        pipe = self.redis.pipeline(transaction=False)
-        for job_id in ids:
-            pipe.exists(keys.lease(job_id))
-        return [job_id for job_id, leased in zip(ids, pipe.execute()) if not leased]
+        return [job_id for job_id, leased in zip(ids, self.leased(ids)) if not leased]
 
     def note_received(self, job_id: str, worker_id: str) -> None:
         """A worker fetched the job's message (it may sit in its prefetch buffer, unstarted)."""
@@ -346,6 +341,8 @@ class JobStore:
             self.redis.hdel(keys.RECEIVED, *job_ids)
 
     def leased(self, job_ids: list[str]) -> list[bool]:
+        if not job_ids:
+            return []
         pipe = self.redis.pipeline(transaction=False)
         for job_id in job_ids:
             pipe.exists(keys.lease(job_id))
@@ -369,6 +366,8 @@ class JobStore:
 
     def statuses(self, job_ids: list[str]) -> list[JobStatus | None]:
         """`status` of several jobs in one round trip."""
+        if not job_ids:
+            return []
         pipe = self.redis.pipeline(transaction=False)
         for job_id in job_ids:
             pipe.hget(keys.job(job_id), "status")
