@@ -54,21 +54,14 @@ async def authenticate(
     public = _is_public(request)
     caller = None
     if credentials is not None:
-        caller = await run_in_threadpool(_check_key, state, request, credentials.credentials, public)
+        caller = await state.api_keys.authenticate_on(state.hub.redis, credentials.credentials)
+        if caller is None and not public:
+            raise unauthorized("unknown or revoked API key", "invalid_token")
+        if caller is not None and not public and state.rate_limiter.limits(caller):
+            await run_in_threadpool(enforce_rate, state, request, caller)  # `limits` speaks sync Redis
     elif not public:
         raise unauthorized("send an API key as `Authorization: Bearer <key>`")
     set_caller(caller)
-    return caller
-
-
-def _check_key(state, request: Request, key: str, public: bool) -> ApiKey | None:
-    caller = state.api_keys.authenticate(key)
-    if caller is None:
-        if public:
-            return None
-        raise unauthorized("unknown or revoked API key", "invalid_token")
-    if not public:
-        enforce_rate(state, request, caller)
     return caller
 
 

@@ -15,8 +15,9 @@ from models.manifest import Manifest
 from models.store import ModelStore, UnknownModel, parse_model_ref
 from service.api.caller import current_caller
 from service.api.errors import Problem, unknown_model
-from service.api.ownership import model_visible
+from service.api.ownership import model_owner, owner_visible
 from service.api.state import ApiState
+from service.core import keys
 
 _Signature = tuple[tuple[int, int, int, int] | None, ...]
 
@@ -78,9 +79,20 @@ def manifests_of(store: ModelStore) -> ManifestCache:
 def resolve_model(state: ApiState, ref: str, task: str) -> Manifest:
     """The manifest `ref` names (404 when there is none, or it is another owner's), checked to do
     `task` (422 otherwise)."""
+    return _visible_manifest(state, ref, task, model_owner(state, ref.partition(":")[0]))
+
+
+async def resolve_model_now(state: ApiState, ref: str, task: str) -> Manifest:
+    """`resolve_model` on the event loop: the owner from its own Redis client, the manifest from
+    memory (three stat() calls), no thread."""
+    raw = await state.hub.redis.hget(keys.MODEL_OWNERS, ref.partition(":")[0])
+    return _visible_manifest(state, ref, task, raw.decode() if raw else None)
+
+
+def _visible_manifest(state: ApiState, ref: str, task: str, owner: str | None) -> Manifest:
     name = ref.partition(":")[0]
     caller = current_caller()
-    if caller is None or not model_visible(state, name, caller):  # another owner's: as if there were none
+    if caller is None or not owner_visible(owner, caller):  # another owner's: as if there were none
         raise unknown_model(UnknownModel(f"no model named {name!r}"))
     try:
         manifest = manifests_of(state.models).resolve(ref)

@@ -77,8 +77,11 @@ def model_owner(state: ApiState, name: str) -> str | None:
 
 
 def model_visible(state: ApiState, name: str, caller: ApiKey) -> bool:
+    return owner_visible(model_owner(state, name), caller)
+
+
+def owner_visible(owner: str | None, caller: ApiKey) -> bool:
     """Bundled (unowned) models are everyone's; an owned one only its owner's and admins'."""
-    owner = model_owner(state, name)
     return owner is None or owns(caller, owner)
 
 

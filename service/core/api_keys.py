@@ -126,6 +126,11 @@ class ApiKeyStore:
         raw = self.redis.get(keys.api_key(digest(key)))
         return _record(raw) if raw else None
 
+    async def authenticate_on(self, client: "redis.asyncio.Redis", key: str) -> ApiKey | None:
+        """`authenticate` through an asyncio client (the API's event loop's: no thread)."""
+        raw = await client.get(keys.api_key(digest(key)))
+        return _record(raw) if raw else None
+
     def records(self) -> list[ApiKey]:
         hashes = self.redis.hgetall(keys.API_KEY_NAMES)
         if not hashes:

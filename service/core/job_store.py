@@ -89,6 +89,14 @@ class JobStore:
         """Record a new job, and with `task` ({name, queue, kwargs}) how it is queued, so the
         reaper can queue it again; `also` adds the caller's own writes to the same round trip."""
         pipe = self.redis.pipeline()
+        self.stage_create(pipe, job, task)
+        if also is not None:
+            also(pipe)
+        pipe.execute()
+
+    def stage_create(self, pipe: Any, job: Job, task: dict[str, Any] | None = None) -> None:
+        """Queue `create`'s writes on a pipeline of the caller's: a sync one, or an asyncio one on
+        the API's event loop (queueing a command is the same call on both)."""
         pipe.hset(keys.job(job.id), mapping=_encode(job.model_dump(mode="json")))
         pipe.expire(keys.job(job.id), self.job_ttl_s)
         pipe.xadd(keys.job_events(job.id), _event("status", job.status.value), maxlen=EVENTS_MAXLEN)
@@ -96,9 +104,6 @@ class JobStore:
         if task is not None:
             pipe.set(keys.job_task(job.id), json.dumps(task), ex=self.job_ttl_s)
             pipe.zadd(keys.QUEUED, {job.id: time.time()})
-        if also is not None:
-            also(pipe)
-        pipe.execute()
 
     def get(self, job_id: str) -> Job | None:
         raw = self.redis.hgetall(keys.job(job_id))
@@ -266,15 +271,14 @@ class JobStore:
         (pipe or self.redis).set(keys.result_cache(digest), json.dumps(entry), ex=self.output_ttl_s)
 
     def cache_get(self, digest: str) -> dict[str, Any] | None:
-        """A cached answer whose blobs are all still there, or None."""
+        """A cached answer whose blobs are all still there, with its job's `owner`, or None."""
         raw = self.redis.get(keys.result_cache(digest))
         if raw is None:
             return None
         entry = json.loads(raw)
-        blobs = [keys.blob(o["sha256"]) for o in entry["outputs"]]
-        if blobs and self.redis.exists(*blobs) != len(set(blobs)):
-            return None  # evicted under memory pressure: compute again
-        return entry
+        pipe = self.redis.pipeline(transaction=False)
+        stage_cache_check(pipe, entry)
+        return checked_cache_entry(entry, pipe.execute())
 
     # -- leases: one job never runs twice at once -----------------------------------------------
 
@@ -372,6 +376,22 @@ class JobStore:
         for job_id in job_ids:
             pipe.hget(keys.job(job_id), "status")
         return [JobStatus(json.loads(raw)) if raw else None for raw in pipe.execute()]
+
+
+def stage_cache_check(pipe: Any, entry: dict[str, Any]) -> None:
+    """Queue what tells whether a cache entry can still answer (its blobs are there) and whose
+    job made it, on a sync or an asyncio pipeline; `checked_cache_entry` reads the answers."""
+    blobs = {keys.blob(o["sha256"]) for o in entry["outputs"]}
+    if blobs:
+        pipe.exists(*blobs)
+    pipe.hget(keys.job(entry["job_id"]), "owner")
+
+
+def checked_cache_entry(entry: dict[str, Any], answers: list[Any]) -> dict[str, Any] | None:
+    *present, owner = answers
+    if present and present[0] != len({o["sha256"] for o in entry["outputs"]}):
+        return None  # evicted under memory pressure: compute again
+    return {**entry, "owner": json.loads(owner) if owner else None}
 
 
 def output_entries(job_id: str, items: list[tuple[str, bytes, str]]) -> list[JobOutput]:

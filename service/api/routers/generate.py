@@ -1,6 +1,7 @@
 """POST /generate."""
 
 import secrets
+from dataclasses import dataclass
 
 from fastapi import APIRouter, Response
 from starlette.concurrency import run_in_threadpool
@@ -13,16 +14,17 @@ from service.api.generate_params import check_model_params
 from service.api.idempotency import create_once
 from service.api.job_submission import (
     answer_from_cache,
+    answer_from_cache_now,
     enqueue,
     request_digest,
 )
-from service.api.model_refs import resolve_model
+from service.api.model_refs import resolve_model, resolve_model_now
 from service.api.one_call import AcceptImageDep, answer, negotiate
 from service.api.schemas.generate import GenerateRequest
 from service.api.schemas.one_call import ONE_CALL_RESPONSES, JobAnswer
 from service.api.schemas.problem import PROBLEM_RESPONSES
 from service.api.schemas.webhooks import WEBHOOK_FIELDS
-from service.core.jobs import Job, ModelRef
+from service.core.jobs import Job, JobWebhook, ModelRef
 
 router = APIRouter(tags=["inference"], dependencies=[RequireScope("infer")])
 
@@ -65,26 +67,50 @@ async def generate(
     the answer is the picture itself (n = 1, or `grid: true`), in one call."""
     pictures = 1 if request.grid else request.interpolate.frames if request.interpolate else request.n
     request = negotiate(request, image, pictures=pictures)
-    job = await run_in_threadpool(create_once, state, "generate", idempotency_key, request, response,
-                                  lambda: submit_generate(state, request))
+    if idempotency_key is None:  # the usual case: on the event loop until a job must be queued
+        job = await submit_generate_now(state, request)
+    else:  # claiming the key and creating the job are one step, in a thread
+        job = await run_in_threadpool(create_once, state, "generate", idempotency_key, request, response,
+                                      lambda: submit_generate(state, request))
     return await answer(state, job, response, wait_s, image=image, inline=request.inline)  # waits without a thread
 
 
 def submit_generate(state, request: GenerateRequest) -> Job:
-    manifest = resolve_model(state, request.model, "generate")
-    check_labels(request, manifest)
-    check_model_params(request, manifest)
-    model = ModelRef(name=manifest.name, version=manifest.version)
-    deterministic = request.seed is not None
-    # The webhook says where to report, not what to compute: it stays out of params and the cache key.
-    params = request.model_dump(exclude={"model", *WEBHOOK_FIELDS})
-    if not deterministic:
-        params["seed"] = secrets.randbelow(2**32)
-    digest = request_digest("generate", model, params) if deterministic else None
-    webhook = request.webhook_spec()
-    job = answer_from_cache(state, "generate", model, params, digest, webhook) if digest else None
-    if job is None:
-        job = enqueue(
-            state, kind="generate", model=model, params=params, task_kwargs={"cache_digest": digest}, webhook=webhook,
-        )
-    return job
+    plan = GenerationPlan.of(request, resolve_model(state, request.model, "generate"))
+    cached = plan.digest and answer_from_cache(state, "generate", plan.model, plan.params, plan.digest, plan.webhook)
+    return cached or plan.enqueue(state)
+
+
+async def submit_generate_now(state, request: GenerateRequest) -> Job:
+    """`submit_generate` with a cache hit answered on the event loop; only queueing takes a thread."""
+    plan = GenerationPlan.of(request, await resolve_model_now(state, request.model, "generate"))
+    cached = plan.digest and await answer_from_cache_now(state, "generate", plan.model, plan.params, plan.digest,
+                                                         plan.webhook)
+    return cached or await run_in_threadpool(plan.enqueue, state)
+
+
+@dataclass
+class GenerationPlan:
+    """What a checked request asks of which model version, and its cache key when it is seeded."""
+
+    model: ModelRef
+    params: dict
+    digest: str | None
+    webhook: JobWebhook | None
+
+    @classmethod
+    def of(cls, request: GenerateRequest, manifest: Manifest) -> "GenerationPlan":
+        check_labels(request, manifest)
+        check_model_params(request, manifest)
+        model = ModelRef(name=manifest.name, version=manifest.version)
+        # The webhook says where to report, not what to compute: it stays out of params and the cache key.
+        params = request.model_dump(exclude={"model", *WEBHOOK_FIELDS})
+        deterministic = request.seed is not None
+        if not deterministic:
+            params["seed"] = secrets.randbelow(2**32)
+        digest = request_digest("generate", model, params) if deterministic else None
+        return cls(model, params, digest, request.webhook_spec())
+
+    def enqueue(self, state) -> Job:
+        return enqueue(state, kind="generate", model=self.model, params=self.params,
+                       task_kwargs={"cache_digest": self.digest}, webhook=self.webhook)
