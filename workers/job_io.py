@@ -64,6 +64,6 @@ def job_outputs(context: WorkerContext, job: Job, items: list[tuple[str, bytes, 
     def write(pipe) -> None:
         store.stage_blobs(pipe, outputs, items)
         if cache_digest:
-            store.cache_put(cache_digest, job.id, outputs, cached_metrics, pipe=pipe)
+            store.cache_put(cache_digest, job.id, outputs, cached_metrics, owner=job.owner, pipe=pipe)
 
     return JobResult(outputs=outputs, metrics=metrics, writes=write)

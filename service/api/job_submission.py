@@ -17,7 +17,7 @@ from service.api.errors import Problem
 from service.api.metrics import count_cache_lookup
 from service.api.state import ApiState
 from service.core import keys
-from service.core.job_store import checked_cache_entry, stage_cache_check, utcnow
+from service.core.job_store import cache_blobs, utcnow
 from service.core.jobs import Job, JobKind, JobOutput, JobStatus, JobWebhook, ModelRef
 from service.core.routing import (
     COALESCED_KINDS,
@@ -54,21 +54,19 @@ def answer_from_cache(state: ApiState, kind: JobKind, model: ModelRef, params: d
 
 async def answer_from_cache_now(state: ApiState, kind: JobKind, model: ModelRef, params: dict, digest: str,
                                 webhook: JobWebhook | None = None) -> Job | None:
-    """`answer_from_cache` on the event loop's own Redis client: a hit takes no thread, in three
-    round trips (the entry; its blobs and owner; the new job's record and index)."""
+    """`answer_from_cache` on the event loop's own Redis client: a hit takes no thread, and three
+    round trips (the entry; whether its blobs are there; the new job's record and index)."""
     client = state.hub.redis
     raw = await client.get(keys.result_cache(digest))
-    entry = None
-    if raw is not None:
-        entry = json.loads(raw)
-        checks = client.pipeline(transaction=False)
-        stage_cache_check(checks, entry)
-        entry = checked_cache_entry(entry, await checks.execute())
+    entry = json.loads(raw) if raw is not None else None
+    if entry is not None and (blobs := cache_blobs(entry)) and await client.exists(*blobs) != len(blobs):
+        entry = None  # evicted under memory pressure: compute again
     count_cache_lookup(state, kind, entry is not None)
     if entry is None:
         return None
     job = cached_job(kind, model, params, entry, webhook)
-    writes = client.pipeline()
+    # Born finished, so no reader races these writes: no MULTI/EXEC needed around them.
+    writes = client.pipeline(transaction=False)
     state.jobs.stage_create(writes, job)
     job_index.record(writes, job, state.settings.job_ttl_s)
     await writes.execute()
@@ -86,7 +84,7 @@ def cached_job(kind: JobKind, model: ModelRef, params: dict, entry: dict, webhoo
     ]
     owner = current_owner()
     metrics = dict(entry["metrics"])
-    if owner is not None and entry["owner"] == owner:
+    if owner is not None and entry.get("owner") == owner:
         metrics["cached_from"] = entry["job_id"]  # the caller's own earlier job; never another owner's
     return Job(
         id=job_id, kind=kind, status=JobStatus.succeeded, model=model, params=params,

@@ -266,19 +266,20 @@ class JobStore:
         return self.redis.get(keys.blob(sha256))
 
     def cache_put(self, digest: str, job_id: str, outputs: list[JobOutput], metrics: dict[str, Any], *,
-                  pipe: redis.client.Pipeline | None = None) -> None:
-        entry = {"job_id": job_id, "outputs": [o.model_dump() for o in outputs], "metrics": metrics}
+                  owner: str | None = None, pipe: redis.client.Pipeline | None = None) -> None:
+        entry = {"job_id": job_id, "owner": owner, "outputs": [o.model_dump() for o in outputs], "metrics": metrics}
         (pipe or self.redis).set(keys.result_cache(digest), json.dumps(entry), ex=self.output_ttl_s)
 
     def cache_get(self, digest: str) -> dict[str, Any] | None:
-        """A cached answer whose blobs are all still there, with its job's `owner`, or None."""
+        """A cached answer whose blobs are all still there, or None."""
         raw = self.redis.get(keys.result_cache(digest))
         if raw is None:
             return None
         entry = json.loads(raw)
-        pipe = self.redis.pipeline(transaction=False)
-        stage_cache_check(pipe, entry)
-        return checked_cache_entry(entry, pipe.execute())
+        blobs = cache_blobs(entry)
+        if blobs and self.redis.exists(*blobs) != len(blobs):
+            return None  # evicted under memory pressure: compute again
+        return entry
 
     # -- leases: one job never runs twice at once -----------------------------------------------
 
@@ -378,20 +379,9 @@ class JobStore:
         return [JobStatus(json.loads(raw)) if raw else None for raw in pipe.execute()]
 
 
-def stage_cache_check(pipe: Any, entry: dict[str, Any]) -> None:
-    """Queue what tells whether a cache entry can still answer (its blobs are there) and whose
-    job made it, on a sync or an asyncio pipeline; `checked_cache_entry` reads the answers."""
-    blobs = {keys.blob(o["sha256"]) for o in entry["outputs"]}
-    if blobs:
-        pipe.exists(*blobs)
-    pipe.hget(keys.job(entry["job_id"]), "owner")
-
-
-def checked_cache_entry(entry: dict[str, Any], answers: list[Any]) -> dict[str, Any] | None:
-    *present, owner = answers
-    if present and present[0] != len({o["sha256"] for o in entry["outputs"]}):
-        return None  # evicted under memory pressure: compute again
-    return {**entry, "owner": json.loads(owner) if owner else None}
+def cache_blobs(entry: dict[str, Any]) -> list[str]:
+    """The blob keys a result-cache entry needs: it answers only while all of them are there."""
+    return sorted({keys.blob(o["sha256"]) for o in entry["outputs"]})
 
 
 def output_entries(job_id: str, items: list[tuple[str, bytes, str]]) -> list[JobOutput]:
