@@ -37,7 +37,7 @@ ZOO: dict[str, ZooModel] = {
         ZooModel(super_resolution.MODEL_NAME, super_resolution.train_sr_x4),
         _translator("edges2digits"),
         _translator("thin2bold"),
-        ZooModel(infogan.MODEL_NAME, infogan.train_mnist_infogan),
+        ZooModel(infogan.MODEL_NAME, infogan.train_mnist_infogan, infogan.write_examples),
         ZooModel(styles.STYLE_NAME, styles.train_fashion_stylegan2, styles.write_examples),
     )
 }
