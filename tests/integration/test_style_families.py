@@ -69,6 +69,15 @@ def test_style_mixing_from_layer_zero_is_the_second_seed(api, style_model):
     assert np.abs(mixed - second).max() <= 1
 
 
+def test_style_mixing_at_the_last_layer_stays_close_to_the_first_seed(api, style_model):
+    name, version = style_model.split(":")
+    last = api.get(f"/models/{name}/versions/{version}").json()["signature"]["style"]["num_ws"] - 1
+    (mixed,) = generate(api, model=style_model, seed=1, labels=[2], style_mixing={"seed": 2, "crossover": last})
+    (first,), (second,) = (generate(api, model=style_model, seed=s, labels=[2]) for s in (1, 2))
+    # The last layer's style sets fine detail only: far nearer the first seed than the second seed is.
+    assert np.abs(mixed - first).mean() < 0.25 * np.abs(second - first).mean()
+
+
 def test_a_walk_returns_its_frames_and_an_animation_ending_at_both_seeds(api, style_model):
     answer = api.post("/generate", headers={"Prefer": "wait=60"}, json={
         "model": style_model, "seed": 1, "labels": [2], "interpolate": {"to_seed": 2, "frames": 5, "space": "w"}})
