@@ -4,6 +4,7 @@ import hashlib
 import json
 import threading
 import uuid
+from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
@@ -52,27 +53,52 @@ def answer_from_cache(state: ApiState, kind: JobKind, model: ModelRef, params: d
     return job
 
 
+@dataclass
+class CacheHit:
+    job: Job
+    picture: bytes | None = None  # the bytes of `picture_output(job)`, when asked for with the hit
+
+
 async def answer_from_cache_now(state: ApiState, kind: JobKind, model: ModelRef, params: dict, digest: str,
-                                webhook: JobWebhook | None = None) -> Job | None:
+                                webhook: JobWebhook | None = None, *, with_picture: bool = False) -> CacheHit | None:
     """`answer_from_cache` on the event loop's own Redis client: a hit takes no thread, and three
-    round trips (the entry; whether its blobs are there; the new job's record and index)."""
+    round trips — the entry; whether its blobs are there (and, `with_picture`, the picture's
+    bytes, which a one-call answer would fetch next); the new job's record and index."""
     client = state.hub.redis
     raw = await client.get(keys.result_cache(digest))
-    entry = json.loads(raw) if raw is not None else None
-    if entry is not None and (blobs := cache_blobs(entry)) and await client.exists(*blobs) != len(blobs):
-        entry = None  # evicted under memory pressure: compute again
-    count_cache_lookup(state, kind, entry is not None)
-    if entry is None:
+    hit = None
+    if raw is not None:
+        entry = json.loads(raw)
+        hit = CacheHit(cached_job(kind, model, params, entry, webhook))
+        checks = client.pipeline(transaction=False)
+        if blobs := cache_blobs(entry):
+            checks.exists(*blobs)
+        shown = picture_output(hit.job) if with_picture else None
+        if shown is not None:
+            checks.get(keys.blob(shown.sha256))
+        answers = await checks.execute()
+        if blobs and answers[0] != len(blobs):
+            hit = None  # evicted under memory pressure: compute again
+        elif shown is not None:
+            hit.picture = answers[-1]
+    count_cache_lookup(state, kind, hit is not None)
+    if hit is None:
         return None
-    job = cached_job(kind, model, params, entry, webhook)
     # Born finished, so no reader races these writes: no MULTI/EXEC needed around them.
     writes = client.pipeline(transaction=False)
-    state.jobs.stage_create(writes, job)
-    job_index.record(writes, job, state.settings.job_ttl_s)
+    state.jobs.stage_create(writes, hit.job)
+    job_index.record(writes, hit.job, state.settings.job_ttl_s)
     await writes.execute()
-    if _reports_end(job):
-        await run_in_threadpool(_report_end, state, job)
-    return job
+    if _reports_end(hit.job):
+        await run_in_threadpool(_report_end, state, hit.job)
+    return hit
+
+
+def picture_output(job: Job) -> JobOutput | None:
+    """The output a one-call answer shows: the grid when there is one, else the first picture."""
+    pictures = [o for o in job.outputs if o.content_type.startswith("image/")]
+    grids = [o for o in pictures if o.name.startswith("grid.")]
+    return (grids or pictures or [None])[0]
 
 
 def cached_job(kind: JobKind, model: ModelRef, params: dict, entry: dict, webhook: JobWebhook | None) -> Job:

@@ -19,7 +19,7 @@ from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from service.api.errors import Problem
-from service.api.job_submission import job_answer
+from service.api.job_submission import job_answer, picture_output
 from service.api.schemas.one_call import (
     INLINE_MAX_BYTES,
     JOB_ID_HEADER,
@@ -28,7 +28,7 @@ from service.api.schemas.one_call import (
 )
 from service.api.state import ApiState
 from service.core import keys
-from service.core.jobs import Job, JobOutput, JobStatus
+from service.core.jobs import Job, JobStatus
 
 IMAGE_FORMATS = {"image/png": "png", "image/jpeg": "jpeg", "image/webp": "webp"}
 ANY_IMAGE = "*"
@@ -93,35 +93,33 @@ def negotiate(request: R, image: str | None, *, pictures: int) -> R:
 
 
 async def answer(state: ApiState, job: Job, response: Response, wait_s: float | None, *, image: str | None,
-                 inline: bool) -> Job | JobAnswer | Response:
-    """The job as JSON (202 or 200), its outputs inline, or its picture."""
+                 inline: bool, picture: bytes | None = None) -> Job | JobAnswer | Response:
+    """The job as JSON (202 or 200), its outputs inline, or its picture (`picture`: its bytes, when
+    the caller already has them)."""
     if image is not None and wait_s is None:
         wait_s = state.settings.max_wait_s
     job = await job_answer(state, job, response, wait_s)
     if image is not None and job.status.is_terminal:
-        return await picture_response(state, job, response)
+        return await picture_response(state, job, response, prefetched=picture)
     if inline and job.status == JobStatus.succeeded:
         return await run_in_threadpool(with_inline_outputs, state, job)
     return job
 
 
-def _picture(job: Job) -> JobOutput:
-    pictures = [o for o in job.outputs if o.content_type.startswith("image/")]
-    grids = [o for o in pictures if o.name.startswith("grid.")]
-    return (grids or pictures)[0]
-
-
-async def picture_response(state: ApiState, job: Job, response: Response) -> Response:
+async def picture_response(state: ApiState, job: Job, response: Response, *,
+                           prefetched: bytes | None = None) -> Response:
     names = {"Location": f"/jobs/{job.id}", JOB_ID_HEADER: job.id}
     if job.status == JobStatus.canceled:
         raise Problem(409, "job-canceled", "Job canceled", f"job {job.id} was canceled before it finished",
                       headers=names, job_id=job.id)
-    if job.status != JobStatus.succeeded or not job.outputs:
+    output = picture_output(job) if job.status == JobStatus.succeeded else None
+    if output is None:
         error = job.error.model_dump() if job.error else {"type": "no_output", "detail": "the job made no picture"}
         raise Problem(422, "job-failed", "Job failed", f"job {job.id} failed: {error['type']}: {error['detail']}",
                       headers=names, job_id=job.id, error=error)
-    output = _picture(job)
-    data = await state.hub.redis.get(keys.blob(output.sha256))  # the event loop's own client: no thread hop
+    data = prefetched
+    if data is None:
+        data = await state.hub.redis.get(keys.blob(output.sha256))  # the event loop's own client: no thread hop
     if data is None:
         raise Problem(410, "output-expired", "Output expired",
                       f"{output.name} of job {job.id} expired from the result cache; submit the job again",

@@ -7,6 +7,8 @@ import io
 import pytest
 from PIL import Image
 
+from service.core import keys
+
 pytestmark = pytest.mark.integration
 
 
@@ -29,6 +31,20 @@ def test_generate_answers_the_png_itself_equal_to_the_jobs_output(api):
     assert answer.headers["Content-Location"] == output["url"]
     assert answer.content == api.get(output["url"]).content
     assert Image.open(io.BytesIO(answer.content)).size == (28, 28)
+
+
+def test_a_repeat_in_one_call_is_a_cache_hit_with_the_same_bytes_unless_its_picture_is_gone(api, stack):
+    body, headers = {"model": "mnist-cdcgan", "seed": 321, "labels": [2]}, {"Accept": "image/png", "Prefer": "wait=30"}
+    first = api.post("/generate", json=body, headers=headers)
+    repeat = api.post("/generate", json=body, headers=headers)
+    assert repeat.status_code == 200 and repeat.content == first.content
+    hit = api.get(repeat.headers["Location"]).json()
+    assert hit["cached"] is True and hit["metrics"]["cached_from"] == first.headers["GANForge-Job-Id"]
+    assert repeat.headers["ETag"] == f'"{hit["outputs"][0]["sha256"]}"'
+    stack.redis.delete(keys.blob(hit["outputs"][0]["sha256"]))  # what the TTL or eviction does
+    again = api.post("/generate", json=body, headers=headers)
+    assert again.status_code == 200 and again.content == first.content  # computed again, not a 410
+    assert api.get(again.headers["Location"]).json()["cached"] is False
 
 
 def test_accept_sets_the_format_and_a_conflicting_format_is_406(api):

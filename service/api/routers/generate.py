@@ -67,12 +67,14 @@ async def generate(
     the answer is the picture itself (n = 1, or `grid: true`), in one call."""
     pictures = 1 if request.grid else request.interpolate.frames if request.interpolate else request.n
     request = negotiate(request, image, pictures=pictures)
+    picture = None
     if idempotency_key is None:  # the usual case: on the event loop until a job must be queued
-        job = await submit_generate_now(state, request)
+        job, picture = await submit_generate_now(state, request, with_picture=image is not None)
     else:  # claiming the key and creating the job are one step, in a thread
         job = await run_in_threadpool(create_once, state, "generate", idempotency_key, request, response,
                                       lambda: submit_generate(state, request))
-    return await answer(state, job, response, wait_s, image=image, inline=request.inline)  # waits without a thread
+    # Waits without a thread.
+    return await answer(state, job, response, wait_s, image=image, inline=request.inline, picture=picture)
 
 
 def submit_generate(state, request: GenerateRequest) -> Job:
@@ -81,12 +83,16 @@ def submit_generate(state, request: GenerateRequest) -> Job:
     return cached or plan.enqueue(state)
 
 
-async def submit_generate_now(state, request: GenerateRequest) -> Job:
-    """`submit_generate` with a cache hit answered on the event loop; only queueing takes a thread."""
+async def submit_generate_now(state, request: GenerateRequest, *, with_picture: bool) -> tuple[Job, bytes | None]:
+    """`submit_generate` with a cache hit answered on the event loop (and, `with_picture`, its
+    picture's bytes read in the same round trips); only queueing takes a thread."""
     plan = GenerationPlan.of(request, await resolve_model_now(state, request.model, "generate"))
-    cached = plan.digest and await answer_from_cache_now(state, "generate", plan.model, plan.params, plan.digest,
-                                                         plan.webhook)
-    return cached or await run_in_threadpool(plan.enqueue, state)
+    if plan.digest is not None:
+        hit = await answer_from_cache_now(state, "generate", plan.model, plan.params, plan.digest, plan.webhook,
+                                          with_picture=with_picture)
+        if hit is not None:
+            return hit.job, hit.picture
+    return await run_in_threadpool(plan.enqueue, state), None
 
 
 @dataclass
