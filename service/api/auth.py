@@ -15,7 +15,6 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from starlette.concurrency import run_in_threadpool
 
 from service.api.caller import set_caller
 from service.api.deps import StateDep
@@ -58,7 +57,7 @@ async def authenticate(
         if caller is None and not public:
             raise unauthorized("unknown or revoked API key", "invalid_token")
         if caller is not None and not public and state.rate_limiter.limits(caller):
-            await run_in_threadpool(enforce_rate, state, request, caller)  # `limits` speaks sync Redis
+            await enforce_rate(state, request, caller)
     elif not public:
         raise unauthorized("send an API key as `Authorization: Bearer <key>`")
     set_caller(caller)
@@ -99,8 +98,8 @@ def RequireScope(scope: str):
     return Depends(require)
 
 
-def enforce_rate(state, request: Request, caller: ApiKey) -> None:
-    allowed, headers = state.rate_limiter.hit(caller)
+async def enforce_rate(state, request: Request, caller: ApiKey) -> None:
+    allowed, headers = await state.rate_limiter.hit(caller)
     setattr(request.state, HEADERS_STATE, headers)
     if not allowed:
         raise Problem(

@@ -6,8 +6,8 @@ import time
 from functools import lru_cache
 
 from limits import RateLimitItem, parse_many
-from limits.storage import RedisStorage
-from limits.strategies import MovingWindowRateLimiter
+from limits.aio.storage import RedisStorage
+from limits.aio.strategies import MovingWindowRateLimiter
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.core import keys
@@ -17,23 +17,31 @@ HEADERS_STATE = "ratelimit_headers"  # request.state attribute the middleware re
 
 
 class RateLimiter:
-    def __init__(self, redis_url: str, connection_pool, default_rate: str):
-        storage = RedisStorage(redis_url, connection_pool=connection_pool, key_prefix=keys.RATE_LIMIT_PREFIX)
+    """Asynchronous: `limits`' asyncio storage on redis-py's asyncio client, so a limited request
+    counts itself on the event loop, with no thread."""
+
+    def __init__(self, redis_url: str, default_rate: str):
+        storage = RedisStorage(f"async+{redis_url}", implementation="redispy", key_prefix=keys.RATE_LIMIT_PREFIX,
+                               socket_connect_timeout=2, socket_timeout=5)
         self.limiter = MovingWindowRateLimiter(storage)
         self.default_rate = default_rate
 
     def limits(self, caller: ApiKey) -> bool:
         return (caller.rate or self.default_rate) != UNLIMITED
 
-    def hit(self, caller: ApiKey) -> tuple[bool, dict[str, str]]:
+    async def hit(self, caller: ApiKey) -> tuple[bool, dict[str, str]]:
         """Count one request of `caller`; answers whether it may go on and the RateLimit headers."""
         rate = caller.rate or self.default_rate
         if rate == UNLIMITED:
             return True, {}
         windows = _windows(rate)
-        allowed = all(self.limiter.hit(window, caller.name) for window in windows)
+        allowed = True
+        for window in windows:  # a refused request counts in no later window
+            if not await self.limiter.hit(window, caller.name):
+                allowed = False
+                break
         now = time.time()
-        stats = [(window, self.limiter.get_window_stats(window, caller.name)) for window in windows]
+        stats = [(window, await self.limiter.get_window_stats(window, caller.name)) for window in windows]
         window, tightest = min(stats, key=lambda item: (item[1].remaining, -item[1].reset_time))
         reset_s = max(1, math.ceil(tightest.reset_time - now))
         headers = {

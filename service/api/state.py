@@ -44,7 +44,7 @@ class ApiState:
             models=models,
             celery=create_celery(settings),
             api_keys=ApiKeyStore(client),
-            rate_limiter=RateLimiter(settings.redis_url, client.connection_pool, settings.default_rate),
+            rate_limiter=RateLimiter(settings.redis_url, settings.default_rate),
         )
 
     def check_keys(self) -> None:
