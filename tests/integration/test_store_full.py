@@ -28,6 +28,23 @@ def fill(client, prefix: str, size: int) -> int:
         return n
 
 
+def pin_full(client, margin: int = 4 * 2**20) -> None:
+    """Keep the store full for the whole test: right at the cap a write can still squeeze in as
+    the server's buffers come and go (it shrinks idle clients' buffers on its own clock), so pin
+    the cap under what is used once they have settled, until a small write is refused."""
+    import redis
+
+    for _ in range(20):
+        time.sleep(0.5)
+        client.config_set("maxmemory", client.info("memory")["used_memory"] - margin)
+        try:
+            client.set("filler:probe", b"x" * 1024, ex=3600)
+        except redis.OutOfMemoryError:
+            return
+        client.delete("filler:probe")
+    raise AssertionError("Redis kept taking writes under its cap")
+
+
 def test_a_full_redis_keeps_presence_and_leases_and_refuses_new_jobs(tmp_path_factory):
     stack = LocalStack(tmp_path_factory.mktemp("full"), {
         "GANFORGE_WORKER_HEARTBEAT_S": "1", "GANFORGE_LEASE_TTL_S": "3", "GANFORGE_ADMIN_KEY": ADMIN_KEY,
@@ -51,10 +68,7 @@ def test_a_full_redis_keeps_presence_and_leases_and_refuses_new_jobs(tmp_path_fa
 
             filled = fill(redis_client, "filler:big", 256 * 1024) + fill(redis_client, "filler:small", 1024)
             assert filled > 10
-            # Right at the cap a small write can still squeeze in as buffers come and go; pin the cap
-            # just under what is used, so the store stays full for the whole test.
-            used = redis_client.info("memory")["used_memory"]
-            redis_client.config_set("maxmemory", used - 2 * 2**20)
+            pin_full(redis_client)
             refused = client.post("/generate", json={"model": "mnist-cdcgan", "n": 1})
             assert refused.status_code == 503, refused.text
             assert refused.headers["content-type"].startswith("application/problem+json")
