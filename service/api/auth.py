@@ -56,7 +56,7 @@ async def authenticate(
         caller = await state.api_keys.authenticate_on(state.hub.redis, credentials.credentials)
         if caller is None and not public:
             raise unauthorized("unknown or revoked API key", "invalid_token")
-        if caller is not None and not public and state.rate_limiter.limits(caller):
+        if caller is not None and not public:
             await enforce_rate(state, request, caller)
     elif not public:
         raise unauthorized("send an API key as `Authorization: Bearer <key>`")

@@ -26,9 +26,6 @@ class RateLimiter:
         self.limiter = MovingWindowRateLimiter(storage)
         self.default_rate = default_rate
 
-    def limits(self, caller: ApiKey) -> bool:
-        return (caller.rate or self.default_rate) != UNLIMITED
-
     async def hit(self, caller: ApiKey) -> tuple[bool, dict[str, str]]:
         """Count one request of `caller`; answers whether it may go on and the RateLimit headers."""
         rate = caller.rate or self.default_rate
