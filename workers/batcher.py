@@ -3,9 +3,11 @@
 Task threads submit their inputs and wait on a future; one thread per model collects requests
 until the batch holds `max_batch_size` images or the oldest has waited `max_delay_ms`, runs
 them together and hands each request its rows back. Requests that queued while a batch ran
-always ride the next one; the delay is spent only under load. Rows don't interact in a generator at
-inference (batch norm uses running statistics), so a request's images are the same batched
-or alone.
+always ride the next one; the delay is spent only under load. Without load (the last batch was a
+lone request, nothing waits and nothing runs) the calling thread runs its request itself: a
+hand-off to the batcher's thread and back would be all the batcher adds. Rows don't interact in
+a generator at inference (batch norm uses running statistics), so a request's images are the
+same batched or alone.
 """
 
 import queue
@@ -44,6 +46,7 @@ class DynamicBatcher:
         self.batches_run = 0
         self._last_batch_requests = 1
         self._closed = False
+        self._running = threading.Lock()  # held by whoever runs the model: this batcher's thread or a lone caller
         threading.Thread(target=self._loop, name=f"batcher-{name}", daemon=True).start()
 
     def close(self) -> None:
@@ -55,6 +58,13 @@ class DynamicBatcher:
         """Run one request (any number of rows); answers its output rows and the largest batch
         it rode in."""
         n = len(next(iter(feeds.values())))
+        if n <= self.max_batch_size and self._alone():
+            try:
+                images = self.infer(feeds)
+            finally:
+                self._running.release()
+            self._observe(len(images))
+            return images, len(images)
         chunks = []
         for start in range(0, n, self.max_batch_size):
             request = _Request({k: v[start : start + self.max_batch_size] for k, v in feeds.items()})
@@ -62,6 +72,16 @@ class DynamicBatcher:
             chunks.append(request.future)
         results = [chunk.result() for chunk in chunks]
         return np.concatenate([rows for rows, _ in results]), max(size for _, size in results)
+
+    def _alone(self) -> bool:
+        """Whether a caller may run now, in its own thread (holding `_running` if so)."""
+        quiet = not self._closed and self._last_batch_requests == 1 and self._held is None and self._queue.empty()
+        return quiet and self._running.acquire(blocking=False)
+
+    def _observe(self, images: int) -> None:
+        self.batches_run += 1
+        for observe in BATCH_OBSERVERS:
+            observe(self.name, images)
 
     def _next_batch(self) -> list[_Request]:
         first = self._held or self._queue.get()
@@ -94,10 +114,9 @@ class DynamicBatcher:
                 continue
             try:
                 feeds = {name: np.concatenate([r.feeds[name] for r in batch]) for name in batch[0].feeds}
-                images = self.infer(feeds)
-                self.batches_run += 1
-                for observe in BATCH_OBSERVERS:
-                    observe(self.name, len(images))
+                with self._running:
+                    images = self.infer(feeds)
+                self._observe(len(images))
             except Exception as error:  # the requests fail, the batcher lives on
                 for request in batch:
                     request.future.set_exception(error)

@@ -103,14 +103,20 @@ def run_jobs(context: WorkerContext, jobs: list[tuple[str, Callable[[Job], JobRe
     is acknowledged after all of them."""
     store, settings = context.jobs, context.settings
     owner, started = _take(store, [job_id for job_id, _ in jobs], settings.lease_ttl_s, settings.outage_bound_s)
+    runs = [partial(_run_logged, store, started[job_id], work, settings.outage_bound_s)
+            for job_id, work in jobs if job_id in started]
     with keep_leases(store, list(started), owner, settings.lease_ttl_s):
-        futures = [_job_pool(context).submit(_run_logged, store, started[job_id], work, settings.outage_bound_s)
-                   for job_id, work in jobs if job_id in started]
-        for future in futures:
-            try:
-                future.result()
-            except Exception:  # the work's failures are mapped onto the job; this is Redis gone past the bound
-                log.exception("a coalesced job ended without its status written")
+        # The last one in this thread: a lone job (every job at concurrency 1) then costs no hand-off.
+        futures = [_job_pool(context).submit(run) for run in runs[:-1]]
+        for wait in [*runs[-1:], *(future.result for future in futures)]:
+            _logging_lost_ends(wait)
+
+
+def _logging_lost_ends(run: Callable[[], Any]) -> None:
+    try:
+        run()
+    except Exception:  # the work's failures are mapped onto the job; this is Redis gone past the bound
+        log.exception("a coalesced job ended without its status written")
 
 
 def _take(store: JobStore, job_ids: list[str], ttl_s: int, outage_bound_s: float) -> tuple[str, dict[str, Job]]:

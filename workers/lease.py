@@ -46,11 +46,15 @@ class LeaseKeeper:
         self._thread: threading.Thread | None = None
         self._pid: int | None = None
         self._asleep_until: float | None = 0.0  # None: asleep until woken
+        # Idle, the thread still wakes every third of the last TTL it saw, so that a new lease,
+        # due a third of its TTL from now, never needs to wake it (a wake-up per job costs CPU).
+        self._idle_beat_s: float | None = None
 
     def add(self, store: JobStore, job_id: str, owner: str, ttl_s: int) -> None:
         held = _Held(store, job_id, owner, ttl_s, time.monotonic() + ttl_s / 3)
         with self._wake:
             self._held[(job_id, owner)] = held
+            self._idle_beat_s = ttl_s / 3
             if self._thread is None or self._pid != os.getpid() or not self._thread.is_alive():
                 self._pid = os.getpid()  # a forked child needs a thread of its own
                 self._thread = threading.Thread(target=self._loop, name="lease-keeper", daemon=True)
@@ -72,7 +76,8 @@ class LeaseKeeper:
                 now = time.monotonic()
                 due = [h for h in self._held.values() if h.due <= now]
                 if not due:
-                    self._asleep_until = min((h.due for h in self._held.values()), default=None)
+                    beat = None if self._idle_beat_s is None else now + self._idle_beat_s
+                    self._asleep_until = min((h.due for h in self._held.values()), default=beat)
                     self._wake.wait(None if self._asleep_until is None else max(0.0, self._asleep_until - now))
                     self._asleep_until = 0.0  # awake: no need to be woken
                     continue

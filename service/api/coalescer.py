@@ -66,7 +66,9 @@ class Coalescer:
 
     def _send(self, task: str, queue: str, job_ids: list[str], each: list[dict], sent: Future) -> None:
         try:
-            self.celery.send_task(task, args=[job_ids], kwargs={"each": each}, queue=queue)
+            # A short repr: Celery would otherwise render the arguments for its logs on every publish.
+            self.celery.send_task(task, args=[job_ids], kwargs={"each": each}, queue=queue,
+                                  argsrepr=f"[{len(job_ids)} jobs]", kwargsrepr="{each}")
         except Exception as error:  # every job of the message fails its request, as a lone publish would
             sent.set_exception(error)
             return

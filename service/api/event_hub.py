@@ -160,21 +160,26 @@ class EventHub:
 
     async def wait(self, job_id: str, timeout_s: float) -> Job | None:
         """The job once it is terminal, or as it stands when `timeout_s` runs out. It sleeps
-        through the job's start and progress: two reads of the status in all, usually."""
+        through the job's start and progress: one read of the status before it sleeps, and the
+        record once the end is announced (the announcement names the final status, so reading
+        the status again would only cost a round trip on the answer's path)."""
         with self._watch(job_id, self._enders) as ended:
             try:
                 async with asyncio.timeout(timeout_s):
-                    while True:
-                        ended.clear()  # before looking: an end announced from here on wakes us again
-                        status = await self.status(job_id)
-                        if status is None:
-                            return None  # expired or never was
-                        if status.is_terminal:
-                            break
+                    status = await self.status(job_id)
+                    while status is not None and not status.is_terminal:
                         try:
                             await asyncio.wait_for(ended.wait(), RECHECK_S)
-                        except TimeoutError:
-                            pass  # a lost announcement: look again
+                        except TimeoutError:  # a lost announcement: look again
+                            status = await self.status(job_id)
+                            continue
+                        ended.clear()  # an end announced from here on wakes us again
+                        job = await self.get(job_id)
+                        if job is None or job.status.is_terminal:
+                            return job
+                        status = job.status  # woken for a re-delivered job that runs again: sleep on
+                    if status is None:
+                        return None  # expired or never was
             except TimeoutError:
                 pass
         return await self.get(job_id)

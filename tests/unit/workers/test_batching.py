@@ -2,6 +2,7 @@
 real worker: tests/integration/test_batching_api.py)."""
 
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -103,3 +104,43 @@ def test_the_fp16_variant_is_close_and_chosen_by_policy(tmp_path):
     full = on_cpu.get(manifest, store.onnx_path(manifest)).run(feeds)[0]
     half = forced.get(manifest, store.onnx_path(manifest)).run(feeds)[0]
     assert half.dtype == np.float32 and 0 < np.abs(full - half).max() <= FP16_ATOL
+
+
+def test_a_lone_request_runs_in_its_callers_thread_and_a_burst_still_shares_runs():
+    from workers.batcher import DynamicBatcher
+
+    ran_in, release = [], threading.Event()
+
+    def infer(feeds):  # a slow model, so that a burst queues behind the first run
+        ran_in.append(threading.current_thread().name)
+        release.wait(5)
+        return feeds["z"] * 2
+
+    batcher = DynamicBatcher(infer, max_batch_size=8, max_delay_ms=20, name="t")
+    release.set()
+    images, largest = batcher.run({"z": np.ones((1, 2), np.float32)})
+    assert ran_in == [threading.current_thread().name] and largest == 1  # no hand-off without load
+    np.testing.assert_array_equal(images, np.full((1, 2), 2, np.float32))
+
+    release.clear()
+    results = {}
+
+    def submit(i):
+        results[i] = batcher.run({"z": np.full((1, 2), i, np.float32)})
+
+    first = threading.Thread(target=submit, args=(0,), name="caller-0")
+    first.start()
+    while len(ran_in) < 2:  # the first caller runs alone, in its own thread, and holds the model
+        pass
+    burst = [threading.Thread(target=submit, args=(i,), name=f"caller-{i}") for i in range(1, 6)]
+    for thread in burst:
+        thread.start()
+    time.sleep(0.3)  # the others queue behind it, for the batcher's thread
+    release.set()
+    for thread in [first, *burst]:
+        thread.join()
+    assert ran_in[1] == "caller-0"
+    # The batcher's thread took the first of them before the rest had queued, at most.
+    assert set(ran_in[2:]) == {"batcher-t"} and len(ran_in[2:]) <= 2
+    for i, (images, _) in results.items():
+        np.testing.assert_array_equal(images, np.full((1, 2), 2 * i, np.float32))
