@@ -20,6 +20,7 @@ from service.api.state import ApiState
 from service.core import keys
 from service.core.job_store import cache_blobs, utcnow
 from service.core.jobs import Job, JobKind, JobOutput, JobStatus, JobWebhook, ModelRef
+from service.core.queue import send_on
 from service.core.routing import (
     COALESCED_KINDS,
     WEBHOOK_ROUTE,
@@ -148,20 +149,26 @@ def enqueue(state: ApiState, *, kind: JobKind, model: ModelRef | None, params: d
         id=new_job_id(), kind=kind, status=JobStatus.queued, model=model, params=params, created_at=utcnow(),
         webhook=webhook, owner=current_owner(),
     )
-    state.jobs.create(job, task={"name": task, "queue": queue, "kwargs": task_kwargs or {}},
-                      also=partial(job_index.record, job=job, ttl_s=state.settings.job_ttl_s))
+
+    def record(pipe) -> None:  # the job, how it is queued (for the reaper) and its owner's index
+        state.jobs.stage_create(pipe, job, task={"name": task, "queue": queue, "kwargs": task_kwargs or {}})
+        job_index.record(pipe, job, state.settings.job_ttl_s)
+
     coalescer = _coalescer(state) if kind in COALESCED_KINDS and route == route_of(kind) else None
     if coalescer is not None:  # one message for the jobs that arrive together (service/api/coalescer.py)
         with _coalescer_lock:
             _in_flight.add(job.id)
             in_flight = len(_in_flight)
         try:
-            coalescer.submit(coalesced_task(kind), queue, job.id, task_kwargs or {}, in_flight)
+            coalescer.submit(coalesced_task(kind), queue, job.id, task_kwargs or {}, record, in_flight)
         except BaseException:
             _in_flight.discard(job.id)  # not accepted: no answer will take it off
             raise
-    else:
-        state.celery.send_task(task, args=[job.id], kwargs=task_kwargs or {}, queue=queue)
+    else:  # the job and its message in one MULTI/EXEC: neither lands without the other
+        pipe = state.redis.pipeline()
+        record(pipe)
+        send_on(pipe, state.celery, task, args=[job.id], kwargs=task_kwargs or {}, queue=queue)
+        pipe.execute()
     return job
 
 
@@ -178,7 +185,7 @@ def _coalescer(state: ApiState) -> Coalescer | None:
         with _coalescer_lock:
             coalescer = getattr(state, "coalescer", None)
             if coalescer is None:
-                coalescer = Coalescer(state.celery, max_jobs=state.settings.max_batch_size,
+                coalescer = Coalescer(state.celery, state.redis, max_jobs=state.settings.max_batch_size,
                                       window_ms=state.settings.max_batch_delay_ms)
                 state.coalescer = coalescer
     return coalescer

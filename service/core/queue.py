@@ -4,10 +4,13 @@ The API builds the same app to enqueue by task name (`send_task`), so this modul
 free of torch and ONNX Runtime; workers pass their task modules in `include`.
 """
 
+import threading
 from contextlib import contextmanager
+from typing import Any
 
 import redis
 from celery import Celery
+from kombu.exceptions import OperationalError
 from kombu.transport import redis as kombu_redis
 
 from service.core.routing import INFERENCE_QUEUE, task_routes
@@ -40,6 +43,60 @@ class _RedisChannel(kombu_redis.Channel):
         if shared is None or shared.connection_pool is not pool:  # a new pool after a reconnect
             shared = self.__dict__["_gf_client"] = self._create_client()
         yield shared
+
+
+    def create_publish_batch(self, max_size):
+        pipe = _publishing.pipe
+        return _OnCallersPipeline(self, pipe) if pipe is not None else super().create_publish_batch(max_size)
+
+
+_publishing = threading.local()  # `send_on`'s pipeline, for the thread inside it
+_publishing.pipe = None
+
+
+class _OnCallersPipeline:
+    """A kombu publish batch (`Producer.batch`) that queues each message's Redis commands (its
+    LPUSH) on the caller's pipeline, and leaves executing that pipeline to the caller."""
+
+    def __init__(self, channel: _RedisChannel, pipe: Any):
+        self.channel = channel
+        self.pipe = pipe
+
+    def publish(self, message, **kwargs):
+        # kombu routes the message as for any publish; its transport hands the final commands to `add`.
+        return self.channel.basic_publish(message, _publish_batch=self, **kwargs)
+
+    def add(self, name: str, *args: Any) -> None:
+        getattr(self.pipe, name)(*args)
+
+    def flush(self) -> None:
+        pass  # the caller executes its pipeline, with its own writes
+
+    def discard(self) -> None:
+        pass  # a failed send raises, and the caller does not execute its pipeline
+
+    def close(self) -> None:
+        pass
+
+
+def send_on(pipe: Any, app: Celery, name: str, **options: Any) -> None:
+    """`app.send_task(name, **options)`, its message queued on `pipe` rather than sent: executing
+    `pipe` then writes the caller's own commands (a job's record) and the message in one round
+    trip, and within one MULTI/EXEC when `pipe` is transactional, so neither lands without the
+    other. Only for the Redis transport (`RedisTransport`); anything else publishes at once."""
+    with app.producer_or_acquire() as producer:
+        _publishing.pipe = pipe
+        try:
+            with producer.batch():
+                app.send_task(name, producer=producer, **options)
+        except OperationalError as error:
+            # A connection's first publish declares its queue; kombu reports a full Redis refusing
+            # that as a connection problem. It is a full store, as the job's own writes would say.
+            if isinstance(error.__cause__, redis.exceptions.OutOfMemoryError):
+                raise error.__cause__ from None
+            raise
+        finally:
+            _publishing.pipe = None
 
 
 class RedisTransport(kombu_redis.Transport):

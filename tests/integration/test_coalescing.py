@@ -59,3 +59,51 @@ def test_a_lone_request_is_not_held_back_and_still_runs_alone(coalescing):
     with coalescing.client() as api:
         job = api.post("/generate", json={"model": MODEL, "n": 1}, headers={"Prefer": "wait=30"}).json()
         assert job["status"] == "succeeded" and job["metrics"]["message_jobs"] == 1
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("coalesce", ["1", "0"])
+def test_a_job_and_its_message_reach_redis_in_one_transaction(tmp_path_factory, coalesce):
+    """No job is ever recorded as queued without the message that names it (and no message
+    names a job not yet recorded): the record, the owner's index and kombu's LPUSH go in one
+    MULTI/EXEC, coalesced or not."""
+    import base64
+    import json
+    import threading
+
+    import redis
+
+    with make_stack(tmp_path_factory, f"one-transaction-{coalesce}", GANFORGE_COALESCE=coalesce) as stack:
+        stack.start_api()  # no worker: the message stays where the API put it
+        seen, listening = [], threading.Event()
+
+        def watch():
+            with redis.Redis.from_url(stack.redis_url).monitor() as monitor:
+                listening.set()
+                for entry in monitor.listen():
+                    seen.append(entry)
+                    if entry["command"].startswith("SET gf-test:stop"):
+                        return
+
+        watcher = threading.Thread(target=watch, daemon=True)
+        watcher.start()
+        assert listening.wait(10)
+        with stack.client() as api:
+            answer = api.post("/generate", json={"model": MODEL, "n": 1})
+        assert answer.status_code == 202, answer.text
+        job_id = answer.json()["id"]
+        client = redis.Redis.from_url(stack.redis_url)
+        client.set("gf-test:stop", 1)
+        watcher.join(10)
+        queued = [json.loads(m) for m in client.lrange("inference", 0, -1)]
+    assert len(queued) == 1 and job_id in base64.b64decode(queued[0]["body"]).decode()
+
+    commands = [entry["command"] for entry in seen]
+    record = next(i for i, c in enumerate(commands) if c.startswith("HSET") and job_id in c.split()[1])
+    begin = max(i for i, c in enumerate(commands[:record]) if c == "MULTI")
+    end = record + next(i for i, c in enumerate(commands[record:]) if c == "EXEC")
+    transaction = commands[begin:end]
+    assert sum(c.startswith("LPUSH inference ") for c in transaction) == 1, transaction  # that message
+    assert any(c.startswith("ZADD") and job_id in c for c in transaction)  # the queued index, for the reaper
+    sender = seen[record]["client_address"], seen[record]["client_port"]
+    assert all((e["client_address"], e["client_port"]) == sender for e in seen[begin:end + 1])
