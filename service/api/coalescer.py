@@ -24,7 +24,7 @@ from typing import Any
 import redis
 from celery import Celery
 
-from service.core.queue import send_on
+from service.core.queue import execute_with_message
 
 Stage = Callable[[Any], None]  # queues a job's record on a pipeline
 
@@ -83,9 +83,8 @@ class Coalescer:
             for record in records:
                 record(pipe)
             # A short repr: Celery would otherwise render the arguments for its logs on every publish.
-            send_on(pipe, self.celery, task, args=[job_ids], kwargs={"each": each}, queue=queue,
-                    argsrepr=f"[{len(job_ids)} jobs]", kwargsrepr="{each}")
-            pipe.execute()
+            execute_with_message(pipe, self.celery, task, args=[job_ids], kwargs={"each": each}, queue=queue,
+                                 argsrepr=f"[{len(job_ids)} jobs]", kwargsrepr="{each}")
         except Exception as error:  # every job of the message fails its request, as a lone publish would
             sent.set_exception(error)
             return

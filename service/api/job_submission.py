@@ -20,7 +20,7 @@ from service.api.state import ApiState
 from service.core import keys
 from service.core.job_store import cache_blobs, utcnow
 from service.core.jobs import Job, JobKind, JobOutput, JobStatus, JobWebhook, ModelRef
-from service.core.queue import send_on
+from service.core.queue import execute_with_message
 from service.core.routing import (
     COALESCED_KINDS,
     WEBHOOK_ROUTE,
@@ -167,8 +167,7 @@ def enqueue(state: ApiState, *, kind: JobKind, model: ModelRef | None, params: d
     else:  # the job and its message in one MULTI/EXEC: neither lands without the other
         pipe = state.redis.pipeline()
         record(pipe)
-        send_on(pipe, state.celery, task, args=[job.id], kwargs=task_kwargs or {}, queue=queue)
-        pipe.execute()
+        execute_with_message(pipe, state.celery, task, args=[job.id], kwargs=task_kwargs or {}, queue=queue)
     return job
 
 

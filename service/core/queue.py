@@ -50,7 +50,7 @@ class _RedisChannel(kombu_redis.Channel):
         return _OnCallersPipeline(self, pipe) if pipe is not None else super().create_publish_batch(max_size)
 
 
-_publishing = threading.local()  # `send_on`'s pipeline, for the thread inside it
+_publishing = threading.local()  # `execute_with_message`'s pipeline, for the thread inside it
 _publishing.pipe = None
 
 
@@ -79,12 +79,17 @@ class _OnCallersPipeline:
         pass
 
 
-def send_on(pipe: Any, app: Celery, name: str, **options: Any) -> None:
-    """`app.send_task(name, **options)`, its message queued on `pipe` rather than sent: executing
-    `pipe` then writes the caller's own commands (a job's record) and the message in one round
-    trip, and within one MULTI/EXEC when `pipe` is transactional, so neither lands without the
-    other. Only for the Redis transport (`RedisTransport`); anything else publishes at once."""
+def execute_with_message(pipe: Any, app: Celery, name: str, **options: Any) -> None:
+    """Execute the caller's pipeline (a job's record, say) and send `app.send_task(name, **options)`
+    in the same round trip: kombu's publish batch queues the message's commands on `pipe`, so
+    with a transactional pipeline neither the record nor the message lands without the other.
+    A transport other than ours (`rediss://`, `sentinel://`) publishes on its own: the caller's
+    writes then go first, so a worker never receives a job that is not recorded yet."""
     with app.producer_or_acquire() as producer:
+        if not isinstance(producer.channel, _RedisChannel):
+            pipe.execute()
+            app.send_task(name, producer=producer, **options)
+            return
         _publishing.pipe = pipe
         try:
             with producer.batch():
@@ -97,6 +102,7 @@ def send_on(pipe: Any, app: Celery, name: str, **options: Any) -> None:
             raise
         finally:
             _publishing.pipe = None
+        pipe.execute()
 
 
 class RedisTransport(kombu_redis.Transport):
