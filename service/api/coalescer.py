@@ -35,7 +35,7 @@ class _Bucket:
     each: list[dict] = field(default_factory=list)
     records: list[Stage] = field(default_factory=list)
     deadline: float = 0.0
-    sent: Future = field(default_factory=Future)  # resolved once the bucket's message is in the broker
+    sent: Future = field(default_factory=Future)  # resolved once the jobs' records and message are in Redis
 
 
 class Coalescer:

@@ -29,6 +29,8 @@ class _RedisChannel(kombu_redis.Channel):
     a transport already detached from its connection, raises AttributeError, which Celery treats
     as unrecoverable. A connection error instead is ignored on close, and the messages stay in the
     unacked set for the reaper (workers/reaper.py).
+
+    And inside `execute_with_message`, its publish batches put messages on the caller's pipeline.
     """
 
     @contextmanager
@@ -44,7 +46,6 @@ class _RedisChannel(kombu_redis.Channel):
             shared = self.__dict__["_gf_client"] = self._create_client()
         yield shared
 
-
     def create_publish_batch(self, max_size):
         pipe = _publishing.pipe
         return _OnCallersPipeline(self, pipe) if pipe is not None else super().create_publish_batch(max_size)
@@ -56,7 +57,7 @@ _publishing.pipe = None
 
 class _OnCallersPipeline:
     """A kombu publish batch (`Producer.batch`) that queues each message's Redis commands (its
-    LPUSH) on the caller's pipeline, and leaves executing that pipeline to the caller."""
+    LPUSH) on the caller's pipeline, and leaves executing that pipeline to `execute_with_message`."""
 
     def __init__(self, channel: _RedisChannel, pipe: Any):
         self.channel = channel
