@@ -98,8 +98,8 @@ def _job_pool(context: WorkerContext) -> ThreadPoolExecutor:
 
 def run_jobs(context: WorkerContext, jobs: list[tuple[str, Callable[[Job], JobResult]]]) -> None:
     """Run each job as `run_job` does, all at once: their images meet in the model's batcher.
-    The message's leases and starts take one round trip each for all its jobs, not per job, so
-    the jobs also reach the batcher together. Returns when every one has ended, so the message
+    The message's leases and starts take one round trip for all its jobs, not per job, so the
+    jobs also reach the batcher together. Returns when every one has ended, so the message
     is acknowledged after all of them."""
     store, settings = context.jobs, context.settings
     owner, started = _take(store, [job_id for job_id, _ in jobs], settings.lease_ttl_s, settings.outage_bound_s)
@@ -122,18 +122,20 @@ def _logging_lost_ends(run: Callable[[], Any]) -> None:
 def _take(store: JobStore, job_ids: list[str], ttl_s: int, outage_bound_s: float) -> tuple[str, dict[str, Job]]:
     """Lease and start the jobs of one message; answers the lease owner and the jobs to run."""
     owner = lease_owner()
-    won = ride_out(lambda: store.acquire_leases(job_ids, owner, ttl_s), outage_bound_s, "taking the leases")
-    ours = [job_id for job_id, leased in zip(job_ids, won) if leased]
-    if len(ours) < len(job_ids):
-        log.info("another worker holds jobs %s; leaving them", ", ".join(sorted(set(job_ids) - set(ours))))
-    answers = ride_out(lambda: store.start_many(ours, started_at=utcnow()), outage_bound_s, "starting the jobs")
-    started, idle = {}, []
-    for job_id, (found, job) in zip(ours, answers):
+    answers = ride_out(lambda: store.take_many(job_ids, owner, ttl_s, started_at=utcnow()), outage_bound_s,
+                       "taking the jobs")
+    started, idle, elsewhere = {}, [], []
+    for job_id, answer in zip(job_ids, answers):
+        if answer is None:
+            elsewhere.append(job_id)
+            continue
         with job_logging(job_id):
-            if _may_run(found, job):
-                started[job_id] = job
+            if _may_run(*answer):
+                started[job_id] = answer[1]
             else:
                 idle.append(job_id)
+    if elsewhere:
+        log.info("another worker holds jobs %s; leaving them", ", ".join(sorted(elsewhere)))
     best_effort(lambda: store.release_leases(idle, owner), "releasing the leases")
     return owner, started
 

@@ -121,7 +121,7 @@ def hold_lease(store: JobStore, job_id: str, ttl_s: int, *, outage_bound_s: floa
 
 @contextmanager
 def keep_leases(store: JobStore, job_ids: list[str], owner: str, ttl_s: int) -> Iterator[None]:
-    """Renew leases already taken (`JobStore.acquire_leases`) while the block runs, then let them
+    """Renew leases already taken (`JobStore.take_many`) while the block runs, then let them
     all go in one round trip."""
     for job_id in job_ids:
         _keeper.add(store, job_id, owner, ttl_s)

@@ -9,8 +9,8 @@ from service.core.queue import create_celery
 from service.core.settings import load_settings
 from workers.context import worker_context
 from workers.job_metrics import install_job_metrics
-from workers.outage import best_effort
 from workers.reaper import JOB_TASKS, Reaper
+from workers.receipts import ReceiptWriter
 
 settings = load_settings()
 configure_logging(settings.log_format, settings.log_level)
@@ -26,6 +26,7 @@ def _announce(sender, **_) -> None:
     queues = list(sender.app.amqp.queues.consume_from)
     app.ganforge_presence = Presence(context.redis, queues, settings.worker_heartbeat_s)
     app.ganforge_presence.start()
+    app.ganforge_receipts = ReceiptWriter(context.jobs, app.ganforge_presence.worker_id)
     app.ganforge_reaper = Reaper(context.jobs, app, settings.lease_ttl_s, lost_grace_s=settings.lost_job_grace_s)
     app.ganforge_reaper.start()
     install_job_metrics(app, context.redis)  # figures for /metrics, added up in Redis
@@ -35,16 +36,14 @@ def _announce(sender, **_) -> None:
 def _note_received(request=None, **_) -> None:
     """Say which worker fetched a job's message, so the reaper can send it again if this worker
     dies before starting it (workers/reaper.py)."""
-    presence = getattr(app, "ganforge_presence", None)
-    if presence is None or request is None or request.name not in JOB_TASKS or not request.args:
+    receipts = getattr(app, "ganforge_receipts", None)
+    if receipts is None or request is None or request.name not in JOB_TASKS or not request.args:
         return
-    jobs = worker_context(app).jobs
-    job_ids = request.args[0] if isinstance(request.args[0], list) else [request.args[0]]  # coalesced: several
-    best_effort(lambda: jobs.note_received_all(job_ids, presence.worker_id), "noting a fetched job")
+    receipts.note(request.args[0] if isinstance(request.args[0], list) else [request.args[0]])  # coalesced: several
 
 
 @worker_shutdown.connect
 def _withdraw(**_) -> None:
-    for service in ("ganforge_reaper", "ganforge_presence", "ganforge_metrics"):
+    for service in ("ganforge_reaper", "ganforge_receipts", "ganforge_presence", "ganforge_metrics"):
         if (running := getattr(app, service, None)) is not None:
             running.stop()

@@ -8,8 +8,9 @@ Two kinds of orphan:
   beat to take its lease back (workers/lease.py) before anyone else runs the job.
 - A job still queued whose message a dead worker had fetched (Celery prefetches; the message
   then sits in the broker's unacked set until `visibility_timeout`, an hour). Workers note each
-  job message they receive (`JobStore.note_received`, from the `task_received` signal); a queued
-  job noted by a worker whose presence key is gone is sent again.
+  job message they receive (`JobStore.note_received_all`, queued by the `task_received` signal
+  and written off the consumer's thread by workers/receipts.py); a queued job noted by a worker
+  whose presence key is gone is sent again.
 
 Any live worker's reaper does this; `claim_requeue` makes it one of them per orphan, and the
 lease makes sure that, whatever the broker redelivers later, a job never runs twice at once: the

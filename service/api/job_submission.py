@@ -129,9 +129,10 @@ def _report_end(state: ApiState, job: Job) -> None:
     state.celery.send_task(WEBHOOK_ROUTE.task, kwargs={"job": job.model_dump(mode="json"), "event": "completed"})
 
 
-def check_queue_depth(state: ApiState, queue: str) -> None:
-    """Backpressure: past the bound, a client is told to come back rather than wait in a long line."""
-    depth = state.redis.llen(queue)
+def check_queue_depth(state: ApiState, queue: str, depth: int | None = None) -> None:
+    """Backpressure: past the bound, a client is told to come back rather than wait in a long line.
+    `depth`: the queue's length when the caller already read it (`queue_depth_now`)."""
+    depth = state.redis.llen(queue) if depth is None else depth
     if depth >= state.settings.max_queue_depth:
         raise Problem(
             429, "queue-full", "Too many queued jobs",
@@ -140,11 +141,18 @@ def check_queue_depth(state: ApiState, queue: str) -> None:
         )
 
 
+async def queue_depth_now(state: ApiState, kind: JobKind) -> int:
+    """The length of `kind`'s queue, read on the event loop (alongside another read, to save the
+    worker thread a round trip)."""
+    return await state.hub.redis.llen(route_of(kind).queue)
+
+
 def enqueue(state: ApiState, *, kind: JobKind, model: ModelRef | None, params: dict,
-            task_kwargs: dict | None = None, webhook: JobWebhook | None = None, route: Route | None = None) -> Job:
+            task_kwargs: dict | None = None, webhook: JobWebhook | None = None, route: Route | None = None,
+            queue_depth: int | None = None) -> Job:
     route = route or route_of(kind)  # or the one `routing.route_by_size` chose
     task, queue = route.task, route.queue
-    check_queue_depth(state, queue)
+    check_queue_depth(state, queue, queue_depth)
     job = Job(
         id=new_job_id(), kind=kind, status=JobStatus.queued, model=model, params=params, created_at=utcnow(),
         webhook=webhook, owner=current_owner(),

@@ -37,7 +37,7 @@ def utcnow() -> datetime:
 # with the job either way), '1' to answer the whole record, the job id, then field/value pairs
 # to write, "status" first (so ARGV[7] is the new status, announced without reading it back).
 # Answers {status found, record...}; the write happened only if that status was allowed.
-_TRANSITION = """
+_MOVE = """
 local current = redis.call('HGET', KEYS[1], 'status')
 if not current then return {false} end
 if ARGV[3] == 'remove' then redis.call('SREM', KEYS[3], ARGV[5]) end
@@ -47,7 +47,7 @@ for status in string.gmatch(ARGV[1], '[^,]+') do
 end
 if allowed then
   local fields = {}
-  for i = 6, #ARGV do fields[#fields + 1] = ARGV[i] end
+  for i = 6, last do fields[#fields + 1] = ARGV[i] end
   redis.call('HSET', KEYS[1], unpack(fields))
   redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', 'event', 'status', 'data', ARGV[7])
   redis.call('PUBLISH', KEYS[4], ARGV[5] .. ' ' .. ARGV[7])
@@ -57,6 +57,15 @@ end
 if ARGV[4] == '1' then return {current, redis.call('HGETALL', KEYS[1])} end
 return {current}
 """
+_TRANSITION = "local last = #ARGV\n" + _MOVE
+# A worker taking a job: its lease (KEYS[6]) for the owner and TTL that end ARGV, kept if the owner
+# holds it already (a retried round trip), then the transition. {false, 'leased'}: someone else's.
+_TAKE = """
+local last = #ARGV - 2
+local holder = redis.call('GET', KEYS[6])
+if holder and holder ~= ARGV[#ARGV - 1] then return {false, 'leased'} end
+redis.call('SET', KEYS[6], ARGV[#ARGV - 1], 'EX', ARGV[#ARGV])
+""" + _MOVE
 
 # A lease is renewed or released only by the worker that holds it.
 # A lease that lapsed while Redis was away (its TTL ran out during an outage) is taken back by
@@ -79,6 +88,7 @@ class JobStore:
         self.job_ttl_s = job_ttl_s
         self.output_ttl_s = output_ttl_s
         self._transition = client.register_script(_TRANSITION)
+        self._take = client.register_script(_TAKE)
         self._renew_lease = client.register_script(_RENEW_LEASE)
         self._release_lease = client.register_script(_RELEASE_LEASE)
 
@@ -152,29 +162,37 @@ class JobStore:
         found, _ = _moved(self._scripted(build)[-1], False)
         return found
 
-    def start_many(self, job_ids: list[str], **fields: Any) -> list[tuple[JobStatus | None, Job | None]]:
-        """`start` for the jobs of one message, in one round trip."""
+    def take_many(self, job_ids: list[str], owner: str, ttl_s: int,
+                  **fields: Any) -> list[tuple[JobStatus | None, Job | None] | None]:
+        """A worker takes the jobs of one message in one round trip: each job's lease for `owner`
+        (kept if `owner` has it already) and, with the lease, `start`. None for a job whose lease
+        another worker holds; else what `start` answers."""
         def build(pipe: redis.client.Pipeline) -> None:
             for job_id in job_ids:
                 self._move_call(job_id, {JobStatus.queued, JobStatus.running}, JobStatus.running, fields,
-                                running="add", answer_job=True, pipe=pipe)
-        return [_moved(answer, True) for answer in self._scripted(build)]
+                                running="add", answer_job=True, pipe=pipe, lease=(owner, ttl_s))
+        return [None if answer[-1] == b"leased" else _moved(answer, True) for answer in self._scripted(build)]
 
     def _move(self, job_id: str, allowed: Iterable[JobStatus], to: JobStatus, fields: dict[str, Any], *,
               running: str = "keep", answer_job: bool = False) -> tuple[JobStatus | None, Job | None]:
         return _moved(self._move_call(job_id, allowed, to, fields, running=running, answer_job=answer_job), answer_job)
 
     def _move_call(self, job_id: str, allowed: Iterable[JobStatus], to: JobStatus, fields: dict[str, Any], *,
-                   running: str, answer_job: bool, pipe: redis.client.Pipeline | None = None) -> Any:
-        """The transition script, called now or, with `pipe`, queued on it (see `_scripted`)."""
+                   running: str, answer_job: bool, pipe: redis.client.Pipeline | None = None,
+                   lease: tuple[str, int] | None = None) -> Any:
+        """The transition script, called now or, with `pipe`, queued on it (see `_scripted`);
+        with `lease` (owner, TTL), the script that takes the job's lease first."""
         values = _encode({"status": to.value, **fields})  # status first: the script announces ARGV[7]
         flat = [item for pair in values.items() for item in pair]
         script_keys = [keys.job(job_id), keys.job_events(job_id), keys.RUNNING, keys.EVENTS_CHANNEL, keys.QUEUED]
         args = [",".join(json.dumps(s.value) for s in allowed), EVENTS_MAXLEN, running, "1" if answer_job else "0",
                 job_id, *flat]
+        script = self._transition
+        if lease is not None:
+            script, script_keys, args = self._take, [*script_keys, keys.lease(job_id)], [*args, *lease]
         if pipe is not None:
-            return pipe.evalsha(self._transition.sha, len(script_keys), *script_keys, *args)
-        return self._transition(keys=script_keys, args=args)
+            return pipe.evalsha(script.sha, len(script_keys), *script_keys, *args)
+        return script(keys=script_keys, args=args)
 
     def _scripted(self, build: Callable[[redis.client.Pipeline], None]) -> list[Any]:
         """Run a pipeline that calls the store's scripts by SHA. (redis-py's own pipelined scripts
@@ -188,7 +206,7 @@ class JobStore:
             except redis.exceptions.NoScriptError:
                 if attempt == 2:
                     raise
-                for script in (self._transition, self._renew_lease, self._release_lease):
+                for script in (self._transition, self._take, self._renew_lease, self._release_lease):
                     self.redis.script_load(script.script)
         raise AssertionError("unreachable")
 
@@ -285,13 +303,6 @@ class JobStore:
 
     def acquire_lease(self, job_id: str, owner: str, ttl_s: int) -> bool:
         return bool(self.redis.set(keys.lease(job_id), owner, nx=True, ex=ttl_s))
-
-    def acquire_leases(self, job_ids: list[str], owner: str, ttl_s: int) -> list[bool]:
-        """`acquire_lease` for the jobs of one message, in one round trip; answers which were won."""
-        pipe = self.redis.pipeline(transaction=False)
-        for job_id in job_ids:
-            pipe.set(keys.lease(job_id), owner, nx=True, ex=ttl_s)
-        return [bool(won) for won in pipe.execute()]
 
     def renew_lease(self, job_id: str, owner: str, ttl_s: int) -> bool:
         return bool(self._renew_lease(keys=[keys.lease(job_id)], args=[owner, ttl_s]))

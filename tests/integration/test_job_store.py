@@ -68,24 +68,28 @@ def test_cache_entries_whose_blobs_are_gone_are_misses(store):
     assert store.cache_get("digest") is None
 
 
-def test_a_message_s_jobs_are_leased_started_and_released_in_one_round_trip_each(store):
-    for job_id in ("m1", "m2", "m3"):
+def test_a_message_s_jobs_are_leased_and_started_in_one_round_trip_and_released_in_one(store):
+    for job_id in ("m1", "m2", "m3", "m4"):
         new_job(store, job_id)
     store.transition("m3", {JobStatus.queued}, JobStatus.canceled)
     assert store.acquire_lease("m2", "someone-else", 30)
-    assert store.acquire_leases(["m1", "m2", "m3"], "me", 30) == [True, False, True]
-    answers = store.start_many(["m1", "m3"], started_at=utcnow())
-    assert [found for found, _ in answers] == [JobStatus.queued, JobStatus.canceled]
+    assert store.acquire_lease("m4", "me", 30)  # a retried round trip: the owner keeps its own lease
+    answers = store.take_many(["m1", "m2", "m3", "m4"], "me", 30, started_at=utcnow())
+    assert answers[1] is None and store.get("m2").status == JobStatus.queued  # someone else's: untouched
+    assert [answer[0] for answer in (answers[0], answers[2], answers[3])] == [JobStatus.queued, JobStatus.canceled,
+                                                                               JobStatus.queued]
     assert answers[0][1].status == JobStatus.running and store.get("m3").status == JobStatus.canceled
     assert store.redis.sismember(keys.RUNNING, "m1") and not store.redis.sismember(keys.RUNNING, "m3")
-    store.release_leases(["m1", "m2", "m3"], "me")  # only its own: m2's holder keeps it
-    assert store.leased(["m1", "m2", "m3"]) == [False, True, False]
+    assert [store.redis.get(keys.lease(j)) for j in ("m1", "m2", "m3", "m4")] == [b"me", b"someone-else", b"me", b"me"]
+    assert 0 < store.redis.ttl(keys.lease("m1")) <= 30
+    store.release_leases(["m1", "m2", "m3", "m4"], "me")  # only its own: m2's holder keeps it
+    assert store.leased(["m1", "m2", "m3", "m4"]) == [False, True, False, False]
 
 
 def test_pipelined_scripts_survive_a_redis_that_lost_its_script_cache(store):
     new_job(store, "flushed")
     store.redis.script_flush()  # what a restarted Redis has: no scripts loaded
-    assert store.start_many(["flushed"], started_at=utcnow())[0][0] == JobStatus.queued
+    assert store.take_many(["flushed"], "me", 30, started_at=utcnow())[0][0] == JobStatus.queued
     store.redis.script_flush()
     items = [("0.png", b"picture", "image/png")]
     outputs = output_entries("flushed", items)

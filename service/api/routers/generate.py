@@ -1,5 +1,6 @@
 """POST /generate."""
 
+import asyncio
 import secrets
 from dataclasses import dataclass
 
@@ -16,6 +17,7 @@ from service.api.job_submission import (
     answer_from_cache,
     answer_from_cache_now,
     enqueue,
+    queue_depth_now,
     request_digest,
 )
 from service.api.model_refs import resolve_model, resolve_model_now
@@ -85,13 +87,17 @@ def submit_generate(state, request: GenerateRequest) -> Job:
 
 async def submit_generate_now(state, request: GenerateRequest, *, with_picture: bool) -> tuple[Job, bytes | None]:
     """`submit_generate` with a cache hit answered on the event loop (and, `with_picture`, its
-    picture's bytes read in the same round trips); only queueing takes a thread."""
+    picture's bytes read in the same round trips); only queueing takes a thread. An unseeded
+    request is queued for sure: its queue's depth is read beside the model's owner."""
+    if request.seed is None:
+        manifest, depth = await asyncio.gather(resolve_model_now(state, request.model, "generate"),
+                                               queue_depth_now(state, "generate"))
+        return await run_in_threadpool(GenerationPlan.of(request, manifest).enqueue, state, depth), None
     plan = GenerationPlan.of(request, await resolve_model_now(state, request.model, "generate"))
-    if plan.digest is not None:
-        hit = await answer_from_cache_now(state, "generate", plan.model, plan.params, plan.digest, plan.webhook,
-                                          with_picture=with_picture)
-        if hit is not None:
-            return hit.job, hit.picture
+    hit = await answer_from_cache_now(state, "generate", plan.model, plan.params, plan.digest, plan.webhook,
+                                      with_picture=with_picture)
+    if hit is not None:
+        return hit.job, hit.picture
     return await run_in_threadpool(plan.enqueue, state), None
 
 
@@ -117,6 +123,6 @@ class GenerationPlan:
         digest = request_digest("generate", model, params) if deterministic else None
         return cls(model, params, digest, request.webhook_spec())
 
-    def enqueue(self, state) -> Job:
+    def enqueue(self, state, queue_depth: int | None = None) -> Job:
         return enqueue(state, kind="generate", model=self.model, params=self.params,
-                       task_kwargs={"cache_digest": self.digest}, webhook=self.webhook)
+                       task_kwargs={"cache_digest": self.digest}, webhook=self.webhook, queue_depth=queue_depth)
