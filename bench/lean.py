@@ -95,7 +95,7 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=6.0)
     parser.add_argument("--warmup", type=float, default=1.5)
     parser.add_argument("--levels", default="1,8,32,64")
-    parser.add_argument("--heavy-levels", default="1,32")
+    parser.add_argument("--heavy-levels", default="1,8,32,64")
     parser.add_argument("--no-compare", action="store_true", help="skip the stack without coalescing")
     parser.add_argument("--cache-api-processes", type=int, default=2,
                         help="also measure cache hits with this many API processes (1: skip)")

@@ -35,7 +35,8 @@ def utcnow() -> datetime:
 # ARGV: allowed current statuses (comma separated JSON strings), stream length, what to do with
 # the running set on success ('add', 'remove', or 'keep'; 'remove' happens even when the move is refused, since the caller is done
 # with the job either way), '1' to answer the whole record, the job id, then field/value pairs
-# to write, "status" first (so ARGV[7] is the new status, announced without reading it back).
+# to write, "status" first (so ARGV[7] is the new status, announced without reading it back),
+# up to ARGV[last] (each script using this body sets `last` first).
 # Answers {status found, record...}; the write happened only if that status was allowed.
 _MOVE = """
 local current = redis.call('HGET', KEYS[1], 'status')

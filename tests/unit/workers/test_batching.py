@@ -130,8 +130,10 @@ def test_a_lone_request_runs_in_its_callers_thread_and_a_burst_still_shares_runs
 
     first = threading.Thread(target=submit, args=(0,), name="caller-0")
     first.start()
+    deadline = time.monotonic() + 10
     while len(ran_in) < 2:  # the first caller runs alone, in its own thread, and holds the model
-        pass
+        assert time.monotonic() < deadline, ran_in
+        time.sleep(0.001)
     burst = [threading.Thread(target=submit, args=(i,), name=f"caller-{i}") for i in range(1, 6)]
     for thread in burst:
         thread.start()
