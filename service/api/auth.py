@@ -54,9 +54,9 @@ async def authenticate(
     caller = None
     if credentials is not None:
         caller = await state.api_keys.authenticate_on(state.hub.redis, credentials.credentials)
-        if caller is None and not public:
-            raise unauthorized("unknown or revoked API key", "invalid_token")
-        if caller is not None and not public:
+        if not public:
+            if caller is None:
+                raise unauthorized("unknown or revoked API key", "invalid_token")
             await enforce_rate(state, request, caller)
     elif not public:
         raise unauthorized("send an API key as `Authorization: Bearer <key>`")

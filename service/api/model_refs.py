@@ -15,9 +15,8 @@ from models.manifest import Manifest
 from models.store import ModelStore, UnknownModel, parse_model_ref
 from service.api.caller import current_caller
 from service.api.errors import Problem, unknown_model
-from service.api.ownership import model_owner, owner_visible
+from service.api.ownership import model_owner, model_owner_now, owner_visible
 from service.api.state import ApiState
-from service.core import keys
 
 _Signature = tuple[tuple[int, int, int, int] | None, ...]
 
@@ -85,8 +84,7 @@ def resolve_model(state: ApiState, ref: str, task: str) -> Manifest:
 async def resolve_model_now(state: ApiState, ref: str, task: str) -> Manifest:
     """`resolve_model` on the event loop: the owner from its own Redis client, the manifest from
     memory (three stat() calls), no thread."""
-    raw = await state.hub.redis.hget(keys.MODEL_OWNERS, ref.partition(":")[0])
-    return _visible_manifest(state, ref, task, raw.decode() if raw else None)
+    return _visible_manifest(state, ref, task, await model_owner_now(state, ref.partition(":")[0]))
 
 
 def _visible_manifest(state: ApiState, ref: str, task: str, owner: str | None) -> Manifest:

@@ -76,6 +76,12 @@ def model_owner(state: ApiState, name: str) -> str | None:
     return raw.decode() if raw else None
 
 
+async def model_owner_now(state: ApiState, name: str) -> str | None:
+    """`model_owner` through the event loop's own Redis client (no thread)."""
+    raw = await state.hub.redis.hget(keys.MODEL_OWNERS, name)
+    return raw.decode() if raw else None
+
+
 def model_visible(state: ApiState, name: str, caller: ApiKey) -> bool:
     return owner_visible(model_owner(state, name), caller)
 
