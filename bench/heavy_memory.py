@@ -33,7 +33,7 @@ def photos(side: int, count: int) -> list[bytes]:
     """The astronaut photo at side x side, one pixel different in each: distinct inputs, real texture."""
     from PIL import Image
 
-    from training.sr_data import load_photo
+    from training.data.super_resolution import load_photo
 
     base = np.asarray(Image.fromarray(load_photo("astronaut")).resize((side, side), Image.BICUBIC))
     out = []

@@ -6,8 +6,8 @@ Timed from the trainer's own progress callback, so the one-off work around the l
 
 import time
 
-from training.datasets import load_builtin
-from training.dcgan_trainer import DCGANConfig, train_dcgan
+from training.data.datasets import load_builtin
+from training.trainers.dcgan import DCGANConfig, train_dcgan
 
 WARMUP_STEPS = 3
 

@@ -28,7 +28,7 @@ def _input_png(side: int) -> bytes:
     """A photo (astronaut) brought to side x side: real texture, so the encode is realistic."""
     from PIL import Image
 
-    from training.sr_data import load_photo
+    from training.data.super_resolution import load_photo
 
     out = io.BytesIO()
     Image.fromarray(load_photo("astronaut")).resize((side, side), Image.BICUBIC).save(out, format="PNG", compress_level=1)

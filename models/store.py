@@ -94,7 +94,7 @@ class ModelStore:
         return self.manifest(name, version)
 
     def _newest_promoted(self, name: str, versions: list[int]) -> int | None:
-        """`latest` without an alias: the newest version no quality gate held back (training/quality_gate.py)."""
+        """`latest` without an alias: the newest version no quality gate held back (training/evaluation/quality_gate.py)."""
         for version in reversed(versions):
             if self.manifest(name, version).metrics.get("quality_gate", {}).get("promoted", True):
                 return version

@@ -65,7 +65,7 @@ def check_translator_parity(module: nn.Module, path: Path, *, channels_in: int, 
 
 def register_translator(result, store, name: str, provenance, *, domains: dict[str, str] | None = None,
                         metrics: dict | None = None, aliases: tuple[str, ...] = ("latest",)):
-    """Export every direction of a training result (training.pix2pix_trainer.TranslationResult)
+    """Export every direction of a training result (training.trainers.pix2pix.TranslationResult)
     and register them as the next version of `name` in `store`: a2b as model.onnx, b2a (when
     there is one) as b2a.onnx beside it. Nothing is registered if a parity check fails."""
     import tempfile

@@ -8,7 +8,7 @@ import torch
 from models.manifest import Provenance
 from models.store import ModelStore
 from models.translator_export import register_translator
-from training.pix2pix_trainer import TranslationResult
+from training.trainers.pix2pix import TranslationResult
 
 
 def tiny_result(family: str, channels_a: int, channels_b: int, seed: int = 0) -> TranslationResult:

@@ -22,11 +22,11 @@ from pathlib import Path
 from pydantic import BaseModel, ValidationError
 
 from models.store import ModelStore
-from training.builtin_datasets import builtin_datasets
-from training.cli_session import DRY_RUN_STEPS, CommandLineSession
-from training.dataset_store import DatasetStore
-from training.evaluation import Evaluation, evaluate_generator
+from training.data.builtin_datasets import builtin_datasets
+from training.data.store import DatasetStore
+from training.evaluation.run import Evaluation, evaluate_generator
 from training.families import FAMILIES
+from training.recipes.cli_session import DRY_RUN_STEPS, CommandLineSession
 from training.zoo import ZOO, ZooRun
 
 log = logging.getLogger("training")
@@ -114,7 +114,7 @@ def train_family(args: argparse.Namespace, command: str) -> int:
         "seed": args.seed, "checkpoint_every": args.checkpoint_every, "sample_every": args.sample_every,
         "hyperparameters": hyperparameters,
     }
-    from training.recipes import RECIPES  # torch, once a run is asked for
+    from training.recipes.table import RECIPES  # torch, once a run is asked for
 
     with tempfile.TemporaryDirectory() as scratch:
         models = ModelStore(Path(scratch) if args.dry_run else args.store)

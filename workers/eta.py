@@ -1,6 +1,6 @@
 """Time left in a training run, from the measured pace of each of its phases.
 
-A run goes through phases (training/schedule.py: SR's "pretrain" then "gan", a single "train"
+A run goes through phases (training/trainers/schedule.py: SR's "pretrain" then "gan", a single "train"
 elsewhere) that cost differently per step: the GAN phase adds a discriminator, critic steps
 make a WGAN step several updates. One rate for the whole run (what the ETA used to be) is wrong
 by the ratio of their costs, 3-7x in practice. So the clock keeps, per phase, the wall time

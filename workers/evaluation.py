@@ -1,11 +1,11 @@
-"""The evaluate task: a version measured against a dataset (training/evaluation.py does the
+"""The evaluate task: a version measured against a dataset (training/evaluation/run.py does the
 measuring), its figures recorded in the manifest and answered as the job's metrics."""
 
 from models.store import UnknownModel
 from service.core.jobs import Job
-from training.dataset_store import DatasetStore, UnknownDataset
-from training.evaluation import Evaluation, evaluate_generator
-from training.extractor_choice import ExtractorUnsuitable
+from training.data.store import DatasetStore, UnknownDataset
+from training.evaluation.extractor_choice import ExtractorUnsuitable
+from training.evaluation.run import Evaluation, evaluate_generator
 from workers.context import WorkerContext
 from workers.job_runner import JobFailed, JobResult, job_task
 
@@ -28,7 +28,7 @@ def evaluate(context: WorkerContext, job: Job) -> JobResult:
 
 
 def evaluation_of(context: WorkerContext) -> Evaluation:
-    """The worker's stores and settings as training.evaluation takes them."""
+    """The worker's stores and settings as training.evaluation.run takes them."""
     # onnxruntime only once something is measured
     from models.inference.sessions import choose_providers
 

@@ -15,9 +15,9 @@ from typing import Any
 
 from models.manifest import Manifest
 from service.core.jobs import Job, JobStatus, ModelRef
-from training.evaluation import Evaluation
+from training.evaluation.run import Evaluation
 from training.families import FAMILIES
-from training.outcome import TrainingFailed, TrainingOutcome
+from training.recipes.outcome import TrainingFailed, TrainingOutcome
 from workers.context import WorkerContext
 from workers.eta import PhaseClock
 from workers.evaluation import evaluation_of
@@ -33,7 +33,7 @@ CANCEL_CHECK_INTERVAL_S = 0.2
 def train(context: WorkerContext, job: Job) -> JobResult:
     """Safe to deliver again: a second delivery resumes from the newest checkpoint, and the lease
     keeps two workers from running it at once."""
-    from training.recipes import RECIPES  # torch, only once a training runs
+    from training.recipes.table import RECIPES  # torch, only once a training runs
 
     run = TrainingRun(context, job)
     try:
@@ -44,7 +44,7 @@ def train(context: WorkerContext, job: Job) -> JobResult:
 
 
 class TrainingRun:
-    """This job as the recipe's TrainingSession (training/session.py)."""
+    """This job as the recipe's TrainingSession (training/recipes/session.py)."""
 
     def __init__(self, context: WorkerContext, job: Job):
         self.context = context
@@ -123,7 +123,7 @@ class TrainingRun:
         return self.params.get("steps") or math.ceil(self.params["epochs"] * dataset_size / batch)
 
     def resume_point(self) -> int:
-        from training.checkpoints import latest_checkpoint, read_meta
+        from training.trainers.checkpoints import latest_checkpoint, read_meta
 
         stem = latest_checkpoint(self.checkpoints)
         return read_meta(stem)["step"] if stem is not None else 0

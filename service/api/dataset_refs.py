@@ -9,7 +9,7 @@ from service.api.deps import StateDep
 from service.api.errors import unknown_dataset
 from service.api.ownership import dataset_visible
 from service.api.state import ApiState
-from training.dataset_store import DatasetRecord, DatasetStore, UnknownDataset
+from training.data.store import DatasetRecord, DatasetStore, UnknownDataset
 
 
 def dataset_store(state: ApiState) -> DatasetStore:

@@ -10,7 +10,7 @@ import pytest
 
 from models.store import ModelStore
 from service.core.settings import Settings
-from training.dataset_store import DatasetStore
+from training.data.store import DatasetStore
 
 REPO = Path(__file__).resolve().parents[2]
 ZOO = REPO / "models" / "zoo"
@@ -23,7 +23,7 @@ N = 200
 @pytest.fixture(scope="module")
 def measured(tmp_path_factory):
     """The bundled model evaluated once, in a copy of the zoo (the committed one stays as it is)."""
-    from training.evaluation import Evaluation, evaluate_generator
+    from training.evaluation.run import Evaluation, evaluate_generator
 
     root = tmp_path_factory.mktemp("evaluation")
     store = ModelStore(root / "zoo")
@@ -43,9 +43,13 @@ def test_the_bundled_model_draws_the_digits_it_is_asked_for(measured):
 
 
 def test_its_fid_is_far_below_that_of_noise(measured):
-    from training.evaluation import real_stats_name
-    from training.metrics import MnistExtractor, RealStatsCache, frechet_distance
-    from training.metrics.frechet import feature_statistics
+    from training.evaluation.metrics import (
+        MnistExtractor,
+        RealStatsCache,
+        frechet_distance,
+    )
+    from training.evaluation.metrics.frechet import feature_statistics
+    from training.evaluation.run import real_stats_name
 
     evaluation, store, figures = measured
     extractor = MnistExtractor()

@@ -22,13 +22,13 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 PACKAGES = ("service", "workers", "models", "training")
-LINKED = ("models/zoo", "training/metrics/weights")  # large and read-only: linked, not copied
+LINKED = ("models/zoo", "training/evaluation/metrics/weights")  # large and read-only: linked, not copied
 
 TOY_MODULE = '''"""Toy: a DCGAN small enough to train in seconds, for tests."""
 
 from pydantic import Field
 
-from training.configs import DCGANHyperparameters
+from training.families.dcgan import DCGANHyperparameters
 from training.families.spec import Family
 
 

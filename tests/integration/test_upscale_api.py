@@ -196,8 +196,8 @@ def test_post_train_srgan_on_an_uploaded_images_dataset_registers_an_upscaler(ap
 
 
 def test_the_bundled_sr_x4_is_served_and_beats_bicubic_on_a_held_out_crop(api):
-    from training.metrics.fidelity import psnr
-    from training.sr_data import load_photo
+    from training.data.super_resolution import load_photo
+    from training.evaluation.metrics.fidelity import psnr
     from training.zoo.super_resolution import bicubic_pair
 
     hr = load_photo("coffee")[100:292, 200:392]  # 192 x 192, never trained on

@@ -40,7 +40,7 @@ def test_bundled_infogan_names_its_codes(bundled):
 
 
 def test_the_categorical_code_controls_the_digit(bundled):
-    from training.metrics import MnistExtractor
+    from training.evaluation.metrics import MnistExtractor
 
     manifest, path = bundled
     signature = manifest.signature

@@ -14,7 +14,7 @@ from sklearn.svm import SVC
 from models.inference.pixels import signed_to_unit
 from models.inference.sessions import open_session
 from models.store import ModelStore, file_sha256
-from training.datasets import load_mnist_5k
+from training.data.datasets import load_mnist_5k
 
 ZOO = Path(__file__).resolve().parents[2] / "models" / "zoo"
 SAMPLES_PER_CLASS = 100

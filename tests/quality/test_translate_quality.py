@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from models.store import ModelStore
-from training.translation_data import load_task
+from training.data.translation import load_task
 from training.zoo.translation import RECIPES, onnx_translate
 
 ZOO = ModelStore(Path(__file__).resolve().parents[2] / "models" / "zoo")

@@ -6,7 +6,12 @@ from pathlib import Path
 import pytest
 
 from models.store import ModelStore
-from training.sr_data import HELD_OUT, TRAINING, available, held_out_photos
+from training.data.super_resolution import (
+    HELD_OUT,
+    TRAINING,
+    available,
+    held_out_photos,
+)
 from training.zoo.super_resolution import evaluate
 
 ZOO = Path(__file__).resolve().parents[2] / "models" / "zoo"

@@ -2,7 +2,7 @@
 
 from pydantic import Field
 
-from training.configs import DCGANHyperparameters, Loss
+from training.families.dcgan import DCGANHyperparameters, Loss
 from training.families.spec import Family
 
 

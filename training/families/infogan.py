@@ -3,17 +3,16 @@ so each comes to control one factor of the images (on digits: the class, slant, 
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
+from training.families.shared import TrainerOptions
 from training.families.spec import Family
 
 
-class InfoGANHyperparameters(BaseModel):
+class InfoGANHyperparameters(TrainerOptions):
     """The paper's MNIST setting by default: one 10-way categorical code and two continuous codes
     in [-1, 1], 62 noise dimensions, Adam at 2e-4 for D and 1e-3 for G with beta1 0.5, the mutual
     information term weighted 1 for categories and 0.1 for continuous codes."""
-
-    model_config = ConfigDict(extra="forbid")
 
     latent_dim: int = Field(62, ge=1, le=1024, description="Length of the incompressible noise z.")
     categorical_codes: list[int] = Field([10], max_length=4, description="Number of values of each categorical code.")

@@ -4,7 +4,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from training.configs import DCGANHyperparameters
+from training.families.dcgan import DCGANHyperparameters
 from training.families.spec import Family
 
 

@@ -4,7 +4,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from training.configs import DCGANHyperparameters, DiscriminatorNorm, Loss
+from training.families.dcgan import DCGANHyperparameters, DiscriminatorNorm, Loss
 from training.families.spec import Family
 
 

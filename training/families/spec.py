@@ -17,7 +17,7 @@ class Family:
     task: str  # the task of the model it produces: generate, translate or upscale
     layouts: tuple[str, ...]  # dataset layouts it can train on
     hyperparameters: type[BaseModel]  # what a request may set; its defaults are the family's
-    recipe: str  # key of training.recipes.RECIPES
+    recipe: str  # key of training.recipes.table.RECIPES
     conditional: bool = False  # trains on class labels (a `classes` dataset with at least 2)
     options: dict[str, Any] = field(default_factory=dict, hash=False)  # handed to the recipe as they are
 

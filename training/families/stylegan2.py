@@ -10,15 +10,13 @@ rate. Widths and the mapping depth are scaled down from 512 x 8.
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
 
-from training.configs import diffaugment_policy
+from training.families.shared import TrainerOptions, diffaugment_policy
 from training.families.spec import Family
 
 
-class StyleGAN2Hyperparameters(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class StyleGAN2Hyperparameters(TrainerOptions):
     latent_dim: int = Field(64, ge=1, le=1024, description="Length of z.")
     w_dim: int = Field(64, ge=1, le=1024, description="Length of w, the mapping network's output.")
     mapping_layers: int = Field(4, ge=1, le=8, description="Depth of the mapping network (8 in the paper).")

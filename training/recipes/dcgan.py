@@ -10,14 +10,13 @@ from torch import nn
 
 from models.inference.grids import grid_png
 from models.inference.latents import sample_latents
-from training.configs import DCGANConfig
-from training.dataset_store import DatasetStore
-from training.datasets import Dataset
-from training.dcgan_trainer import train_dcgan
-from training.outcome import TrainingOutcome
-from training.publish import publish_generator
+from training.data.datasets import Dataset
+from training.data.store import DatasetStore
 from training.recipes.generator_outcome import publish_generator_run
-from training.session import TrainingSession
+from training.recipes.outcome import TrainingOutcome
+from training.recipes.publish import publish_generator
+from training.recipes.session import TrainingSession
+from training.trainers.dcgan import DCGANConfig, train_dcgan
 
 SAMPLE_GRID_SIZE = 64
 GRAY_MODES = ("1", "L", "LA", "I", "I;16")

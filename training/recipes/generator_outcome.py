@@ -6,10 +6,10 @@ from typing import Any
 
 from models.manifest import Manifest, Provenance
 from models.store import ModelStore
-from training.evaluation import evaluate_new_version
-from training.outcome import TrainingOutcome
-from training.publish import gate_generator_run
-from training.session import TrainingSession
+from training.evaluation.run import evaluate_new_version
+from training.recipes.outcome import TrainingOutcome
+from training.recipes.publish import gate_generator_run
+from training.recipes.session import TrainingSession
 
 Publish = Callable[[ModelStore, str, Provenance], Manifest]
 
@@ -25,7 +25,7 @@ def publish_generator_run(run: TrainingSession, config: Any, result: Any, resume
     )
     manifest = publish(run.models, params["model_name"], provenance)
     run.registered(manifest)
-    # Quality figures of the new version on its training data (training/evaluation.py), also in its manifest.
+    # Quality figures of the new version on its training data (training/evaluation/run.py), also in its manifest.
     evaluation = evaluate_new_version(run.evaluation, manifest, run.eval_samples, run.job_id)
     manifest, gate = gate_generator_run(run, manifest, evaluation)  # latest moves only to a better FID
     return TrainingOutcome(metrics={

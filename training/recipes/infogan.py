@@ -7,12 +7,12 @@ import torch
 from models.inference.codes import code_matrix
 from models.inference.grids import grid_png
 from models.inference.latents import sample_latents
-from training.infogan_trainer import InfoGANConfig, train_infogan
-from training.outcome import TrainingOutcome
-from training.publish import publish_generator
 from training.recipes.dcgan import load_dataset
 from training.recipes.generator_outcome import publish_generator_run
-from training.session import TrainingSession
+from training.recipes.outcome import TrainingOutcome
+from training.recipes.publish import publish_generator
+from training.recipes.session import TrainingSession
+from training.trainers.infogan import InfoGANConfig, train_infogan
 
 GRID_ROWS = 6
 

@@ -11,11 +11,11 @@ from models.inference.latents import sample_latents
 from models.manifest import Provenance
 from models.style_export import export_style_generator
 from models.stylegan2 import StyleGAN2Generator
-from training.outcome import TrainingOutcome
 from training.recipes.dcgan import SAMPLE_GRID_SIZE, load_dataset
 from training.recipes.generator_outcome import publish_generator_run
-from training.session import TrainingSession
-from training.stylegan2_trainer import (
+from training.recipes.outcome import TrainingOutcome
+from training.recipes.session import TrainingSession
+from training.trainers.stylegan2 import (
     ARCHITECTURE,
     StyleGAN2Config,
     StyleTrainResult,

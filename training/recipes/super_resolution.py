@@ -1,5 +1,5 @@
 """The recipe of the super-resolution families (srgan, esrgan; the family's `options` name the
-generator): loads the job's `images` dataset, trains (training/sr_trainer.py), publishes sample
+generator): loads the job's `images` dataset, trains (training/trainers/super_resolution.py), publishes sample
 strips, exports, registers."""
 
 import copy
@@ -16,11 +16,15 @@ from models.inference.grids import grid_png
 from models.inference.pixels import unit_to_signed
 from models.manifest import Provenance
 from models.upscaler_export import export_upscaler
-from training.outcome import TrainingFailed, TrainingOutcome
-from training.quality_gate import apply, judge
-from training.session import TrainingSession
-from training.sr_configs import SRConfig
-from training.sr_trainer import PatchSampler, as_unit_tensors, train_sr
+from training.evaluation.quality_gate import apply, judge
+from training.recipes.outcome import TrainingFailed, TrainingOutcome
+from training.recipes.session import TrainingSession
+from training.trainers.super_resolution import (
+    PatchSampler,
+    SRConfig,
+    as_unit_tensors,
+    train_sr,
+)
 
 SAMPLE_PATCHES = 4
 
@@ -85,8 +89,8 @@ def recipe(run: TrainingSession) -> TrainingOutcome:
 
 def bicubic_gate(run: TrainingSession, manifest):
     """The exported network against bicubic on the training images shrunk by its scale
-    (training/paired_evaluation.py), as served: through ONNX Runtime."""
-    from training.paired_evaluation import upscaler_figures
+    (training/evaluation/paired.py), as served: through ONNX Runtime."""
+    from training.evaluation.paired import upscaler_figures
 
     promote = run.params.get("promote", "if_better")
     try:
@@ -101,7 +105,7 @@ def bicubic_gate(run: TrainingSession, manifest):
 @torch.no_grad()
 def patch_figures(generator: nn.Module, lr: torch.Tensor, hr: torch.Tensor, scale: int) -> dict[str, float]:
     """PSNR (Y, border `scale`) of the model and of bicubic on the sample patches: training data, a sanity check."""
-    from training.metrics.fidelity import psnr
+    from training.evaluation.metrics.fidelity import psnr
 
     sr = generator.eval()(lr).clamp(0, 1)
     bicubic = F.interpolate(lr, scale_factor=scale, mode="bicubic", align_corners=False).clamp(0, 1)

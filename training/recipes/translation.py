@@ -22,12 +22,11 @@ from models.inference.grids import grid_png
 from models.manifest import Provenance
 from models.pix2pix import UNET_LEVELS, unet_for_size
 from models.translator_export import register_translator
-from training.cyclegan_trainer import train_cyclegan
-from training.outcome import TrainingFailed, TrainingOutcome
-from training.pix2pix_trainer import train_pix2pix
-from training.quality_gate import apply, judge
-from training.session import TrainingSession
-from training.translation_configs import CycleGANConfig, Pix2PixConfig
+from training.evaluation.quality_gate import apply, judge
+from training.recipes.outcome import TrainingFailed, TrainingOutcome
+from training.recipes.session import TrainingSession
+from training.trainers.cyclegan import CycleGANConfig, train_cyclegan
+from training.trainers.pix2pix import Pix2PixConfig, train_pix2pix
 
 SAMPLE_ROWS = 8
 GRAY_MODES = ("1", "L", "LA", "I", "I;16")

@@ -8,10 +8,9 @@ the non-saturating loss with one-sided label smoothing (not the cdcgan family's 
 import logging
 
 from models.manifest import Manifest, Provenance
-from training.configs import DCGANConfig
-from training.datasets import load_builtin
-from training.dcgan_trainer import train_dcgan
-from training.publish import publish_generator
+from training.data.datasets import load_builtin
+from training.recipes.publish import publish_generator
+from training.trainers.dcgan import DCGANConfig, train_dcgan
 from training.zoo.run import ZooRun
 
 log = logging.getLogger("training.zoo")

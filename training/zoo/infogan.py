@@ -26,9 +26,9 @@ import numpy as np
 
 from models.manifest import Manifest, Provenance
 from models.store import ModelStore
-from training.datasets import load_builtin
-from training.infogan_trainer import InfoGANConfig, train_infogan
-from training.publish import publish_generator
+from training.data.datasets import load_builtin
+from training.recipes.publish import publish_generator
+from training.trainers.infogan import InfoGANConfig, train_infogan
 from training.zoo.run import ZooRun, log_progress
 
 log = logging.getLogger("training.zoo")

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from models.store import ModelStore
-from training.cli_session import DRY_RUN_STEPS
+from training.recipes.cli_session import DRY_RUN_STEPS
 
 
 @dataclass(frozen=True)

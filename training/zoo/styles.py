@@ -24,15 +24,14 @@ import numpy as np
 from models.inference.pixels import signed_to_unit
 from models.manifest import Manifest, Provenance
 from models.store import ModelStore
-from training.builtin_datasets import builtin_datasets
-from training.configs import DCGANConfig
-from training.datasets import Dataset
-from training.dcgan_trainer import train_dcgan
-from training.evaluation import generate_samples
-from training.extractor_choice import packaged_inception_file
-from training.publish import publish_generator
+from training.data.builtin_datasets import builtin_datasets
+from training.data.datasets import Dataset
+from training.evaluation.extractor_choice import packaged_inception_file
+from training.evaluation.run import generate_samples
+from training.recipes.publish import publish_generator
 from training.recipes.stylegan2 import publish_style_generator
-from training.stylegan2_trainer import StyleGAN2Config, train_stylegan2
+from training.trainers.dcgan import DCGANConfig, train_dcgan
+from training.trainers.stylegan2 import StyleGAN2Config, train_stylegan2
 from training.zoo.run import ZooRun, log_progress
 
 log = logging.getLogger("training.zoo")
@@ -69,8 +68,12 @@ def load_fashion() -> Dataset:
 
 def inception_fid(manifests: list[tuple[Manifest, ModelStore]], dataset: Dataset, n: int) -> list[dict]:
     """FID of each version against the same n real images, with Inception pool3 features."""
-    from training.evaluation import Evaluation
-    from training.metrics import InceptionExtractor, RealStats, quality_report
+    from training.evaluation.metrics import (
+        InceptionExtractor,
+        RealStats,
+        quality_report,
+    )
+    from training.evaluation.run import Evaluation
 
     extractor = InceptionExtractor(packaged_inception_file())
     real = signed_to_unit(dataset.images[np.linspace(0, len(dataset) - 1, n).round().astype(int)])

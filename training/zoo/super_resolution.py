@@ -1,9 +1,9 @@
 """The bundled `sr-x4`: train it on package photos, export it, judge it on held-out photos
 against bicubic, and register it with those figures in its manifest.
 
-Training patches come from the photos of training.sr_data.TRAINING only; the figures are on
-training.sr_data.HELD_OUT: PSNR and SSIM on the Y channel with `scale` pixels cropped from
-each border (training/metrics/fidelity.py), the low-resolution input made by Pillow's bicubic
+Training patches come from the photos of training.data.super_resolution.TRAINING only; the figures are on
+training.data.super_resolution.HELD_OUT: PSNR and SSIM on the Y channel with `scale` pixels cropped from
+each border (training/evaluation/metrics/fidelity.py), the low-resolution input made by Pillow's bicubic
 (antialiased) downscaling of the held-out photo, bicubic meaning Pillow's bicubic upscaling of
 that same input. The model runs through ONNX Runtime and the worker's own tiling code
 (models/inference/upscale.py).
@@ -19,15 +19,15 @@ import numpy as np
 from PIL import Image
 
 from models.manifest import Manifest, Provenance
-from training.metrics.fidelity import psnr, ssim
-from training.sr_configs import SRConfig
-from training.sr_data import (
+from training.data.super_resolution import (
     HELD_OUT,
     TRAINING,
     available,
     held_out_photos,
     training_photos,
 )
+from training.evaluation.metrics.fidelity import psnr, ssim
+from training.trainers.super_resolution import SRConfig
 from training.zoo.run import ZooRun
 
 log = logging.getLogger("training.zoo")
@@ -93,7 +93,7 @@ def train_sr_x4(run: ZooRun) -> Manifest:
     import torch  # noqa: F401 - the trainer's
 
     from models.upscaler_export import export_upscaler
-    from training.sr_trainer import train_sr
+    from training.trainers.super_resolution import train_sr
 
     config = SRConfig(**DEFAULTS, steps=run.steps_or(STEPS), seed=SEED,
                       checkpoint_every=200 if run.work_dir else 0)

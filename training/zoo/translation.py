@@ -15,10 +15,9 @@ from models.inference.pixels import signed_to_uint8
 from models.manifest import Manifest, Provenance
 from models.store import ModelStore
 from models.translator_export import register_translator
-from training.cyclegan_trainer import train_cyclegan
-from training.pix2pix_trainer import TranslationResult, train_pix2pix
-from training.translation_configs import CycleGANConfig, Pix2PixConfig
-from training.translation_data import TranslationTask, load_task
+from training.data.translation import TranslationTask, load_task
+from training.trainers.cyclegan import CycleGANConfig, train_cyclegan
+from training.trainers.pix2pix import Pix2PixConfig, TranslationResult, train_pix2pix
 from training.zoo.run import ZooRun
 
 log = logging.getLogger("training.zoo")

@@ -24,9 +24,9 @@ from service.api.upload import (
     UploadTooLarge,
     receive_upload,
 )
-from training.archive_check import ArchiveRejected
-from training.dataset_layouts import LAYOUTS
-from training.dataset_store import (
+from training.data.archive_check import ArchiveRejected
+from training.data.layouts import LAYOUTS
+from training.data.store import (
     DATASET_NAME,
     BuiltinReadOnly,
     DatasetRecord,

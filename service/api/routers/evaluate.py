@@ -20,8 +20,8 @@ from service.api.schemas.evaluate import EvaluateRequest
 from service.api.schemas.problem import PROBLEM_RESPONSES
 from service.api.schemas.webhooks import WEBHOOK_FIELDS
 from service.core.jobs import Job, ModelRef
-from training.dataset_store import DatasetRecord
-from training.extractor_choice import (
+from training.data.store import DatasetRecord
+from training.evaluation.extractor_choice import (
     ExtractorChoice,
     ExtractorUnsuitable,
     choose_extractor,

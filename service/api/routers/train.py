@@ -20,7 +20,7 @@ from service.api.schemas.train import ArchitectureInfo, ArchitectureList, TrainR
 from service.api.schemas.webhooks import WEBHOOK_FIELDS
 from service.api.training_quota import start_training
 from service.core.jobs import Job, JobStatus
-from training.dataset_store import DatasetRecord
+from training.data.store import DatasetRecord
 from training.families import FAMILIES, Family
 
 router = APIRouter(tags=["training"], dependencies=[RequireScope("train")])

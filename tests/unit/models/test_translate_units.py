@@ -24,11 +24,9 @@ from models.pix2pix import (
 )
 from models.store import ModelStore
 from models.translator_export import check_translator_parity, register_translator
-from training.translation_configs import (
-    CycleGANHyperparameters,
-    Pix2PixHyperparameters,
-    learning_rate_factor,
-)
+from training.families.cyclegan import CycleGANHyperparameters
+from training.families.pix2pix import Pix2PixHyperparameters
+from training.trainers.schedule import learning_rate_factor
 
 
 @pytest.mark.parametrize("name,side", [("unet_32", 32), ("unet_64", 64), ("unet_128", 128), ("unet_256", 256)])

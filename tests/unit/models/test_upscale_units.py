@@ -18,9 +18,8 @@ from models.inference.upscale import (
 from models.manifest import UpscalerSignature
 from models.upscaler_export import export_upscaler
 from service.api.schemas.upscale import UpscaleRequest
-from training.sr_configs import SRConfig
-from training.sr_data import HELD_OUT, TRAINING
-from training.sr_trainer import bicubic_downscale, train_sr
+from training.data.super_resolution import HELD_OUT, TRAINING
+from training.trainers.super_resolution import SRConfig, bicubic_downscale, train_sr
 
 TINY = {"features": 8, "blocks": 2}
 
@@ -168,7 +167,7 @@ def test_trainer_runs_both_phases_and_is_deterministic_and_resumable(tmp_path):
 
 
 def test_esrgan_family_config_trains_an_rrdbnet():
-    from training.sr_configs import ESRGANHyperparameters
+    from training.families.esrgan import ESRGANHyperparameters
 
     hyper = ESRGANHyperparameters(features=8, blocks=1, growth=4, scale=2, patch_size=8, batch_size=2, d_features=4,
                                   pretrain_fraction=0.5)
@@ -181,7 +180,7 @@ def test_esrgan_family_config_trains_an_rrdbnet():
 def test_vgg_feature_loss_runs_only_with_a_weights_file(tmp_path):
     from safetensors.torch import save_file
 
-    from training.sr_trainer import VGGFeatureLoss
+    from training.trainers.super_resolution import VGGFeatureLoss
 
     with pytest.raises(ValidationError, match="vgg_weights_path"):
         sr_config(feature_loss="vgg")

