@@ -67,6 +67,7 @@ def parser() -> argparse.ArgumentParser:
         sub.add_argument("--store", type=Path, required=True, help="model registry root, e.g. models/zoo")
         sub.add_argument("--state-dir", type=Path, default=DEFAULT_STATE, help="where uploaded datasets live")
         sub.add_argument("--dry-run", action="store_true", help=f"{DRY_RUN_STEPS} steps into a temporary store")
+        sub.add_argument("--device", default="auto", help="auto (CUDA when torch sees one), cpu, cuda or cuda:N")
         add_hyperparameters(sub, family.hyperparameters)
         sub.set_defaults(run=train_family, family=family.name)
 
@@ -120,7 +121,8 @@ def train_family(args: argparse.Namespace, command: str) -> int:
         models = ModelStore(Path(scratch) if args.dry_run else args.store)
         evaluation = Evaluation(models=models, datasets=datasets, real_stats_dir=args.state_dir / "artifacts" / "real_stats")
         session = CommandLineSession(family, params, datasets=datasets, models=models, evaluation=evaluation,
-                                     command=command, checkpoint_dir=args.checkpoint_dir, samples_dir=args.samples_dir)
+                                     command=command, checkpoint_dir=args.checkpoint_dir, samples_dir=args.samples_dir,
+                                     device=args.device)
         outcome = RECIPES[family.recipe](session)
     print(json.dumps(outcome.metrics, indent=1, default=str))
     return 0

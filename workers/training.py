@@ -40,7 +40,7 @@ def train(context: WorkerContext, job: Job) -> JobResult:
         outcome = RECIPES[run.family.recipe](run)
     except TrainingFailed as failure:
         raise JobFailed(failure.type, failure.detail) from None
-    return JobResult(outputs=run.samples, metrics=outcome.metrics)
+    return JobResult(outputs=run.samples, metrics={**outcome.metrics, **run.runtime_figures()})
 
 
 class TrainingRun:
@@ -58,6 +58,7 @@ class TrainingRun:
         self.evaluation: Evaluation = evaluation_of(context)
         self.datasets = self.evaluation.datasets
         self.eval_samples = context.settings.train_eval_samples
+        self.device = context.settings.device
         self.checkpoints = context.settings.artifacts_dir / "checkpoints" / job.id
         self._adopt_checkpoints(self.params.get("resume_from"))
         self.samples = [o for o in job.outputs if o.name.startswith("sample-")]  # kept across a resume
@@ -67,9 +68,17 @@ class TrainingRun:
         self._clock = PhaseClock()  # the ETA: each phase's own measured pace (workers/eta.py)
         self._started = time.monotonic()
 
+    def runtime_figures(self) -> dict[str, str]:
+        """Where the run trained and in what arithmetic: {"device": "cuda:0 NVIDIA H100 …", "precision": "bf16"}."""
+        from training.trainers.device import Runtime
+
+        hyperparameters = self.params.get("hyperparameters") or {}
+        runtime = Runtime.for_run(self.device, hyperparameters.get("precision", "auto"))
+        return runtime.describe()
+
     def fit(self, train: Callable[..., Any], render: Callable[[Any], bytes]) -> tuple[Any, int]:
         """What every family's job shares around its trainer: announce a resume, then call
-        `train(progress_fn=, abort_fn=, checkpoint_dir=, sample_fn=)` with this job's callbacks;
+        `train(progress_fn=, abort_fn=, checkpoint_dir=, sample_fn=, device=)` with this job's callbacks;
         `render(nets)` draws a sample grid PNG from whatever the trainer hands `sample_fn`.
         Answers the trainer's result and the step it resumed from."""
         resumed_from = self.resume_point()
@@ -83,7 +92,7 @@ class TrainingRun:
 
         try:
             result = train(progress_fn=self.progress, abort_fn=self.should_stop, checkpoint_dir=self.checkpoints,
-                           sample_fn=sample)
+                           sample_fn=sample, device=self.device)
         except ValueError as bad:  # a setting the data can't satisfy, found once the data is loaded
             raise TrainingFailed("invalid_training_setup", str(bad)) from None
         return result, resumed_from

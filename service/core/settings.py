@@ -47,6 +47,13 @@ class Settings(BaseSettings):
         "output and for the final image alike), so a worker's memory stays bounded.",
     )
 
+    # devices
+    device: str = Field(
+        "auto", pattern=r"^(auto|cpu|cuda(:\d+)?)$",
+        description="The device a worker trains on: auto (CUDA when torch sees one), cpu, cuda or cuda:N. "
+        "`make run` pins each training worker to one GPU with CUDA_VISIBLE_DEVICES.",
+    )
+
     # inference
     max_batch_size: int = Field(32, ge=1, description="Images per ONNX Runtime run; 1 turns batching off.")
     max_batch_delay_ms: float = Field(5.0, ge=0, description="How long a batch waits to fill.")

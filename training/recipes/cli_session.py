@@ -26,8 +26,8 @@ DRY_RUN_STEPS = 3  # a smoke test of the whole path: data, a few steps, export, 
 class CommandLineSession:
     def __init__(self, family: Family, params: dict[str, Any], *, datasets: DatasetStore, models: ModelStore,
                  evaluation: Evaluation, eval_samples: int = 0, command: str | None = None,
-                 checkpoint_dir: Path | None = None, samples_dir: Path | None = None):
-        self.family, self.params, self.command = family, params, command
+                 checkpoint_dir: Path | None = None, samples_dir: Path | None = None, device: str = "auto"):
+        self.family, self.params, self.command, self.device = family, params, command, device
         self.job_id = None
         self.datasets, self.models, self.evaluation, self.eval_samples = datasets, models, evaluation, eval_samples
         self.checkpoint_dir, self.samples_dir = checkpoint_dir, samples_dir
@@ -46,7 +46,7 @@ class CommandLineSession:
                 self._write_sample(step, render(nets))
 
         result = train(progress_fn=self._progress, abort_fn=None, checkpoint_dir=self.checkpoint_dir,
-                       sample_fn=sample)
+                       sample_fn=sample, device=self.device)
         return result, 0
 
     def stopped(self, result: Any) -> TrainingOutcome | None:

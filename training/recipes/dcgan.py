@@ -17,6 +17,7 @@ from training.recipes.outcome import TrainingOutcome
 from training.recipes.publish import publish_generator
 from training.recipes.session import TrainingSession
 from training.trainers.dcgan import DCGANConfig, train_dcgan
+from training.trainers.device import module_device
 
 SAMPLE_GRID_SIZE = 64
 GRAY_MODES = ("1", "L", "LA", "I", "I;16")
@@ -44,8 +45,9 @@ def recipe(run: TrainingSession) -> TrainingOutcome:
 
     def render(generator: nn.Module) -> bytes:
         # A copy in train mode: batch statistics of this grid, and the trainer's modules untouched.
+        on = module_device(generator)
         with torch.no_grad():
-            images = copy.deepcopy(generator).train()(z, *labels).numpy()
+            images = copy.deepcopy(generator).train()(z.to(on), *(x.to(on) for x in labels)).float().cpu().numpy()
         per_class = 0 < classes <= 16  # one column per class (a multiple of it), named on top
         return grid_png(images, classes if per_class else None, dataset.class_names if per_class else None)
 

@@ -28,12 +28,13 @@ class TrainingSession(Protocol):
     models: ModelStore  # where the new version is registered
     evaluation: Evaluation  # how to measure a version just published (training/evaluation/run.py)
     eval_samples: int  # samples for that measurement; 0 skips it
+    device: str  # where the run trains: auto, cpu, cuda or cuda:N (training/trainers/device.py)
 
     def steps_for(self, dataset_size: int) -> int:
         """`steps` as asked, or `epochs` passes over `dataset_size` images."""
 
     def fit(self, train: Callable[..., Any], render: Render) -> tuple[Any, int]:
-        """Call `train(progress_fn=, abort_fn=, checkpoint_dir=, sample_fn=)` with this job's callbacks;
+        """Call `train(progress_fn=, abort_fn=, checkpoint_dir=, sample_fn=, device=)` with this job's callbacks;
         answers the trainer's result and the step the run resumed from (0 for a fresh run)."""
 
     def stopped(self, result: Any) -> TrainingOutcome | None:

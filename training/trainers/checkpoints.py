@@ -48,7 +48,7 @@ def save_checkpoint(
     tensors: dict[str, torch.Tensor] = {}
     for name, module in modules.items():
         for key, value in module.state_dict().items():
-            tensors[f"{name}.{key}"] = value.detach().contiguous().clone()
+            tensors[f"{name}.{key}"] = _host_copy(value)
     optimizer_meta = {}
     for name, optimizer in optimizers.items():
         state = optimizer.state_dict()
@@ -56,7 +56,7 @@ def save_checkpoint(
         for index, values in state["state"].items():
             for key, value in values.items():
                 if isinstance(value, torch.Tensor):
-                    tensors[f"{name}.{index}.{key}"] = value.detach().contiguous().clone()
+                    tensors[f"{name}.{index}.{key}"] = _host_copy(value)
                 else:
                     scalars.setdefault(str(index), {})[key] = value
         optimizer_meta[name] = {"param_groups": state["param_groups"], "scalars": scalars}
@@ -77,7 +77,11 @@ def read_meta(stem: Path) -> dict[str, Any]:
 def load_checkpoint(
     stem: Path, modules: dict[str, nn.Module], optimizers: dict[str, torch.optim.Optimizer]
 ) -> dict[str, Any]:
-    """Load tensors into `modules` and `optimizers` in place; return the JSON metadata."""
+    """Load tensors into `modules` and `optimizers` in place; return the JSON metadata.
+
+    The tensors are read to the host and copied into the modules' own tensors, wherever those
+    live, and an optimiser moves its state to its parameters' device: a run checkpointed on a
+    GPU resumes on a CPU worker and back."""
     meta = read_meta(stem)
     tensors = load_file(str(stem.with_suffix(".safetensors")))
     for name, module in modules.items():
@@ -97,6 +101,12 @@ def load_checkpoint(
     return meta
 
 
+def _host_copy(value: torch.Tensor) -> torch.Tensor:
+    """A tensor as a checkpoint keeps it: on the host, in the standard layout (a channels-last
+    CUDA weight loads into a CPU run and back)."""
+    return value.detach().to("cpu", memory_format=torch.contiguous_format, copy=True)
+
+
 def _replace(path: Path, write) -> None:
     """Write through a temporary file and rename, so a reader never sees half a file."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
@@ -112,8 +122,10 @@ def _prune(folder: Path, keep: int) -> None:
         stem.with_suffix(".safetensors").unlink(missing_ok=True)
 
 
-# Settings that may change when a run is resumed; any other change means a different run.
-RESUMABLE_CHANGES = frozenset({"steps", "checkpoint_every"})
+# Settings that may change when a run is resumed; any other change means a different run. A run
+# that ran out of memory resumes with a smaller batch; one moved to another worker may change
+# its arithmetic.
+RESUMABLE_CHANGES = frozenset({"steps", "checkpoint_every", "batch_size", "precision", "compile"})
 
 
 class Checkpointer:

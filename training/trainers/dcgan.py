@@ -9,7 +9,11 @@ generator's moving average, batch-norm recalibration of the exported generator.
 
 Determinism: the batch and the noise of critic update `i` of step `s` are drawn from
 generators seeded by (seed, s, i) alone, so a run resumed at step s sees exactly what an
-uninterrupted run would.
+uninterrupted run would (on the same kind of device).
+
+Device: the dataset goes to the run's device once, as one tensor, and batches are drawn from it
+by index; noise is drawn on the device; forward passes and losses run in the run's precision
+(training/trainers/device.py).
 """
 
 from dataclasses import dataclass, field
@@ -25,6 +29,7 @@ from models.dcgan import default_attention_side
 from models.manifest import GeneratorSignature
 from training.data.datasets import Dataset
 from training.families.dcgan import DCGANHyperparameters
+from training.trainers.device import Runtime
 from training.trainers.diffaugment import diff_augment
 from training.trainers.loop import Callbacks, StepReport, TrainingLoop
 from training.trainers.losses import (
@@ -92,9 +97,10 @@ def train_dcgan(
     dataset: Dataset,
     *,
     checkpoint_dir: Path | None = None,
+    device: str | torch.device = "cpu",
     **callbacks: Unpack[Callbacks],
 ) -> TrainResult:
-    """Train for `config.steps` steps (resuming from `checkpoint_dir` when it holds one).
+    """Train for `config.steps` steps on `device` (resuming from `checkpoint_dir` when it holds one).
 
     The callbacks are the shared loop's (training/trainers/loop.py); `sample_fn(step, generator)` gets the
     generator to sample from (the EMA one when enabled): sample from a copy in train mode.
@@ -102,6 +108,7 @@ def train_dcgan(
     """
     if config.conditional and dataset.num_classes < 2:
         raise ValueError(f"a conditional run needs at least 2 classes; {dataset.name!r} has {dataset.num_classes}")
+    runtime = Runtime.of(config, device)
     g_name, g_config, d_name, d_config = network_specs(config, dataset)
     with torch.random.fork_rng(devices=[]):  # seed the initialisation without touching the caller's RNG
         torch.manual_seed(config.seed)
@@ -112,51 +119,50 @@ def train_dcgan(
     loop = TrainingLoop(config, {"generator": generator, "discriminator": discriminator},
                         {"opt_g": opt_g, "opt_d": opt_d}, callbacks, checkpoint_dir=checkpoint_dir,
                         meta={"generator": g_name, "generator_config": g_config},
-                        generator="generator", ema_decay=config.ema_decay)
+                        generator="generator", ema_decay=config.ema_decay, runtime=runtime)
+    run_g, run_d = runtime.compiled(generator), runtime.compiled(discriminator)
 
-    images, labels = torch.from_numpy(dataset.images), torch.from_numpy(dataset.labels)
-    schedule = BatchSchedule(len(dataset), config.batch_size, config.seed)
+    images, labels = runtime.images(dataset.images), torch.from_numpy(dataset.labels).to(runtime.device)
+    schedule = BatchSchedule(len(dataset), config.batch_size, config.seed, runtime.device)
     real_target = 1.0 - config.label_smoothing
 
     def train_step(step: int) -> StepReport:
         for critic_index in range(config.critic_steps):
             counter = step * config.critic_steps + critic_index  # one real batch per critic update
-            noise = torch.Generator().manual_seed(derived_seed(config.seed, "noise", counter))
+            noise = runtime.generator(derived_seed(config.seed, "noise", counter))
             index = schedule.indices(counter)
             real, real_labels = images[index], labels[index]
             n = len(index)
-            z = torch.randn(n, config.latent_dim, generator=noise)
+            z = torch.randn(n, config.latent_dim, generator=noise, device=runtime.device)
             # Drawn even when unconditional (then unused), so both kinds consume the noise alike.
-            fake_labels = torch.randint(max(dataset.num_classes, 1), (n,), generator=noise)
+            fake_labels = torch.randint(max(dataset.num_classes, 1), (n,), generator=noise, device=runtime.device)
             # Labels go in only when conditional, so one loop serves both families.
             g_args = (fake_labels,) if config.conditional else ()
             real_args = (real_labels,) if config.conditional else ()
 
             # The generator step reuses the last critic update's fakes, so only they need a graph.
             generating = critic_index == config.critic_steps - 1
-            with torch.set_grad_enabled(generating):
-                fake = generator(z, *g_args)
-            # The same DiffAugment policy on both, fresh draws for each batch (Zhao et al. 2020).
-            real_seen = diff_augment(real, config.diffaugment, noise)
-            fake_seen = diff_augment(fake.detach(), config.diffaugment, noise)
-            real_scores = discriminator(real_seen, *real_args)
-            fake_scores = discriminator(fake_seen, *g_args)
-            loss_d = discriminator_loss(config.loss, real_scores, fake_scores, real_target)
+            with runtime.autocast():
+                with torch.set_grad_enabled(generating):
+                    fake = run_g(z, *g_args)
+                # The same DiffAugment policy on both, fresh draws for each batch (Zhao et al. 2020).
+                real_seen = diff_augment(real, config.diffaugment, noise)
+                fake_seen = diff_augment(fake.detach(), config.diffaugment, noise)
+                real_scores = run_d(real_seen, *real_args).float()
+                fake_scores = run_d(fake_seen, *g_args).float()
+                loss_d = discriminator_loss(config.loss, real_scores, fake_scores, real_target)
             penalty = None
             if config.gp_lambda > 0:
-                # On the images the critic saw, the augmented ones, with the real labels.
-                penalty = gradient_penalty(
-                    discriminator, real_seen, fake_seen, *real_args, weight=config.gp_lambda, generator=noise
-                )
+                # On the images the critic saw, the augmented ones, with the real labels. Through
+                # the eager module: compiled graphs do not take a double backward.
+                penalty = gradient_penalty(discriminator, real_seen, fake_seen, *real_args,
+                                           weight=config.gp_lambda, generator=noise, runtime=runtime)
                 loss_d = loss_d + penalty
-            opt_d.zero_grad(set_to_none=True)
-            loss_d.backward()
-            opt_d.step()
+            runtime.minimize(loss_d, opt_d)
 
-        loss_g = generator_loss(config.loss, discriminator(diff_augment(fake, config.diffaugment, noise), *g_args))
-        opt_g.zero_grad(set_to_none=True)
-        loss_g.backward()
-        opt_g.step()
+        with runtime.autocast():
+            loss_g = generator_loss(config.loss, run_d(diff_augment(fake, config.diffaugment, noise), *g_args).float())
+        runtime.minimize(loss_g, opt_g)
         # Images per generator step, so that steps left / rate is the time left.
         return StepReport(_reported_losses(config.loss, loss_d, loss_g, real_scores, fake_scores, penalty), n)
 
@@ -183,18 +189,18 @@ def train_dcgan(
 
 def _reported_losses(
     kind: str, loss_d: torch.Tensor, loss_g: torch.Tensor, real: torch.Tensor, fake: torch.Tensor, penalty
-) -> dict[str, float]:
+) -> dict[str, torch.Tensor]:
     """The numbers a person watches for each loss, from the last critic update of a step.
 
     d_real and d_fake are probabilities under the non-saturating loss and raw scores otherwise;
     WGAN-GP reports its Wasserstein estimate, E[D(real)] - E[D(fake)], instead.
     """
-    losses = {"d": loss_d.item(), "g": loss_g.item()}
+    losses = {"d": loss_d.detach(), "g": loss_g.detach()}  # read by the loop in one transfer
     if kind == "wgan_gp":
-        losses["wasserstein"] = (real.mean() - fake.mean()).item()
+        losses["wasserstein"] = (real.mean() - fake.mean()).detach()
     else:
         squash = torch.sigmoid if kind == "non_saturating" else (lambda scores: scores)
-        losses["d_real"], losses["d_fake"] = squash(real).mean().item(), squash(fake).mean().item()
+        losses["d_real"], losses["d_fake"] = squash(real).mean().detach(), squash(fake).mean().detach()
     if penalty is not None:
-        losses["gp"] = penalty.item()
+        losses["gp"] = penalty.detach()
     return losses

@@ -8,7 +8,12 @@ checkpoint is saved, so the run can be picked up exactly where it stopped.
 
 Everything a step draws depends on (seed, step) alone, and the loop's own state (weights,
 optimizer moments, the average) lives in the checkpoint, so a run resumed at step s matches an
-uninterrupted one. The caller's global random state is left as it was.
+uninterrupted one on the same kind of device. The caller's global random state is left as it was.
+
+The loop places the modules on its `Runtime`'s device (training/trainers/device.py) before it
+copies the average, ends each step with the runtime (the fp16 loss scale's update), reads a
+step's losses from the device in one transfer, and hands back the final generator on the CPU in
+fp32 and the standard layout, so its export is the same wherever it trained.
 
 The callbacks, passed to every trainer as keywords (`Callbacks`):
     progress_fn(step, total, losses, images_per_sec)  after every step; throttle in it if costly.
@@ -32,6 +37,7 @@ from pydantic import BaseModel
 from torch import nn
 
 from training.trainers.checkpoints import Checkpointer
+from training.trainers.device import Runtime
 from training.trainers.schedule import (
     Phase,
     derived_seed,
@@ -57,7 +63,7 @@ class Callbacks(TypedDict, total=False):
 class StepReport:
     """What one step of a trainer tells the loop."""
 
-    losses: dict[str, float]
+    losses: dict[str, float | torch.Tensor]  # tensors are read once the step is done, in one transfer
     images: int  # images trained on in the step, for images_per_sec (steps left / rate = time left)
 
 
@@ -91,10 +97,14 @@ class TrainingLoop:
         ema_decay: float = 0.0,
         learning_rates: Callable[[int], dict[str, float]] | None = None,
         phases: list[Phase] | None = None,
+        runtime: Runtime | None = None,
     ):
         unknown = set(callbacks) - set(Callbacks.__annotations__)
         if unknown:
             raise TypeError(f"unknown training callbacks: {', '.join(sorted(unknown))}")
+        self.runtime = runtime or Runtime.for_run("cpu", "fp32")
+        for module in modules.values():
+            self.runtime.place(module)
         self.config, self.modules, self.optimizers = config, modules, optimizers
         self.steps, self.seed = config.steps, config.seed
         self.generator = modules[generator] if generator is not None else None
@@ -123,7 +133,9 @@ class TrainingLoop:
         for module in self.modules.values():
             module.train()
         outcome = LoopOutcome(step=step, aborted=False)
-        with torch.random.fork_rng(devices=[]):  # the per-step seeds stay out of the caller's random state
+        device = self.runtime.device
+        forked = [device.index or 0] if device.type == "cuda" else []
+        with torch.random.fork_rng(devices=forked):  # the per-step seeds stay out of the caller's random state
             while step < self.steps:
                 if self.abort_fn is not None and self.abort_fn():
                     outcome.aborted = True
@@ -135,26 +147,43 @@ class TrainingLoop:
                 # Dropout draws from torch's global generator: seed it per step for determinism.
                 torch.manual_seed(derived_seed(self.seed, "dropout", step))
                 report = train_step(step)
+                self.runtime.end_step()
                 if self.ema is not None:
                     self.ema.update(self.generator, step)
                 step += 1
-                outcome.step, outcome.losses = step, report.losses
+                outcome.step, outcome.losses = step, _as_floats(report.losses)
                 self.checkpoints.after_step(step)
                 if self.progress_fn is not None:
                     rate = report.images / max(time.perf_counter() - started, 1e-9)
-                    self.progress_fn(step, self.steps, report.losses, rate, phase=phase)
+                    self.progress_fn(step, self.steps, outcome.losses, rate, phase=phase)
                 if self.sample_fn is not None:
                     self.sample_fn(step, nets())
         self.checkpoints.finish(step)
         return outcome
 
     def final_generator(self, batches: Callable[[torch.Generator], tuple[torch.Tensor, ...]] | None = None) -> nn.Module:
-        """A copy of the averaged generator in eval mode, its batch-norm statistics recomputed
-        over seeded batches (`batches(rng)` answers one batch's inputs) when given."""
-        final = copy.deepcopy(self.averaged)
+        """A copy of the averaged generator in eval mode on the CPU (fp32, standard layout), its
+        batch-norm statistics recomputed over seeded batches (`batches(rng)` answers one batch's
+        inputs, drawn on the CPU) when given."""
+        final = on_host(copy.deepcopy(self.averaged))
         if batches is not None:
             recalibrate_batchnorm(final, batches, self.seed)
         return final.eval()
+
+
+def on_host(module: nn.Module) -> nn.Module:
+    """The module on the CPU in fp32 and the standard layout: what export and parity expect."""
+    return module.to("cpu", dtype=torch.float32, memory_format=torch.contiguous_format)
+
+
+def _as_floats(losses: dict[str, float | torch.Tensor]) -> dict[str, float]:
+    """A step's losses as floats, the tensors among them read from the device in one transfer."""
+    on_device = [key for key, value in losses.items() if isinstance(value, torch.Tensor)]
+    read = {}
+    if on_device:
+        stacked = torch.stack([losses[key].detach().float().reshape(()) for key in on_device])
+        read = dict(zip(on_device, stacked.tolist()))
+    return {key: read[key] if key in read else float(value) for key, value in losses.items()}
 
 
 class MovingAverage:

@@ -8,6 +8,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from training.trainers.device import Runtime
+
 
 def discriminator_loss(kind: str, real: torch.Tensor, fake: torch.Tensor, real_target: float = 1.0) -> torch.Tensor:
     """The discriminator's (or critic's) loss on the scores of a real and a generated batch.
@@ -48,14 +50,21 @@ def gradient_penalty(
     *critic_args: torch.Tensor,
     weight: float,
     generator: torch.Generator | None = None,
+    runtime: Runtime | None = None,
 ) -> torch.Tensor:
     """weight * E[(||grad_x critic(x)|| - 1)^2] at random points x between real and fake images.
 
     Gulrajani et al. 2017, eq. 3: one uniform eps per image, x = eps * real + (1 - eps) * fake.
     A conditional critic is asked with `critic_args` (the trainer passes the real labels). The
-    graph is kept, so the penalty trains the critic through its own input gradient.
+    graph is kept, so the penalty trains the critic through its own input gradient. Under mixed
+    precision the `runtime` takes the input gradient of the scaled scores and unscales it, and
+    the norm is taken in fp32 (AMP's gradient-penalty recipe).
     """
-    eps = torch.rand(len(real), *([1] * (real.dim() - 1)), generator=generator, dtype=real.dtype)
-    between = (eps * real.detach() + (1.0 - eps) * fake.detach()).requires_grad_(True)
-    (grad,) = torch.autograd.grad(critic(between, *critic_args).sum(), between, create_graph=True)
-    return weight * ((grad.flatten(1).norm(dim=1) - 1.0) ** 2).mean()
+    runtime = runtime or Runtime.for_run(real.device, "fp32")
+    eps = torch.rand(len(real), *([1] * (real.dim() - 1)), generator=generator, dtype=torch.float32,
+                     device=real.device)
+    between = (eps * real.detach().float() + (1.0 - eps) * fake.detach().float()).requires_grad_(True)
+    with runtime.autocast():
+        scores = critic(between, *critic_args)
+    (grad,) = runtime.input_gradients(scores.float(), between)
+    return weight * ((grad.float().flatten(1).norm(dim=1) - 1.0) ** 2).mean()

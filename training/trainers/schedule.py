@@ -16,8 +16,8 @@ def derived_seed(seed: int, stream: str, counter: int) -> int:
 class BatchSchedule:
     """Epochs of shuffled, full batches; the order of epoch e depends on (seed, e) only."""
 
-    def __init__(self, size: int, batch_size: int, seed: int):
-        self.size, self.seed = size, seed
+    def __init__(self, size: int, batch_size: int, seed: int, device: torch.device | str = "cpu"):
+        self.size, self.seed, self.device = size, seed, torch.device(device)
         self.batch_size = min(batch_size, size)
         self.per_epoch = size // self.batch_size
         self._epoch, self._order = -1, torch.empty(0, dtype=torch.int64)
@@ -26,7 +26,8 @@ class BatchSchedule:
         epoch, position = divmod(step, self.per_epoch)
         if epoch != self._epoch:
             shuffle = torch.Generator().manual_seed(derived_seed(self.seed, "order", epoch))
-            self._epoch, self._order = epoch, torch.randperm(self.size, generator=shuffle)
+            # Drawn on the host (the same order on every device), moved once per epoch.
+            self._epoch, self._order = epoch, torch.randperm(self.size, generator=shuffle).to(self.device)
         return self._order[position * self.batch_size : (position + 1) * self.batch_size]
 
 

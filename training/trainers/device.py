@@ -1,0 +1,214 @@
+"""Where and in what arithmetic a run trains, decided once for the run and threaded from the top.
+
+A worker owns one device (`GANFORGE_DEVICE`: auto, cpu, cuda or cuda:N); a run's
+hyperparameters choose its precision and whether to compile. `Runtime.for_run` turns the two
+into one object that every trainer asks, instead of looking devices up deep in helpers:
+
+- `runtime.device`, `runtime.generator(seed)`: where tensors and their random draws live. Noise
+  is drawn on the device by a generator of the device, so no step waits on a host copy; a run
+  is reproducible on the same kind of device (a CUDA run draws other numbers than a CPU run).
+- `runtime.place(module)`: the module on the device, channels-last on CUDA where tensor cores
+  want it; `runtime.compiled(module)`: torch.compile'd when asked, eager when compiling fails.
+- `runtime.autocast()`, `runtime.minimize(loss, optimizer)`, `runtime.input_gradients(...)`: the
+  mixed-precision recipe of PyTorch's AMP documentation. Forward passes and losses run under
+  autocast (bf16 or fp16); weights and optimiser state stay fp32; fp16 scales its losses with a
+  GradScaler (bf16 has fp32's range and needs none); a gradient penalty takes the gradients of
+  the scaled output and unscales them before it is computed (the documented "gradient penalty"
+  pattern), so a penalty never sees a scaled gradient. `runtime.end_step()` updates the scale once
+  per iteration after every optimiser stepped, as the documentation prescribes for several
+  optimisers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+log = logging.getLogger(__name__)
+
+PRECISIONS = ("fp32", "bf16", "fp16")
+_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def resolve_device(setting: str | torch.device) -> torch.device:
+    """`auto` is the first CUDA device when torch sees one, else the CPU; `cuda` is `cuda:0`.
+    ValueError names a device this process cannot use."""
+    name = str(setting).strip().lower()
+    if name == "auto":
+        return torch.device("cuda:0" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError as error:
+        raise ValueError(f"unknown device {setting!r}: use auto, cpu, cuda or cuda:N") from error
+    if device.type == "cpu":
+        return torch.device("cpu")
+    if device.type != "cuda":
+        raise ValueError(f"device {setting!r} is not supported: use auto, cpu, cuda or cuda:N")
+    if not torch.cuda.is_available():
+        raise ValueError(f"device {setting!r} asked for, but torch sees no CUDA device")
+    index = device.index or 0
+    if index >= torch.cuda.device_count():
+        raise ValueError(f"device {setting!r} asked for, but torch sees {torch.cuda.device_count()} CUDA device(s)")
+    return torch.device("cuda", index)
+
+
+def resolve_precision(requested: str, device: torch.device) -> str:
+    """`auto`: bf16 on a GPU that supports it, fp32 elsewhere (the CPU's bf16 is slower than fp32
+    on most CPUs, so it is there only when asked for)."""
+    if requested == "auto":
+        if device.type == "cuda" and torch.cuda.is_bf16_supported():
+            return "bf16"
+        return "fp32"
+    if requested not in PRECISIONS:
+        raise ValueError(f"unknown precision {requested!r}: use auto, {', '.join(PRECISIONS)}")
+    return requested
+
+
+def describe_device(device: torch.device) -> str:
+    """"cpu", or "cuda:0 NVIDIA H100 80GB HBM3": what a job's metrics say it trained on."""
+    if device.type != "cuda":
+        return "cpu"
+    index = device.index or 0
+    return f"cuda:{index} {torch.cuda.get_device_name(index)}"
+
+
+def module_device(module: nn.Module) -> torch.device:
+    """The device of a module's first parameter or buffer (the CPU for a module without any)."""
+    for tensor in module.parameters():
+        return tensor.device
+    for tensor in module.buffers():
+        return tensor.device
+    return torch.device("cpu")
+
+
+@dataclass
+class Runtime:
+    """One run's device and precision policy (see the module docstring)."""
+
+    device: torch.device
+    precision: str  # resolved: fp32, bf16 or fp16
+    compile: bool = False
+    scaler: torch.amp.GradScaler = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.precision == "fp16")
+        if self.device.type == "cuda":
+            # Convolution algorithms chosen by measurement once per shape: a GAN's shapes never change.
+            torch.backends.cudnn.benchmark = True
+
+    @classmethod
+    def for_run(cls, device: str | torch.device = "cpu", precision: str = "auto", compile: bool = False) -> Runtime:
+        resolved = resolve_device(device)
+        return cls(resolved, resolve_precision(precision, resolved), compile)
+
+    @classmethod
+    def of(cls, config: Any, device: str | torch.device) -> Runtime:
+        """The runtime of a run whose config carries `precision` and `compile` (TrainerOptions)."""
+        return cls.for_run(device, getattr(config, "precision", "auto"), getattr(config, "compile", False))
+
+    # -- where tensors live
+
+    @property
+    def channels_last(self) -> bool:
+        # NHWC feeds the tensor cores without transposes; on the CPU it buys nothing measurable here.
+        return self.device.type == "cuda"
+
+    def describe(self) -> dict[str, str]:
+        return {"device": describe_device(self.device), "precision": self.precision}
+
+    def generator(self, seed: int) -> torch.Generator:
+        """A random generator on the run's device, seeded."""
+        return torch.Generator(device=self.device).manual_seed(seed)
+
+    def place(self, module: nn.Module) -> nn.Module:
+        """The module on the device (in place: an optimiser built on its parameters stays valid)."""
+        if self.channels_last:
+            return module.to(self.device, memory_format=torch.channels_last)
+        return module.to(self.device)
+
+    def images(self, array: Any) -> torch.Tensor:
+        """A batch or a whole dataset of images [N, C, H, W] as a tensor on the device."""
+        tensor = torch.as_tensor(array).to(self.device)
+        if self.channels_last and tensor.dim() == 4:
+            tensor = tensor.contiguous(memory_format=torch.channels_last)
+        return tensor
+
+    def compiled(self, module: nn.Module) -> Callable[..., Any]:
+        """What a step calls for `module`'s forward pass: compiled when the run asks for it."""
+        return CompiledOrEager(module) if self.compile else module
+
+    # -- precision
+
+    def autocast(self) -> contextlib.AbstractContextManager:
+        if self.precision == "fp32":
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=_DTYPES[self.precision])
+
+    def minimize(self, loss: torch.Tensor, optimizer: torch.optim.Optimizer) -> None:
+        """One optimiser update on `loss` (backward outside autocast, as AMP prescribes)."""
+        optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        self.scaler.step(optimizer)
+
+    def end_step(self) -> None:
+        """Once per iteration, after every optimiser of the step stepped."""
+        self.scaler.update()
+
+    def input_gradients(self, outputs: torch.Tensor, inputs: torch.Tensor | tuple[torch.Tensor, ...]
+                        ) -> tuple[torch.Tensor, ...]:
+        """d(sum outputs)/d(inputs), with a graph for a penalty on them; unscaled under fp16."""
+        inputs = (inputs,) if isinstance(inputs, torch.Tensor) else tuple(inputs)
+        grads = torch.autograd.grad(self.scaler.scale(outputs.sum()), inputs, create_graph=True)
+        if not self.scaler.is_enabled():
+            return grads
+        inverse = 1.0 / self.scaler.get_scale()
+        return tuple(grad * inverse for grad in grads)
+
+    def scaler_state(self) -> dict[str, Any]:
+        return self.scaler.state_dict() if self.scaler.is_enabled() else {}
+
+    def load_scaler_state(self, state: dict[str, Any]) -> None:
+        if state and self.scaler.is_enabled():
+            self.scaler.load_state_dict(state)
+
+
+class CompiledOrEager:
+    """A module's forward through torch.compile, falling back to the module itself, with the
+    reason logged, when compiling or running the compiled graph fails (double backward, an
+    unsupported op, no C++ compiler). Attribute lookups reach the module (generator.mapping)."""
+
+    def __init__(self, module: nn.Module):
+        self.module = module
+        self._compiled: Callable[..., Any] | None = torch.compile(module)
+        self.fallback_reason: str | None = None
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if self._compiled is not None:
+            try:
+                return self._compiled(*args, **kwargs)
+            except Exception as error:  # any failure of the compiler stack: train on, eagerly
+                self.fallback_reason = f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
+                log.warning("torch.compile failed for %s, running eagerly: %s", type(self.module).__name__,
+                            self.fallback_reason)
+                self._compiled = None
+        return self.module(*args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.module, name)
+
+
+@contextlib.contextmanager
+def cuda_memory_released(device: torch.device) -> Iterator[None]:
+    """Give cached CUDA blocks back when the block ends (a run that failed for memory included),
+    so the next job on this worker starts from a clean allocator."""
+    try:
+        yield
+    finally:
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
