@@ -95,9 +95,13 @@ class Runtime:
     precision: str  # resolved: fp32, bf16 or fp16
     compile: bool = False
     scaler: torch.amp.GradScaler = field(init=False, repr=False)
+    _stepped: set[int] = field(init=False, repr=False, default_factory=set)  # optimisers since the last update
 
     def __post_init__(self) -> None:
-        self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.precision == "fp16")
+        # The default first scale (2**16) overflows fp16 in a gradient penalty's double backward and
+        # loses the first steps to skipped updates; 2**12 starts inside the range, and the scaler
+        # still grows it (x2 after 2,000 clean steps) where gradients are small.
+        self.scaler = torch.amp.GradScaler(self.device.type, init_scale=2.0**12, enabled=self.precision == "fp16")
         if self.device.type == "cuda":
             # Convolution algorithms chosen by measurement once per shape: a GAN's shapes never change.
             torch.backends.cudnn.benchmark = True
@@ -152,23 +156,33 @@ class Runtime:
 
     def minimize(self, loss: torch.Tensor, optimizer: torch.optim.Optimizer) -> None:
         """One optimiser update on `loss` (backward outside autocast, as AMP prescribes)."""
+        if id(optimizer) in self._stepped:  # a second critic update in one step: the scaler wants an update between
+            self.end_step()
         optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
         self.scaler.step(optimizer)
+        self._stepped.add(id(optimizer))
 
     def end_step(self) -> None:
         """Once per iteration, after every optimiser of the step stepped."""
-        self.scaler.update()
+        if self._stepped:
+            self.scaler.update()
+            self._stepped.clear()
 
     def input_gradients(self, outputs: torch.Tensor, inputs: torch.Tensor | tuple[torch.Tensor, ...]
                         ) -> tuple[torch.Tensor, ...]:
-        """d(sum outputs)/d(inputs), with a graph for a penalty on them; unscaled under fp16."""
+        """d(sum outputs)/d(inputs), with a graph for a penalty on them; unscaled under fp16.
+
+        Under fp16 the scaled gradient of the *mean* is taken and multiplied back by the count:
+        the sum's own gradient is the scale itself (65,536 at first), past fp16's largest number
+        (65,504), so every first step would be lost to an overflow."""
         inputs = (inputs,) if isinstance(inputs, torch.Tensor) else tuple(inputs)
-        grads = torch.autograd.grad(self.scaler.scale(outputs.sum()), inputs, create_graph=True)
         if not self.scaler.is_enabled():
-            return grads
-        inverse = 1.0 / self.scaler.get_scale()
-        return tuple(grad * inverse for grad in grads)
+            return torch.autograd.grad(outputs.sum(), inputs, create_graph=True)
+        count = outputs.numel()
+        grads = torch.autograd.grad(self.scaler.scale(outputs.sum() / count), inputs, create_graph=True)
+        factor = count / self.scaler.get_scale()
+        return tuple(grad * factor for grad in grads)
 
     def scaler_state(self) -> dict[str, Any]:
         return self.scaler.state_dict() if self.scaler.is_enabled() else {}
@@ -183,9 +197,9 @@ class CompiledOrEager:
     reason logged, when compiling or running the compiled graph fails (double backward, an
     unsupported op, no C++ compiler). Attribute lookups reach the module (generator.mapping)."""
 
-    def __init__(self, module: nn.Module):
+    def __init__(self, module: nn.Module, backend: str | Callable[..., Any] = "inductor"):
         self.module = module
-        self._compiled: Callable[..., Any] | None = torch.compile(module)
+        self._compiled: Callable[..., Any] | None = torch.compile(module, backend=backend)
         self.fallback_reason: str | None = None
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
@@ -193,7 +207,7 @@ class CompiledOrEager:
             try:
                 return self._compiled(*args, **kwargs)
             except Exception as error:  # any failure of the compiler stack: train on, eagerly
-                self.fallback_reason = f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
+                self.fallback_reason = f"{type(error).__name__}: {' '.join(str(error).split())[:400]}"
                 log.warning("torch.compile failed for %s, running eagerly: %s", type(self.module).__name__,
                             self.fallback_reason)
                 self._compiled = None
