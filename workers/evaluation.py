@@ -40,5 +40,6 @@ def evaluation_of(context: WorkerContext) -> Evaluation:
         inception_path=settings.inception_path,
         train_inception_samples=settings.train_eval_inception_samples,
         ort_threads=settings.ort_threads,
+        extractor_device=settings.device,
         ort_providers=tuple(choose_providers(settings.ort_providers)),
     )

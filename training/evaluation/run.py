@@ -67,6 +67,7 @@ class Evaluation:
     train_inception_samples: int = 0  # samples at the end of a training when Inception judges; 0: none
     ort_threads: int = 0  # 0: one per core
     ort_providers: tuple[str, ...] = ("CPUExecutionProvider",)
+    extractor_device: str = "auto"  # where FID/KID/IS features are computed: auto, cpu, cuda or cuda:N
 
 
 def evaluate_generator(evaluation: Evaluation, manifest: Manifest, dataset_ref: str, n_samples: int,
@@ -125,7 +126,7 @@ def measure(evaluation: Evaluation, manifest: Manifest, dataset_ref: str, n_samp
                                                                              extractor_name, seed))
     choice = choose_extractor(extractor_name, channels=signature.channels,
                               digits=is_digit_data(record.id, record.classes), inception_path=evaluation.inception_path)
-    extractor = build_extractor(choice)
+    extractor = build_extractor(choice, evaluation.extractor_device)
     images, labels = generate_samples(evaluation, signature, evaluation.models.onnx_path(manifest), n_samples, seed)
     real = RealStatsCache(evaluation.real_stats_dir).get_or_compute(
         real_stats_name(dataset_ref, signature), extractor, lambda: load_real(datasets, dataset_ref, signature),

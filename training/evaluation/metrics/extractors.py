@@ -87,12 +87,14 @@ def to_channels(x: torch.Tensor, channels: int) -> torch.Tensor:
 
 
 class _BatchedExtractor:
-    """Shared plumbing: input checks, resizing, batching, no autograd."""
+    """Shared plumbing: input checks, resizing, batching, no autograd; each batch is resized and
+    measured on the extractor's device and its features come back to the host."""
 
     input_size: int
     input_channels: int
     resize_mode: str
     batch_size: int
+    device: torch.device
 
     def _prepare(self, batch: torch.Tensor) -> torch.Tensor:
         return resize(to_channels(batch, self.input_channels), self.input_size, self.resize_mode)
@@ -101,7 +103,7 @@ class _BatchedExtractor:
         x = to_unit_float(images)
         # Resize batch by batch: 5,000 images at 299 x 299 x 3 would be 5 GB at once.
         with torch.inference_mode():
-            out = [fn(self._prepare(batch)) for batch in x.split(self.batch_size)]
+            out = [fn(self._prepare(batch.to(self.device))).float().cpu() for batch in x.split(self.batch_size)]
         return torch.cat(out).float().numpy()
 
 
@@ -133,7 +135,7 @@ class InceptionExtractor(_BatchedExtractor):
 
     def _forward(self, x: torch.Tensor) -> torch.Tensor:
         # The TF graph takes uint8 / 128 - 1, i.e. [0, 1] maps to [-1, 255/128 - 1].
-        return self._net((x * (255 / 128) - 1).to(self.device)).flatten(1).cpu()
+        return self._net(x * (255 / 128) - 1).flatten(1)
 
     def features(self, images) -> np.ndarray:
         return self._run(self._forward, images)
@@ -168,11 +170,12 @@ class MnistExtractor(_BatchedExtractor):
     input_channels = 1
 
     def __init__(self, weights: str | Path = mnist_net.DEFAULT_WEIGHTS, resize_mode: str = "bicubic_aa",
-                 batch_size: int = 500) -> None:
+                 batch_size: int = 500, device: str | torch.device = "cpu") -> None:
         resize(torch.zeros(1, 1, 28, 28), 28, resize_mode)
         self.resize_mode = resize_mode
         self.batch_size = batch_size
-        self._net = mnist_net.load_weights(Path(weights))
+        self.device = torch.device(device)
+        self._net = mnist_net.load_weights(Path(weights)).to(self.device)
 
     def features(self, images) -> np.ndarray:
         return self._run(self._net.features, images)
@@ -182,7 +185,9 @@ class MnistExtractor(_BatchedExtractor):
 
 
 def build_extractor(choice: ExtractorChoice, device: str | torch.device = "cpu") -> Extractor:
-    """The extractor `choice` names, on `device`."""
+    """The extractor `choice` names, on `device` (`auto`: the first GPU when torch sees one)."""
+    if str(device) == "auto":
+        device = "cuda:0" if torch.cuda.is_available() else "cpu"
     if choice.name == "mnist":
         return MnistExtractor(device=device)
     return InceptionExtractor(choice.inception_file, device=device)

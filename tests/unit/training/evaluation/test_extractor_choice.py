@@ -4,7 +4,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
+import torch
 
 from training.evaluation.extractor_choice import (
     INCEPTION_FILENAME,
@@ -73,3 +75,14 @@ def test_the_evaluate_endpoint_imports_neither_torch_nor_onnxruntime():
     )
     out = subprocess.run([sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_the_digit_extractor_is_built_on_the_device_asked_for_and_answers_on_the_host():
+    from training.evaluation.extractor_choice import ExtractorChoice
+    from training.evaluation.metrics import build_extractor
+
+    extractor = build_extractor(ExtractorChoice("mnist"), "auto")
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    assert extractor.device.type == expected
+    features = extractor.features(np.zeros((3, 1, 28, 28), dtype=np.float32))
+    assert features.shape == (3, extractor.feature_dim) and features.dtype == np.float32
