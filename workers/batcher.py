@@ -7,7 +7,9 @@ always ride the next one; the delay is spent only under load. Without load (the 
 lone request, nothing waits and nothing runs) the calling thread runs its request itself: a
 hand-off to the batcher's thread and back would be all the batcher adds. Rows don't interact in
 a generator at inference (batch norm uses running statistics), so a request's images are the
-same batched or alone.
+same batched or alone. That is also why a run that fails to allocate memory is split in halves
+and retried (`infer_within_memory`): only a single row that does not fit fails, with
+`out_of_memory`, and the batcher goes on.
 """
 
 import queue
@@ -19,9 +21,37 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from workers.job_runner import JobFailed
+
 # Called with (batcher name, images) after every run a batcher forms: how /metrics sees batch
 # sizes (workers/main.py adds the worker's recorder).
 BATCH_OBSERVERS: list[Callable[[str, int], None]] = []
+
+
+# How ONNX Runtime (CPU and CUDA providers) and CUDA word a failed allocation.
+_ALLOCATION_FAILURES = ("out of memory", "failed to allocate memory", "bad allocation", "bad_alloc",
+                        "cudaerrormemoryallocation")
+
+
+def is_allocation_failure(error: BaseException) -> bool:
+    return isinstance(error, MemoryError) or any(words in str(error).lower() for words in _ALLOCATION_FAILURES)
+
+
+def infer_within_memory(infer: Callable[[dict[str, np.ndarray]], np.ndarray],
+                        feeds: dict[str, np.ndarray]) -> np.ndarray:
+    """`infer(feeds)`; when it runs out of memory, each half of the rows on its own, and so on
+    down to one row, which then fails its job with `out_of_memory`."""
+    try:
+        return infer(feeds)
+    except Exception as error:
+        if not is_allocation_failure(error):
+            raise
+        rows = len(next(iter(feeds.values())))
+        if rows <= 1:
+            raise JobFailed("out_of_memory", f"one image does not fit in this worker's memory: {error}") from None
+    half = rows // 2  # out of the handler, so the failed run's buffers can go
+    return np.concatenate([infer_within_memory(infer, {k: v[:half] for k, v in feeds.items()}),
+                           infer_within_memory(infer, {k: v[half:] for k, v in feeds.items()})])
 
 
 @dataclass
@@ -60,7 +90,7 @@ class DynamicBatcher:
         n = len(next(iter(feeds.values())))
         if n <= self.max_batch_size and self._alone():
             try:
-                images = self.infer(feeds)
+                images = infer_within_memory(self.infer, feeds)
             finally:
                 self._running.release()
             self._observe(len(images))
@@ -115,7 +145,7 @@ class DynamicBatcher:
             try:
                 feeds = {name: np.concatenate([r.feeds[name] for r in batch]) for name in batch[0].feeds}
                 with self._running:
-                    images = self.infer(feeds)
+                    images = infer_within_memory(self.infer, feeds)
                 self._observe(len(images))
             except Exception as error:  # the requests fail, the batcher lives on
                 for request in batch:

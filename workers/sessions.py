@@ -14,7 +14,7 @@ import onnxruntime as ort
 
 from models.inference.sessions import CUDA, input_shapes, open_session
 from models.manifest import Manifest
-from workers.batcher import DynamicBatcher
+from workers.batcher import DynamicBatcher, infer_within_memory
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +71,7 @@ class LoadedModel:
     def run(self, feeds: dict[str, np.ndarray]) -> tuple[np.ndarray, int]:
         """Output rows for the request, and the number of images in the largest run it was part of."""
         if self.batcher is None:
-            images = self.infer(feeds)
+            images = infer_within_memory(self.infer, feeds)
             return images, len(images)
         return self.batcher.run(feeds)
 

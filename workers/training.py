@@ -90,12 +90,32 @@ class TrainingRun:
             if every and step % every == 0:  # Redis away: this grid is skipped, the training goes on
                 best_effort(lambda: self.publish_sample(step, render(nets)), "publishing a sample grid")
 
+        from training.trainers.device import is_out_of_memory, release_memory
+
+        out_of_memory = False
         try:
             result = train(progress_fn=self.progress, abort_fn=self.should_stop, checkpoint_dir=self.checkpoints,
                            sample_fn=sample, device=self.device)
         except ValueError as bad:  # a setting the data can't satisfy, found once the data is loaded
             raise TrainingFailed("invalid_training_setup", str(bad)) from None
+        except RuntimeError as error:  # torch.cuda.OutOfMemoryError is one
+            if not is_out_of_memory(error):
+                raise
+            out_of_memory = True
+        if out_of_memory:  # out of the handler, so the failed step's tensors are no longer referenced
+            release_memory()
+            raise TrainingFailed("out_of_memory", self.out_of_memory_detail())
         return result, resumed_from
+
+    def out_of_memory_detail(self) -> str:
+        """What ran out, at which batch and image size, and how to continue with less."""
+        batch_size = (self.params.get("hyperparameters") or {}).get("batch_size")
+        step = self.resume_point()
+        kept = (f"its newest checkpoint (step {step}) is kept: continue it with POST /train "
+                f'{{"resume_from": "{self.job.id}", "hyperparameters": {{"batch_size": {max(1, (batch_size or 2) // 2)}}}, …}}'
+                if step else "no checkpoint was written yet: retry with a smaller batch_size or checkpoint_every")
+        return (f"{self.runtime_figures()['device']} ran out of memory training {self.params['architecture']} at "
+                f"batch_size {batch_size} and image_size {self.params.get('image_size')}; {kept}")
 
     def stopped(self, result: Any) -> TrainingOutcome | None:
         """The outcome if the job was canceled (the job runner then drops it), else None."""

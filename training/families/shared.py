@@ -9,6 +9,10 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 Precision = Literal["auto", "fp32", "bf16", "fp16"]
+
+# Hyperparameters a resumed run may change: a run that ran out of memory continues with a smaller
+# batch; one continued on another worker may change its arithmetic. Any other change is another run.
+RESUMABLE_HYPERPARAMETERS = ("batch_size", "precision", "compile")
 Norm = Literal["batch", "instance"]
 
 

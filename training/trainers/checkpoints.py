@@ -21,6 +21,8 @@ from pydantic import BaseModel
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from training.families.shared import RESUMABLE_HYPERPARAMETERS
+
 _STEM = re.compile(r"^step-(\d+)\.json$")
 
 
@@ -122,10 +124,8 @@ def _prune(folder: Path, keep: int) -> None:
         stem.with_suffix(".safetensors").unlink(missing_ok=True)
 
 
-# Settings that may change when a run is resumed; any other change means a different run. A run
-# that ran out of memory resumes with a smaller batch; one moved to another worker may change
-# its arithmetic.
-RESUMABLE_CHANGES = frozenset({"steps", "checkpoint_every", "batch_size", "precision", "compile"})
+# Settings that may change when a run is resumed; any other change means a different run.
+RESUMABLE_CHANGES = frozenset({"steps", "checkpoint_every", *RESUMABLE_HYPERPARAMETERS})
 
 
 class Checkpointer:

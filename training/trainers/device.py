@@ -22,8 +22,9 @@ into one object that every trainer asks, instead of looking devices up deep in h
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -217,12 +218,17 @@ class CompiledOrEager:
         return getattr(self.module, name)
 
 
-@contextlib.contextmanager
-def cuda_memory_released(device: torch.device) -> Iterator[None]:
-    """Give cached CUDA blocks back when the block ends (a run that failed for memory included),
-    so the next job on this worker starts from a clean allocator."""
-    try:
-        yield
-    finally:
-        if device.type == "cuda":
-            torch.cuda.empty_cache()
+def is_out_of_memory(error: BaseException) -> bool:
+    """A CUDA allocation failure, or the CPU allocator's ("can't allocate memory")."""
+    if isinstance(error, torch.cuda.OutOfMemoryError):
+        return True
+    message = str(error).lower()
+    return isinstance(error, RuntimeError) and ("out of memory" in message or "can't allocate memory" in message)
+
+
+def release_memory() -> None:
+    """Free what a failed run left: its tensors (once nothing refers to them) and CUDA's cached
+    blocks, so the next job on this worker starts from a clean allocator."""
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
