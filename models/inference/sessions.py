@@ -22,10 +22,19 @@ def choose_providers(setting: str) -> list[str]:
         missing = [p for p in wanted if p not in available]
         if missing:
             raise RuntimeError(f"providers {missing} not available; this build has {available}")
-        return wanted
-    if CUDA in available:
-        return [CUDA, *CPU]
-    return list(CPU)
+    else:
+        wanted = [CUDA, *CPU] if CUDA in available else list(CPU)
+    if CUDA in wanted:
+        _load_cuda_libraries()
+    return wanted
+
+
+def _load_cuda_libraries() -> None:
+    """onnxruntime-gpu's CUDA and cuDNN come as pip wheels (nvidia-*), not on the library path:
+    load them before the first CUDA session (onnxruntime >= 1.21 knows where they are)."""
+    preload = getattr(ort, "preload_dlls", None)
+    if preload is not None:
+        preload()
 
 
 def usable_cores() -> int:
