@@ -124,8 +124,15 @@ def test_a_canceled_run_is_resumed_and_registered(api, stack):
     step = kept["metrics"]["resumed_from_step"]
     assert step >= 12 and kept["metrics"]["steps"] == step and kept["model"]["name"] == "resumed-srgan"
 
-    # and trained on from there
-    more = api.post("/train", json=sr_body("resumed-srgan", step + 4, **same)).json()
+    # a resume changes only what a resumed run may (a smaller batch after running out of memory)
+    refused = api.post("/train", json=sr_body("resumed-srgan", step + 4, hyper={"features": 16}, **same))
+    assert refused.status_code == 422 and refused.json()["errors"][0]["field"] == "hyperparameters", refused.text
+    assert "batch_size, precision, compile, not features" in refused.text
+
+    # and trained on from there, with half the batch
+    smaller = {"batch_size": max(1, SR_HYPER.get("batch_size", 16) // 2)}
+    more = api.post("/train", json=sr_body("resumed-srgan", step + 4, hyper=smaller, **same)).json()
+    assert more["params"]["hyperparameters"]["batch_size"] == smaller["batch_size"]
     more = wait_for_status(api, more["id"], {"succeeded", "failed"}, timeout_s=240)
     assert more["status"] == "succeeded", more
     assert more["metrics"]["resumed_from_step"] == step and more["metrics"]["steps"] == step + 4

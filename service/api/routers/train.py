@@ -22,6 +22,7 @@ from service.api.training_quota import start_training
 from service.core.jobs import Job, JobStatus
 from training.data.store import DatasetRecord
 from training.families import FAMILIES, Family
+from training.families.shared import RESUMABLE_HYPERPARAMETERS
 
 router = APIRouter(tags=["training"], dependencies=[RequireScope("train")])
 
@@ -80,9 +81,23 @@ def resumed_params(state, request: TrainRequest) -> dict:
     params = dict(old.params)
     params.update(resume_from=old.id, register_only=request.register_only, promote=request.promote,
                   checkpoint_every=request.checkpoint_every, sample_every=request.sample_every)
+    if request.hyperparameters:
+        params["hyperparameters"] = resumed_hyperparameters(old.params, request.hyperparameters)
     if request.steps is not None or request.epochs is not None:
         params.update(steps=request.steps, epochs=request.epochs)
     return params
+
+
+def resumed_hyperparameters(old_params: dict, changes: dict) -> dict:
+    """The resumed job's hyperparameters with the changes a resume allows (RESUMABLE_HYPERPARAMETERS);
+    repeating the old values of the others is no change."""
+    old = old_params["hyperparameters"]
+    fixed = sorted(k for k, v in changes.items() if k not in RESUMABLE_HYPERPARAMETERS and old.get(k) != v)
+    if fixed:
+        raise invalid("hyperparameters", f"a resumed run keeps its hyperparameters; it may change only "
+                      f"{', '.join(RESUMABLE_HYPERPARAMETERS)}, not {', '.join(fixed)}", "differs_from_resumed_job")
+    family = resolve_family(old_params["architecture"])
+    return validate_hyperparameters(family, {**old, **changes})
 
 
 def submit_train(state, request: TrainRequest) -> Job:

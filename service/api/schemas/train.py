@@ -71,7 +71,8 @@ class TrainRequest(WebhookFields):
     resume_from: str | None = Field(
         None, max_length=64,
         description="A canceled or failed training job of yours: continue from its newest checkpoint with its "
-        "settings (architecture, dataset, model_name, hyperparameters, seed); `steps` may be raised.",
+        "settings (architecture, dataset, model_name, hyperparameters, seed); `steps` may be raised, and "
+        "`hyperparameters` may change batch_size, precision and compile (e.g. a smaller batch after out_of_memory).",
         examples=["0b6f2c1e9a7d4c52"],
     )
     register_only: bool = Field(
