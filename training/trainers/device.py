@@ -137,9 +137,20 @@ class Runtime:
             return module.to(self.device, memory_format=torch.channels_last)
         return module.to(self.device)
 
-    def images(self, array: Any) -> torch.Tensor:
-        """A batch or a whole dataset of images [N, C, H, W] as a tensor on the device."""
-        tensor = torch.as_tensor(array).to(self.device)
+    def images(self, array: Any) -> torch.Tensor | HostImages:
+        """A batch or a whole dataset of images [N, C, H, W] on the device, as one tensor that
+        batches are drawn from by index with no host copy per step. A dataset larger than
+        DATASET_SHARE of the device's free memory stays in host memory instead (`HostImages`),
+        each batch copied over as it is drawn."""
+        tensor = torch.as_tensor(array)
+        if self.device.type == "cuda":
+            free, _ = torch.cuda.mem_get_info(self.device)
+            if tensor.nbytes > DATASET_SHARE * free:
+                return HostImages(tensor, self)
+        return self.to_device(tensor)
+
+    def to_device(self, tensor: torch.Tensor, non_blocking: bool = False) -> torch.Tensor:
+        tensor = tensor.to(self.device, non_blocking=non_blocking)
         if self.channels_last and tensor.dim() == 4:
             tensor = tensor.contiguous(memory_format=torch.channels_last)
         return tensor
@@ -191,6 +202,34 @@ class Runtime:
     def load_scaler_state(self, state: dict[str, Any]) -> None:
         if state and self.scaler.is_enabled():
             self.scaler.load_state_dict(state)
+
+
+# Of the device's free memory, what a training's dataset may take: the networks, their
+# activations at the batch size and the optimiser state need the rest.
+DATASET_SHARE = 0.25
+
+
+class HostImages:
+    """A dataset kept in host memory, indexed like a tensor: each batch is gathered on the host
+    and copied to the device, from pinned memory and without blocking on CUDA, so the copy
+    overlaps the step before it."""
+
+    def __init__(self, images: torch.Tensor, runtime: Runtime):
+        self.runtime = runtime
+        self.images = images
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    @property
+    def shape(self) -> torch.Size:
+        return self.images.shape
+
+    def __getitem__(self, index: torch.Tensor) -> torch.Tensor:
+        batch = self.images[index.cpu()]
+        if self.runtime.device.type == "cuda":
+            return self.runtime.to_device(batch.pin_memory(), non_blocking=True)
+        return self.runtime.to_device(batch)
 
 
 class CompiledOrEager:

@@ -126,3 +126,15 @@ def test_each_dcgan_family_trains_in_mixed_precision_resumes_in_fp32_and_exports
     manifest = publish_generator(resumed, ModelStore(tmp_path / "models"), "tiny",
                                  Provenance(trainer="test", dataset="tiny", seed=0, steps=3))
     assert manifest.parity_max_abs_diff < 1e-4
+
+
+def test_a_dataset_kept_on_the_host_gives_the_batches_a_device_copy_would():
+    from training.trainers.device import HostImages
+
+    runtime = Runtime.for_run("cpu", "fp32")
+    data = torch.randn(10, 1, 4, 4)
+    host, resident = HostImages(data, runtime), runtime.images(data.numpy())
+    index = torch.tensor([3, 1, 7])
+    assert len(host) == 10 and host.shape == data.shape
+    assert torch.equal(host[index], resident[index])
+    assert resident.device == runtime.device
