@@ -12,6 +12,7 @@ from training.recipes.generator_outcome import publish_generator_run
 from training.recipes.outcome import TrainingOutcome
 from training.recipes.publish import publish_generator
 from training.recipes.session import TrainingSession
+from training.trainers.device import module_device
 from training.trainers.infogan import InfoGANConfig, train_infogan
 
 GRID_ROWS = 6
@@ -37,8 +38,9 @@ def recipe(run: TrainingSession) -> TrainingOutcome:
 
     def render(generator) -> bytes:
         was_training = generator.training
+        on = module_device(generator)
         with torch.no_grad():
-            images = generator.eval()(z, codes).numpy()
+            images = generator.eval()(z.to(on), codes.to(on)).float().cpu().numpy()
         generator.train(was_training)
         return grid_png(images, columns)
 

@@ -15,6 +15,7 @@ from training.recipes.dcgan import SAMPLE_GRID_SIZE, load_dataset
 from training.recipes.generator_outcome import publish_generator_run
 from training.recipes.outcome import TrainingOutcome
 from training.recipes.session import TrainingSession
+from training.trainers.device import module_device
 from training.trainers.stylegan2 import (
     ARCHITECTURE,
     StyleGAN2Config,
@@ -33,8 +34,10 @@ def recipe(run: TrainingSession) -> TrainingOutcome:
     labels = torch.arange(SAMPLE_GRID_SIZE) % classes if classes else None
 
     def render(generator: StyleGAN2Generator) -> bytes:
+        on = module_device(generator)
         with torch.no_grad():
-            images = generator(z, labels).clamp(-1, 1).numpy()
+            grid_labels = labels.to(on) if labels is not None else None
+            images = generator(z.to(on), grid_labels).clamp(-1, 1).float().cpu().numpy()
         per_class = 0 < classes <= 16
         return grid_png(images, classes if per_class else None, dataset.class_names if per_class else None)
 
