@@ -14,7 +14,12 @@ from models.store import ModelStore
 from training.recipes.publish import publish_generator
 from training.trainers.checkpoints import latest_checkpoint, load_checkpoint
 from training.trainers.dcgan import network_specs, train_dcgan
-from training.trainers.device import CompiledOrEager, Runtime, resolve_device, resolve_precision
+from training.trainers.device import (
+    CompiledOrEager,
+    Runtime,
+    resolve_device,
+    resolve_precision,
+)
 from training.trainers.losses import gradient_penalty
 
 # Each DCGAN-shaped family by what makes it: its loss, its critic, its extras.
