@@ -14,7 +14,8 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
-## Redis (its own, unless GANFORGE_REDIS_URL is set), one worker on both queues, the API on :8000.
+## Redis (its own, unless GANFORGE_REDIS_URL is set), inference workers, a training worker per GPU (or one on
+## the CPU; GANFORGE_TRAINING_WORKERS=N for more), each one training at a time, and the API on :8000.
 run: setup
 	$(PY) -m service.local
 

@@ -10,6 +10,7 @@ from service.core.presence import Presence
 from service.core.queue import create_celery
 from service.core.settings import load_settings
 from workers.context import worker_context
+from workers.devices import worker_device
 from workers.job_metrics import install_job_metrics
 from workers.reaper import JOB_TASKS, Reaper
 from workers.receipts import ReceiptWriter
@@ -26,7 +27,9 @@ def _announce(sender, **_) -> None:
     context = worker_context(app)
     context.models.seed_from(ModelStore(settings.zoo_dir))
     queues = list(sender.app.amqp.queues.consume_from)
-    app.ganforge_presence = Presence(context.redis, queues, settings.worker_heartbeat_s)
+    device = worker_device(settings, queues)  # named in the presence record, with its memory at each beat
+    app.ganforge_presence = Presence(context.redis, queues, settings.worker_heartbeat_s, about=device.about(),
+                                     figures=device.figures)
     app.ganforge_presence.start()
     app.ganforge_receipts = ReceiptWriter(context.jobs, app.ganforge_presence.worker_id)
     app.ganforge_reaper = Reaper(context.jobs, app, settings.lease_ttl_s, lost_grace_s=settings.lost_job_grace_s)

@@ -7,7 +7,8 @@ Three sources, one exposition:
   kind, model version and outcome with run-time and queue-wait histograms, batch sizes the
   batchers formed, result-cache lookups (and their hit ratio);
 - gauges read from Redis at scrape time: queue depths, live workers per queue, running jobs,
-  and the progress of each running training job.
+  the progress of each running training job, and where a worker sees a GPU (and has
+  nvidia-ml-py) that GPU's utilisation and memory, from the worker's presence record.
 Counters kept in Redis are cluster-wide: every API replica answers the same totals, so scrape
 one replica for them (or aggregate with max, not sum).
 """
@@ -120,8 +121,10 @@ class ClusterCollector:
         lookups = read_counters(client, CACHE_LOOKUPS)
         yield self._counter(client, CACHE_LOOKUPS, lookups)
         yield _hit_ratio(lookups)
-        yield from _queue_gauges(client)
+        workers = live_workers(client)
+        yield from _queue_gauges(client, workers)
         yield from _running_gauges(client)
+        yield from gpu_gauges(workers)
 
     @staticmethod
     def _counter(client, spec, series=None) -> CounterMetricFamily:
@@ -151,8 +154,7 @@ def _hit_ratio(lookups) -> GaugeMetricFamily:
     return family
 
 
-def _queue_gauges(client):
-    workers = live_workers(client)
+def _queue_gauges(client, workers: list[dict]):
     # The routing table's queues, and any other a live worker consumes (a heavy-image queue, say).
     queues = sorted({route.queue for route in ROUTES.values()} | {q for w in workers for q in w["queues"]})
     depths = GaugeMetricFamily("ganforge_queue_depth", "Messages waiting in a Celery queue.", labels=["queue"])
@@ -166,6 +168,36 @@ def _queue_gauges(client):
     for queue in queues:
         live.add_metric([queue], sum(queue in w["queues"] for w in workers))
     yield live
+
+
+GPU_FIGURES = (  # field of a worker's `gpus` entries -> (metric, help)
+    ("utilization", "ganforge_gpu_utilization_ratio",
+     "Share of the last sample period in which a kernel ran on the GPU (NVML), 0 to 1."),
+    ("memory_used_bytes", "ganforge_gpu_memory_used_bytes", "GPU memory in use by every process on it (NVML)."),
+    ("memory_total_bytes", "ganforge_gpu_memory_total_bytes", "GPU memory in all (NVML)."),
+)
+
+
+def gpu_gauges(workers: list[dict]) -> list[GaugeMetricFamily]:
+    """Utilisation and memory of every GPU a live worker sees, once per GPU (workers read them
+    with nvidia-ml-py at each presence beat, so they lag by up to GANFORGE_WORKER_HEARTBEAT_S).
+    No GPU anywhere, or no nvidia-ml-py: no families at all, rather than empty ones."""
+    seen: dict[tuple[str, str], dict] = {}
+    for worker in workers:
+        host = worker.get("host") or str(worker.get("id", "")).rpartition(":")[0]
+        for gpu in worker.get("gpus") or ():
+            seen.setdefault((host, gpu.get("uuid") or str(gpu.get("index"))), {**gpu, "host": host})
+    if not seen:
+        return []
+    families = []
+    for field, name, text in GPU_FIGURES:
+        family = GaugeMetricFamily(name, text, labels=["host", "gpu", "uuid", "name"])
+        for (host, _), gpu in sorted(seen.items()):
+            if isinstance(gpu.get(field), (int, float)):
+                family.add_metric([host, str(gpu.get("index", "")), gpu.get("uuid", ""), gpu.get("name", "")],
+                                  gpu[field])
+        families.append(family)
+    return families
 
 
 def _running_gauges(client):

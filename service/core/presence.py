@@ -1,25 +1,46 @@
-"""Workers announce themselves in Redis, so /ready can tell whether anyone consumes a queue."""
+"""Workers announce themselves in Redis, so /ready can tell whether anyone consumes a queue, and
+which device each runs on with its memory (and /metrics every GPU the workers see)."""
 
 import json
+import logging
 import os
 import socket
 import threading
 import time
+from collections.abc import Callable
 
 import redis
 
 from service.core import keys
 
+log = logging.getLogger(__name__)
+
 
 class Presence:
-    """A daemon thread that keeps `keys.worker(id)` alive while the worker process lives."""
+    """A daemon thread that keeps `keys.worker(id)` alive while the worker process lives.
 
-    def __init__(self, client: redis.Redis, queues: list[str], interval_s: float):
+    The record holds the worker's id, queues, pid and start, the fields in `about` (its device,
+    say) and what `figures()` answers at each beat (memory used and total, GPU figures)."""
+
+    def __init__(self, client: redis.Redis, queues: list[str], interval_s: float, *, about: dict | None = None,
+                 figures: Callable[[], dict] | None = None):
         self.client = client
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}"
-        self.record = json.dumps({"id": self.worker_id, "queues": sorted(queues), "pid": os.getpid(), "since": time.time()})
+        self.base = {"id": self.worker_id, "host": socket.gethostname(), "queues": sorted(queues), "pid": os.getpid(),
+                     "since": time.time(), **(about or {})}
+        self.figures = figures
         self.interval_s = interval_s
         self._stop = threading.Event()
+
+    @property
+    def record(self) -> str:
+        figures = {}
+        if self.figures is not None:
+            try:
+                figures = self.figures()
+            except Exception:  # a figure that cannot be read never costs the worker its presence
+                log.warning("worker figures could not be read", exc_info=True)
+        return json.dumps({**self.base, **figures})
 
     def start(self) -> None:
         threading.Thread(target=self._beat, name="presence", daemon=True).start()
@@ -35,9 +56,12 @@ class Presence:
         while not self._stop.is_set():
             try:
                 key, ttl_s = keys.worker(self.worker_id), max(1, int(self.interval_s * 3))
-                # EXPIRE needs no memory, so presence lasts while a full Redis refuses writes (no /ready flap).
-                if not self.client.expire(key, ttl_s):
-                    self.client.set(key, self.record, ex=ttl_s)
+                try:
+                    self.client.set(key, self.record, ex=ttl_s)  # the figures of the moment
+                except redis.ResponseError:
+                    # A full Redis refuses the write: EXPIRE needs no memory, so the last record
+                    # lives on (no /ready flap) until there is room again.
+                    self.client.expire(key, ttl_s)
             except redis.RedisError:
                 pass  # Redis is away; the next beat tries again
             self._stop.wait(self.interval_s)

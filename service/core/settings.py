@@ -53,6 +53,21 @@ class Settings(BaseSettings):
         description="The device a worker trains on: auto (CUDA when torch sees one), cpu, cuda or cuda:N. "
         "`make run` pins each training worker to one GPU with CUDA_VISIBLE_DEVICES.",
     )
+    gpus: str = Field(
+        "auto", pattern=r"^(auto|none|[A-Za-z0-9-]+(,[A-Za-z0-9-]+)*)$",
+        description="The GPUs `make run` uses: auto (every one this machine shows, narrowed by CUDA_VISIBLE_DEVICES; "
+        "listed with nvidia-ml-py or `nvidia-smi -L`), none, or a comma list of ids (0,1 or GPU UUIDs).",
+    )
+    training_workers: int = Field(
+        0, ge=0, description="Training worker processes `make run` starts, each running one training at a time "
+        "(PyTorch's global state is not thread-safe): 0 is one per GPU in use, or one on a machine without a GPU. "
+        "With GPUs, training worker i is pinned to GPU i modulo their count.",
+    )
+    inference_device: str = Field(
+        "auto", pattern=r"^(auto|cpu|cuda(:\d+)?)$",
+        description="Where `make run`'s inference workers run: auto (the first GPU in use, else the CPU), cpu, "
+        "or cuda:N (the Nth GPU in use).",
+    )
 
     # inference
     max_batch_size: int = Field(32, ge=1, description="Images per ONNX Runtime run; 1 turns batching off.")
@@ -68,7 +83,8 @@ class Settings(BaseSettings):
 
     # workers
     worker_heartbeat_s: float = Field(5.0, description="How often a worker says it is alive.")
-    worker_concurrency: int = Field(8, description="Task threads per worker process.")
+    worker_concurrency: int = Field(8, description="Task threads of an inference worker process (a training "
+                                    "worker takes one job at a time).")
     heavy_pixels: int = Field(2048 * 2048, ge=1, description="A translation or upscale making an image of this many "
                               "pixels or more waits in the `inference-heavy` queue, never in front of small jobs.")
     heavy_concurrency: int = Field(1, ge=1, description="Task threads of the worker `make run` starts for the "

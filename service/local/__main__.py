@@ -1,9 +1,11 @@
 """`make run`: the whole picture on one machine, supervised.
 
 Starts a Redis of its own unless GANFORGE_REDIS_URL names one (append-only file under the state
-folder), one worker consuming the inference and training queues, one with a small concurrency for
-the heavy inference queue, and the API; a worker or API that dies is started again while the
-others keep serving; Ctrl-C stops them all.
+folder), the worker processes of service/local/plan.py — an inference worker, one with a small
+concurrency for the heavy inference queue (both on the first GPU when there is one), and a
+training worker per GPU (pinned with CUDA_VISIBLE_DEVICES) or one on the CPU, each running one
+training at a time — and the API; a worker or API that dies is started again while the others
+keep serving; Ctrl-C stops them all.
 """
 
 import logging
@@ -11,9 +13,10 @@ import signal
 import time
 
 from service.core.api_keys import LOCAL_ADMIN_FILE, ApiKeyStore
+from service.core.devices import visible_gpus
 from service.core.logs import configure_logging
-from service.core.routing import HEAVY_INFERENCE_QUEUE, INFERENCE_QUEUE, TRAINING_QUEUE
 from service.core.settings import load_settings
+from service.local.plan import PlanError, describe_plan, worker_plan
 from service.local.stack import LocalStack
 
 log = logging.getLogger("ganforge.local")
@@ -22,6 +25,12 @@ log = logging.getLogger("ganforge.local")
 def main() -> None:
     settings = load_settings()
     configure_logging(settings.log_format, settings.log_level)
+    detected = visible_gpus()
+    try:
+        plan = worker_plan(settings, detected)
+    except PlanError as error:
+        log.error("%s", error)
+        raise SystemExit(2) from None
     # On loopback the stack makes a local admin key (kept in state_dir/admin-key); beyond it, keys
     # must come from GANFORGE_ADMIN_KEY or `python -m service.core.api_keys create`.
     stack = LocalStack(settings.state_dir, redis_url=settings.redis_url or None, log_to_files=False,
@@ -42,9 +51,8 @@ def main() -> None:
             log.error("refusing to serve on %s without API keys: set GANFORGE_ADMIN_KEY, or create keys with "
                       "`python -m service.core.api_keys create`, or bind to 127.0.0.1", settings.host)
             raise SystemExit(2)
-        stack.start_worker(f"{INFERENCE_QUEUE},{TRAINING_QUEUE}", settings.worker_concurrency, name="ganforge")
-        # Large translations and upscales: a few at a time, in a process of their own (README "Durability").
-        stack.start_worker(HEAVY_INFERENCE_QUEUE, settings.heavy_concurrency, name="ganforge-heavy")
+        log.info("GPUs detected: %s; workers: %s", ",".join(detected) or "none", describe_plan(plan))
+        stack.start_planned(plan)
         stack.start_api(port=settings.port, host=settings.host)
         key_line = (f"admin key: {stack.admin_key}  (kept in {settings.state_dir / LOCAL_ADMIN_FILE}; "
                     "send it as `Authorization: Bearer <key>`)\n" if stack.admin_key else "")

@@ -19,6 +19,7 @@ import redis
 from service.core.api_keys import ApiKeyStore, local_admin_key
 from service.core.presence import live_workers
 from service.core.routing import ALL_QUEUES
+from service.local.plan import WorkerSpec
 from service.local.redis_server import LocalRedis, free_port, start_redis
 
 log = logging.getLogger(__name__)
@@ -30,11 +31,14 @@ ALL_QUEUES_ARG = ",".join(ALL_QUEUES)
 
 
 def worker_command(*, queues: str = ALL_QUEUES_ARG, concurrency: int = 8, name: str = "ganforge",
-                   loglevel: str = "INFO") -> list[str]:
-    # Threads, not prefork: concurrent requests must meet in one process to share a batch.
+                   loglevel: str = "INFO", pool: str = "threads", prefetch_multiplier: int | None = None) -> list[str]:
+    # Threads, not prefork: concurrent requests must meet in one process to share a batch, and a
+    # job runs in the process whose presence, receipts and leases name it. A training worker is
+    # the same with one thread (one training per process) and a prefetch of one.
+    prefetch = ["--prefetch-multiplier", str(prefetch_multiplier)] if prefetch_multiplier else []
     return [
         sys.executable, "-m", "celery", "-A", "workers.main", "worker",
-        "-Q", queues, "-P", "threads", "-c", str(concurrency), "-n", f"{name}@%h",
+        "-Q", queues, "-P", pool, "-c", str(concurrency), *prefetch, "-n", f"{name}@%h",
         "--loglevel", loglevel, "--without-gossip", "--without-mingle",
     ]
 
@@ -139,16 +143,31 @@ class LocalStack:
 
     def start_worker(self, queues: str = ALL_QUEUES_ARG, concurrency: int = 8, *, name: str | None = None,
                      loglevel: str = "INFO", wait_s: float = 90, wrap: tuple[str, ...] = (),
-                     redis_url: str | None = None) -> subprocess.Popen:
+                     redis_url: str | None = None, env: dict[str, str] | None = None, pool: str = "threads",
+                     prefetch_multiplier: int | None = None) -> subprocess.Popen:
         """A worker process; `wrap` prefixes its command (`ip netns exec NS`: a worker on another
-        network) and `redis_url` is the stack's Redis as that worker reaches it."""
+        network), `redis_url` is the stack's Redis as that worker reaches it, and `env` is added to
+        the stack's environment (a device: `CUDA_VISIBLE_DEVICES`, `GANFORGE_DEVICE`)."""
         name = name or f"worker-{sum(n.startswith('worker') for n in self.children)}"
-        command = [*wrap, *worker_command(queues=queues, concurrency=concurrency, name=name, loglevel=loglevel)]
-        env = {**self.env, "GANFORGE_REDIS_URL": redis_url} if redis_url else self.env
-        child = self._spawn(name, command, env)
+        command = [*wrap, *worker_command(queues=queues, concurrency=concurrency, name=name, loglevel=loglevel,
+                                          pool=pool, prefetch_multiplier=prefetch_multiplier)]
+        child_env = {**self.env, **(env or {})}
+        if redis_url:
+            child_env["GANFORGE_REDIS_URL"] = redis_url
+        child = self._spawn(name, command, child_env)
         if wait_s:
             self.wait_for_worker(child, wait_s)
         return child.process
+
+    def start_planned(self, plan: list[WorkerSpec], *, loglevel: str = "INFO", wait_s: float = 120) -> None:
+        """The workers of a plan (service/local/plan.py: `make run`'s), started together, then
+        waited for until each has announced itself."""
+        for spec in plan:
+            self.start_worker(spec.queues, spec.concurrency, name=spec.name, loglevel=loglevel, wait_s=0,
+                              env=spec.env, pool=spec.pool, prefetch_multiplier=spec.prefetch_multiplier)
+        deadline = time.monotonic() + wait_s
+        for spec in plan:
+            self.wait_for_worker(self.children[spec.name], max(1.0, deadline - time.monotonic()))
 
     def wait_for_worker(self, child: Child, wait_s: float = 90) -> None:
         deadline = time.monotonic() + wait_s

@@ -19,7 +19,9 @@ def health() -> dict:
 
 @router.get("/ready", summary="Readiness: Redis answers and a worker consumes the inference queue")
 def ready(state: StateDep, caller: OptionalCallerDep) -> JSONResponse:
-    """Everyone learns whether the service is ready; only an admin key sees which workers serve it."""
+    """Everyone learns whether the service is ready; only an admin key sees which workers serve it:
+    their queues, the device each runs on and its memory used/total, from their presence records
+    (service/core/presence.py, workers/devices.py)."""
     state.redis.ping()  # a ConnectionError becomes a 503 problem
     workers = live_workers(state.redis)
     if not any(INFERENCE_QUEUE in w["queues"] for w in workers):
