@@ -151,6 +151,7 @@ class Checkpointer:
         self.meta, self.resumable, self.on_save = dict(meta or {}), frozenset(resumable), on_save
         self.every = config.checkpoint_every
         self.enabled = folder is not None and self.every > 0
+        self.resumed_meta: dict[str, Any] = {}  # the JSON of the checkpoint resumed from, if any
 
     def resume(self) -> int:
         """Load the newest checkpoint, if any, into the modules and optimizers; the step to start at.
@@ -164,7 +165,8 @@ class Checkpointer:
         differ = {k for k, v in saved.model_dump().items() if getattr(self.config, k) != v} - self.resumable
         if differ:
             raise ValueError(f"checkpoint was made with different settings ({', '.join(sorted(differ))}); use a new folder")
-        return load_checkpoint(stem, self.modules, self.optimizers)["step"]
+        self.resumed_meta = load_checkpoint(stem, self.modules, self.optimizers)
+        return self.resumed_meta["step"]
 
     def after_step(self, step: int) -> None:
         """Call with the number of steps done: saves on every `checkpoint_every`-th."""

@@ -130,6 +130,7 @@ class TrainingLoop:
         `nets()` answers what `sample_fn` gets (by default the averaged generator)."""
         nets = nets or (lambda: self.averaged)
         step = self.checkpoints.resume()
+        self.runtime.load_scaler_state(self.checkpoints.resumed_meta.get("grad_scaler", {}))
         for module in self.modules.values():
             module.train()
         outcome = LoopOutcome(step=step, aborted=False)
@@ -152,6 +153,8 @@ class TrainingLoop:
                     self.ema.update(self.generator, step)
                 step += 1
                 outcome.step, outcome.losses = step, _as_floats(report.losses)
+                if self.runtime.scaler.is_enabled():  # fp16's loss scale resumes where it was
+                    self.checkpoints.meta["grad_scaler"] = self.runtime.scaler_state()
                 self.checkpoints.after_step(step)
                 if self.progress_fn is not None:
                     rate = report.images / max(time.perf_counter() - started, 1e-9)

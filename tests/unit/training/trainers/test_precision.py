@@ -143,3 +143,15 @@ def test_a_dataset_kept_on_the_host_gives_the_batches_a_device_copy_would():
     assert len(host) == 10 and host.shape == data.shape
     assert torch.equal(host[index], resident[index])
     assert resident.device == runtime.device
+
+
+def test_fp16_resumes_with_the_loss_scale_it_had(tmp_path):
+    from training.trainers.checkpoints import read_meta
+
+    config = tiny_config(steps=2, checkpoint_every=2, precision="fp16", conditional=False)
+    train_dcgan(config, tiny_dataset(size=16), checkpoint_dir=tmp_path)
+    saved = read_meta(latest_checkpoint(tmp_path))["grad_scaler"]
+    assert saved["scale"] > 0
+    runtime = Runtime.for_run("cpu", "fp16")
+    runtime.load_scaler_state(saved)
+    assert runtime.scaler.get_scale() == saved["scale"]
