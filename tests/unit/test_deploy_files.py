@@ -16,7 +16,7 @@ import tomllib
 from pathlib import Path
 
 import pytest
-import yaml  # PyYAML, which uvicorn[standard] brings
+import yaml  # PyYAML, a test extra
 
 REPO = Path(__file__).resolve().parents[2]
 COMPOSE = yaml.safe_load((REPO / "docker-compose.yml").read_text())
