@@ -128,13 +128,15 @@ def test_gpu_services_run_the_gpu_image_and_the_rest_the_cpu_image():
 
 
 def test_trainings_run_one_per_process():
-    """PyTorch's global state is not thread-safe: a training worker runs tasks in processes."""
+    """PyTorch's global state is not thread-safe: a training worker runs one task at a time, in
+    its own process (a pool of one thread, as make run's training workers, or solo)."""
     for name, service in workers().items():
         cmd = command(service)
         if "training" not in option(cmd, "-Q").split(","):
             continue
-        assert option(cmd, "-P") in ("prefork", "solo"), f"{name}: trainings in threads"
+        assert option(cmd, "-P") in ("threads", "solo"), f"{name}: the task must run in the process holding its lease"
         assert option(cmd, "-P") == "solo" or option(cmd, "-c") == "1", f"{name}: several trainings at once"
+        assert option(cmd, "--prefetch-multiplier") == "1", f"{name}: a training queued behind a busy worker"
 
 
 # --- Dockerfile -----------------------------------------------------------------------------
