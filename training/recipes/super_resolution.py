@@ -19,6 +19,7 @@ from models.upscaler_export import export_upscaler
 from training.evaluation.quality_gate import apply, judge
 from training.recipes.outcome import TrainingFailed, TrainingOutcome
 from training.recipes.session import TrainingSession
+from training.trainers.device import module_device
 from training.trainers.super_resolution import (
     PatchSampler,
     SRConfig,
@@ -55,8 +56,9 @@ def recipe(run: TrainingSession) -> TrainingOutcome:
                                       SAMPLE_PATCHES, config.seed + 1).batch(0)
 
     def render(generator: nn.Module) -> bytes:
+        # A copy in eval mode on the generator's device (the training device during a run), read back to the host.
         with torch.no_grad():
-            sr = copy.deepcopy(generator).eval()(fixed_lr).clamp(0, 1)
+            sr = copy.deepcopy(generator).eval()(fixed_lr.to(module_device(generator))).float().cpu().clamp(0, 1)
         bicubic = F.interpolate(fixed_lr, scale_factor=config.scale, mode="bicubic", align_corners=False).clamp(0, 1)
         rows = torch.stack([bicubic, sr, fixed_hr], 1).flatten(0, 1)  # per patch: bicubic | model | original
         return grid_png(unit_to_signed(rows.numpy()), 3)
@@ -107,7 +109,7 @@ def patch_figures(generator: nn.Module, lr: torch.Tensor, hr: torch.Tensor, scal
     """PSNR (Y, border `scale`) of the model and of bicubic on the sample patches: training data, a sanity check."""
     from training.evaluation.metrics.fidelity import psnr
 
-    sr = generator.eval()(lr).clamp(0, 1)
+    sr = generator.eval()(lr.to(module_device(generator))).float().cpu().clamp(0, 1)
     bicubic = F.interpolate(lr, scale_factor=scale, mode="bicubic", align_corners=False).clamp(0, 1)
 
     def mean_psnr(images: torch.Tensor) -> float:

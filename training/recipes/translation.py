@@ -26,6 +26,7 @@ from training.evaluation.quality_gate import apply, judge
 from training.recipes.outcome import TrainingFailed, TrainingOutcome
 from training.recipes.session import TrainingSession
 from training.trainers.cyclegan import CycleGANConfig, train_cyclegan
+from training.trainers.device import module_device
 from training.trainers.pix2pix import Pix2PixConfig, train_pix2pix
 
 SAMPLE_ROWS = 8
@@ -51,13 +52,19 @@ def unet_multiple(generator: str, requested: int) -> int:
     return 2 ** UNET_LEVELS[unet_for_size(requested) if generator == "auto" else generator]
 
 
+def translated(generator: torch.nn.Module, images: torch.Tensor) -> torch.Tensor:
+    """A copy of `generator` in eval mode (the trainer's module untouched) on host `images`, run
+    on the generator's device (the training device during a run); the answer on the host, fp32."""
+    return copy.deepcopy(generator).eval()(images.to(module_device(generator))).float().cpu()
+
+
 def input_output_target(generators: dict, a: torch.Tensor, b: torch.Tensor) -> list[torch.Tensor]:
-    return [a, copy.deepcopy(generators["a2b"]).eval()(a), b[: len(a)]]
+    return [a, translated(generators["a2b"], a), b[: len(a)]]
 
 
 def both_directions(generators: dict, a: torch.Tensor, b: torch.Tensor) -> list[torch.Tensor]:
     # a | G(a) | b | F(b)
-    return [a, copy.deepcopy(generators["a2b"]).eval()(a), b, copy.deepcopy(generators["b2a"]).eval()(b)]
+    return [a, translated(generators["a2b"], a), b, translated(generators["b2a"], b)]
 
 
 PIX2PIX = TranslationKind(Pix2PixConfig, train_pix2pix, unet_multiple, paired=True, columns=input_output_target)
@@ -124,7 +131,7 @@ def identity_gate(promote: str, figures: dict[str, float]):
 @torch.no_grad()
 def paired_figures(a2b: torch.nn.Module, fixed_a: torch.Tensor, fixed_b: torch.Tensor) -> dict[str, float]:
     """L1 between the outputs and their targets on the sample rows: training data, a sanity check."""
-    fake_b = a2b(fixed_a).numpy()
+    fake_b = a2b(fixed_a.to(module_device(a2b))).float().cpu().numpy()
     target = fixed_b.numpy()[: len(fake_b)]
     identity = fixed_a.numpy()[: len(fake_b)]
     return {"sample_l1_a2b": round(float(np.abs(fake_b - target).mean()), 5),

@@ -9,7 +9,11 @@ mirrored pair teaches nothing the model needs.
 The shared loop (training/trainers/loop.py) runs the steps: callbacks (`sample_fn(step, generators)`
 gets {"a2b": G}), safetensors checkpoints and resume, batch-norm recalibration of the export.
 Deterministic: the batch of step s depends on (seed, s) alone, and the learning rate is a
-function of the step, so a resumed run matches an uninterrupted one.
+function of the step, so a resumed run matches an uninterrupted one (on the same kind of device).
+
+Device: both sides of the pairs go to the run's device once, as tensors, and batches are drawn
+from them by index; forward passes and losses run in the run's precision, the scores in fp32
+(training/trainers/device.py); losses are reported as device tensors, read once per step.
 
 The helpers the CycleGAN trainer shares (result type, GAN loss) live here too.
 """
@@ -28,6 +32,7 @@ from models.architectures import build
 from models.manifest import TranslationDirection, TranslatorSignature
 from models.pix2pix import UNET_LEVELS, unet_for_size
 from training.families.pix2pix import Pix2PixHyperparameters
+from training.trainers.device import Runtime
 from training.trainers.loop import Callbacks, StepReport, TrainingLoop
 from training.trainers.schedule import BatchSchedule, learning_rate_factor
 
@@ -112,16 +117,19 @@ def train_pix2pix(
     targets: np.ndarray,
     *,
     checkpoint_dir: Path | None = None,
+    device: str | torch.device = "cpu",
     **callbacks: Unpack[Callbacks],
 ) -> TranslationResult:
     """Train G: A -> B on pairs (row i of `inputs` with row i of `targets`, float32 [N, C, H, W]
-    in [-1, 1] at config.image_size) for config.steps steps, resuming from `checkpoint_dir`."""
+    in [-1, 1] at config.image_size) for config.steps steps on `device`, resuming from
+    `checkpoint_dir`. The exported generator is on the host."""
     if len(inputs) != len(targets) or len(inputs) == 0:
         raise ValueError(f"pix2pix needs pairs: {len(inputs)} inputs and {len(targets)} targets")
     g_name, g_config, d_config = pix2pix_networks(config)
     multiple = 2 ** UNET_LEVELS[g_name]
     if config.image_size % multiple:
         raise ValueError(f"{g_name} needs sides that are multiples of {multiple}; image_size is {config.image_size}")
+    runtime = Runtime.of(config, device)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.seed)
         generator = build(g_name, **g_config)
@@ -133,40 +141,41 @@ def train_pix2pix(
     }
     loop = TrainingLoop(config, {"generator": generator, "discriminator": discriminator}, optimizers, callbacks,
                         checkpoint_dir=checkpoint_dir, meta={"family": "pix2pix"}, generator="generator",
-                        learning_rates=lambda step: linear_decay(config, step))
+                        learning_rates=lambda step: linear_decay(config, step), runtime=runtime)
+    run_g, run_d = runtime.compiled(generator), runtime.compiled(discriminator)
 
-    a_all, b_all = torch.from_numpy(inputs), torch.from_numpy(targets)
-    schedule = BatchSchedule(len(inputs), config.batch_size, config.seed)
+    a_all, b_all = runtime.images(inputs), runtime.images(targets)
+    schedule = BatchSchedule(len(inputs), config.batch_size, config.seed, runtime.device)
 
     def train_step(step: int) -> StepReport:
         index = schedule.indices(step)
         real_a, real_b = a_all[index], b_all[index]
-        fake_b = generator(real_a)
+        with runtime.autocast():
+            fake_b = run_g(real_a)
+            pred_fake = run_d(torch.cat([real_a, fake_b.detach()], 1)).float()
+            pred_real = run_d(torch.cat([real_a, real_b], 1)).float()
+            loss_d_fake = gan_loss(pred_fake, False, config.gan_loss)
+            loss_d_real = gan_loss(pred_real, True, config.gan_loss)
+            loss_d = 0.5 * (loss_d_fake + loss_d_real)
+        runtime.minimize(loss_d, optimizers["opt_d"])
 
-        pred_fake = discriminator(torch.cat([real_a, fake_b.detach()], 1))
-        pred_real = discriminator(torch.cat([real_a, real_b], 1))
-        loss_d_fake = gan_loss(pred_fake, False, config.gan_loss)
-        loss_d_real = gan_loss(pred_real, True, config.gan_loss)
-        loss_d = 0.5 * (loss_d_fake + loss_d_real)
-        optimizers["opt_d"].zero_grad(set_to_none=True)
-        loss_d.backward()
-        optimizers["opt_d"].step()
-
-        loss_g_gan = gan_loss(discriminator(torch.cat([real_a, fake_b], 1)), True, config.gan_loss)
-        loss_g_l1 = F.l1_loss(fake_b, real_b)
-        loss_g = loss_g_gan + config.lambda_l1 * loss_g_l1
-        optimizers["opt_g"].zero_grad(set_to_none=True)
-        loss_g.backward()
-        optimizers["opt_g"].step()
-        losses = {"d": loss_d.item(), "d_real": loss_d_real.item(), "d_fake": loss_d_fake.item(),
-                  "g_gan": loss_g_gan.item(), "g_l1": loss_g_l1.item()}
+        with runtime.autocast():
+            loss_g_gan = gan_loss(run_d(torch.cat([real_a, fake_b], 1)).float(), True,
+                                  config.gan_loss)
+            loss_g_l1 = F.l1_loss(fake_b.float(), real_b)
+            loss_g = loss_g_gan + config.lambda_l1 * loss_g_l1
+        runtime.minimize(loss_g, optimizers["opt_g"])
+        # Detached device tensors: the loop reads them in one transfer.
+        losses = {"d": loss_d.detach(), "d_real": loss_d_real.detach(), "d_fake": loss_d_fake.detach(),
+                  "g_gan": loss_g_gan.detach(), "g_l1": loss_g_l1.detach()}
         return StepReport(losses, len(index))
 
     outcome = loop.run(train_step, nets=lambda: {"a2b": generator})
-    size = max(2, min(config.batch_size, len(a_all)))
+    a_host = torch.from_numpy(inputs)  # the recalibration runs on the host copy of the generator
+    size = max(2, min(config.batch_size, len(a_host)))
 
     def training_inputs(rng: torch.Generator) -> tuple[torch.Tensor]:
-        return (a_all[torch.randint(len(a_all), (size,), generator=rng)],)
+        return (a_host[torch.randint(len(a_host), (size,), generator=rng)],)
 
     return TranslationResult(
         family="pix2pix", generators={"a2b": loop.final_generator(training_inputs)}, architecture=g_name,
