@@ -30,6 +30,7 @@ from typing import Any
 
 import torch
 from torch import nn
+from torch.nn.utils import parametrize
 
 log = logging.getLogger(__name__)
 
@@ -156,8 +157,16 @@ class Runtime:
         return tensor
 
     def compiled(self, module: nn.Module) -> Callable[..., Any]:
-        """What a step calls for `module`'s forward pass: compiled when the run asks for it."""
-        return CompiledOrEager(module) if self.compile else module
+        """What a step calls for `module`'s forward pass: compiled when the run asks for it, except
+        a module with spectral norm, whose power iteration updates its vectors in place on every
+        call: called twice before one backward (real, then fake), the compiled backward finds its
+        saved tensors changed, an error no eager fallback can catch, since it comes in backward."""
+        if not self.compile:
+            return module
+        if any(parametrize.is_parametrized(m) for m in module.modules()):
+            log.info("not compiling %s: it has parametrized (spectral-norm) layers", type(module).__name__)
+            return module
+        return CompiledOrEager(module)
 
     # -- precision
 

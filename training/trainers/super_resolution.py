@@ -283,10 +283,8 @@ def train_sr(
                         learning_rates=lambda step: learning_rates(config, step),
                         phases=training_phases(config.steps, ("pretrain", 0), ("gan", config.pretrain_steps)),
                         runtime=runtime)
-    # The discriminator runs eagerly even when the run compiles: its spectral norms update their
-    # power-iteration vectors in place on every call, and a compiled graph's backward then finds
-    # the vectors it saved for the real batch changed by the call on the fake one.
-    run_g, run_d = runtime.compiled(generator), discriminator
+    # The spectral-norm discriminator stays eager even when the run compiles (Runtime.compiled says why).
+    run_g, run_d = runtime.compiled(generator), runtime.compiled(discriminator)
     run_vgg = runtime.compiled(vgg) if vgg is not None else None
 
     def train_step(step: int) -> StepReport:

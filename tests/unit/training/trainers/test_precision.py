@@ -106,6 +106,8 @@ def test_a_run_asking_for_compile_gets_a_compiled_forward():
     assert isinstance(Runtime.for_run("cpu", "fp32", compile=True).compiled(torch.nn.Linear(2, 2)), CompiledOrEager)
     plain = torch.nn.Linear(2, 2)
     assert Runtime.for_run("cpu", "fp32").compiled(plain) is plain
+    normalised = torch.nn.utils.parametrizations.spectral_norm(torch.nn.Linear(2, 2))
+    assert Runtime.for_run("cpu", "fp32", compile=True).compiled(normalised) is normalised
 
 
 @pytest.mark.parametrize("precision", ["bf16", "fp16"])
