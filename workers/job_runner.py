@@ -66,7 +66,7 @@ def job_task(kind: JobKind) -> Callable:
         if kind in COALESCED_KINDS:
             @shared_task(name=coalesced_task(kind), bind=True, acks_late=True, reject_on_worker_lost=True)
             def many(self: Task, job_ids: list[str], each: list[dict] | None = None) -> None:
-                """Several jobs the API sent as one message (service/api/coalescer.py)."""
+                """Several jobs the API sent as one message (service/api/jobs/coalescer.py)."""
                 context: WorkerContext = worker_context(self.app)
                 each = each or [{} for _ in job_ids]
                 run_jobs(context, [(job_id, partial(_work_on, work, context, kwargs, len(job_ids)))

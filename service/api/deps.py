@@ -9,7 +9,7 @@ from typing import Annotated
 
 from fastapi import Depends, Header, Request
 
-from service.api.idempotency import idempotency_key
+from service.api.jobs.idempotency import idempotency_key
 from service.api.state import ApiState
 
 

@@ -40,7 +40,7 @@ WEBHOOK_ROUTE = Route("ganforge.webhooks.deliver", INFERENCE_QUEUE)
 SIZED_KINDS: frozenset[JobKind] = frozenset({"translate", "upscale"})
 
 
-# Short jobs the API coalesces (service/api/coalescer.py): one message to the kind's `.many` task
+# Short jobs the API coalesces (service/api/jobs/coalescer.py): one message to the kind's `.many` task
 # carries several job ids as its first argument, each job keeping its own record and lease.
 COALESCED_KINDS: frozenset[JobKind] = frozenset({"generate"})
 

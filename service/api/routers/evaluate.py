@@ -13,8 +13,9 @@ from service.api.auth import RequireScope
 from service.api.dataset_refs import dataset_store, find_dataset
 from service.api.deps import IdempotencyKeyDep, PreferWaitDep, StateDep
 from service.api.errors import Problem, invalid
-from service.api.idempotency import create_once
-from service.api.job_submission import enqueue, job_answer
+from service.api.jobs.answer import job_answer
+from service.api.jobs.idempotency import create_once
+from service.api.jobs.submit import enqueue
 from service.api.model_refs import resolve_model
 from service.api.schemas.evaluate import EvaluateRequest
 from service.api.schemas.problem import PROBLEM_RESPONSES

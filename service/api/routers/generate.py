@@ -12,16 +12,15 @@ from service.api.auth import RequireScope
 from service.api.deps import IdempotencyKeyDep, PreferWaitDep, StateDep
 from service.api.errors import validation_problem
 from service.api.generate_params import check_model_params
-from service.api.idempotency import create_once
-from service.api.job_submission import (
+from service.api.jobs.answer import AcceptImageDep, answer, negotiate
+from service.api.jobs.cache import (
     answer_from_cache,
     answer_from_cache_now,
-    enqueue,
-    queue_depth_now,
     request_digest,
 )
+from service.api.jobs.idempotency import create_once
+from service.api.jobs.submit import enqueue, queue_depth_now
 from service.api.model_refs import resolve_model, resolve_model_now
-from service.api.one_call import AcceptImageDep, answer, negotiate
 from service.api.schemas.generate import GenerateRequest
 from service.api.schemas.one_call import ONE_CALL_RESPONSES, JobAnswer
 from service.api.schemas.problem import PROBLEM_RESPONSES

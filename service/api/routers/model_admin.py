@@ -24,7 +24,7 @@ from models.store import ALIAS_NAME, MODEL_NAME, UnknownModel, VersionInUse
 from service.api.auth import CallerDep, RequireScope
 from service.api.deps import PreferWaitDep, StateDep
 from service.api.errors import Problem, unknown_model
-from service.api.job_submission import enqueue
+from service.api.jobs.submit import enqueue
 from service.api.ownership import claim_model_name, model_owner, model_visible, owns
 from service.api.schemas.model_upload import AliasRequest, ModelAliases, UploadManifest
 from service.api.schemas.problem import PROBLEM_RESPONSES

@@ -22,7 +22,8 @@ from models.store import UnknownModel
 from service.api.auth import RequireScope
 from service.api.caller import current_caller
 from service.api.deps import StateDep
-from service.api.job_submission import answer_from_cache, enqueue, request_digest
+from service.api.jobs.cache import answer_from_cache, request_digest
+from service.api.jobs.submit import enqueue
 from service.api.oip_tensors import (
     HEADER_LENGTH,
     check_pixel_budget,

@@ -12,8 +12,9 @@ from service.api.caller import current_caller
 from service.api.dataset_refs import dataset_store, find_dataset
 from service.api.deps import IdempotencyKeyDep, PreferWaitDep, StateDep
 from service.api.errors import invalid, pydantic_field_errors, validation_problem
-from service.api.idempotency import create_once
-from service.api.job_submission import enqueue, job_answer
+from service.api.jobs.answer import job_answer
+from service.api.jobs.idempotency import create_once
+from service.api.jobs.submit import enqueue
 from service.api.ownership import claim_model_name, find_job
 from service.api.schemas.problem import PROBLEM_RESPONSES
 from service.api.schemas.train import ArchitectureInfo, ArchitectureList, TrainRequest

@@ -11,15 +11,12 @@ from models.manifest import Manifest
 from service.api.auth import RequireScope
 from service.api.deps import IdempotencyKeyDep, PreferWaitDep, StateDep
 from service.api.errors import Problem, invalid
-from service.api.idempotency import create_once
 from service.api.image_input import receive_image_request, validate_fields
-from service.api.job_submission import (
-    answer_from_cache,
-    enqueue,
-    request_digest,
-)
+from service.api.jobs.answer import AcceptImageDep, answer, negotiate
+from service.api.jobs.cache import answer_from_cache, request_digest
+from service.api.jobs.idempotency import create_once
+from service.api.jobs.submit import enqueue
 from service.api.model_refs import resolve_model
-from service.api.one_call import AcceptImageDep, answer, negotiate
 from service.api.schemas.one_call import ONE_CALL_RESPONSES, JobAnswer
 from service.api.schemas.problem import PROBLEM_RESPONSES
 from service.api.schemas.upscale import UNTILED_MAX_PIXELS, UpscaleRequest

@@ -1,5 +1,5 @@
 """What /generate, /translate and /upscale answer besides the plain job: outputs inline as data
-URIs (`"inline": true`), or the picture itself (`Accept: image/png`, see service/api/one_call.py)."""
+URIs (`"inline": true`), or the picture itself (`Accept: image/png`, see service/api/jobs/answer.py)."""
 
 from pydantic import Field
 

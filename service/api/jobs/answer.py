@@ -1,4 +1,7 @@
-"""One call for an image: `Accept: image/png` (or image/jpeg, image/webp) on /generate, /translate
+"""Answering with a job: 202 with its Location, or 200 once it has finished within `Prefer: wait`,
+and the one-call picture.
+
+One call for an image: `Accept: image/png` (or image/jpeg, image/webp) on /generate, /translate
 and /upscale answers with the picture's bytes once the job has finished.
 
 - The format comes from Accept (a `format` field that differs is a 406); the request must make
@@ -19,7 +22,7 @@ from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from service.api.errors import Problem
-from service.api.job_submission import job_answer, picture_output
+from service.api.jobs.submit import _in_flight
 from service.api.schemas.one_call import (
     INLINE_MAX_BYTES,
     JOB_ID_HEADER,
@@ -28,7 +31,7 @@ from service.api.schemas.one_call import (
 )
 from service.api.state import ApiState
 from service.core import keys
-from service.core.jobs import Job, JobStatus
+from service.core.jobs import Job, JobOutput, JobStatus
 
 IMAGE_FORMATS = {"image/png": "png", "image/jpeg": "jpeg", "image/webp": "webp"}
 ANY_IMAGE = "*"
@@ -90,6 +93,32 @@ def negotiate(request: R, image: str | None, *, pictures: int) -> R:
             f"Accept asks for image/{image} but format is {request.format!r}; drop one of them",
         )
     return request.model_copy(update={"format": image})
+
+
+async def job_answer(state: ApiState, job: Job, response: Response, wait_s: float | None) -> Job:
+    """202 with Location for a job still under way; 200 once it is finished (`Prefer: wait=N`).
+
+    The wait is capped at `max_wait_s`, and `Preference-Applied` says the wait applied. It holds
+    no thread: the process's event hub wakes it when the job's stream grows.
+    """
+    try:
+        if wait_s and not job.status.is_terminal:
+            applied = min(wait_s, state.settings.max_wait_s)
+            job = await state.hub.wait(job.id, applied) or job
+            response.headers["Preference-Applied"] = f"wait={applied:g}"
+    finally:
+        _in_flight.discard(job.id)  # answered (or gone): its client no longer waits to be coalesced with
+    response.headers["Location"] = f"/jobs/{job.id}"
+    response.status_code = 200 if job.status.is_terminal else 202
+    return job
+
+
+def picture_output(job: Job) -> JobOutput | None:
+    """The output a one-call answer shows: the grid when there is one, else the first picture."""
+    pictures = [o for o in job.outputs if o.content_type.startswith("image/")]
+    grids = [o for o in pictures if o.name.startswith("grid.")]
+    return (grids or pictures or [None])[0]
+
 
 
 async def answer(state: ApiState, job: Job, response: Response, wait_s: float | None, *, image: str | None,

@@ -5,7 +5,7 @@ import asyncio
 import pytest
 
 from service.api.errors import Problem
-from service.api.one_call import ANY_IMAGE, accepted_image, negotiate
+from service.api.jobs.answer import ANY_IMAGE, accepted_image, negotiate
 from service.api.schemas.generate import GenerateRequest
 
 
