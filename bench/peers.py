@@ -357,9 +357,9 @@ def level(peer, concurrency: int, timing: dict, *, seed: int = SEED_MARK, keep_j
     result["cpu_ms_per_image"] = cpu
     result["cpu_ms_per_image_all"] = sum(cpu.values())
     result["loadgen_cpu_ms_per_image"] = result.pop("loadgen_cpu_s") * 1e3 / images
-    # Cores busy while the level ran: the peer's processes and the load generator, per image x images/s.
+    # Cores busy while the level ran (warm-up and window): the peer's processes and the load generator.
     result["cores_used"] = (result["cpu_ms_per_image_all"] + result["loadgen_cpu_ms_per_image"]) * \
-        result["requests_all"] / 1e3 / max(wall_s - 0.3, 1e-9)  # ~0.3 s: the generator's own start
+        result["requests_all"] / 1e3 / max(result["warmup_s"] + result["window_s"], 1e-9)
     result["level_wall_s"] = wall_s
     # Answers in the window other than 200, and 200s that were not a picture.
     result["errors"] = sum(v for k, v in result["statuses"].items() if k != "200") + max(
