@@ -195,8 +195,8 @@ class Runtime:
         """d(sum outputs)/d(inputs), with a graph for a penalty on them; unscaled under fp16.
 
         Under fp16 the scaled gradient of the *mean* is taken and multiplied back by the count:
-        the sum's own gradient is the scale itself (65,536 at first), past fp16's largest number
-        (65,504), so every first step would be lost to an overflow."""
+        the sum's own gradient is the scale itself, which the scaler grows up to and past fp16's
+        largest number (65,504), where every penalty would overflow."""
         inputs = (inputs,) if isinstance(inputs, torch.Tensor) else tuple(inputs)
         if not self.scaler.is_enabled():
             return torch.autograd.grad(outputs.sum(), inputs, create_graph=True)
