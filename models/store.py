@@ -8,6 +8,12 @@ Layout under the root (the bundled zoo and ARTIFACTS_DIR/models share it):
 
 A version folder is built under a temporary name and renamed into place, so a reader never
 sees half a version, and several workers can register at once without a lock server.
+
+Every change lands by rename (a new inode): a version, its manifest, the aliases file. So
+`resolve_cached`, which the API (per request) and the workers (per job) resolve with, answers a
+ref from memory behind stat() calls (resolving from disk lists the model's folder, reads its
+aliases and parses the manifest: issue 13 found it 26% of the API's samples at c=32) and still
+sees a new version, a moved alias, a deleted or rewritten version on the very next call.
 """
 
 import fcntl
@@ -17,6 +23,7 @@ import os
 import re
 import shutil
 import tempfile
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -56,9 +63,22 @@ def file_sha256(path: Path) -> str:
     return file_digest(path, "sha256")
 
 
+_Stat = tuple[int, int, int, int] | None
+
+
+def _stat(path: Path) -> _Stat:
+    try:
+        st = os.stat(path)
+    except (OSError, ValueError):  # not there, or not a path at all
+        return None
+    return st.st_ino, st.st_mtime_ns, st.st_size, st.st_nlink
+
+
 class ModelStore:
     def __init__(self, root: Path):
         self.root = Path(root)
+        self._manifests: dict[str, tuple[tuple[_Stat, ...], Manifest]] = {}  # resolve_cached's, by ref
+        self._manifests_lock = threading.Lock()
 
     # -- reading -----------------------------------------------------------------------------
 
@@ -92,6 +112,34 @@ class ModelStore:
         if version not in versions:
             raise UnknownModel(f"model {name!r} has no version or alias {wanted!r}")
         return self.manifest(name, version)
+
+    def resolve_cached(self, ref: str) -> Manifest:
+        """`resolve` from memory, checked against disk by stat(): the version's manifest and, for
+        a name or an alias, the model's folder (versions come and go) and its aliases file."""
+        name, wanted = parse_model_ref(ref)
+        key = f"{name}:{wanted}"
+        cached = self._manifests.get(key)
+        if cached is not None:
+            signature, manifest = cached
+            if signature[0] is not None and self._signature(name, wanted, manifest.version) == signature:
+                return manifest
+        # Read again after the stat: a change landing between the first read and the stat is
+        # not cached under the new signature.
+        manifest = self.resolve(ref)
+        signature = self._signature(name, wanted, manifest.version)
+        after = self.resolve(ref)
+        if after != manifest or signature[0] is None:
+            return after
+        with self._manifests_lock:
+            self._manifests[key] = (signature, manifest)
+        return manifest
+
+    def _signature(self, name: str, wanted: str, version: int) -> tuple[_Stat, ...]:
+        folder = self.root / name
+        manifest = _stat(folder / str(version) / "manifest.json")
+        if wanted.isascii() and wanted.isdigit():  # an exact version: only its manifest matters
+            return (manifest,)
+        return manifest, _stat(folder), _stat(folder / "aliases.json")
 
     def _newest_promoted(self, name: str, versions: list[int]) -> int | None:
         """`latest` without an alias: the newest version no quality gate held back (training/evaluation/quality_gate.py)."""

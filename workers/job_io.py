@@ -1,8 +1,5 @@
 """What every inference task reads from its job and writes back, with failures a client can act on."""
 
-import os
-import threading
-
 from models.inference.imaging import DecodedImage, ImageRejected, decode_image
 from models.manifest import Manifest
 from models.store import UnknownModel
@@ -11,34 +8,14 @@ from service.core.jobs import Job
 from workers.context import WorkerContext
 from workers.job_runner import JobFailed, JobResult
 
-# (registry root, name, version) -> (the manifest file's stat signature, its manifest). Resolving
-# reads a folder listing and parses JSON, ~0.2 ms, on every job; one stat() tells whether the
-# version is still there and unchanged, so a deleted or rewritten version is seen at once.
-_manifests: dict[tuple[str, str, int], tuple[tuple[int, int, int], Manifest]] = {}
-_manifests_lock = threading.Lock()
-
 
 def job_manifest(context: WorkerContext, job: Job) -> Manifest:
-    """The exact version the API resolved when it accepted the job."""
-    store, name, version = context.models, job.model.name, job.model.version
-    key = (str(store.root), name, version)
+    """The exact version the API resolved when it accepted the job (from memory while its manifest
+    is unchanged on disk: ModelStore.resolve_cached)."""
     try:
-        st = os.stat(store.root / name / str(version) / "manifest.json")
-        signature = (st.st_ino, st.st_mtime_ns, st.st_size)
-    except (OSError, ValueError):
-        signature = None  # not there (or not a path at all): resolve says why
-    if signature is not None:
-        cached = _manifests.get(key)
-        if cached is not None and cached[0] == signature:
-            return cached[1]
-    try:
-        manifest = store.resolve(f"{name}:{version}")
+        return context.models.resolve_cached(f"{job.model.name}:{job.model.version}")
     except UnknownModel as missing:
         raise JobFailed("unknown_model", str(missing)) from None
-    if signature is not None:
-        with _manifests_lock:
-            _manifests[key] = (signature, manifest)
-    return manifest
 
 
 def job_input_image(context: WorkerContext, job: Job) -> DecodedImage:

@@ -12,7 +12,6 @@ from service.api.auth import AUTH_RESPONSES, authenticate
 from service.api.body_limit import BodyLimitMiddleware
 from service.api.docs_policy import install_docs_policy
 from service.api.errors import install_error_handlers
-from service.api.event_hub import EventHub, async_redis
 from service.api.metrics import install_metrics
 from service.api.rate_limit import RateLimitHeaders
 from service.api.routers import api_keys as api_keys_router
@@ -41,20 +40,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        # Endpoints are plain functions run in threads (the stores are synchronous); `Prefer: wait`
-        # holds a thread while it waits, so allow many more than the default 40.
+        # Routes that are plain functions run in threads (reading jobs, outputs, cancelling); allow
+        # many more than the default 40.
         anyio.to_thread.current_default_thread_limiter().total_tokens = 256
-        app.state.ganforge = ApiState.build(settings)
-        app.state.ganforge.check_keys()  # beyond loopback, no keys: refuse to start
-        # One subscription per process wakes every `Prefer: wait` and SSE stream: no thread each.
-        app.state.ganforge.hub = EventHub(async_redis(settings))
-        app.state.ganforge.hub.start()
+        state = app.state.ganforge = ApiState.build(settings)
+        state.check_keys()  # beyond loopback, no keys: refuse to start
+        # The event loop's side: its Redis client, on which every job is created, and one
+        # subscription per process that wakes every `Prefer: wait` and SSE stream (no thread each).
+        state.start()
         # Everything built so far lives as long as the process: out of the collector's sight, a
         # full collection no longer walks it (~80 ms every ~1.5 s at c=32, the p99 in bench/REPORT.md).
         gc.freeze()
         yield
-        await app.state.ganforge.hub.stop()
-        app.state.ganforge.redis.close()
+        await state.stop()
 
     app = FastAPIOffline(  # /docs and /redoc from the package's own Swagger UI and ReDoc files, no CDN
         title="GANForge",

@@ -53,7 +53,7 @@ async def authenticate(
     public = _is_public(request)
     caller = None
     if credentials is not None:
-        caller = await state.api_keys.authenticate_on(state.hub.redis, credentials.credentials)
+        caller = await state.api_keys.authenticate_on(state.redis_async, credentials.credentials)
         if not public:
             if caller is None:
                 raise unauthorized("unknown or revoked API key", "invalid_token")

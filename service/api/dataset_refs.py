@@ -23,14 +23,15 @@ def _store_dep(state: StateDep) -> DatasetStore:
 DatasetsDep = Annotated[DatasetStore, Depends(_store_dep)]
 
 
-def find_dataset(state: ApiState, store: DatasetStore, ref: str) -> DatasetRecord:
-    """The record `ref` names, or a 404 problem (also for another owner's upload)."""
+async def find_dataset(state: ApiState, store: DatasetStore, ref: str) -> DatasetRecord:
+    """The record `ref` names, or a 404 problem (also for another owner's upload): one small file
+    read, and the owner from the event loop's Redis client."""
     try:
         record = store.get(ref)
     except UnknownDataset as missing:
         raise unknown_dataset(missing) from None
     caller = current_caller()
-    if caller is None or not dataset_visible(state, record, caller):
+    if caller is None or not await dataset_visible(state, record, caller):
         # the store's own words for a dataset that does not exist, so the answer tells nothing apart
         raise unknown_dataset(UnknownDataset(f"no dataset {ref!r}; built-in: {', '.join(store.builtins)}"))
     return record

@@ -21,31 +21,21 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from service.core import keys
+from service.core.job_store import AsyncJobStore
 from service.core.jobs import Job, JobStatus
-from service.core.settings import Settings
 
 log = logging.getLogger(__name__)
 
 RECHECK_S = 5.0
-READ_COUNT = 100
-
-
-def async_redis(settings: Settings) -> aioredis.Redis:
-    # Thousands of streams share a few connections: past the pool's size a read waits its turn
-    # (an asyncio wait, no thread) instead of failing with "Too many connections" mid-stream.
-    pool = aioredis.BlockingConnectionPool.from_url(settings.redis_url, max_connections=128, timeout=30,
-                                                    socket_connect_timeout=2, socket_timeout=5,
-                                                    socket_keepalive=True, health_check_interval=10)
-    return aioredis.Redis(connection_pool=pool)
 
 
 class EventHub:
-    def __init__(self, client: aioredis.Redis):
-        self.redis = client
+    def __init__(self, jobs: AsyncJobStore):
+        self.jobs = jobs
+        self.redis = jobs.redis
         self._waiters: dict[str, set[asyncio.Event]] = defaultdict(set)  # SSE: every event
         self._enders: dict[str, set[asyncio.Event]] = defaultdict(set)  # waits: the end only
         self._task: asyncio.Task | None = None
@@ -62,7 +52,6 @@ class EventHub:
                 await self._task
             except (asyncio.CancelledError, Exception):
                 pass
-        await self.redis.aclose()
 
     async def _listen(self) -> None:
         backoff = 0.1
@@ -121,11 +110,7 @@ class EventHub:
 
     async def read(self, job_id: str, after: str) -> list[tuple[str, str, Any]]:
         """Entries after `after`, without blocking: (id, event, data)."""
-        answer = await self.redis.xread({keys.job_events(job_id): after}, count=READ_COUNT)
-        if not answer:
-            return []
-        return [(entry_id.decode(), fields[b"event"].decode(), json.loads(fields[b"data"]))
-                for entry_id, fields in answer[0][1]]
+        return await self.jobs.read(job_id, after)
 
     async def follow(self, job_id: str, after: str, idle_s: float) -> AsyncIterator[list[tuple[str, str, Any]]]:
         """Batches of new entries after `after` as they come; an empty batch after `idle_s` of
@@ -151,12 +136,10 @@ class EventHub:
                     quiet += nap
 
     async def get(self, job_id: str) -> Job | None:
-        raw = await self.redis.hgetall(keys.job(job_id))
-        return Job.model_validate({k.decode(): json.loads(v) for k, v in raw.items()}) if raw else None
+        return await self.jobs.get(job_id)
 
     async def status(self, job_id: str) -> JobStatus | None:
-        raw = await self.redis.hget(keys.job(job_id), "status")
-        return JobStatus(json.loads(raw)) if raw else None
+        return await self.jobs.status(job_id)
 
     async def wait(self, job_id: str, timeout_s: float) -> Job | None:
         """The job once it is terminal, or as it stands when `timeout_s` runs out. It sleeps

@@ -14,7 +14,7 @@ import binascii
 import json
 import re
 import tempfile
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -102,10 +102,10 @@ async def _read_multipart(request: Request, max_bytes: int) -> tuple[bytes, dict
 
 
 async def receive_image_request(request: Request, *, max_bytes: int, max_pixels: int,
-                                before_decode: Callable[[tuple[int, int], dict[str, Any]], None] | None = None,
+                                before_decode: Callable[[tuple[int, int], dict[str, Any]], Awaitable[None]] | None = None,
                                 ) -> ImageRequest:
-    """The image and the other fields of a request; `before_decode(size, fields)` may refuse the
-    request from the header's size alone, before any pixel is decoded."""
+    """The image and the other fields of a request; `await before_decode(size, fields)` may refuse
+    the request from the header's size alone, before any pixel is decoded."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type == "application/json":
         fields = await _read_json(request, max_bytes)
@@ -121,7 +121,7 @@ async def receive_image_request(request: Request, *, max_bytes: int, max_pixels:
     try:
         width, height = open_image_header(data, max_pixels).size  # cheap: the header only
         if before_decode is not None:
-            before_decode((width, height), fields)
+            await before_decode((width, height), fields)
         async with _decode_budget(2 * max_pixels).hold(width * height):
             # In a worker thread: a large image takes a while to decode, and the event loop serves everyone.
             image = await anyio.to_thread.run_sync(decode_image, data, max_pixels)

@@ -14,7 +14,6 @@ one replica for them (or aggregate with max, not sum).
 """
 
 import json
-import threading
 import time
 
 from fastapi import APIRouter, FastAPI, Request, Response
@@ -40,7 +39,6 @@ from service.core.metrics import (
     JOB_DURATION,
     JOBS,
     QUEUE_WAIT,
-    MetricsRecorder,
     read_counters,
     read_histograms,
 )
@@ -237,24 +235,12 @@ def _running_gauges(client):
     yield losses
 
 
-# -- the API process's own recorder (cache lookups happen here, not in a worker) ---------------
-
-_recorder_lock = threading.Lock()
-
-
-def recorder_of(state) -> MetricsRecorder:
-    """This process's buffered recorder into Redis, started on first use."""
-    recorder = getattr(state, "metrics_recorder", None)
-    if recorder is None:
-        with _recorder_lock:
-            recorder = getattr(state, "metrics_recorder", None)
-            if recorder is None:
-                recorder = state.metrics_recorder = MetricsRecorder(state.redis).start()
-    return recorder
+# -- the API process's own figures (cache lookups happen here, not in a worker) ---------------
 
 
 def count_cache_lookup(state, kind: str, hit: bool) -> None:
-    recorder_of(state).count(CACHE_LOOKUPS, {"kind": kind, "result": "hit" if hit else "miss"})
+    """Into the process's buffered recorder (ApiState.metrics_recorder)."""
+    state.metrics_recorder.count(CACHE_LOOKUPS, {"kind": kind, "result": "hit" if hit else "miss"})
 
 
 @router.get("/metrics", summary="Prometheus metrics", response_class=Response,

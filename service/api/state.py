@@ -1,17 +1,36 @@
-"""What the API process holds for its lifetime: settings, Redis, the stores, the Celery client."""
+"""What the API process holds for its lifetime: settings, Redis, the stores, the Celery client.
+
+Every field is declared here; nothing is hung on the state at run time. The sync side (`redis`,
+`jobs`) serves the routes that are plain functions, run in threads; the event loop's side
+(`redis_async`, `jobs_async`, `hub`, `coalescer`) is made by `start` inside the loop (app.py's
+lifespan) and is what every job-creating route runs on.
+"""
 
 from dataclasses import dataclass
-from typing import Any
 
 import redis
+import redis.asyncio as aioredis
 from celery import Celery
 
 from models.store import ModelStore
+from service.api.event_hub import EventHub
+from service.api.jobs.coalescer import Coalescer
 from service.api.rate_limit import RateLimiter
 from service.core.api_keys import UNLIMITED, ApiKeyStore
-from service.core.job_store import JobStore
+from service.core.job_store import AsyncJobStore, JobStore
+from service.core.metrics import MetricsRecorder
 from service.core.queue import create_celery
 from service.core.settings import Settings
+
+
+def async_redis(settings: Settings) -> aioredis.Redis:
+    """The event loop's client. Thousands of streams share a few connections: past the pool's size
+    a read waits its turn (an asyncio wait, no thread) instead of failing with "Too many
+    connections" mid-stream."""
+    pool = aioredis.BlockingConnectionPool.from_url(settings.redis_url, max_connections=128, timeout=30,
+                                                    socket_connect_timeout=2, socket_timeout=5,
+                                                    socket_keepalive=True, health_check_interval=10)
+    return aioredis.Redis(connection_pool=pool)
 
 
 @dataclass
@@ -21,9 +40,14 @@ class ApiState:
     jobs: JobStore
     models: ModelStore
     celery: Celery
-    hub: Any = None  # service.api.event_hub.EventHub, started inside the event loop (app.py lifespan)
-    api_keys: ApiKeyStore | None = None
-    rate_limiter: Any = None  # service.api.auth.RateLimiter
+    api_keys: ApiKeyStore
+    rate_limiter: RateLimiter
+    metrics_recorder: MetricsRecorder  # this process's buffered figures (cache lookups), flushed by a thread
+    # The event loop's own, made by `start`:
+    redis_async: aioredis.Redis | None = None
+    jobs_async: AsyncJobStore | None = None
+    hub: EventHub | None = None  # one subscription to job events: `Prefer: wait` and SSE without a thread
+    coalescer: Coalescer | None = None  # None while batching or coalescing is off
 
     @classmethod
     def build(cls, settings: Settings) -> "ApiState":
@@ -45,7 +69,28 @@ class ApiState:
             celery=create_celery(settings),
             api_keys=ApiKeyStore(client),
             rate_limiter=RateLimiter(settings.redis_url, settings.default_rate),
+            metrics_recorder=MetricsRecorder(client).start(),
         )
+
+    def start(self) -> None:
+        """The event loop's side, inside the running loop."""
+        settings = self.settings
+        self.redis_async = async_redis(settings)
+        self.jobs_async = AsyncJobStore(self.redis_async, job_ttl_s=settings.job_ttl_s,
+                                        output_ttl_s=settings.output_ttl_s)
+        self.hub = EventHub(self.jobs_async)
+        self.hub.start()
+        if settings.max_batch_size > 1 and settings.coalesce:  # sized like the workers' batches
+            self.coalescer = Coalescer(self.celery, self.redis_async, max_jobs=settings.max_batch_size,
+                                       window_ms=settings.max_batch_delay_ms)
+
+    async def stop(self) -> None:
+        if self.hub is not None:
+            await self.hub.stop()
+        if self.redis_async is not None:
+            await self.redis_async.aclose()
+        self.metrics_recorder.stop()
+        self.redis.close()
 
     def check_keys(self) -> None:
         """Register GANFORGE_ADMIN_KEY, and refuse to serve beyond loopback with no key at all."""

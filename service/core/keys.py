@@ -6,7 +6,7 @@ keys through this module, and so do the tests that poke Redis; nothing else writ
 
 PREFIX = "gf"
 
-# -- jobs (service/core/job_store.py) ------------------------------------------------------------
+# -- jobs (service/core/job_store/) ---------------------------------------------------------------
 
 
 def job(job_id: str) -> str:

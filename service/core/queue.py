@@ -4,6 +4,7 @@ The API builds the same app to enqueue by task name (`send_task`), so this modul
 free of torch and ONNX Runtime; workers pass their task modules in `include`.
 """
 
+import asyncio
 import threading
 from contextlib import contextmanager
 from typing import Any
@@ -80,17 +81,15 @@ class _OnCallersPipeline:
         pass
 
 
-def execute_with_message(pipe: Any, app: Celery, name: str, **options: Any) -> None:
-    """Execute the caller's pipeline (a job's record, say) and send `app.send_task(name, **options)`
-    in the same round trip: kombu's publish batch queues the message's commands on `pipe`, so
-    with a transactional pipeline neither the record nor the message lands without the other.
-    A transport other than ours (`rediss://`, `sentinel://`) publishes on its own: the caller's
-    writes then go first, so a worker never receives a job that is not recorded yet."""
+def stage_message(pipe: Any, app: Celery, name: str, **options: Any) -> bool:
+    """Queue the Redis commands of `app.send_task(name, **options)` on the caller's pipeline, a
+    sync or an asyncio one (kombu's publish batch hands them over; queueing a command is the same
+    call on both), without executing it; True once they are on it. False for a transport other
+    than ours (`rediss://`, `sentinel://`), which publishes on its own: the caller then executes
+    its writes first and sends after, so a worker never receives a job that is not recorded yet."""
     with app.producer_or_acquire() as producer:
         if not isinstance(producer.channel, _RedisChannel):
-            pipe.execute()
-            app.send_task(name, producer=producer, **options)
-            return
+            return False
         _publishing.pipe = pipe
         try:
             with producer.batch():
@@ -103,7 +102,28 @@ def execute_with_message(pipe: Any, app: Celery, name: str, **options: Any) -> N
             raise
         finally:
             _publishing.pipe = None
+    return True
+
+
+def execute_with_message(pipe: Any, app: Celery, name: str, **options: Any) -> None:
+    """Execute the caller's pipeline (a job's record, say) and send `app.send_task(name, **options)`
+    in the same round trip: with a transactional pipeline neither the record nor the message
+    lands without the other (`stage_message`)."""
+    if stage_message(pipe, app, name, **options):
         pipe.execute()
+        return
+    pipe.execute()
+    app.send_task(name, **options)
+
+
+async def execute_with_message_async(pipe: Any, app: Celery, name: str, **options: Any) -> None:
+    """`execute_with_message` on an asyncio pipeline: the round trip on the event loop. Only a
+    transport other than ours publishes from a thread, after the writes."""
+    if stage_message(pipe, app, name, **options):
+        await pipe.execute()
+        return
+    await pipe.execute()
+    await asyncio.to_thread(app.send_task, name, **options)
 
 
 class RedisTransport(kombu_redis.Transport):

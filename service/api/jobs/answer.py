@@ -19,10 +19,8 @@ from typing import Annotated, TypeVar
 
 from fastapi import Depends, Header, Response
 from pydantic import BaseModel
-from starlette.concurrency import run_in_threadpool
 
 from service.api.errors import Problem
-from service.api.jobs.submit import _in_flight
 from service.api.schemas.one_call import (
     INLINE_MAX_BYTES,
     JOB_ID_HEADER,
@@ -30,7 +28,6 @@ from service.api.schemas.one_call import (
     JobAnswer,
 )
 from service.api.state import ApiState
-from service.core import keys
 from service.core.jobs import Job, JobOutput, JobStatus
 
 IMAGE_FORMATS = {"image/png": "png", "image/jpeg": "jpeg", "image/webp": "webp"}
@@ -107,7 +104,8 @@ async def job_answer(state: ApiState, job: Job, response: Response, wait_s: floa
             job = await state.hub.wait(job.id, applied) or job
             response.headers["Preference-Applied"] = f"wait={applied:g}"
     finally:
-        _in_flight.discard(job.id)  # answered (or gone): its client no longer waits to be coalesced with
+        if state.coalescer is not None:
+            state.coalescer.answered(job.id)  # its client no longer waits to be coalesced with
     response.headers["Location"] = f"/jobs/{job.id}"
     response.status_code = 200 if job.status.is_terminal else 202
     return job
@@ -131,7 +129,7 @@ async def answer(state: ApiState, job: Job, response: Response, wait_s: float | 
     if image is not None and job.status.is_terminal:
         return await picture_response(state, job, response, prefetched=picture)
     if inline and job.status == JobStatus.succeeded:
-        return await run_in_threadpool(with_inline_outputs, state, job)
+        return await with_inline_outputs(state, job)
     return job
 
 
@@ -148,7 +146,7 @@ async def picture_response(state: ApiState, job: Job, response: Response, *,
                       headers=names, job_id=job.id, error=error)
     data = prefetched
     if data is None:
-        data = await state.hub.redis.get(keys.blob(output.sha256))  # the event loop's own client: no thread hop
+        data = await state.jobs_async.get_blob(output.sha256)
     if data is None:
         raise Problem(410, "output-expired", "Output expired",
                       f"{output.name} of job {job.id} expired from the result cache; submit the job again",
@@ -161,14 +159,14 @@ async def picture_response(state: ApiState, job: Job, response: Response, *,
     return picture
 
 
-def with_inline_outputs(state: ApiState, job: Job) -> JobAnswer:
+async def with_inline_outputs(state: ApiState, job: Job) -> JobAnswer:
     """The job with its outputs' bytes as data URIs, while they fit in INLINE_MAX_BYTES."""
     budget = INLINE_MAX_BYTES
     outputs = []
     for output in job.outputs:
         data_uri = None
         if output.size <= budget:
-            data = state.jobs.get_blob(output.sha256)
+            data = await state.jobs_async.get_blob(output.sha256)
             if data is not None:
                 data_uri = f"data:{output.content_type};base64,{base64.b64encode(data).decode()}"
                 budget -= len(data)

@@ -12,94 +12,105 @@ Every job keeps its own record, task entry (the reaper requeues it alone), lease
 cache entry and webhook: the message only carries the ids and each job's task arguments. The
 jobs' records are written with their message, in one MULTI/EXEC: one round trip for the bucket,
 and no job is ever recorded as queued without a message that names it.
+
+It lives on the event loop: a bucket is a list and a timer, a waiting job an asyncio future.
 """
 
-import threading
-import time
+import asyncio
 from collections.abc import Callable
-from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
-import redis
+import redis.asyncio as aioredis
 from celery import Celery
 
-from service.core.queue import execute_with_message
+from service.core.queue import execute_with_message_async
 
 Stage = Callable[[Any], None]  # queues a job's record on a pipeline
 
 
 @dataclass
 class _Bucket:
+    sent: asyncio.Future  # resolved once the jobs' records and message are in Redis
     job_ids: list[str] = field(default_factory=list)
     each: list[dict] = field(default_factory=list)
     records: list[Stage] = field(default_factory=list)
-    deadline: float = 0.0
-    sent: Future = field(default_factory=Future)  # resolved once the jobs' records and message are in Redis
+    timer: asyncio.TimerHandle | None = None
 
 
 class Coalescer:
-    def __init__(self, celery: Celery, client: redis.Redis, *, max_jobs: int, window_ms: float):
+    def __init__(self, celery: Celery, client: aioredis.Redis, *, max_jobs: int, window_ms: float):
         self.celery = celery
         self.redis = client
         self.max_jobs = max_jobs
         self.window_s = window_ms / 1000
         self._buckets: dict[tuple[str, str], _Bucket] = {}
-        self._wake = threading.Condition()
+        self._in_flight: set[str] = set()  # coalesced jobs accepted and not answered yet
+        self._sending: set[asyncio.Task] = set()
         self.messages_sent = 0
         self.jobs_sent = 0
-        threading.Thread(target=self._loop, name="coalescer", daemon=True).start()
 
-    def submit(self, task: str, queue: str, job_id: str, kwargs: dict, record: Stage, in_flight: int = 1) -> None:
+    @property
+    def in_flight(self) -> int:
+        return len(self._in_flight)
+
+    def answered(self, job_id: str) -> None:
+        """The job's client has its answer (or is gone): it no longer waits to be coalesced with."""
+        self._in_flight.discard(job_id)
+
+    async def submit(self, task: str, queue: str, job_id: str, kwargs: dict, record: Stage) -> None:
         """Queue the job, with the jobs already waiting for `task`, now or within the window, and
         return once its record (`record` queues it on a pipeline) and its message are in Redis
-        (raising what the write raised): a 202 still means the job was recorded and sent.
-        `in_flight`: the jobs this process has accepted and not yet answered, this one included."""
-        ready = None
-        with self._wake:
-            bucket = self._buckets.setdefault((task, queue), _Bucket())
+        (raising what the write raised): a 202 still means the job was recorded and sent. The job
+        counts as in flight until `answered`."""
+        self._in_flight.add(job_id)
+        try:
+            key = (task, queue)
+            bucket = self._buckets.get(key)
+            if bucket is None:
+                bucket = self._buckets[key] = _Bucket(asyncio.get_running_loop().create_future())
+                bucket.sent.add_done_callback(_retrieved)
             bucket.job_ids.append(job_id)
             bucket.each.append(kwargs)
             bucket.records.append(record)
             sent = bucket.sent
-            if len(bucket.job_ids) >= min(self.max_jobs, in_flight):
-                ready = self._take(bucket)
+            if len(bucket.job_ids) >= min(self.max_jobs, len(self._in_flight)):
+                self._dispatch(key)
             elif len(bucket.job_ids) == 1:
-                bucket.deadline = time.monotonic() + self.window_s
-                self._wake.notify()
-        if ready is not None:
-            self._send(task, queue, *ready)
-        sent.result(timeout=self.window_s + 60)
+                bucket.timer = asyncio.get_running_loop().call_later(self.window_s, self._dispatch, key)
+            await asyncio.shield(sent)  # a client gone does not take its bucket's message with it
+        except BaseException:
+            self._in_flight.discard(job_id)  # not accepted, or nobody waits: no answer will take it off
+            raise
 
-    def _take(self, bucket: _Bucket) -> tuple[list[str], list[dict], list[Stage], Future]:
-        taken = bucket.job_ids, bucket.each, bucket.records, bucket.sent
-        bucket.job_ids, bucket.each, bucket.records, bucket.sent = [], [], [], Future()
-        return taken
+    def _dispatch(self, key: tuple[str, str]) -> None:
+        bucket = self._buckets.pop(key, None)
+        if bucket is None:
+            return
+        if bucket.timer is not None:
+            bucket.timer.cancel()
+        task = asyncio.get_running_loop().create_task(self._send(*key, bucket))
+        self._sending.add(task)
+        task.add_done_callback(self._sending.discard)
 
-    def _send(self, task: str, queue: str, job_ids: list[str], each: list[dict], records: list[Stage],
-              sent: Future) -> None:
+    async def _send(self, task: str, queue: str, bucket: _Bucket) -> None:
         try:
-            pipe = self.redis.pipeline()
-            for record in records:
+            pipe = self.redis.pipeline(transaction=True)
+            for record in bucket.records:
                 record(pipe)
             # A short repr: Celery would otherwise render the arguments for its logs on every publish.
-            execute_with_message(pipe, self.celery, task, args=[job_ids], kwargs={"each": each}, queue=queue,
-                                 argsrepr=f"[{len(job_ids)} jobs]", kwargsrepr="{each}")
+            await execute_with_message_async(pipe, self.celery, task, args=[bucket.job_ids],
+                                             kwargs={"each": bucket.each}, queue=queue,
+                                             argsrepr=f"[{len(bucket.job_ids)} jobs]", kwargsrepr="{each}")
         except Exception as error:  # every job of the message fails its request, as a lone publish would
-            sent.set_exception(error)
+            bucket.sent.set_exception(error)
             return
         self.messages_sent += 1
-        self.jobs_sent += len(job_ids)
-        sent.set_result(None)
+        self.jobs_sent += len(bucket.job_ids)
+        bucket.sent.set_result(None)
 
-    def _loop(self) -> None:
-        while True:
-            with self._wake:
-                now = time.monotonic()
-                due = [(key, self._take(b)) for key, b in self._buckets.items() if b.job_ids and b.deadline <= now]
-                if not due:
-                    waiting = [b.deadline for b in self._buckets.values() if b.job_ids]
-                    self._wake.wait(max(0.0, min(waiting) - now) if waiting else None)
-                    continue
-            for (task, queue), taken in due:
-                self._send(task, queue, *taken)
+
+def _retrieved(future: asyncio.Future) -> None:
+    """Mark a failed send's error as seen even when every client of the bucket has gone."""
+    if not future.cancelled():
+        future.exception()

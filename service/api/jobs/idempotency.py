@@ -10,16 +10,18 @@ same body answers the same job (200 once it is finished, 202 before, the same Lo
 
 A router makes its job creation idempotent with one call, e.g. for /train:
 
-    def train(request: TrainRequest, state: StateDep, response: Response, wait_s: PreferWaitDep,
-              idempotency_key: IdempotencyKeyDep) -> Job:
-        job = create_once(state, "train", idempotency_key, request, response, lambda: submit_train(state, request))
-        return job_answer(state, job, response, wait_s)
+    async def train(request: TrainRequest, state: StateDep, response: Response, wait_s: PreferWaitDep,
+                    idempotency_key: IdempotencyKeyDep) -> Job:
+        submitted = await create_once(state, "train", idempotency_key, request, response,
+                                      lambda: submit_train(state, request))
+        return await job_answer(state, submitted.job, response, wait_s)
 """
 
+import asyncio
 import hashlib
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import Header, Response
@@ -27,6 +29,7 @@ from pydantic import BaseModel
 
 from service.api.caller import current_owner
 from service.api.errors import Problem
+from service.api.jobs.plan import Submitted
 from service.api.state import ApiState
 from service.core import keys
 from service.core.jobs import Job
@@ -67,45 +70,50 @@ async def idempotency_key(
     return key
 
 
-def create_once(state: ApiState, endpoint: str, key: str | None, body: BaseModel, response: Response,
-                create: Callable[[], Job]) -> Job:
-    """The job `create()` makes, or, for a key seen before with this body, the job it made then."""
+async def create_once(state: ApiState, endpoint: str, key: str | None, body: BaseModel, response: Response,
+                      create: Callable[[], Awaitable[Submitted]]) -> Submitted:
+    """The job `create()` makes, or, for a key seen before with this body, the job it made then
+    (on the event loop's client, as the job's creation itself)."""
     if key is None:
-        return create()
+        return await create()
+    client = state.redis_async
     record_key = keys.idempotency(current_owner() or "-", endpoint, key)
     # The validated request, so key order, spacing and spelled-out defaults don't make it "different".
     body_sha256 = hashlib.sha256(json.dumps(body.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()
     deadline = time.monotonic() + CLAIM_WAIT_S
     while True:
         claim = json.dumps({"body_sha256": body_sha256, "job_id": None})
-        if state.redis.set(record_key, claim, nx=True, ex=KEY_TTL_S):
-            return _create_claimed(state, record_key, body_sha256, create)
-        job = _replay(state, record_key, body_sha256)
+        if await client.set(record_key, claim, nx=True, ex=KEY_TTL_S):
+            return await _create_claimed(state, record_key, body_sha256, create)
+        job = await _replay(state, record_key, body_sha256)
         if job is not None:
             response.headers["Idempotent-Replayed"] = "true"
-            return job
+            return Submitted(job)
         if time.monotonic() > deadline:
             raise Problem(
                 409, "idempotency-key-in-use", "Request in progress",
                 f"another request with this {HEADER} is still creating its job; retry shortly",
                 headers={"Retry-After": "1"},
             )
-        time.sleep(0.02)  # the first request is creating its job, or gave the key back: look again
+        await asyncio.sleep(0.02)  # the first request is creating its job, or gave the key back: look again
 
 
-def _create_claimed(state: ApiState, record_key: str, body_sha256: str, create: Callable[[], Job]) -> Job:
+async def _create_claimed(state: ApiState, record_key: str, body_sha256: str,
+                          create: Callable[[], Awaitable[Submitted]]) -> Submitted:
+    client = state.redis_async
     try:
-        job = create()
+        submitted = await create()
     except BaseException:
-        state.redis.eval(_RELEASE, 1, record_key)
+        await client.eval(_RELEASE, 1, record_key)
         raise
-    state.redis.set(record_key, json.dumps({"body_sha256": body_sha256, "job_id": job.id}), xx=True, keepttl=True)
-    return job
+    await client.set(record_key, json.dumps({"body_sha256": body_sha256, "job_id": submitted.job.id}), xx=True,
+                     keepttl=True)
+    return submitted
 
 
-def _replay(state: ApiState, record_key: str, body_sha256: str) -> Job | None:
+async def _replay(state: ApiState, record_key: str, body_sha256: str) -> Job | None:
     """The job a key names; None while it has none yet (or no longer exists)."""
-    raw = state.redis.get(record_key)
+    raw = await state.redis_async.get(record_key)
     if raw is None:
         return None
     record = json.loads(raw)
@@ -117,7 +125,7 @@ def _replay(state: ApiState, record_key: str, body_sha256: str) -> Job | None:
         )
     if record["job_id"] is None:
         return None
-    job = state.jobs.get(record["job_id"])
+    job = await state.jobs_async.get(record["job_id"])
     if job is None:
-        state.redis.delete(record_key)  # its job expired before the key did: the key is free again
+        await state.redis_async.delete(record_key)  # its job expired before the key did: the key is free again
     return job

@@ -1,32 +1,98 @@
-"""Creating a job and queueing it: backpressure, the record and its message, coalescing."""
+"""One path for every job: read what the decision needs in one round trip, answer from the result
+cache, or record the job and queue it in one more, all on the event loop's Redis client.
 
-import threading
-import uuid
+    submit_on_model(state, ref, plan_of, task=...)   /generate, /translate, /upscale, /evaluate, OIP v2
+    submit(state, plan)                               /train, model uploads
 
-from service.api import job_index
-from service.api.caller import current_owner
-from service.api.errors import Problem
-from service.api.jobs.coalescer import Coalescer
+A job on a model reads, in its first round trip: the model's owner, the cached answer (for a
+deterministic request) and its queue's depth. Whatever the request got wrong is told only after
+the owner check, so another owner's model is a 404 whatever else is asked of it. Then:
+- a hit: whether the answer's blobs are all still there (and the picture's bytes, for a one-call
+  answer), then the caller's own finished job recorded;
+- a miss: backpressure (429 past `max_queue_depth`), then the job's record, its input bytes, its
+  owner's index and its Celery message in one MULTI/EXEC — or, for a coalesced kind, with the
+  jobs that arrive together (jobs/coalescer.py).
+"""
+
+import inspect
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from models.manifest import Manifest
+from models.store import UnknownModel
+from service.api.caller import current_caller, current_owner
+from service.api.errors import Problem, unknown_model
+from service.api.jobs.cache import answer_from_cache
+from service.api.jobs.plan import JobPlan, Submitted, new_job_id, stage_new_job
+from service.api.metrics import count_cache_lookup
+from service.api.model_refs import check_task
+from service.api.ownership import decoded_owner, owner_visible, stage_model_owner
 from service.api.state import ApiState
-from service.core.job_store import utcnow
-from service.core.jobs import Job, JobKind, JobStatus, JobWebhook, ModelRef
-from service.core.queue import execute_with_message
-from service.core.routing import (
-    COALESCED_KINDS,
-    Route,
-    coalesced_task,
-    route_of,
-)
+from service.core.job_store import AsyncResultCache, utcnow
+from service.core.jobs import Job, JobStatus
+from service.core.queue import execute_with_message_async
+from service.core.routing import COALESCED_KINDS, coalesced_task, route_of
+
+PlanOf = Callable[[Manifest], JobPlan | Awaitable[JobPlan]]
 
 
-def new_job_id() -> str:
-    return uuid.uuid4().hex
+async def submit_on_model(state: ApiState, ref: str, plan_of: PlanOf, *, task: str | None = None,
+                          with_picture: bool = False,
+                          not_found: Callable[[UnknownModel], Problem] = unknown_model) -> Submitted:
+    """The job `plan_of(manifest)` plans on the version `ref` names (from memory:
+    ModelStore.resolve_cached), checked to do `task`. 404 (`not_found`) when there is no such
+    model or it is another owner's; `with_picture`: a hit brings its picture's bytes."""
+    name = ref.partition(":")[0]
+    plan, refusal = None, None
+    try:
+        manifest = state.models.resolve_cached(ref)
+        if task is not None:
+            check_task(manifest, task)
+        planned = plan_of(manifest)
+        plan = await planned if inspect.isawaitable(planned) else planned
+    except UnknownModel as missing:
+        refusal = not_found(missing)
+    except Problem as problem:
+        refusal = problem
+    reads = state.redis_async.pipeline(transaction=False)
+    stage_model_owner(reads, name)
+    if plan is not None:
+        _stage_reads(reads, plan)
+    answers = await reads.execute()
+    caller = current_caller()
+    if caller is None or not owner_visible(decoded_owner(answers[0]), caller):  # as if there were none
+        raise not_found(UnknownModel(f"no model named {name!r}"))
+    if refusal is not None:
+        raise refusal
+    return await _decide(state, plan, answers[1:], with_picture)
 
 
-def check_queue_depth(state: ApiState, queue: str, depth: int | None = None) -> None:
-    """Backpressure: past the bound, a client is told to come back rather than wait in a long line.
-    `depth`: the queue's length when the caller already read it (`queue_depth_now`)."""
-    depth = state.redis.llen(queue) if depth is None else depth
+async def submit(state: ApiState, plan: JobPlan, *, with_picture: bool = False) -> Submitted:
+    """A job whose request is checked already (`plan`): answered from the cache or queued."""
+    reads = state.redis_async.pipeline(transaction=False)
+    _stage_reads(reads, plan)
+    return await _decide(state, plan, await reads.execute(), with_picture)
+
+
+def _stage_reads(reads: Any, plan: JobPlan) -> None:
+    if plan.digest is not None:
+        AsyncResultCache.stage_cache_get(reads, plan.digest)
+    reads.llen(plan.queue_route.queue)
+
+
+async def _decide(state: ApiState, plan: JobPlan, answers: list[Any], with_picture: bool) -> Submitted:
+    """`answers`: what `_stage_reads` read for `plan`."""
+    if plan.digest is not None:
+        raw, answers = answers[0], answers[1:]
+        hit = await answer_from_cache(state, plan, raw, with_picture=with_picture) if raw is not None else None
+        count_cache_lookup(state, plan.kind, hit is not None)
+        if hit is not None:
+            return hit
+    return Submitted(await enqueue(state, plan, queue_depth=answers[0]))
+
+
+def check_queue_depth(state: ApiState, queue: str, depth: int) -> None:
+    """Backpressure: past the bound, a client is told to come back rather than wait in a long line."""
     if depth >= state.settings.max_queue_depth:
         raise Problem(
             429, "queue-full", "Too many queued jobs",
@@ -35,58 +101,27 @@ def check_queue_depth(state: ApiState, queue: str, depth: int | None = None) -> 
         )
 
 
-async def queue_depth_now(state: ApiState, kind: JobKind) -> int:
-    """The length of `kind`'s queue, read on the event loop (alongside another read, to save the
-    worker thread a round trip)."""
-    return await state.hub.redis.llen(route_of(kind).queue)
-
-
-def enqueue(state: ApiState, *, kind: JobKind, model: ModelRef | None, params: dict,
-            task_kwargs: dict | None = None, webhook: JobWebhook | None = None, route: Route | None = None,
-            queue_depth: int | None = None) -> Job:
-    route = route or route_of(kind)  # or the one `routing.route_by_size` chose
-    task, queue = route.task, route.queue
-    check_queue_depth(state, queue, queue_depth)
+async def enqueue(state: ApiState, plan: JobPlan, *, queue_depth: int) -> Job:
+    """Record the job and send its message (`queue_depth`: its queue's length, read already)."""
+    route = plan.queue_route
+    check_queue_depth(state, route.queue, queue_depth)
     job = Job(
-        id=new_job_id(), kind=kind, status=JobStatus.queued, model=model, params=params, created_at=utcnow(),
-        webhook=webhook, owner=current_owner(),
+        id=new_job_id(), kind=plan.kind, status=JobStatus.queued, model=plan.model, params=plan.params,
+        created_at=utcnow(), webhook=plan.webhook, owner=current_owner(),
     )
+    task_kwargs = plan.task_kwargs or {}
 
-    def record(pipe) -> None:  # the job, how it is queued (for the reaper) and its owner's index
-        state.jobs.stage_create(pipe, job, task={"name": task, "queue": queue, "kwargs": task_kwargs or {}})
-        job_index.record(pipe, job, state.settings.job_ttl_s)
+    def record(pipe: Any) -> None:  # its inputs, the job, how it is queued (for the reaper), its owner's index
+        for sha256, data in (plan.inputs or {}).items():
+            state.jobs_async.stage_blob(pipe, data, sha256)
+        stage_new_job(state, pipe, job, task={"name": route.task, "queue": route.queue, "kwargs": task_kwargs})
 
-    coalescer = _coalescer(state) if kind in COALESCED_KINDS and route == route_of(kind) else None
-    if coalescer is not None:  # one message for the jobs that arrive together (service/api/jobs/coalescer.py)
-        with _coalescer_lock:
-            _in_flight.add(job.id)
-            in_flight = len(_in_flight)
-        try:
-            coalescer.submit(coalesced_task(kind), queue, job.id, task_kwargs or {}, record, in_flight)
-        except BaseException:
-            _in_flight.discard(job.id)  # not accepted: no answer will take it off
-            raise
+    if state.coalescer is not None and plan.kind in COALESCED_KINDS and route == route_of(plan.kind):
+        # one message for the jobs that arrive together (jobs/coalescer.py)
+        await state.coalescer.submit(coalesced_task(plan.kind), route.queue, job.id, task_kwargs, record)
     else:  # the job and its message in one MULTI/EXEC: neither lands without the other
-        pipe = state.redis.pipeline()
+        pipe = state.redis_async.pipeline(transaction=True)
         record(pipe)
-        execute_with_message(pipe, state.celery, task, args=[job.id], kwargs=task_kwargs or {}, queue=queue)
+        await execute_with_message_async(pipe, state.celery, route.task, args=[job.id], kwargs=task_kwargs,
+                                         queue=route.queue)
     return job
-
-
-_coalescer_lock = threading.Lock()
-_in_flight: set[str] = set()  # coalesced jobs this process accepted and has not answered yet
-
-
-def _coalescer(state: ApiState) -> Coalescer | None:
-    """The process's coalescer, sized like the workers' batches; none while batching is off."""
-    if state.settings.max_batch_size <= 1 or not state.settings.coalesce:
-        return None
-    coalescer = getattr(state, "coalescer", None)
-    if coalescer is None:
-        with _coalescer_lock:
-            coalescer = getattr(state, "coalescer", None)
-            if coalescer is None:
-                coalescer = Coalescer(state.celery, state.redis, max_jobs=state.settings.max_batch_size,
-                                      window_ms=state.settings.max_batch_delay_ms)
-                state.coalescer = coalescer
-    return coalescer

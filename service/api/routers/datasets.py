@@ -12,9 +12,9 @@ from service.api.dataset_refs import DatasetsDep, find_dataset
 from service.api.deps import StateDep
 from service.api.errors import Problem, unknown_dataset, validation_problem
 from service.api.ownership import (
-    dataset_visible,
     forget_dataset_owner,
     set_dataset_owner,
+    visible_datasets,
 )
 from service.api.schemas.datasets import DatasetInfo, DatasetList
 from service.api.schemas.problem import PROBLEM_RESPONSES
@@ -127,42 +127,43 @@ async def create_dataset(request: Request, response: Response, state: StateDep, 
         raise _rejected(rejection) from None
     finally:
         archive.unlink(missing_ok=True)
-    await anyio.to_thread.run_sync(set_dataset_owner, state, record.id, caller)
+    await set_dataset_owner(state, record.id, caller)
     response.headers["Location"] = f"/datasets/{record.id}"
     return _info(record)
 
 
 @router.get("", response_model=DatasetList, summary="Built-in datasets and uploads")
-def list_datasets(state: StateDep, store: DatasetsDep, caller: CallerDep) -> DatasetList:
+async def list_datasets(state: StateDep, store: DatasetsDep, caller: CallerDep) -> DatasetList:
     """The built-in datasets and the caller's own uploads (an admin's list holds every upload)."""
-    return DatasetList(datasets=[_info(r) for r in store.records() if dataset_visible(state, r, caller)])
+    records = await visible_datasets(state, await anyio.to_thread.run_sync(store.records), caller)
+    return DatasetList(datasets=[_info(r) for r in records])
 
 
 @router.get("/{dataset_id}", response_model=DatasetInfo, responses=_DATASET_RESPONSES, summary="One dataset")
-def get_dataset(dataset_id: str, state: StateDep, store: DatasetsDep) -> DatasetInfo:
-    return _info(find_dataset(state, store, dataset_id))
+async def get_dataset(dataset_id: str, state: StateDep, store: DatasetsDep) -> DatasetInfo:
+    return _info(await find_dataset(state, store, dataset_id))
 
 
 @router.get(
     "/{dataset_id}/preview.png", response_class=FileResponse, responses={**_DATASET_RESPONSES, 200: {"content": {"image/png": {}}}},
     summary="A contact sheet of the dataset's images",
 )
-def get_preview(dataset_id: str, state: StateDep, store: DatasetsDep) -> FileResponse:
-    find_dataset(state, store, dataset_id)
-    try:
-        return FileResponse(store.preview(dataset_id), media_type="image/png")
+async def get_preview(dataset_id: str, state: StateDep, store: DatasetsDep) -> FileResponse:
+    await find_dataset(state, store, dataset_id)
+    try:  # a built-in's contact sheet is drawn on first use: in a worker thread
+        return FileResponse(await anyio.to_thread.run_sync(store.preview, dataset_id), media_type="image/png")
     except UnknownDataset as error:
         raise unknown_dataset(error) from None
 
 
 @router.delete("/{dataset_id}", status_code=204, responses=_DATASET_RESPONSES, summary="Delete an uploaded dataset")
-def delete_dataset(dataset_id: str, state: StateDep, store: DatasetsDep) -> Response:
-    find_dataset(state, store, dataset_id)  # another owner's: 404, and nothing deleted
+async def delete_dataset(dataset_id: str, state: StateDep, store: DatasetsDep) -> Response:
+    await find_dataset(state, store, dataset_id)  # another owner's: 404, and nothing deleted
     try:
-        store.delete(dataset_id)
+        await anyio.to_thread.run_sync(store.delete, dataset_id)
     except UnknownDataset as error:
         raise unknown_dataset(error) from None
     except BuiltinReadOnly as error:
         raise Problem(409, "builtin-dataset", "Built-in datasets cannot be deleted", str(error)) from None
-    forget_dataset_owner(state, dataset_id)
+    await forget_dataset_owner(state, dataset_id)
     return Response(status_code=204)

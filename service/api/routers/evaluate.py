@@ -6,17 +6,16 @@ bicubic. Translators: L1/PSNR against the targets of paired data, FID on unpaire
 beside the identity's."""
 
 from fastapi import APIRouter, Response
-from starlette.concurrency import run_in_threadpool
 
 from models.manifest import Manifest
 from service.api.auth import RequireScope
 from service.api.dataset_refs import dataset_store, find_dataset
 from service.api.deps import IdempotencyKeyDep, PreferWaitDep, StateDep
-from service.api.errors import Problem, invalid
+from service.api.errors import invalid
 from service.api.jobs.answer import job_answer
 from service.api.jobs.idempotency import create_once
-from service.api.jobs.submit import enqueue
-from service.api.model_refs import resolve_model
+from service.api.jobs.plan import JobPlan
+from service.api.jobs.submit import submit_on_model
 from service.api.schemas.evaluate import EvaluateRequest
 from service.api.schemas.problem import PROBLEM_RESPONSES
 from service.api.schemas.webhooks import WEBHOOK_FIELDS
@@ -36,19 +35,8 @@ MEASURABLE_LAYOUTS = {"generate": ("images", "classes"), "upscale": ("images", "
                       "translate": ("paired", "unpaired")}
 
 
-def resolve_measurable(state, ref: str) -> Manifest:
-    """The version `ref` names, whatever its task (404 / 422 as resolve_model answers them)."""
-    for task in MEASURABLE_LAYOUTS:
-        try:
-            return resolve_model(state, ref, task)
-        except Problem as problem:
-            if problem.type != "wrong-task":
-                raise
-    raise invalid("model", f"{ref} is not a generate, upscale or translate model", "wrong_task")
-
-
-def resolve_dataset(state, ref: str, task: str) -> DatasetRecord:
-    record = find_dataset(state, dataset_store(state), ref)
+async def resolve_dataset(state, ref: str, task: str) -> DatasetRecord:
+    record = await find_dataset(state, dataset_store(state), ref)
     layouts = MEASURABLE_LAYOUTS[task]
     if record.layout not in layouts:
         raise invalid("dataset", f"{ref} is a {record.layout!r} dataset; a {task} model is measured against "
@@ -72,16 +60,16 @@ def resolve_extractor(state, requested: str, manifest: Manifest, record: Dataset
         raise invalid("extractor", str(unsuitable), "extractor_unsuitable") from None
 
 
-def submit_evaluate(state, request: EvaluateRequest) -> Job:
-    manifest = resolve_measurable(state, request.model)
-    record = resolve_dataset(state, request.dataset or manifest.provenance.dataset, manifest.task)
+async def evaluation_plan(state, request: EvaluateRequest, manifest: Manifest) -> JobPlan:
+    """The evaluation of `manifest`'s version, whatever its task, against its dataset."""
+    if manifest.task not in MEASURABLE_LAYOUTS:
+        raise invalid("model", f"{request.model} is not a generate, upscale or translate model", "wrong_task")
+    record = await resolve_dataset(state, request.dataset or manifest.provenance.dataset, manifest.task)
     choice = resolve_extractor(state, request.extractor, manifest, record)
     params = request.model_dump(exclude={"model", *WEBHOOK_FIELDS})
     params.update(dataset=record.id, extractor=choice.name if choice else "auto")
-    return enqueue(
-        state, kind="evaluate", model=ModelRef(name=manifest.name, version=manifest.version), params=params,
-        webhook=request.webhook_spec(),
-    )
+    return JobPlan("evaluate", ModelRef(name=manifest.name, version=manifest.version), params,
+                   webhook=request.webhook_spec())
 
 
 @router.post(
@@ -102,6 +90,8 @@ async def evaluate(
     by its scale. A translator's: L1/PSNR against B on paired data, FID against B on unpaired data,
     each beside the identity's. The figures are also recorded in the version's manifest under
     `metrics.evaluations` (GET /models/{name})."""
-    job = await run_in_threadpool(create_once, state, "evaluate", idempotency_key, request, response,
-                                  lambda: submit_evaluate(state, request))
-    return await job_answer(state, job, response, wait_s)
+    submitted = await create_once(
+        state, "evaluate", idempotency_key, request, response,
+        lambda: submit_on_model(state, request.model, lambda manifest: evaluation_plan(state, request, manifest)),
+    )
+    return await job_answer(state, submitted.job, response, wait_s)

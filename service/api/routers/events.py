@@ -13,7 +13,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header
 from fastapi.responses import StreamingResponse
-from starlette.concurrency import run_in_threadpool
 
 from service.api.caller import current_caller
 from service.api.deps import StateDep
@@ -82,9 +81,7 @@ async def stream_events(
     caller = current_caller()
     if caller is None:
         raise unknown_job(job_id)
-    await run_in_threadpool(check_job_owner, state, job_id, caller)  # another owner's: 404, like none
-    if await state.hub.status(job_id) is None:
-        raise unknown_job(job_id)
+    await check_job_owner(state, job_id, caller)  # none, or another owner's: 404 either way
     return StreamingResponse(
         job_events(state.hub, job_id, after),
         media_type="text/event-stream",

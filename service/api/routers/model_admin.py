@@ -24,8 +24,15 @@ from models.store import ALIAS_NAME, MODEL_NAME, UnknownModel, VersionInUse
 from service.api.auth import CallerDep, RequireScope
 from service.api.deps import PreferWaitDep, StateDep
 from service.api.errors import Problem, unknown_model
-from service.api.jobs.submit import enqueue
-from service.api.ownership import claim_model_name, model_owner, model_visible, owns
+from service.api.jobs.plan import JobPlan
+from service.api.jobs.submit import submit
+from service.api.ownership import (
+    claim_model_name,
+    model_owner,
+    model_visible,
+    owner_visible,
+    owns,
+)
 from service.api.schemas.model_upload import AliasRequest, ModelAliases, UploadManifest
 from service.api.schemas.problem import PROBLEM_RESPONSES
 from service.api.state import ApiState
@@ -91,11 +98,11 @@ def _manifest_of(text: str | None) -> UploadManifest:
                                                                                 for e in errors), errors=errors) from None
 
 
-def _may_change(state: ApiState, name: str, caller: ApiKey) -> None:
+async def _may_change(state: ApiState, name: str, caller: ApiKey) -> None:
     """404 for a model the caller cannot see; 403 for one it sees but may not change (bundled)."""
-    if not state.models.versions(name) or not model_visible(state, name, caller):
+    owner = await model_owner(state, name)
+    if not state.models.versions(name) or not owner_visible(owner, caller):
         raise unknown_model(UnknownModel(f"no model named {name!r}"))
-    owner = model_owner(state, name)
     if not (owns(caller, owner) if owner is not None else caller.is_admin):
         raise Problem(403, "read-only-model", "Model is read-only",
                       f"{name!r} is a bundled model; only an admin key may change it")
@@ -132,29 +139,25 @@ async def upload_version(name: str, request: Request, state: StateDep, caller: C
         bad_aliases = [a for a in manifest.aliases if not ALIAS_NAME.match(a) or a.isdigit()]
         if bad_aliases:
             raise _invalid("manifest.aliases", f"invalid alias(es) {bad_aliases}", "invalid_alias")
-        job = await anyio.to_thread.run_sync(partial(_queue_checks, state, name, folder.name, manifest, caller))
+        job = await _queue_checks(state, name, folder.name, manifest, caller)
         queued = True
     finally:
         if not queued:
             shutil.rmtree(folder, ignore_errors=True)
     wait = min(wait_s or DEFAULT_WAIT_S, state.settings.max_wait_s)
-    hub = getattr(state, "hub", None)
-    if hub is not None:
-        job = await hub.wait(job.id, wait) or job
-    else:
-        job = await anyio.to_thread.run_sync(partial(state.jobs.wait, job.id, wait)) or job
+    job = await state.hub.wait(job.id, wait) or job
     return await anyio.to_thread.run_sync(partial(_answer, state, job))
 
 
-def _queue_checks(state: ApiState, name: str, token: str, manifest: UploadManifest, caller: ApiKey) -> Job:
+async def _queue_checks(state: ApiState, name: str, token: str, manifest: UploadManifest, caller: ApiKey) -> Job:
     if state.models.versions(name):
-        current = state.models.resolve(name)
+        current = state.models.resolve_cached(name)
         if current.task != manifest.task:
             raise _invalid("manifest.task", f"{name!r} is a {current.task} model; its versions must be too", "wrong_task")
-    claim_model_name(state, name, caller)
+    await claim_model_name(state, name, caller)
     params = {"name": name, "upload": token, "manifest": manifest.model_dump(mode="json", exclude={"aliases"}),
               "aliases": manifest.aliases}
-    return enqueue(state, kind="register_model", model=None, params=params)
+    return (await submit(state, JobPlan("register_model", None, params))).job
 
 
 def _answer(state: ApiState, job: Job) -> Response:
@@ -178,10 +181,10 @@ def _answer(state: ApiState, job: Job) -> Response:
 
 @router.put("/{name}/aliases/{alias}", response_model=ModelAliases, responses=PROBLEM_RESPONSES,
             dependencies=[RequireScope("models:write")], summary="Point an alias at a version")
-def put_alias(name: str, alias: str, body: AliasRequest, state: StateDep, caller: CallerDep) -> ModelAliases:
-    _may_change(state, name, caller)
+async def put_alias(name: str, alias: str, body: AliasRequest, state: StateDep, caller: CallerDep) -> ModelAliases:
+    await _may_change(state, name, caller)
     try:
-        state.models.set_alias(name, alias, body.version)
+        await anyio.to_thread.run_sync(state.models.set_alias, name, alias, body.version)
     except ValueError:
         raise _invalid("alias", f"{alias!r} is not an alias: lowercase letters, digits, '.', '_', '-', "
                                 "starting with a letter", "invalid_alias") from None
@@ -192,10 +195,10 @@ def put_alias(name: str, alias: str, body: AliasRequest, state: StateDep, caller
 
 @router.delete("/{name}/versions/{version}", status_code=204, responses=PROBLEM_RESPONSES,
                dependencies=[RequireScope("models:write")], summary="Delete a version no alias points at")
-def delete_version(name: str, version: int, state: StateDep, caller: CallerDep) -> Response:
-    _may_change(state, name, caller)
+async def delete_version(name: str, version: int, state: StateDep, caller: CallerDep) -> Response:
+    await _may_change(state, name, caller)
     try:
-        state.models.delete_version(name, version)
+        await anyio.to_thread.run_sync(state.models.delete_version, name, version)
     except UnknownModel as missing:
         raise unknown_model(missing) from None
     except VersionInUse as in_use:
@@ -206,11 +209,11 @@ def delete_version(name: str, version: int, state: StateDep, caller: CallerDep) 
 @router.get("/{name}/versions/{version}/model.onnx", response_class=FileResponse,
             responses={200: {"content": {"application/octet-stream": {}}, "description": "The ONNX file"},
                        **PROBLEM_RESPONSES}, summary="Download a version's ONNX file")
-def download(name: str, version: str, state: StateDep, caller: CallerDep) -> FileResponse:
-    if not model_visible(state, name, caller):
+async def download(name: str, version: str, state: StateDep, caller: CallerDep) -> FileResponse:
+    if not await model_visible(state, name, caller):
         raise unknown_model(UnknownModel(f"no model named {name!r}"))
     try:
-        manifest = state.models.resolve(f"{name}:{version}")
+        manifest = state.models.resolve_cached(f"{name}:{version}")
     except UnknownModel as missing:
         raise unknown_model(missing) from None
     return FileResponse(state.models.onnx_path(manifest), media_type="application/octet-stream",

@@ -6,6 +6,8 @@ batcher with /generate, and the answer is read back from the job's output blob. 
 for the job as `Prefer: wait` does, on the event hub, holding no thread.
 """
 
+import hashlib
+from dataclasses import dataclass
 from functools import partial
 
 import anyio.to_thread
@@ -22,8 +24,10 @@ from models.store import UnknownModel
 from service.api.auth import RequireScope
 from service.api.caller import current_caller
 from service.api.deps import StateDep
-from service.api.jobs.cache import answer_from_cache, request_digest
-from service.api.jobs.submit import enqueue
+from service.api.errors import Problem
+from service.api.jobs.cache import request_digest
+from service.api.jobs.plan import JobPlan
+from service.api.jobs.submit import submit_on_model
 from service.api.oip_tensors import (
     HEADER_LENGTH,
     check_pixel_budget,
@@ -58,14 +62,22 @@ _ERROR_RESPONSES = {
 }
 
 
-def resolve(state: ApiState, name: str, version: str | None) -> Manifest:
+def _unknown(missing: UnknownModel) -> Problem:
+    return oip_error(404, str(missing), "unknown-model")
+
+
+async def resolve(state: ApiState, name: str, version: str | None) -> Manifest:
     caller = current_caller()
-    if caller is None or not model_visible(state, name, caller):  # another owner's: as if there were none
-        raise oip_error(404, f"no model named {name!r}", "unknown-model")
+    if caller is None or not await model_visible(state, name, caller):  # another owner's: as if there were none
+        raise _unknown(UnknownModel(f"no model named {name!r}"))
     try:
-        return state.models.resolve(f"{name}:{version}" if version else name)
+        return state.models.resolve_cached(_ref(name, version))
     except UnknownModel as missing:
-        raise oip_error(404, str(missing), "unknown-model") from None
+        raise _unknown(missing) from None
+
+
+def _ref(name: str, version: str | None) -> str:
+    return f"{name}:{version}" if version else name
 
 
 # -- server ------------------------------------------------------------------------------------
@@ -92,8 +104,8 @@ def ready(state: StateDep) -> Response:
 # -- models ------------------------------------------------------------------------------------
 
 
-def metadata(state: ApiState, name: str, version: str | None) -> ModelMetadata:
-    manifest = resolve(state, name, version)
+async def metadata(state: ApiState, name: str, version: str | None) -> ModelMetadata:
+    manifest = await resolve(state, name, version)
     spec = tensor_signature(manifest)
     parameters = {"version": str(manifest.version), "task": manifest.task}
     if isinstance(manifest.signature, TranslatorSignature):
@@ -109,31 +121,31 @@ def metadata(state: ApiState, name: str, version: str | None) -> ModelMetadata:
 
 
 @router.get("/models/{name}", response_model=ModelMetadata, responses=_ERROR_RESPONSES, summary="Model metadata")
-def model_metadata(name: str, state: StateDep) -> ModelMetadata:
-    return metadata(state, name, None)
+async def model_metadata(name: str, state: StateDep) -> ModelMetadata:
+    return await metadata(state, name, None)
 
 
 @router.get("/models/{name}/versions/{version}", response_model=ModelMetadata, responses=_ERROR_RESPONSES,
             summary="Model version metadata")
-def version_metadata(name: str, version: str, state: StateDep) -> ModelMetadata:
-    return metadata(state, name, version)
+async def version_metadata(name: str, version: str, state: StateDep) -> ModelMetadata:
+    return await metadata(state, name, version)
 
 
-def readiness(state: ApiState, name: str, version: str | None) -> Response:
-    manifest = resolve(state, name, version)
+async def readiness(state: ApiState, name: str, version: str | None) -> Response:
+    manifest = await resolve(state, name, version)
     if not state.models.onnx_path(manifest).is_file():
         raise oip_error(400, f"{manifest.ref} has no ONNX file", "model-not-ready")
     return Response(status_code=200)
 
 
 @router.get("/models/{name}/ready", responses=_ERROR_RESPONSES, summary="Model readiness")
-def model_ready(name: str, state: StateDep) -> Response:
-    return readiness(state, name, None)
+async def model_ready(name: str, state: StateDep) -> Response:
+    return await readiness(state, name, None)
 
 
 @router.get("/models/{name}/versions/{version}/ready", responses=_ERROR_RESPONSES, summary="Model version readiness")
-def version_ready(name: str, version: str, state: StateDep) -> Response:
-    return readiness(state, name, version)
+async def version_ready(name: str, version: str, state: StateDep) -> Response:
+    return await readiness(state, name, version)
 
 
 # -- infer -------------------------------------------------------------------------------------
@@ -188,18 +200,30 @@ async def read_body(request: Request) -> bytes:
 
 async def run_infer(state: ApiState, request: Request, name: str, version: str | None) -> Response:
     body = await read_body(request)
-    submitted = await anyio.to_thread.run_sync(
-        partial(submit, state, name, version, body, request.headers.get(HEADER_LENGTH))
-    )
-    job, infer_request, outputs, binary = submitted
-    timeout = _timeout(infer_request, state.settings.max_wait_s)
+    header_length = request.headers.get(HEADER_LENGTH)
+    checked: list[Checked] = []
+
+    async def plan_of(manifest: Manifest) -> JobPlan:
+        # Parsing and decoding tensors costs CPU in proportion to the body: in a worker thread.
+        checked.append(await anyio.to_thread.run_sync(partial(check, state, manifest, body, header_length)))
+        return checked[0].plan
+
+    submitted = await submit_on_model(state, _ref(name, version), plan_of, not_found=_unknown)
+    job, infer = submitted.job, checked[0]
+    timeout = _timeout(infer.request, state.settings.max_wait_s)
     if not job.status.is_terminal:
-        hub = getattr(state, "hub", None)
-        if hub is not None:
-            job = await hub.wait(job.id, timeout) or job
-        else:
-            job = await anyio.to_thread.run_sync(partial(state.jobs.wait, job.id, timeout)) or job
-    return await anyio.to_thread.run_sync(partial(answer, state, job, infer_request, outputs, binary, timeout))
+        job = await state.hub.wait(job.id, timeout) or job
+    if not job.status.is_terminal:
+        raise oip_error(504, f"inference did not finish within {timeout:g} s; job {job.id} goes on", "timeout")
+    if job.status != JobStatus.succeeded:
+        detail = job.error.detail if job.error else f"the job was {job.status.value}"
+        status = 500 if job.error and job.error.type == "internal" else 400
+        raise oip_error(status, detail, "inference-failed")
+    output = next((o for o in job.outputs if o.name == OUTPUT_NAME), None)
+    blob = await state.jobs_async.get_blob(output.sha256) if output is not None else None
+    if blob is None:
+        raise oip_error(410, f"the outputs of job {job.id} expired; send the request again", "output-expired")
+    return await anyio.to_thread.run_sync(partial(answer, job, infer, blob))
 
 
 def _timeout(request: InferRequest, max_wait_s: float) -> float:
@@ -209,9 +233,18 @@ def _timeout(request: InferRequest, max_wait_s: float) -> float:
     return min(float(wanted), max_wait_s)
 
 
-def submit(state: ApiState, name: str, version: str | None, body: bytes, header_length: str | None):
-    """Check the request against the model's tensors and queue it (or answer it from the cache)."""
-    manifest = resolve(state, name, version)
+@dataclass
+class Checked:
+    """An infer request checked against its model's tensors, and the job it plans."""
+
+    request: InferRequest
+    outputs: list[str]
+    binary: set[str]
+    plan: JobPlan
+
+
+def check(state: ApiState, manifest: Manifest, body: bytes, header_length: str | None) -> Checked:
+    """Check the request against the model's tensors and plan its job (answered from the cache, or queued)."""
     infer_request, binary_part = parse_body(body, header_length)
     _timeout(infer_request, state.settings.max_wait_s)
     direction = (infer_request.parameters or {}).get("direction", DEFAULT_DIRECTION)
@@ -223,37 +256,27 @@ def submit(state: ApiState, name: str, version: str | None, body: bytes, header_
     check_pixel_budget(arrays, spec, state.settings.max_input_pixels, state.settings.max_output_pixels)
     outputs, binary = requested_outputs(infer_request, spec)
     # Ordered as the signature, whatever order the client sent them in: one blob per content.
-    inputs_sha256 = state.jobs.put_blob(pack_tensors({s.name: arrays[s.name] for s in spec.inputs}))
+    tensors = pack_tensors({s.name: arrays[s.name] for s in spec.inputs})
+    inputs_sha256 = hashlib.sha256(tensors).hexdigest()
     model = ModelRef(name=manifest.name, version=manifest.version)
     params = {"inputs_sha256": inputs_sha256, "outputs": outputs, "direction": str(direction)}
     digest = request_digest("infer", model, params)  # the same tensors through the same version: the same answer
-    job = answer_from_cache(state, "infer", model, params, digest) or enqueue(
-        state, kind="infer", model=model, params=params, task_kwargs={"cache_digest": digest}
-    )
-    return job, infer_request, outputs, binary
+    plan = JobPlan("infer", model, params, digest=digest, task_kwargs={"cache_digest": digest},
+                   inputs={inputs_sha256: tensors})
+    return Checked(infer_request, outputs, binary, plan)
 
 
-def answer(state: ApiState, job: Job, request: InferRequest, outputs: list[str], binary: set[str],
-           timeout: float) -> Response:
-    if not job.status.is_terminal:
-        raise oip_error(504, f"inference did not finish within {timeout:g} s; job {job.id} goes on", "timeout")
-    if job.status != JobStatus.succeeded:
-        detail = job.error.detail if job.error else f"the job was {job.status.value}"
-        status = 500 if job.error and job.error.type == "internal" else 400
-        raise oip_error(status, detail, "inference-failed")
-    blob = next((state.jobs.get_blob(o.sha256) for o in job.outputs if o.name == OUTPUT_NAME), None)
-    if blob is None:
-        raise oip_error(410, f"the outputs of job {job.id} expired; send the request again", "output-expired")
+def answer(job: Job, infer: Checked, blob: bytes) -> Response:
+    """The finished job's output tensors, as the client asked for them (JSON or binary)."""
     try:
         tensors = unpack_tensors(blob)
     except TensorBlobError as broken:
         raise oip_error(500, f"job {job.id} left unreadable outputs: {broken}", "internal") from None
     response = InferResponse(
-        model_name=job.model.name, model_version=str(job.model.version), id=request.id,
+        model_name=job.model.name, model_version=str(job.model.version), id=infer.request.id,
         parameters={"job_id": job.id, "cached": job.cached}, outputs=[],
     )
-    body, header_length = encode_response(response, {name: tensors[name] for name in outputs}, binary)
+    body, header_length = encode_response(response, {name: tensors[name] for name in infer.outputs}, infer.binary)
     if header_length is None:
         return Response(body, media_type="application/json")
     return Response(body, media_type="application/octet-stream", headers={HEADER_LENGTH: str(header_length)})
-

@@ -4,7 +4,6 @@ import secrets
 
 from fastapi import APIRouter, Response
 from pydantic import ValidationError
-from starlette.concurrency import run_in_threadpool
 
 from models.shapes import start_size
 from service.api.auth import RequireScope
@@ -14,8 +13,9 @@ from service.api.deps import IdempotencyKeyDep, PreferWaitDep, StateDep
 from service.api.errors import invalid, pydantic_field_errors, validation_problem
 from service.api.jobs.answer import job_answer
 from service.api.jobs.idempotency import create_once
-from service.api.jobs.submit import enqueue
-from service.api.ownership import claim_model_name, find_job
+from service.api.jobs.plan import JobPlan, Submitted
+from service.api.jobs.submit import submit
+from service.api.ownership import claim_model_name, visible_job
 from service.api.schemas.problem import PROBLEM_RESPONSES
 from service.api.schemas.train import ArchitectureInfo, ArchitectureList, TrainRequest
 from service.api.schemas.webhooks import WEBHOOK_FIELDS
@@ -41,8 +41,8 @@ def validate_hyperparameters(family: Family, given: dict) -> dict:
         raise validation_problem(pydantic_field_errors(error, ("hyperparameters",))) from None
 
 
-def resolve_dataset(state, family: Family, ref: str) -> DatasetRecord:
-    record = find_dataset(state, dataset_store(state), ref)
+async def resolve_dataset(state, family: Family, ref: str) -> DatasetRecord:
+    record = await find_dataset(state, dataset_store(state), ref)
     if record.layout not in family.layouts:
         raise invalid(
             "dataset", f"{ref} is a {record.layout!r} dataset; {family.name} trains on {', '.join(family.layouts)}",
@@ -68,10 +68,11 @@ def resolve_image_size(requested: int | None, record: DatasetRecord) -> int:
 RESUMABLE = (JobStatus.canceled, JobStatus.failed)
 
 
-def resumed_params(state, request: TrainRequest) -> dict:
+async def resumed_params(state, request: TrainRequest) -> dict:
     """The params of a run that continues `resume_from`'s newest checkpoint: that job's settings,
     with this request's steps, promotion and schedule of checkpoints and samples."""
-    old = find_job(state, request.resume_from, current_caller())  # another owner's: 404
+    old = visible_job(await state.jobs_async.get(request.resume_from), request.resume_from,
+                      current_caller())  # another owner's: 404
     if old.kind != "train" or old.status not in RESUMABLE:
         raise invalid("resume_from", f"job {old.id} is a {old.status.value} {old.kind} job; only canceled or failed "
                       "training jobs can be resumed", "not_resumable")
@@ -101,33 +102,28 @@ def resumed_hyperparameters(old_params: dict, changes: dict) -> dict:
     return validate_hyperparameters(family, {**old, **changes})
 
 
-def submit_train(state, request: TrainRequest) -> Job:
+async def submit_train(state, request: TrainRequest) -> Submitted:
     if request.register_only and not request.resume_from:
         raise invalid("register_only", "register_only needs resume_from: the job whose checkpoint to register",
                       "needs_resume_from")
     if request.resume_from:
-        params = resumed_params(state, request)
-        caller = current_caller()
-        claim_model_name(state, request.model_name, caller)
-        return start_training(state, caller, lambda: enqueue(
-            state, kind="train", model=None, params=params, webhook=request.webhook_spec(),
-        ))
-    family = resolve_family(request.architecture)
-    hyperparameters = validate_hyperparameters(family, request.hyperparameters)
-    record = resolve_dataset(state, family, request.dataset)
-    params = request.model_dump(exclude=set(WEBHOOK_FIELDS))
-    params.update(
-        hyperparameters=hyperparameters,
-        image_size=resolve_image_size(request.image_size, record),
-        seed=request.seed if request.seed is not None else secrets.randbelow(2**32),
-    )
-    if request.steps is None and request.epochs is None:
-        params["steps"] = 1000
+        params = await resumed_params(state, request)
+    else:
+        family = resolve_family(request.architecture)
+        hyperparameters = validate_hyperparameters(family, request.hyperparameters)
+        record = await resolve_dataset(state, family, request.dataset)
+        params = request.model_dump(exclude=set(WEBHOOK_FIELDS))
+        params.update(
+            hyperparameters=hyperparameters,
+            image_size=resolve_image_size(request.image_size, record),
+            seed=request.seed if request.seed is not None else secrets.randbelow(2**32),
+        )
+        if request.steps is None and request.epochs is None:
+            params["steps"] = 1000
     caller = current_caller()
-    claim_model_name(state, request.model_name, caller)  # another owner's name: 409
-    return start_training(state, caller, lambda: enqueue(
-        state, kind="train", model=None, params=params, webhook=request.webhook_spec(),
-    ))
+    await claim_model_name(state, request.model_name, caller)  # another owner's name: 409
+    plan = JobPlan("train", None, params, webhook=request.webhook_spec())
+    return await start_training(state, caller, lambda: submit(state, plan))
 
 
 @router.post(
@@ -142,9 +138,9 @@ async def train(
 ) -> Job:
     """Queue a training job on the `training` queue. Follow it with GET /jobs/{id}/events; when it
     succeeds its generator is registered as the next version of `model_name` and served at once."""
-    job = await run_in_threadpool(create_once, state, "train", idempotency_key, request, response,
+    submitted = await create_once(state, "train", idempotency_key, request, response,
                                   lambda: submit_train(state, request))
-    return await job_answer(state, job, response, wait_s)
+    return await job_answer(state, submitted.job, response, wait_s)
 
 
 @router.get("/train/architectures", response_model=ArchitectureList, summary="What POST /train can train")

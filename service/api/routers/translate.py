@@ -3,7 +3,6 @@
 import hashlib
 
 from fastapi import APIRouter, Request, Response
-from starlette.concurrency import run_in_threadpool
 
 from models.manifest import Manifest
 from service.api.auth import RequireScope
@@ -11,10 +10,10 @@ from service.api.deps import IdempotencyKeyDep, PreferWaitDep, StateDep
 from service.api.errors import Problem
 from service.api.image_input import receive_image_request, validate_fields
 from service.api.jobs.answer import AcceptImageDep, answer, negotiate
-from service.api.jobs.cache import answer_from_cache, request_digest
+from service.api.jobs.cache import request_digest
 from service.api.jobs.idempotency import create_once
-from service.api.jobs.submit import enqueue
-from service.api.model_refs import resolve_model
+from service.api.jobs.plan import JobPlan
+from service.api.jobs.submit import submit_on_model
 from service.api.schemas.one_call import ONE_CALL_RESPONSES, JobAnswer
 from service.api.schemas.problem import PROBLEM_RESPONSES
 from service.api.schemas.translate import (
@@ -66,27 +65,24 @@ async def translate(request: Request, state: StateDep, response: Response, wait_
     )
     fields: TranslateRequest = negotiate(validate_fields(TranslateRequest, upload.fields), image, pictures=1)
     body = TranslateBody(**fields.model_dump(), image_sha256=hashlib.sha256(upload.data).hexdigest())
-    job = await run_in_threadpool(
-        create_once, state, "translate", idempotency_key, body, response, lambda: submit_translate(state, body, upload)
+    submitted = await create_once(
+        state, "translate", idempotency_key, body, response,
+        lambda: submit_on_model(state, body.model, lambda manifest: translation_plan(state, body, upload, manifest),
+                                task="translate", with_picture=image is not None),
     )
-    return await answer(state, job, response, wait_s, image=image, inline=fields.inline)
+    return await answer(state, submitted.job, response, wait_s, image=image, inline=fields.inline,
+                        picture=submitted.picture)
 
 
-def submit_translate(state, body: TranslateBody, upload) -> Job:
-    manifest = resolve_model(state, body.model, "translate")
+def translation_plan(state, body: TranslateBody, upload, manifest: Manifest) -> JobPlan:
     check_direction(manifest, body.direction)
     model = ModelRef(name=manifest.name, version=manifest.version)
     # The webhook says where to report, not what to compute: it stays out of params and the cache key.
     params = body.model_dump(exclude={"model", *WEBHOOK_FIELDS})
     params.update(width=upload.image.size[0], height=upload.image.size[1])
     digest = request_digest("translate", model, params)
-    webhook = body.webhook_spec()
-    job = answer_from_cache(state, "translate", model, params, digest, webhook)
-    if job is None:
-        state.jobs.put_blob(upload.data)  # the worker reads the image from here, by its digest
-        pixels = upload.image.size[0] * upload.image.size[1]
-        job = enqueue(
-            state, kind="translate", model=model, params=params, task_kwargs={"cache_digest": digest}, webhook=webhook,
-            route=route_by_size("translate", pixels, state.settings.heavy_pixels),
-        )
-    return job
+    pixels = upload.image.size[0] * upload.image.size[1]
+    # The worker reads the image from Redis, by its digest: stored with the job's record.
+    return JobPlan("translate", model, params, digest=digest, webhook=body.webhook_spec(),
+                   task_kwargs={"cache_digest": digest}, inputs={body.image_sha256: upload.data},
+                   route=route_by_size("translate", pixels, state.settings.heavy_pixels))

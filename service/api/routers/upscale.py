@@ -4,7 +4,6 @@ import hashlib
 
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel
-from starlette.concurrency import run_in_threadpool
 
 from models.inference.imaging import DecodedImage
 from models.manifest import Manifest
@@ -13,9 +12,10 @@ from service.api.deps import IdempotencyKeyDep, PreferWaitDep, StateDep
 from service.api.errors import Problem, invalid
 from service.api.image_input import receive_image_request, validate_fields
 from service.api.jobs.answer import AcceptImageDep, answer, negotiate
-from service.api.jobs.cache import answer_from_cache, request_digest
+from service.api.jobs.cache import request_digest
 from service.api.jobs.idempotency import create_once
-from service.api.jobs.submit import enqueue
+from service.api.jobs.plan import JobPlan
+from service.api.jobs.submit import submit_on_model
 from service.api.model_refs import resolve_model
 from service.api.schemas.one_call import ONE_CALL_RESPONSES, JobAnswer
 from service.api.schemas.problem import PROBLEM_RESPONSES
@@ -86,42 +86,39 @@ async def upscale(request: Request, state: StateDep, response: Response, wait_s:
     as base64). Deterministic, so a repeat of the same image and fields is answered from the result
     cache (`cached: true`) without a worker."""
     settings = state.settings
-    def refuse_early(size: tuple[int, int], fields: dict) -> None:
+    async def refuse_early(size: tuple[int, int], fields: dict) -> None:
         # An input at the pixel limit is cheap to read the size of and dear to decode: refuse an
         # output that would be too large before decoding it.
         early = validate_fields(UpscaleRequest, fields)
-        check_sizes(early, resolve_model(state, early.model, "upscale"), size, settings.max_output_pixels)
+        check_sizes(early, await resolve_model(state, early.model, "upscale"), size, settings.max_output_pixels)
 
     received = await receive_image_request(request, max_bytes=settings.max_image_bytes,
                                            max_pixels=settings.max_input_pixels, before_decode=refuse_early)
     body = negotiate(validate_fields(UpscaleRequest, received.fields), image, pictures=1)
     keyed = _Keyed(request=body, image_sha256=hashlib.sha256(received.data).hexdigest())
+    submitted = await create_once(
+        state, "upscale", idempotency_key, keyed, response,
+        lambda: submit_on_model(state, body.model,
+                                lambda manifest: upscale_plan(state, body, received.data, keyed.image_sha256, received.image,
+                                                             manifest),
+                                task="upscale", with_picture=image is not None),
+    )
+    return await answer(state, submitted.job, response, wait_s, image=image, inline=body.inline,
+                        picture=submitted.picture)
 
-    def create() -> Job:
-        return create_once(state, "upscale", idempotency_key, keyed, response,
-                           lambda: submit_upscale(state, body, received.data, received.image))
 
-    job = await run_in_threadpool(create)
-    return await answer(state, job, response, wait_s, image=image, inline=body.inline)
-
-
-def submit_upscale(state, request: UpscaleRequest, data: bytes, image: DecodedImage) -> Job:
-    manifest = resolve_model(state, request.model, "upscale")
+def upscale_plan(state, request: UpscaleRequest, data: bytes, sha256: str, image: DecodedImage,
+                 manifest: Manifest) -> JobPlan:
     outscale = check_sizes(request, manifest, image.size, state.settings.max_output_pixels)
     model = ModelRef(name=manifest.name, version=manifest.version)
     params = request.model_dump(exclude={"model", *WEBHOOK_FIELDS})
-    params.update(outscale=outscale, image_sha256=hashlib.sha256(data).hexdigest(), input_size=list(image.size),
+    params.update(outscale=outscale, image_sha256=sha256, input_size=list(image.size),
                   input_bits=16 if image.max_value > 255 else 8)
     digest = request_digest("upscale", model, params)
-    webhook = request.webhook_spec()
-    job = answer_from_cache(state, "upscale", model, params, digest, webhook)
-    if job is None:
-        # The bytes live as long as a result does; the worker decodes them again (cheap next to the network).
-        state.jobs.put_blob(data)
-        largest = max(outscale, manifest.signature.scale)  # the network's output is held too
-        pixels = round(image.size[0] * largest) * round(image.size[1] * largest)
-        job = enqueue(
-            state, kind="upscale", model=model, params=params, task_kwargs={"cache_digest": digest}, webhook=webhook,
-            route=route_by_size("upscale", pixels, state.settings.heavy_pixels),
-        )
-    return job
+    largest = max(outscale, manifest.signature.scale)  # the network's output is held too
+    pixels = round(image.size[0] * largest) * round(image.size[1] * largest)
+    # The bytes live as long as a result does, stored with the job's record; the worker decodes
+    # them again (cheap next to the network).
+    return JobPlan("upscale", model, params, digest=digest, webhook=request.webhook_spec(),
+                   task_kwargs={"cache_digest": digest}, inputs={sha256: data},
+                   route=route_by_size("upscale", pixels, state.settings.heavy_pixels))

@@ -1,10 +1,9 @@
-"""The API's manifest cache answers from memory and still sees every change to the registry at once."""
+"""ModelStore.resolve_cached answers from memory and still sees every change to the registry at once."""
 
 import pytest
 
 from models.manifest import GeneratorSignature, Provenance
 from models.store import ModelStore, UnknownModel
-from service.api.model_refs import ManifestCache
 
 
 def register(store: ModelStore, onnx: bytes, tmp_path, aliases=("latest",)) -> int:
@@ -20,36 +19,42 @@ def register(store: ModelStore, onnx: bytes, tmp_path, aliases=("latest",)) -> i
 def test_a_repeat_is_served_from_memory(tmp_path, monkeypatch):
     store = ModelStore(tmp_path / "models")
     register(store, b"one", tmp_path)
-    cache = ManifestCache(store)
-    first = cache.resolve("toy")
+    first = store.resolve_cached("toy")
     monkeypatch.setattr(store, "resolve", lambda ref: pytest.fail("read the registry again"))
-    assert cache.resolve("toy") is first
+    assert store.resolve_cached("toy") is first
 
 
 def test_a_new_version_a_moved_alias_and_a_rewrite_are_seen_at_once(tmp_path):
     store = ModelStore(tmp_path / "models")
     register(store, b"one", tmp_path)
-    cache = ManifestCache(store)
-    assert cache.resolve("toy").version == 1 and cache.resolve("toy:latest").version == 1
+    assert store.resolve_cached("toy").version == 1 and store.resolve_cached("toy:latest").version == 1
     register(store, b"two", tmp_path)
-    assert cache.resolve("toy").version == 2 and cache.resolve("toy:latest").version == 2
+    assert store.resolve_cached("toy").version == 2 and store.resolve_cached("toy:latest").version == 2
     store.set_alias("toy", "stable", 1)
-    assert cache.resolve("toy:stable").version == 1
+    assert store.resolve_cached("toy:stable").version == 1
     store.set_alias("toy", "stable", 2)
-    assert cache.resolve("toy:stable").version == 2
+    assert store.resolve_cached("toy:stable").version == 2
     store.update_metrics("toy", 2, {"fid": 12.5})
-    assert cache.resolve("toy:2").metrics["fid"] == 12.5
-    assert cache.resolve("toy").metrics["fid"] == 12.5
+    assert store.resolve_cached("toy:2").metrics["fid"] == 12.5
+    assert store.resolve_cached("toy").metrics["fid"] == 12.5
 
 
 def test_a_deleted_version_is_unknown_at_once(tmp_path):
     store = ModelStore(tmp_path / "models")
     register(store, b"one", tmp_path)
     register(store, b"two", tmp_path, aliases=())
-    cache = ManifestCache(store)
-    assert cache.resolve("toy:2").version == 2
+    assert store.resolve_cached("toy:2").version == 2
     store.delete_version("toy", 2)
     with pytest.raises(UnknownModel):
-        cache.resolve("toy:2")
+        store.resolve_cached("toy:2")
     with pytest.raises(UnknownModel):
-        cache.resolve("other")
+        store.resolve_cached("other")
+
+
+def test_an_exact_version_is_checked_by_its_manifest_alone(tmp_path, monkeypatch):
+    store = ModelStore(tmp_path / "models")
+    register(store, b"one", tmp_path)
+    first = store.resolve_cached("toy:1")
+    register(store, b"two", tmp_path)  # the folder and the aliases change; version 1 does not
+    monkeypatch.setattr(store, "resolve", lambda ref: pytest.fail("read the registry again"))
+    assert store.resolve_cached("toy:1") is first

@@ -1,0 +1,79 @@
+"""The store's Lua scripts, and how a status change calls them (the same arguments from either side).
+
+A status change is a compare-and-set in one script: the API cancelling and a worker starting the
+same job can't both win.
+"""
+
+import json
+from collections.abc import Iterable
+from typing import Any
+
+from service.core import keys
+from service.core.job_store.codec import EVENTS_MAXLEN, encode_fields
+from service.core.jobs import JobStatus
+
+# KEYS: job hash, event stream, set of running jobs, the events channel (told the job id and its
+# new status, so a waiter for the end sleeps through the rest), the index of queued jobs (a job
+# that leaves `queued` leaves it).
+# ARGV: allowed current statuses (comma separated JSON strings), stream length, what to do with
+# the running set on success ('add', 'remove', or 'keep'; 'remove' happens even when the move is refused, since the caller is done
+# with the job either way), '1' to answer the whole record, the job id, then field/value pairs
+# to write, "status" first (so ARGV[7] is the new status, announced without reading it back),
+# up to ARGV[last] (each script using this body sets `last` first).
+# Answers {status found, record...}; the write happened only if that status was allowed.
+_MOVE = """
+local current = redis.call('HGET', KEYS[1], 'status')
+if not current then return {false} end
+if ARGV[3] == 'remove' then redis.call('SREM', KEYS[3], ARGV[5]) end
+local allowed = false
+for status in string.gmatch(ARGV[1], '[^,]+') do
+  if status == current then allowed = true end
+end
+if allowed then
+  local fields = {}
+  for i = 6, last do fields[#fields + 1] = ARGV[i] end
+  redis.call('HSET', KEYS[1], unpack(fields))
+  redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', 'event', 'status', 'data', ARGV[7])
+  redis.call('PUBLISH', KEYS[4], ARGV[5] .. ' ' .. ARGV[7])
+  if current == '"queued"' then redis.call('ZREM', KEYS[5], ARGV[5]) end
+  if ARGV[3] == 'add' then redis.call('SADD', KEYS[3], ARGV[5]) end
+end
+if ARGV[4] == '1' then return {current, redis.call('HGETALL', KEYS[1])} end
+return {current}
+"""
+TRANSITION = "local last = #ARGV\n" + _MOVE
+# A worker taking a job: its lease (KEYS[6]) for the owner and TTL that end ARGV, kept if the owner
+# holds it already (a retried round trip), then the transition. {false, 'leased'}: someone else's.
+TAKE = """
+local last = #ARGV - 2
+local holder = redis.call('GET', KEYS[6])
+if holder and holder ~= ARGV[#ARGV - 1] then return {false, 'leased'} end
+redis.call('SET', KEYS[6], ARGV[#ARGV - 1], 'EX', ARGV[#ARGV])
+""" + _MOVE
+
+# A lease is renewed or released only by the worker that holds it.
+# A lease that lapsed while Redis was away (its TTL ran out during an outage) is taken back by
+# its holder if nobody took it meanwhile: the job never stopped running.
+RENEW_LEASE = """
+local holder = redis.call('GET', KEYS[1])
+if holder == ARGV[1] then return redis.call('EXPIRE', KEYS[1], ARGV[2]) end
+if not holder then redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2]) return 1 end
+return 0
+"""
+RELEASE_LEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+
+def move_arguments(job_id: str, allowed: Iterable[JobStatus], to: JobStatus, fields: dict[str, Any], *,
+                   running: str, answer_job: bool, lease: tuple[str, int] | None = None) -> tuple[list[str], list[Any]]:
+    """KEYS and ARGV of TRANSITION, or with `lease` (owner, TTL) of TAKE."""
+    values = encode_fields({"status": to.value, **fields})  # status first: the script announces ARGV[7]
+    flat = [item for pair in values.items() for item in pair]
+    script_keys = [keys.job(job_id), keys.job_events(job_id), keys.RUNNING, keys.EVENTS_CHANNEL, keys.QUEUED]
+    args = [",".join(json.dumps(s.value) for s in allowed), EVENTS_MAXLEN, running, "1" if answer_job else "0",
+            job_id, *flat]
+    if lease is not None:
+        return [*script_keys, keys.lease(job_id)], [*args, *lease]
+    return script_keys, args
