@@ -23,7 +23,13 @@ from service.core.jobs import Job, JobError, JobKind, JobOutput, JobStatus
 from service.core.logs import job_logging
 from service.core.routing import COALESCED_KINDS, coalesced_task, route_of
 from workers.context import WorkerContext, worker_context
-from workers.lease import LeaseTaken, hold_lease, keep_leases, lease_owner
+from workers.lease import (
+    LeaseTaken,
+    hold_lease,
+    keep_leases,
+    lease_owner,
+    stop_renewing,
+)
 from workers.outage import REDIS_DOWN, StoreUnavailable, best_effort, ride_out
 from workers.webhooks import notify
 
@@ -103,9 +109,10 @@ def run_jobs(context: WorkerContext, jobs: list[tuple[str, Callable[[Job], JobRe
     is acknowledged after all of them."""
     store, settings = context.jobs, context.settings
     owner, started = _take(store, [job_id for job_id, _ in jobs], settings.lease_ttl_s, settings.outage_bound_s)
-    runs = [partial(_run_logged, store, started[job_id], work, settings.outage_bound_s)
+    released: set[str] = set()  # jobs whose end let go of their lease in the same call
+    runs = [partial(_run_logged, store, started[job_id], work, settings.outage_bound_s, (owner, released))
             for job_id, work in jobs if job_id in started]
-    with keep_leases(store, list(started), owner, settings.lease_ttl_s):
+    with keep_leases(store, list(started), owner, settings.lease_ttl_s, released):
         # The last one in this thread: a lone job (every job at concurrency 1) then costs no hand-off.
         futures = [_job_pool(context).submit(run) for run in runs[:-1]]
         for wait in [*runs[-1:], *(future.result for future in futures)]:
@@ -121,6 +128,9 @@ def _logging_lost_ends(run: Callable[[], Any]) -> None:
 
 def _take(store: JobStore, job_ids: list[str], ttl_s: int, outage_bound_s: float) -> tuple[str, dict[str, Job]]:
     """Lease and start the jobs of one message; answers the lease owner and the jobs to run."""
+    receipts = getattr(current_app, "ganforge_receipts", None)
+    if receipts is not None:
+        receipts.taken(job_ids)  # being taken: the take's own writes say more than a receipt would
     owner = lease_owner()
     answers = ride_out(lambda: store.take_many(job_ids, owner, ttl_s, started_at=utcnow()), outage_bound_s,
                        "taking the jobs")
@@ -140,9 +150,10 @@ def _take(store: JobStore, job_ids: list[str], ttl_s: int, outage_bound_s: float
     return owner, started
 
 
-def _run_logged(store: JobStore, job: Job, work: Callable[[Job], JobResult], outage_bound_s: float) -> Job | None:
+def _run_logged(store: JobStore, job: Job, work: Callable[[Job], JobResult], outage_bound_s: float,
+                lease: tuple[str, set[str]] | None = None) -> Job | None:
     with job_logging(job.id):
-        return _run_started(store, job, work, outage_bound_s)
+        return _run_started(store, job, work, outage_bound_s, lease)
 
 
 def run_job(store: JobStore, job_id: str, lease_ttl_s: int, work: Callable[[Job], JobResult], *,
@@ -170,11 +181,14 @@ def _may_run(found: JobStatus | None, job: Job | None) -> bool:
     return False
 
 
-def _run_started(store: JobStore, job: Job, work: Callable[[Job], JobResult], outage_bound_s: float) -> Job | None:
+def _run_started(store: JobStore, job: Job, work: Callable[[Job], JobResult], outage_bound_s: float,
+                 lease: tuple[str, set[str]] | None = None) -> Job | None:
+    """`lease`: (its owner, the set of jobs whose lease their end let go of) to let go of the
+    job's lease in the call that ends it; None when the caller lets go of it itself."""
     job_id = job.id
     notify(current_app, job, "start")  # the app of the task running this job
     started = time.perf_counter()
-    finish = partial(_finish, store, job_id, outage_bound_s=outage_bound_s)
+    finish = partial(_finish, store, job_id, outage_bound_s=outage_bound_s, lease=lease)
     try:
         result = _work_through_outages(store, job, work, outage_bound_s)
     except JobFailed as failure:
@@ -215,9 +229,18 @@ def _work_through_outages(store: JobStore, job: Job, work: Callable[[Job], JobRe
 
 
 def _finish(store: JobStore, job_id: str, status: JobStatus, *, outage_bound_s: float = 120.0,
-            before: Callable[[Any], None] | None = None, **fields: Any) -> None:
-    # The job's end must not be lost: ride out an outage; past the bound, say so in the log.
-    found = ride_out(lambda: store.finish(job_id, status, finished_at=utcnow(), before=before, **fields),
+            before: Callable[[Any], None] | None = None, lease: tuple[str, set[str]] | None = None,
+            **fields: Any) -> None:
+    owner = lease[0] if lease is not None else None
+    # The job's end must not be lost: ride out an outage; past the bound, say so in the log. The
+    # lease is renewed until the end lands (an outage may outlast its TTL), and let go of with it.
+    found = ride_out(lambda: store.finish(job_id, status, finished_at=utcnow(), before=before, release=owner,
+                                          **fields),
                      max(outage_bound_s, 1.0), f"recording the job as {status.value}")
+    if lease is not None:
+        # A beat already on its way may take the lease back for one TTL: the job has ended, so
+        # that only makes a late redelivery of its message leave it, as it would anyway.
+        stop_renewing(job_id, owner)
+        lease[1].add(job_id)
     if found != JobStatus.running:
         log.info("job became %s while it ran; its %s result is dropped", found, status.value)

@@ -119,10 +119,16 @@ def hold_lease(store: JobStore, job_id: str, ttl_s: int, *, outage_bound_s: floa
         best_effort(lambda: store.release_lease(job_id, owner), "releasing the lease")  # else it lapses
 
 
+def stop_renewing(job_id: str, owner: str) -> None:
+    """The job is ending: its lease is let go of with its end (`JobStore.finish(release=owner)`)."""
+    _keeper.remove(job_id, owner)
+
+
 @contextmanager
-def keep_leases(store: JobStore, job_ids: list[str], owner: str, ttl_s: int) -> Iterator[None]:
-    """Renew leases already taken (`JobStore.take_many`) while the block runs, then let them
-    all go in one round trip."""
+def keep_leases(store: JobStore, job_ids: list[str], owner: str, ttl_s: int,
+                released: set[str] | None = None) -> Iterator[None]:
+    """Renew leases already taken (`JobStore.take_many`) while the block runs, then let go of
+    those still held in one round trip (`released`: the jobs whose end let go of theirs already)."""
     for job_id in job_ids:
         _keeper.add(store, job_id, owner, ttl_s)
     try:
@@ -130,4 +136,6 @@ def keep_leases(store: JobStore, job_ids: list[str], owner: str, ttl_s: int) -> 
     finally:
         for job_id in job_ids:
             _keeper.remove(job_id, owner)
-        best_effort(lambda: store.release_leases(job_ids, owner), "releasing the leases")  # else they lapse
+        held = [job_id for job_id in job_ids if released is None or job_id not in released]
+        if held:
+            best_effort(lambda: store.release_leases(held, owner), "releasing the leases")  # else they lapse

@@ -8,6 +8,12 @@ and goes back to sleep), a `Prefer: wait` only when the job has ended (it then r
 once). An idle stream or a pending wait is then an asyncio task and an Event, not a thread held
 in a blocking XREAD.
 
+An end's announcement also carries the finished record (a JSON object of the hash's fields, as
+the status script read it when it wrote the end), so a waiter answers without reading it back.
+The process that queued a job `expect`s it, before the job can end: its wait then starts asleep,
+with no read of the status (the job is queued: this process just wrote it so), and an end
+announced before the wait began is kept for it.
+
 Pub/sub is best effort (a message published while the subscription reconnects is lost), so a
 waiter also looks at its stream every `RECHECK_S` on its own, and every waiter is woken when the
 subscription comes back.
@@ -30,6 +36,7 @@ from service.core.jobs import Job, JobStatus
 log = logging.getLogger(__name__)
 
 RECHECK_S = 5.0
+MAX_EXPECTED = 10_000
 
 
 class EventHub:
@@ -38,6 +45,11 @@ class EventHub:
         self.redis = jobs.redis
         self._waiters: dict[str, set[asyncio.Event]] = defaultdict(set)  # SSE: every event
         self._enders: dict[str, set[asyncio.Event]] = defaultdict(set)  # waits: the end only
+        # Jobs this process queued and will answer: job id -> the end announced (its record's JSON),
+        # None while none was, "" when one may have been lost (the subscription came back).
+        self._expected: dict[str, str | None] = {}
+        # The record announced with a watched job's end, for its waiters.
+        self._ends: dict[str, str] = {}
         self._task: asyncio.Task | None = None
 
     # -- the one subscription of this process -------------------------------------------------
@@ -65,8 +77,9 @@ class EventHub:
                         # With a timeout: a quiet channel is not an error; the health check PINGs.
                         message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=10.0)
                         if message is not None and message["type"] == "message":
-                            job_id, _, status = message["data"].decode().partition(" ")
-                            self._wake(job_id, status)
+                            job_id, _, rest = message["data"].decode().partition(" ")
+                            status, _, record = rest.partition(" ")
+                            self._wake(job_id, status, record)
             except asyncio.CancelledError:
                 raise
             except (RedisError, OSError) as error:
@@ -74,15 +87,34 @@ class EventHub:
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
 
-    def _wake(self, job_id: str, status: str = "") -> None:
-        """`status`: the JSON of the job's new status, "" for an event that changed none."""
+    def _wake(self, job_id: str, status: str = "", record: str = "") -> None:
+        """`status`: the JSON of the job's new status, "" for an event that changed none; `record`:
+        with an end, the finished record's fields as a JSON object ("" if not told)."""
         for event in self._waiters.get(job_id, ()):
             event.set()
         if status and JobStatus(json.loads(status)).is_terminal:
+            if record:
+                if job_id in self._expected:
+                    self._expected[job_id] = record
+                if job_id in self._enders:
+                    self._ends[job_id] = record
             for event in self._enders.get(job_id, ()):
                 event.set()
 
+    def expect(self, job_id: str) -> None:
+        """This process just queued the job and will wait for it (`wait`), or let it go (`forget`):
+        from now on its end is kept for that wait."""
+        self._expected[job_id] = None
+        while len(self._expected) > MAX_EXPECTED:  # a job nobody waited for: its answer went another way
+            del self._expected[next(iter(self._expected))]
+
+    def forget(self, job_id: str) -> None:
+        self._expected.pop(job_id, None)
+
     def _wake_all(self) -> None:
+        for job_id, end in self._expected.items():
+            if end is None:
+                self._expected[job_id] = ""  # an end may have gone unannounced: its wait reads the status
         for table in (self._waiters, self._enders):
             for events in table.values():
                 for event in events:
@@ -146,10 +178,17 @@ class EventHub:
         through the job's start and progress: one read of the status before it sleeps, and the
         record once the end is announced (the announcement names the final status, so reading
         the status again would only cost a round trip on the answer's path)."""
+        end = self._expected.get(job_id, "")
+        if end:  # it ended before this wait began
+            del self._expected[job_id]
+            return _announced(end)
+        expected = end is None
         with self._watch(job_id, self._enders) as ended:
+            self._expected.pop(job_id, None)  # from here on the watch keeps its end
             try:
                 async with asyncio.timeout(timeout_s):
-                    status = await self.status(job_id)
+                    # A job this process just queued is queued: no need to read that back.
+                    status = JobStatus.queued if expected else await self.status(job_id)
                     while status is not None and not status.is_terminal:
                         try:
                             await asyncio.wait_for(ended.wait(), RECHECK_S)
@@ -157,7 +196,8 @@ class EventHub:
                             status = await self.status(job_id)
                             continue
                         ended.clear()  # an end announced from here on wakes us again
-                        job = await self.get(job_id)
+                        record = self._ends.pop(job_id, None)
+                        job = _announced(record) if record else await self.get(job_id)
                         if job is None or job.status.is_terminal:
                             return job
                         status = job.status  # woken for a re-delivered job that runs again: sleep on
@@ -165,4 +205,12 @@ class EventHub:
                         return None  # expired or never was
             except TimeoutError:
                 pass
+            finally:
+                if job_id not in self._enders or not self._enders[job_id] - {ended}:
+                    self._ends.pop(job_id, None)
         return await self.get(job_id)
+
+
+def _announced(record: str) -> Job:
+    """The finished job from the record its end's announcement carried."""
+    return Job.model_validate({name: json.loads(value) for name, value in json.loads(record).items()})

@@ -14,8 +14,23 @@ from celery import Celery
 from kombu.exceptions import OperationalError
 from kombu.transport import redis as kombu_redis
 
+from service.core.job_store import SyncAtomicBatch
 from service.core.routing import INFERENCE_QUEUE, task_routes
 from service.core.settings import Settings
+
+
+class _QoS(kombu_redis.QoS):
+    """kombu's bookkeeping of a fetched message (the `unacked` hash and its index, written on
+    delivery and removed on ack) as one script call each (job_store/batch.py), not MULTI, two
+    commands, EXEC: atomic as before, two commands on the wire instead of eight per message."""
+
+    @contextmanager
+    def pipe_or_acquire(self, pipe=None, client=None):
+        if pipe:
+            yield pipe
+        else:
+            with self.channel.conn_or_acquire(client) as client:
+                yield SyncAtomicBatch(client)
 
 
 class _RedisChannel(kombu_redis.Channel):
@@ -31,8 +46,11 @@ class _RedisChannel(kombu_redis.Channel):
     as unrecoverable. A connection error instead is ignored on close, and the messages stay in the
     unacked set for the reaper (workers/reaper.py).
 
-    And inside `execute_with_message`, its publish batches put messages on the caller's pipeline.
+    And inside `execute_with_message`, its publish batches put messages on the caller's pipeline;
+    its unacked bookkeeping is one command per change (`_QoS`).
     """
+
+    QoS = _QoS
 
     @contextmanager
     def conn_or_acquire(self, client=None):

@@ -104,6 +104,8 @@ async def job_answer(state: ApiState, job: Job, response: Response, wait_s: floa
             job = await state.hub.wait(job.id, applied) or job
             response.headers["Preference-Applied"] = f"wait={applied:g}"
     finally:
+        if state.hub is not None:
+            state.hub.forget(job.id)  # answered: nothing more to keep for it
         if state.coalescer is not None:
             state.coalescer.answered(job.id)  # its client no longer waits to be coalesced with
     response.headers["Location"] = f"/jobs/{job.id}"

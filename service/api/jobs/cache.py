@@ -8,7 +8,7 @@ from service.api.caller import current_owner
 from service.api.jobs.answer import picture_output
 from service.api.jobs.plan import JobPlan, Submitted, new_job_id, stage_new_job
 from service.api.state import ApiState
-from service.core.job_store import utcnow
+from service.core.job_store import AtomicBatch, utcnow
 from service.core.jobs import Job, JobKind, JobOutput, JobStatus, JobWebhook, ModelRef
 from service.core.queue import execute_with_message_async
 from service.core.routing import WEBHOOK_ROUTE
@@ -31,8 +31,8 @@ async def answer_from_cache(state: ApiState, plan: JobPlan, raw: bytes, *, with_
     there, picture = await state.jobs_async.cache_check(entry, fetch=shown.sha256 if shown else None)
     if not there:
         return None  # evicted under memory pressure: compute again
-    # Born finished, so no reader races these writes: no MULTI/EXEC needed around them.
-    writes = state.redis_async.pipeline(transaction=False)
+    # Born finished: its record and index as one command (job_store/batch.py).
+    writes = AtomicBatch(state.redis_async)
     stage_new_job(state, writes, job)
     if job.webhook is not None and job.webhook.wants("completed"):
         # No worker ran it, so nobody else reports its end; by name, as the API imports no task code.

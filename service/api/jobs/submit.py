@@ -110,6 +110,8 @@ async def enqueue(state: ApiState, plan: JobPlan, *, queue_depth: int) -> Job:
         created_at=utcnow(), webhook=plan.webhook, owner=current_owner(),
     )
     task_kwargs = plan.task_kwargs or {}
+    if state.hub is not None:
+        state.hub.expect(job.id)  # before it can end: its end's announcement is kept for the answer's wait
 
     def record(pipe: Any) -> None:  # its inputs, the job, how it is queued (for the reaper), its owner's index
         for sha256, data in (plan.inputs or {}).items():

@@ -14,6 +14,7 @@ Both sides share the key layout (service/core/keys.py) and the encoding and stag
 (codec.py); `JobStore` and `AsyncJobStore` put each side's parts together on one client.
 """
 
+from service.core.job_store.batch import AtomicBatch, SyncAtomicBatch
 from service.core.job_store.codec import cache_blobs, output_entries, utcnow
 from service.core.job_store.events import MAX_BLOCK_MS, AsyncJobEvents, JobEvents
 from service.core.job_store.leases import JobLeases, QueueBook
@@ -26,8 +27,8 @@ from service.core.job_store.outputs import (
 from service.core.job_store.records import AsyncJobRecords, JobRecords
 
 __all__ = [
-    "MAX_BLOCK_MS", "AsyncJobEvents", "AsyncJobOutputs", "AsyncJobRecords", "AsyncJobStore", "AsyncResultCache",
-    "JobEvents", "JobLeases", "JobOutputs", "JobRecords", "JobStore", "QueueBook", "ResultCache", "cache_blobs",
+    "MAX_BLOCK_MS", "AsyncJobEvents", "AtomicBatch", "AsyncJobOutputs", "AsyncJobRecords", "AsyncJobStore", "AsyncResultCache",
+    "JobEvents", "JobLeases", "JobOutputs", "JobRecords", "JobStore", "QueueBook", "ResultCache", "SyncAtomicBatch", "cache_blobs",
     "output_entries", "utcnow",
 ]
 

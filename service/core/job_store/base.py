@@ -18,6 +18,7 @@ class SyncPart:
         self.output_ttl_s = output_ttl_s
         self._transition = client.register_script(scripts.TRANSITION)
         self._take = client.register_script(scripts.TAKE)
+        self._finish = client.register_script(scripts.FINISH)
         self._renew_lease = client.register_script(scripts.RENEW_LEASE)
         self._release_lease = client.register_script(scripts.RELEASE_LEASE)
 
@@ -33,7 +34,7 @@ class SyncPart:
             except redis.exceptions.NoScriptError:
                 if attempt == 2:
                     raise
-                for script in (self._transition, self._take, self._renew_lease, self._release_lease):
+                for script in (self._transition, self._take, self._finish, self._renew_lease, self._release_lease):
                     self.redis.script_load(script.script)
         raise AssertionError("unreachable")
 

@@ -76,15 +76,18 @@ class JobRecords(SyncPart):
                           running="add", answer_job=True)
 
     def finish(self, job_id: str, to: JobStatus, *, before: Callable[[redis.client.Pipeline], None] | None = None,
-               **fields: Any) -> JobStatus | None:
+               release: str | None = None, **fields: Any) -> JobStatus | None:
         """running -> `to`, and off the running set whether or not the job was still running.
-        `before` puts writes on the same round trip, ahead of the status change (the job's outputs)."""
+        `before` puts writes on the same round trip, ahead of the status change (the job's outputs);
+        `release` (the lease's owner) lets go of the job's lease in the same call."""
         if before is None:
-            found, _ = self._move(job_id, {JobStatus.running}, to, fields, running="remove")
+            found, _ = _moved(self._move_call(job_id, {JobStatus.running}, to, fields, running="remove",
+                                              answer_job=False, release=release), False)
             return found
         def build(pipe: redis.client.Pipeline) -> None:
             before(pipe)
-            self._move_call(job_id, {JobStatus.running}, to, fields, running="remove", answer_job=False, pipe=pipe)
+            self._move_call(job_id, {JobStatus.running}, to, fields, running="remove", answer_job=False, pipe=pipe,
+                            release=release)
         found, _ = _moved(self._scripted(build)[-1], False)
         return found
 
@@ -105,12 +108,13 @@ class JobRecords(SyncPart):
 
     def _move_call(self, job_id: str, allowed: Iterable[JobStatus], to: JobStatus, fields: dict[str, Any], *,
                    running: str, answer_job: bool, pipe: redis.client.Pipeline | None = None,
-                   lease: tuple[str, int] | None = None) -> Any:
+                   lease: tuple[str, int] | None = None, release: str | None = None) -> Any:
         """The transition script, called now or, with `pipe`, queued on it (see `_scripted`);
-        with `lease` (owner, TTL), the script that takes the job's lease first."""
+        with `lease` (owner, TTL), the script that takes the job's lease first; with `release`
+        (owner), the one that lets go of it first."""
         script_keys, args = move_arguments(job_id, allowed, to, fields, running=running, answer_job=answer_job,
-                                           lease=lease)
-        script = self._transition if lease is None else self._take
+                                           lease=lease, release=release)
+        script = self._take if lease is not None else self._finish if release is not None else self._transition
         if pipe is not None:
             return pipe.evalsha(script.sha, len(script_keys), *script_keys, *args)
         return script(keys=script_keys, args=args)

@@ -4,6 +4,7 @@ A status change is a compare-and-set in one script: the API cancelling and a wor
 same job can't both win.
 """
 
+import hashlib
 import json
 from collections.abc import Iterable
 from typing import Any
@@ -13,7 +14,8 @@ from service.core.job_store.codec import EVENTS_MAXLEN, encode_fields
 from service.core.jobs import JobStatus
 
 # KEYS: job hash, event stream, set of running jobs, the events channel (told the job id and its
-# new status, so a waiter for the end sleeps through the rest), the index of queued jobs (a job
+# new status, so a waiter for the end sleeps through the rest, and with an end the whole record as
+# a JSON object of the hash's fields, so the waiter need not read it back), the index of queued jobs (a job
 # that leaves `queued` leaves it).
 # ARGV: allowed current statuses (comma separated JSON strings), stream length, what to do with
 # the running set on success ('add', 'remove', or 'keep'; 'remove' happens even when the move is refused, since the caller is done
@@ -34,7 +36,14 @@ if allowed then
   for i = 6, last do fields[#fields + 1] = ARGV[i] end
   redis.call('HSET', KEYS[1], unpack(fields))
   redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', 'event', 'status', 'data', ARGV[7])
-  redis.call('PUBLISH', KEYS[4], ARGV[5] .. ' ' .. ARGV[7])
+  local note = ARGV[5] .. ' ' .. ARGV[7]
+  if ARGV[7] == '"succeeded"' or ARGV[7] == '"failed"' or ARGV[7] == '"canceled"' then
+    local all = redis.call('HGETALL', KEYS[1])
+    local record = {}
+    for i = 1, #all, 2 do record[all[i]] = all[i + 1] end
+    note = note .. ' ' .. cjson.encode(record)
+  end
+  redis.call('PUBLISH', KEYS[4], note)
   if current == '"queued"' then redis.call('ZREM', KEYS[5], ARGV[5]) end
   if ARGV[3] == 'add' then redis.call('SADD', KEYS[3], ARGV[5]) end
 end
@@ -49,6 +58,27 @@ local last = #ARGV - 2
 local holder = redis.call('GET', KEYS[6])
 if holder and holder ~= ARGV[#ARGV - 1] then return {false, 'leased'} end
 redis.call('SET', KEYS[6], ARGV[#ARGV - 1], 'EX', ARGV[#ARGV])
+""" + _MOVE
+
+# Commands that land together (batch.AtomicBatch): ARGV holds, for each, its length then its
+# name and arguments. pcall: a refused command (a full Redis refuses the first write, before any
+# landed) ends the script with Redis's own error, code and all, as a refused EXEC would.
+RUN = """
+local i = 1
+while i <= #ARGV do
+  local count = tonumber(ARGV[i])
+  local reply = redis.pcall(unpack(ARGV, i + 1, i + count))
+  if type(reply) == 'table' and reply.err then return reply end
+  i = i + count + 1
+end
+return 1
+"""
+RUN_SHA = hashlib.sha1(RUN.encode()).hexdigest()
+# A worker ending a job: its lease (KEYS[6]) let go of if the owner that ends ARGV holds it, then
+# the transition (a refused one too: the worker is done with the job either way), in one call.
+FINISH = """
+local last = #ARGV - 1
+if redis.call('GET', KEYS[6]) == ARGV[#ARGV] then redis.call('DEL', KEYS[6]) end
 """ + _MOVE
 
 # A lease is renewed or released only by the worker that holds it.
@@ -67,8 +97,9 @@ return 0
 
 
 def move_arguments(job_id: str, allowed: Iterable[JobStatus], to: JobStatus, fields: dict[str, Any], *,
-                   running: str, answer_job: bool, lease: tuple[str, int] | None = None) -> tuple[list[str], list[Any]]:
-    """KEYS and ARGV of TRANSITION, or with `lease` (owner, TTL) of TAKE."""
+                   running: str, answer_job: bool, lease: tuple[str, int] | None = None,
+                   release: str | None = None) -> tuple[list[str], list[Any]]:
+    """KEYS and ARGV of TRANSITION, with `lease` (owner, TTL) of TAKE, with `release` (owner) of FINISH."""
     values = encode_fields({"status": to.value, **fields})  # status first: the script announces ARGV[7]
     flat = [item for pair in values.items() for item in pair]
     script_keys = [keys.job(job_id), keys.job_events(job_id), keys.RUNNING, keys.EVENTS_CHANNEL, keys.QUEUED]
@@ -76,4 +107,6 @@ def move_arguments(job_id: str, allowed: Iterable[JobStatus], to: JobStatus, fie
             job_id, *flat]
     if lease is not None:
         return [*script_keys, keys.lease(job_id)], [*args, *lease]
+    if release is not None:
+        return [*script_keys, keys.lease(job_id)], [*args, release]
     return script_keys, args
