@@ -1,5 +1,6 @@
 """One call per state change (issue 25, item 2), on a real redis-server: a new job's writes as one
-script call, a job's end announced with its record, its lease let go of with its end."""
+script call, a job's end announced with its record, its outputs written and its lease let go of
+in the call that ends it."""
 
 import asyncio
 import json
@@ -58,9 +59,14 @@ def test_an_end_is_announced_with_its_record_and_lets_go_of_the_lease(store):
     assert found == JobStatus.queued and job.status == JobStatus.running
     pubsub = store.redis.pubsub(ignore_subscribe_messages=True)
     pubsub.subscribe(keys.EVENTS_CHANNEL)
-    assert store.finish("end-1", JobStatus.succeeded, release="me", finished_at=utcnow(),
+    def outputs(pipe):  # what a task's result writes ahead of its end, in the same call
+        pipe.set("gf-test:output-of-end-1", b"\x89PNG\x00bytes", ex=60)
+
+    assert store.finish("end-1", JobStatus.succeeded, release="me", before=outputs, finished_at=utcnow(),
                         metrics={"x": 1}) == JobStatus.running
     assert not store.redis.exists(keys.lease("end-1"))
+    assert store.redis.get("gf-test:output-of-end-1") == b"\x89PNG\x00bytes"
+    assert 0 < store.redis.ttl("gf-test:output-of-end-1") <= 60
     message = None
     for _ in range(50):
         message = pubsub.get_message(timeout=0.1)

@@ -34,7 +34,8 @@ class _Batch(CoreCommands):
     def __len__(self) -> int:
         return len(self.commands)
 
-    def _argv(self) -> list[Any]:
+    def argv(self) -> list[Any]:
+        """The commands in scripts.RUN's format: each one's length, then its name and arguments."""
         flat: list[Any] = []
         for command in self.commands:
             flat += [len(command), *command]
@@ -50,7 +51,7 @@ class AtomicBatch(_Batch):
     async def execute(self) -> None:
         if not self.commands:
             return
-        flat = self._argv()
+        flat = self.argv()
         try:
             await self.client.evalsha(scripts.RUN_SHA, 0, *flat)
         except NoScriptError:  # Redis lost its script cache (a restart): EVAL loads it again
@@ -66,7 +67,7 @@ class SyncAtomicBatch(_Batch):
     def execute(self) -> None:
         if not self.commands:
             return
-        flat = self._argv()
+        flat = self.argv()
         try:
             self.client.evalsha(scripts.RUN_SHA, 0, *flat)
         except NoScriptError:

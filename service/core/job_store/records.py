@@ -8,6 +8,7 @@ import redis
 
 from service.core import keys
 from service.core.job_store.base import AsyncPart, SyncPart
+from service.core.job_store.batch import SyncAtomicBatch
 from service.core.job_store.codec import (
     decode_field,
     decode_record,
@@ -79,7 +80,17 @@ class JobRecords(SyncPart):
                release: str | None = None, **fields: Any) -> JobStatus | None:
         """running -> `to`, and off the running set whether or not the job was still running.
         `before` puts writes on the same round trip, ahead of the status change (the job's outputs);
-        `release` (the lease's owner) lets go of the job's lease in the same call."""
+        `release` (the lease's owner) lets go of the job's lease in the same call, and then `before`'s
+        writes go in that call too (one command: scripts.FINISH)."""
+        if release is not None:
+            writes = None
+            if before is not None:
+                batch = SyncAtomicBatch(self.redis)
+                before(batch)
+                writes = batch.argv()
+            found, _ = _moved(self._move_call(job_id, {JobStatus.running}, to, fields, running="remove",
+                                              answer_job=False, release=release, writes=writes), False)
+            return found
         if before is None:
             found, _ = _moved(self._move_call(job_id, {JobStatus.running}, to, fields, running="remove",
                                               answer_job=False, release=release), False)
@@ -108,12 +119,13 @@ class JobRecords(SyncPart):
 
     def _move_call(self, job_id: str, allowed: Iterable[JobStatus], to: JobStatus, fields: dict[str, Any], *,
                    running: str, answer_job: bool, pipe: redis.client.Pipeline | None = None,
-                   lease: tuple[str, int] | None = None, release: str | None = None) -> Any:
+                   lease: tuple[str, int] | None = None, release: str | None = None,
+                   writes: list[Any] | None = None) -> Any:
         """The transition script, called now or, with `pipe`, queued on it (see `_scripted`);
         with `lease` (owner, TTL), the script that takes the job's lease first; with `release`
         (owner), the one that lets go of it first."""
         script_keys, args = move_arguments(job_id, allowed, to, fields, running=running, answer_job=answer_job,
-                                           lease=lease, release=release)
+                                           lease=lease, release=release, writes=writes)
         script = self._take if lease is not None else self._finish if release is not None else self._transition
         if pipe is not None:
             return pipe.evalsha(script.sha, len(script_keys), *script_keys, *args)

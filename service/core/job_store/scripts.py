@@ -74,10 +74,19 @@ end
 return 1
 """
 RUN_SHA = hashlib.sha1(RUN.encode()).hexdigest()
-# A worker ending a job: its lease (KEYS[6]) let go of if the owner that ends ARGV holds it, then
-# the transition (a refused one too: the worker is done with the job either way), in one call.
+# A worker ending a job, in one call: the writes that belong to its end (its outputs' bytes, its
+# cache entry: in RUN's format, ahead of the status change, a client that saw the end finds them),
+# its lease (KEYS[6]) let go of if the owner that ends ARGV holds it, then the transition (a refused
+# one too: the worker is done with the job either way). ARGV ends: writes..., their length, owner.
 FINISH = """
-local last = #ARGV - 1
+local writes = tonumber(ARGV[#ARGV - 1])
+local last = #ARGV - 2 - writes
+local i = last + 1
+while i <= last + writes do
+  local count = tonumber(ARGV[i])
+  redis.call(unpack(ARGV, i + 1, i + count))
+  i = i + count + 1
+end
 if redis.call('GET', KEYS[6]) == ARGV[#ARGV] then redis.call('DEL', KEYS[6]) end
 """ + _MOVE
 
@@ -98,8 +107,9 @@ return 0
 
 def move_arguments(job_id: str, allowed: Iterable[JobStatus], to: JobStatus, fields: dict[str, Any], *,
                    running: str, answer_job: bool, lease: tuple[str, int] | None = None,
-                   release: str | None = None) -> tuple[list[str], list[Any]]:
-    """KEYS and ARGV of TRANSITION, with `lease` (owner, TTL) of TAKE, with `release` (owner) of FINISH."""
+                   release: str | None = None, writes: list[Any] | None = None) -> tuple[list[str], list[Any]]:
+    """KEYS and ARGV of TRANSITION, with `lease` (owner, TTL) of TAKE, with `release` (owner) of
+    FINISH (`writes`: its writes in RUN's format)."""
     values = encode_fields({"status": to.value, **fields})  # status first: the script announces ARGV[7]
     flat = [item for pair in values.items() for item in pair]
     script_keys = [keys.job(job_id), keys.job_events(job_id), keys.RUNNING, keys.EVENTS_CHANNEL, keys.QUEUED]
@@ -108,5 +118,6 @@ def move_arguments(job_id: str, allowed: Iterable[JobStatus], to: JobStatus, fie
     if lease is not None:
         return [*script_keys, keys.lease(job_id)], [*args, *lease]
     if release is not None:
-        return [*script_keys, keys.lease(job_id)], [*args, release]
+        writes = writes or []
+        return [*script_keys, keys.lease(job_id)], [*args, *writes, len(writes), release]
     return script_keys, args
