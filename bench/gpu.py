@@ -37,6 +37,7 @@ from typing import Any
 
 from bench import gpu_serving, gpu_training
 from bench.gpu_training import FAMILIES, Scale, error_text
+from bench.machine import cpu_model
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -122,17 +123,6 @@ def _nvidia_smi() -> dict | str:
         return error_text(error)
 
 
-def _cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as info:
-            for line in info:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def environment(device: str) -> dict:
     import torch
 
@@ -143,7 +133,7 @@ def environment(device: str) -> dict:
         "torch": torch.__version__,
         "torch_cuda": torch.version.cuda,
         "cudnn": torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None,
-        "cpu_model": _cpu_model(),
+        "cpu_model": cpu_model(),
         "cpu_count": os.cpu_count(),
         "usable_cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
         "torch_threads": torch.get_num_threads(),

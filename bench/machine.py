@@ -5,10 +5,8 @@ import platform
 import sys
 from datetime import UTC, datetime
 
-from models.inference.sessions import usable_cores
 
-
-def _cpu_model() -> str:
+def cpu_model() -> str:
     try:
         with open("/proc/cpuinfo") as info:
             for line in info:
@@ -38,13 +36,17 @@ def _version(module: str) -> str | None:
 
 
 def describe() -> dict:
+    from models.inference.sessions import (
+        usable_cores,  # onnxruntime: imported here, so bench.gpu can use cpu_model without it
+    )
+
     usable = usable_cores()
     load = os.getloadavg() if hasattr(os, "getloadavg") else None
     return {
         "date_utc": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "host": platform.node(),
         "os": f"{platform.system()} {platform.release()}",
-        "cpu_model": _cpu_model(),
+        "cpu_model": cpu_model(),
         "logical_cores": os.cpu_count(),
         "usable_cores": usable,
         "ram_gib": _memory_gib(),
