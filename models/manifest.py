@@ -105,6 +105,26 @@ class UpscalerSignature(BaseModel):
 Signature = GeneratorSignature | TranslatorSignature | UpscalerSignature
 
 
+class SourceFile(BaseModel):
+    """One checkpoint file an imported version was made from."""
+
+    name: str = Field(description="The file's name as uploaded.", examples=["netG.pth"])
+    sha256: str = Field(description="SHA-256 of the file's bytes.",
+                        examples=["9f2c1a7e0b8d4c6f5a3e2d1c0b9a8f7e6d5c4b3a2f1e0d9c8b7a6f5e4d3c2b1a"])
+
+
+class ImportedFrom(BaseModel):
+    """Where an imported version's weights came from: another project's checkpoint format."""
+
+    format: str = Field(description="Checkpoint format it was read as.", examples=["pytorch-examples-dcgan"])
+    files: list[SourceFile] = Field(description="The uploaded files, in the order the format reads them.",
+                                    examples=[[{"name": "netG.pth", "sha256": "9f2c1a7e0b8d4c6f5a3e2d1c0b9a8f7e6d5c4b3a2f1e0d9c8b7a6f5e4d3c2b1a"}]])
+    options: dict[str, Any] = Field(default_factory=dict, description="Options the import was given.",
+                                    examples=[{"netG": "unet_256", "norm": "batch"}])
+    notes: list[str] = Field(default_factory=list, description="What the conversion inferred or chose, for a reader.",
+                             examples=[["nz=100, ngf=64, nc=3 read from the tensor shapes"]])
+
+
 class Provenance(BaseModel):
     """Where a version came from, enough to reproduce it."""
 
@@ -118,6 +138,9 @@ class Provenance(BaseModel):
                                 examples=["python -m training.cli dcgan --dataset mnist-5k --conditional ..."])
     hyperparameters: dict[str, Any] = Field(default_factory=dict, description="Trainer settings used.",
                                             examples=[{"lr_g": 0.0002, "batch_size": 64}])
+    imported_from: ImportedFrom | None = Field(
+        None, description="Set for a version imported from a checkpoint (POST /models/{name}/import): the format, "
+        "each file's name and SHA-256, and the options.", examples=[None])
 
 
 class Manifest(BaseModel):

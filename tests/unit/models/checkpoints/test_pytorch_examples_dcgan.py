@@ -1,0 +1,120 @@
+"""pytorch-examples-dcgan: random weights under netG.pth's names, converted, equal to the reference
+network computed step by step with torch.nn.functional."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+from safetensors.torch import save_file
+
+from models.checkpoints import convert
+from models.checkpoints.base import Checkpoint, CheckpointRejected
+from models.checkpoints.loading import load_checkpoint
+from models.checkpoints.publish import (
+    import_aliases,
+    import_provenance,
+    publish_conversion,
+)
+from models.checkpoints.pytorch_examples_dcgan import expected_layout
+from models.inference.latents import sample_latents
+from models.inference.sessions import open_session
+from models.manifest import SourceFile
+from models.store import ModelStore
+
+
+def reference_state(nz: int = 7, ngf: int = 2, nc: int = 3, seed: int = 0) -> dict[str, torch.Tensor]:
+    """netG.state_dict() of dcgan/main.py's Generator, random, with batch-norm statistics far from 0/1."""
+    generator = torch.Generator().manual_seed(seed)
+    state = {}
+    for key, shape in expected_layout(nz, ngf, nc).items():
+        if key.endswith("num_batches_tracked"):
+            state[key] = torch.tensor(12)
+        elif key.endswith("running_var"):
+            state[key] = torch.rand(shape, generator=generator) + 0.5
+        else:
+            state[key] = torch.randn(shape, generator=generator) * 0.5
+    return state
+
+
+def reference_forward(state: dict[str, torch.Tensor], z: torch.Tensor) -> torch.Tensor:
+    """dcgan/main.py's Generator in eval mode: z [N, nz] as [N, nz, 1, 1], four (deconv, BN, ReLU), deconv, tanh."""
+    x = z[:, :, None, None]
+    for conv, norm in ((0, 1), (3, 4), (6, 7), (9, 10)):
+        x = F.conv_transpose2d(x, state[f"main.{conv}.weight"], stride=1 if conv == 0 else 2, padding=0 if conv == 0 else 1)
+        x = F.batch_norm(x, state[f"main.{norm}.running_mean"], state[f"main.{norm}.running_var"],
+                         state[f"main.{norm}.weight"], state[f"main.{norm}.bias"], training=False, eps=1e-5)
+        x = F.relu(x)
+    return torch.tanh(F.conv_transpose2d(x, state["main.12.weight"], stride=2, padding=1))
+
+
+@pytest.mark.parametrize("saved_as", ["torch", "safetensors"])
+def test_converted_generator_equals_the_reference(tmp_path, saved_as):
+    state = reference_state(nz=7, ngf=2, nc=3)
+    path = tmp_path / ("netG.pth" if saved_as == "torch" else "netG.safetensors")
+    torch.save(state, path) if saved_as == "torch" else save_file(state, path)
+    conversion = convert("pytorch-examples-dcgan", [load_checkpoint(path)], {})
+    assert conversion.task == "generate" and conversion.architecture == "dcgan_generator"
+    assert conversion.config == {"latent_dim": 7, "channels": 3, "image_size": 64, "base_features": 2}
+    signature = conversion.signature
+    assert (signature.latent_dim, signature.image_size, signature.channels, signature.inputs) == (7, 64, 3, ["z"])
+    z = torch.randn(4, 7, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        ours = conversion.networks["generator"](z)
+    expected = reference_forward(state, z)
+    assert ours.shape == (4, 3, 64, 64)
+    assert (ours - expected).abs().max().item() <= 1e-4
+
+
+def test_gray_and_wider_nets_and_dataparallel_names(tmp_path):
+    state = {f"module.{k}": v for k, v in reference_state(nz=5, ngf=3, nc=1).items()}
+    torch.save(state, tmp_path / "netG.pth")
+    conversion = convert("pytorch-examples-dcgan", [load_checkpoint(tmp_path / "netG.pth")], {})
+    assert conversion.config == {"latent_dim": 5, "channels": 1, "image_size": 64, "base_features": 3}
+
+
+def test_mis_shaped_missing_and_unexpected_tensors_are_named():
+    state = reference_state()
+    state["main.4.weight"] = torch.ones(5)
+    with pytest.raises(CheckpointRejected, match=r"mis-shaped tensors: main\.4\.weight \(5,\) \(expected \(8,\)\)"):
+        convert("pytorch-examples-dcgan", [_checkpoint(state)], {})
+    state = reference_state()
+    del state["main.7.running_var"]
+    state["main.99.weight"] = torch.ones(1)
+    with pytest.raises(CheckpointRejected) as refused:
+        convert("pytorch-examples-dcgan", [_checkpoint(state)], {})
+    assert "missing tensors: main.7.running_var" in str(refused.value)
+    assert "unexpected tensors: main.99.weight" in str(refused.value)
+
+
+def test_other_layouts_and_options_are_refused():
+    with pytest.raises(CheckpointRejected, match="main.0.weight"):
+        convert("pytorch-examples-dcgan", [_checkpoint({"conv1.weight": torch.ones(3, 3, 3, 3)})], {})
+    with pytest.raises(CheckpointRejected, match="takes no options"):
+        convert("pytorch-examples-dcgan", [_checkpoint(reference_state())], {"nz": 100})
+    with pytest.raises(CheckpointRejected, match="one file"):
+        convert("pytorch-examples-dcgan", [_checkpoint(reference_state())] * 2, {})
+
+
+def test_published_version_serves_the_reference_and_keeps_latest(tmp_path):
+    """Exported with the parity check, registered with its provenance; a second import leaves
+    `latest` where it was unless promoted."""
+    state = reference_state(nz=6, ngf=1, nc=3)
+    conversion = convert("pytorch-examples-dcgan", [_checkpoint(state)], {})
+    store = ModelStore(tmp_path / "models")
+    files = [SourceFile(name="netG.pth", sha256="ab" * 32)]
+    provenance = import_provenance("pytorch-examples-dcgan", files, {}, conversion.notes)
+    first = publish_conversion(conversion, store, "dcgan64", provenance, import_aliases(store, "dcgan64", None))
+    assert first.version == 1 and first.parity_max_abs_diff <= 1e-4
+    assert first.provenance.trainer == "import:pytorch-examples-dcgan"
+    assert first.provenance.imported_from.files == files
+    z = sample_latents(3, 2, 6)
+    (served,) = open_session(store.onnx_path(first)).run(["images"], {"z": z})
+    assert abs(served - reference_forward(state, torch.from_numpy(z)).numpy()).max() <= 1e-4
+
+    second = publish_conversion(conversion, store, "dcgan64", provenance, import_aliases(store, "dcgan64", None))
+    assert second.version == 2 and store.aliases("dcgan64") == {"latest": 1}
+    publish_conversion(conversion, store, "dcgan64", provenance, import_aliases(store, "dcgan64", "always"))
+    assert store.aliases("dcgan64") == {"latest": 3}
+
+
+def _checkpoint(state):
+    return Checkpoint(filename="netG.pth", content=state)
