@@ -6,7 +6,16 @@ discovered by file name), so a grep for a name finds where it is defined; the re
 imports none of them, and no member imports this module.
 """
 
-from models import cyclegan, dcgan, pix2pix, rrdb, sr_discriminator, srresnet, stylegan2  # noqa: F401  (registers them)
+from models import (  # noqa: F401  (registers them)
+    cyclegan,
+    dcgan,
+    pix2pix,
+    rrdb,
+    sr_discriminator,
+    srresnet,
+    srvgg,
+    stylegan2,
+)
 from models.registry import build, names, register, registered
 
 __all__ = ["build", "names", "register", "registered"]

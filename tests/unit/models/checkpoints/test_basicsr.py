@@ -1,0 +1,116 @@
+"""The basicsr format: BasicSR's MSRResNet and RRDBNet checkpoints, saved as BasicSR saves them,
+computed as the reference networks compute (tests/sr_references.py) to 1e-4 in fp32."""
+
+import pytest
+import torch
+from safetensors.torch import save_file
+from sr_references import (
+    msrresnet_forward,
+    msrresnet_state,
+    rrdbnet_forward,
+    rrdbnet_state,
+)
+
+from models.checkpoints.base import Checkpoint, CheckpointRejected
+from models.checkpoints.basicsr import convert
+from models.checkpoints.loading import load_checkpoint
+from models.upscaler_export import export_upscaler
+
+ATOL = 1e-4
+
+
+def image(height: int = 12, width: int = 10, seed: int = 1) -> torch.Tensor:
+    return torch.rand(2, 3, height, width, generator=torch.Generator().manual_seed(seed))
+
+
+def saved(tmp_path, content, name: str = "net_g.pth") -> Checkpoint:
+    """`content` written as BasicSR writes it (torch.save) and read back by the import's loader."""
+    path = tmp_path / name
+    if name.endswith(".safetensors"):
+        save_file(content, path)
+    else:
+        torch.save(content, path)
+    return load_checkpoint(path)
+
+
+@pytest.mark.parametrize("scale", [2, 4])
+def test_msrresnet_equals_the_reference(tmp_path, scale):
+    state = msrresnet_state(scale=scale, blocks=3)
+    conversion = convert([saved(tmp_path, {"params": state})], {})
+    assert conversion.task == "upscale" and conversion.architecture == "msrresnet"
+    assert conversion.config == {"channels": 3, "features": 8, "blocks": 3, "scale": scale,
+                                  "upsampler": "progressive", "global_residual": True}
+    assert conversion.signature.scale == scale and conversion.signature.channels == 3
+    x = image()
+    with torch.no_grad():
+        diff = (conversion.networks["generator"](x) - msrresnet_forward(state, x, scale)).abs().max().item()
+    assert diff <= ATOL
+
+
+def test_rrdbnet_from_safetensors_equals_the_reference(tmp_path):
+    state = rrdbnet_state(blocks=2)
+    conversion = convert([saved(tmp_path, state, "ESRGAN_SRx4.safetensors")], {})
+    assert conversion.architecture == "rrdbnet" and conversion.signature.scale == 4
+    assert conversion.config["blocks"] == 2 and conversion.config["growth"] == 4
+    x = image()
+    with torch.no_grad():
+        diff = (conversion.networks["generator"](x) - rrdbnet_forward(state, x, 4)).abs().max().item()
+    assert diff <= ATOL
+
+
+def test_the_ema_weights_are_read_first_and_param_key_picks(tmp_path):
+    ema, plain = msrresnet_state(seed=1), msrresnet_state(seed=2)
+    checkpoint = saved(tmp_path, {"params": plain, "params_ema": ema})
+    x = image()
+    with torch.no_grad():
+        by_default = convert([checkpoint], {}).networks["generator"](x)
+        picked = convert([checkpoint], {"param_key": "params"}).networks["generator"](x)
+    assert (by_default - msrresnet_forward(ema, x, 4)).abs().max() <= ATOL
+    assert (picked - msrresnet_forward(plain, x, 4)).abs().max() <= ATOL
+
+
+def test_exported_msrresnet_keeps_parity(tmp_path):
+    conversion = convert([Checkpoint("net_g.pth", {"params": msrresnet_state(scale=2)})], {})
+    parity = export_upscaler(conversion.networks["generator"], conversion.signature, tmp_path / "model.onnx")
+    assert parity <= ATOL
+
+
+def test_a_missing_tensor_is_named(tmp_path):
+    state = msrresnet_state(blocks=3)
+    del state["body.1.conv2.bias"]
+    with pytest.raises(CheckpointRejected, match=r"missing tensors: body\.1\.conv2\.bias"):
+        convert([Checkpoint("net_g.pth", {"params": state})], {})
+
+
+def test_a_misshaped_tensor_is_named_with_its_shapes():
+    state = rrdbnet_state()
+    state["body.1.rdb3.conv5.weight"] = torch.zeros(8, 20, 3, 3)
+    with pytest.raises(CheckpointRejected, match=r"body\.1\.rdb3\.conv5\.weight \(8, 20, 3, 3\) \(expected \(8, 24, 3, 3\)\)"):
+        convert([Checkpoint("x.pth", {"params": state})], {})
+
+
+def test_an_unexpected_tensor_is_named():
+    state = msrresnet_state()
+    state["upconv3.weight"] = torch.zeros(32, 8, 3, 3)
+    with pytest.raises(CheckpointRejected, match=r"unexpected tensors: upconv3\.weight"):
+        convert([Checkpoint("x.pth", state)], {})
+
+
+def test_x3_msrresnet_is_refused_by_name():
+    state = msrresnet_state(scale=2)
+    state["upconv1.weight"], state["upconv1.bias"] = torch.zeros(72, 8, 3, 3), torch.zeros(72)
+    with pytest.raises(CheckpointRejected, match=r"upconv1\.weight makes 72 channels.*not x3"):
+        convert([Checkpoint("x.pth", state)], {})
+
+
+def test_other_layouts_options_and_file_counts_are_refused():
+    with pytest.raises(CheckpointRejected, match=r"expected upconv1\.weight.*first tensors are main\.0\.weight"):
+        convert([Checkpoint("x.pth", {"main.0.weight": torch.zeros(1)})], {})
+    with pytest.raises(CheckpointRejected, match="no option scale"):
+        convert([Checkpoint("x.pth", msrresnet_state())], {"scale": 4})
+    with pytest.raises(CheckpointRejected, match="param_key='params_ema'.*'params'"):
+        convert([Checkpoint("x.pth", {"params": msrresnet_state()})], {"param_key": "params_ema"})
+    with pytest.raises(CheckpointRejected, match="one file, not 2"):
+        convert([Checkpoint("a.pth", msrresnet_state())] * 2, {})
+    with pytest.raises(CheckpointRejected, match=r"conv_first\.weight \(8, 3\) is not a 3x3"):
+        convert([Checkpoint("x.pth", {**msrresnet_state(), "conv_first.weight": torch.zeros(8, 3)})], {})
