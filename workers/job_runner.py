@@ -23,6 +23,7 @@ from service.core.jobs import Job, JobError, JobKind, JobOutput, JobStatus
 from service.core.logs import job_logging
 from service.core.routing import COALESCED_KINDS, coalesced_task, route_of
 from workers.context import WorkerContext, worker_context
+from workers.crash_for_tests import crash_if_told
 from workers.lease import (
     LeaseTaken,
     hold_lease,
@@ -132,8 +133,8 @@ def _take(store: JobStore, job_ids: list[str], ttl_s: int, outage_bound_s: float
     if receipts is not None:
         receipts.taken(job_ids)  # being taken: the take's own writes say more than a receipt would
     owner = lease_owner()
-    answers = ride_out(lambda: store.take_many(job_ids, owner, ttl_s, started_at=utcnow()), outage_bound_s,
-                       "taking the jobs")
+    answers = ride_out(lambda: store.take_many(job_ids, owner, ttl_s, started_at=utcnow(), runner=runner_of(owner)),
+                       outage_bound_s, "taking the jobs")
     started, idle, elsewhere = {}, [], []
     for job_id, answer in zip(job_ids, answers):
         if answer is None:
@@ -162,13 +163,19 @@ def run_job(store: JobStore, job_id: str, lease_ttl_s: int, work: Callable[[Job]
     (a webhook), else None. Redis being away for up to `outage_bound_s` is ridden out."""
     with job_logging(job_id):
         try:
-            with hold_lease(store, job_id, lease_ttl_s, outage_bound_s=outage_bound_s):
-                found, job = ride_out(lambda: store.start(job_id, started_at=utcnow()), outage_bound_s,
-                                      "starting the job")
+            with hold_lease(store, job_id, lease_ttl_s, outage_bound_s=outage_bound_s) as owner:
+                found, job = ride_out(lambda: store.start(job_id, started_at=utcnow(), runner=runner_of(owner)),
+                                      outage_bound_s, "starting the job")
                 return _run_started(store, job, work, outage_bound_s) if _may_run(found, job) else None
         except LeaseTaken:
             log.info("another worker holds this job; leaving it")
             return None
+
+
+def runner_of(lease_owner: str) -> str:
+    """The worker process named by a lease owner (`host:pid:thread`): its presence id, `host:pid`,
+    kept on the job as `runner` so the reaper can say how that process ended if it dies."""
+    return lease_owner.rpartition(":")[0]
 
 
 def _may_run(found: JobStatus | None, job: Job | None) -> bool:
@@ -187,6 +194,7 @@ def _run_started(store: JobStore, job: Job, work: Callable[[Job], JobResult], ou
     job's lease in the call that ends it; None when the caller lets go of it itself."""
     job_id = job.id
     notify(current_app, job, "start")  # the app of the task running this job
+    crash_if_told(job)  # tests only: a poison job
     started = time.perf_counter()
     finish = partial(_finish, store, job_id, outage_bound_s=outage_bound_s, lease=lease)
     try:

@@ -32,7 +32,8 @@ def _announce(sender, **_) -> None:
                                      figures=device.figures)
     app.ganforge_presence.start()
     app.ganforge_receipts = ReceiptWriter(context.jobs, app.ganforge_presence.worker_id)
-    app.ganforge_reaper = Reaper(context.jobs, app, settings.lease_ttl_s, lost_grace_s=settings.lost_job_grace_s)
+    app.ganforge_reaper = Reaper(context.jobs, app, settings.lease_ttl_s, lost_grace_s=settings.lost_job_grace_s,
+                                 max_deliveries=settings.max_deliveries)
     app.ganforge_reaper.start()
     install_job_metrics(app, context.redis)  # figures for /metrics, added up in Redis
     # The worker's startup objects live as long as it does: out of the collector's sight, a full

@@ -5,7 +5,8 @@ Two kinds of orphan:
 - A job marked running whose lease lapsed lost its worker (SIGKILL, OOM, a lost machine): a
   running job's worker renews its lease every third of `lease_ttl_s`. The lease must be seen
   missing on two rounds in a row, so a worker that was cut off from Redis for a while gets a
-  beat to take its lease back (workers/lease.py) before anyone else runs the job.
+  beat to take its lease back (workers/lease.py) before anyone else runs the job. A job whose
+  worker died running it `max_deliveries` times fails instead (workers/poison.py).
 - A job still queued whose message a dead worker had fetched (Celery prefetches; the message
   then sits in the broker's unacked set until `visibility_timeout`, an hour). Workers note each
   job message they receive (`JobStore.note_received_all`, queued by the `task_received` signal
@@ -29,6 +30,7 @@ from service.core.job_store import JobStore
 from service.core.jobs import JobStatus
 from service.core.presence import live_workers
 from service.core.routing import ALL_QUEUES, COALESCED_KINDS, ROUTES, coalesced_task
+from workers.poison import last_chance_spent
 
 log = logging.getLogger(__name__)
 
@@ -40,17 +42,30 @@ UNACKED = "unacked"
 UNACKED_INDEX = "unacked_index"
 
 
-def _requeue(store: JobStore, app: Celery, job_id: str, lease_ttl_s: int, why: str) -> bool:
+def _claim(store: JobStore, job_id: str, lease_ttl_s: int) -> dict | None:
+    """How the orphan was queued, when this reaper is the one to requeue it (None: not this one)."""
     task = store.get_task(job_id)
     if task is None or not store.claim_requeue(job_id, lease_ttl_s):
-        return False
+        return None
+    return task
+
+
+def _send(app: Celery, job_id: str, task: dict, why: str) -> None:
     log.warning("job %s %s; queueing it again", job_id, why)
     app.send_task(task["name"], args=[job_id], kwargs=task["kwargs"], queue=task["queue"])
+
+
+def _requeue(store: JobStore, app: Celery, job_id: str, lease_ttl_s: int, why: str) -> bool:
+    if (task := _claim(store, job_id, lease_ttl_s)) is None:
+        return False
+    _send(app, job_id, task, why)
     return True
 
 
-def reap_running(store: JobStore, app: Celery, lease_ttl_s: int, suspects: set[str]) -> tuple[list[str], set[str]]:
-    """Requeue running jobs whose lease was missing last round too; answers (requeued, missing now)."""
+def reap_running(store: JobStore, app: Celery, lease_ttl_s: int, suspects: set[str], *,
+                 max_deliveries: int = 3) -> tuple[list[str], set[str]]:
+    """Requeue running jobs whose lease was missing last round too, but fail those whose worker died
+    running them `max_deliveries` times (workers/poison.py); answers (requeued, missing now)."""
     requeued, missing = [], set()
     for job_id in store.running_without_lease():
         job = store.get(job_id)
@@ -60,8 +75,10 @@ def reap_running(store: JobStore, app: Celery, lease_ttl_s: int, suspects: set[s
         if job_id not in suspects:
             missing.add(job_id)  # give its worker one beat to take the lease back
             continue
-        if _requeue(store, app, job_id, lease_ttl_s, "lost its worker"):
-            requeued.append(job_id)
+        if (task := _claim(store, job_id, lease_ttl_s)) is None or last_chance_spent(store, app, job, max_deliveries):
+            continue
+        _send(app, job_id, task, "lost its worker")
+        requeued.append(job_id)
     return requeued, missing
 
 
@@ -158,11 +175,11 @@ def reap_unnoted(store: JobStore, app: Celery, lease_ttl_s: int, grace_s: float)
 
 
 def reap_once(store: JobStore, app: Celery, lease_ttl_s: int, suspects: set[str] | None = None, *,
-              lost_grace_s: float | None = None) -> list[str]:
+              lost_grace_s: float | None = None, max_deliveries: int = 3) -> list[str]:
     """One round; `suspects` carries the running jobs found without a lease from round to round.
     With `lost_grace_s`, the round also looks for jobs whose message is nowhere (`reap_lost`)."""
     suspects = set() if suspects is None else suspects
-    requeued, missing = reap_running(store, app, lease_ttl_s, set(suspects))
+    requeued, missing = reap_running(store, app, lease_ttl_s, set(suspects), max_deliveries=max_deliveries)
     suspects.clear()
     suspects.update(missing)
     return (requeued + reap_fetched(store, app, lease_ttl_s) + reap_unnoted(store, app, lease_ttl_s, UNNOTED_GRACE_S)
@@ -171,8 +188,9 @@ def reap_once(store: JobStore, app: Celery, lease_ttl_s: int, suspects: set[str]
 
 class Reaper:
     def __init__(self, store: JobStore, app: Celery, lease_ttl_s: int, interval_s: float | None = None, *,
-                 lost_grace_s: float = 60.0):
+                 lost_grace_s: float = 60.0, max_deliveries: int = 3):
         self.store, self.app, self.lease_ttl_s, self.lost_grace_s = store, app, lease_ttl_s, lost_grace_s
+        self.max_deliveries = max_deliveries
         self.interval_s = interval_s or max(1.0, lease_ttl_s / 3)
         self._suspects: set[str] = set()
         self._next_audit = 0.0  # reading every queue is dearer than a round: twice per grace at most
@@ -191,6 +209,6 @@ class Reaper:
                 self._next_audit = time.monotonic() + self.lost_grace_s / 2
             try:
                 reap_once(self.store, self.app, self.lease_ttl_s, self._suspects,
-                          lost_grace_s=self.lost_grace_s if audit else None)
+                          lost_grace_s=self.lost_grace_s if audit else None, max_deliveries=self.max_deliveries)
             except Exception:  # Redis away for a moment: look again next round
                 log.exception("reaper round failed")

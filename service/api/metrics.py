@@ -39,6 +39,7 @@ from service.core.metrics import (
     JOB_DURATION,
     JOBS,
     QUEUE_WAIT,
+    WORKER_CRASHED,
     read_counters,
     read_histograms,
 )
@@ -114,6 +115,7 @@ class ClusterCollector:
             return
         client = state.redis
         yield self._counter(client, JOBS)
+        yield self._counter(client, WORKER_CRASHED)
         for spec in (JOB_DURATION, QUEUE_WAIT, BATCH_SIZE):
             yield self._histogram(client, spec)
         lookups = read_counters(client, CACHE_LOOKUPS)

@@ -88,6 +88,9 @@ class Job(BaseModel):
     error: JobError | None = Field(None, description="Why it failed, when it did.",
                                    examples=[{"type": "input_expired", "detail": "the input image expired …"}])
     cached: bool = Field(False, description="True when answered from the result cache without a worker.", examples=[False])
+    deliveries: int = Field(0, description="Times a worker started running the job: more than one when a worker "
+                            "died running it (after GANFORGE_MAX_DELIVERIES such deaths it fails as "
+                            "`worker-crashed`) or a training resumed elsewhere.", examples=[1])
     owner: str | None = Field(None, description="Owner of the API key that created the job; only that owner "
                               "(and admins) can see it.", examples=["ci"])
     webhook: JobWebhook | None = Field(None, description="Where and on which events the job is POSTed.",

@@ -74,6 +74,12 @@ def worker(worker_id: str) -> str:
     return f"{WORKER_PREFIX}{worker_id}"
 
 
+def worker_exit(worker_id: str) -> str:
+    """How a worker process ended ("exit code 3", "signal 9 (SIGKILL)"), told by its supervisor, so
+    that a job it died running can say why (workers/poison.py)."""
+    return f"{PREFIX}:worker-exit:{worker_id}"
+
+
 def webhook_progress_throttle(job_id: str) -> str:
     return f"{PREFIX}:webhook:progress:{job_id}"
 

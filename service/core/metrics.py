@@ -55,11 +55,19 @@ BATCH_SIZE = MetricSpec("ganforge_batch_size", "Images in each ONNX Runtime run 
                         (1, 2, 4, 8, 16, 32, 64, 128))
 CACHE_LOOKUPS = MetricSpec("ganforge_result_cache_lookups", "Deterministic requests looked up in the result cache.",
                            ("kind", "result"))
-SPECS = (JOBS, JOB_DURATION, QUEUE_WAIT, BATCH_SIZE, CACHE_LOOKUPS)
+WORKER_CRASHED = MetricSpec("ganforge_jobs_worker_crashed", "Jobs failed as worker-crashed: their worker died "
+                            "running them GANFORGE_MAX_DELIVERIES times (poison jobs), by kind and model version.",
+                            ("kind", "model"))
+SPECS = (JOBS, JOB_DURATION, QUEUE_WAIT, BATCH_SIZE, CACHE_LOOKUPS, WORKER_CRASHED)
 
 
 def _labels_key(spec: MetricSpec, labels: dict[str, str]) -> str:
     return json.dumps([str(labels.get(name, "")) for name in spec.labels], separators=(",", ":"))
+
+
+def count_now(client: redis.Redis, spec: MetricSpec, labels: dict[str, str], value: float = 1.0) -> None:
+    """Add to a counter in Redis at once, unbuffered: for rare events seen outside a job's path."""
+    client.hincrbyfloat(spec.key, _labels_key(spec, labels), value)
 
 
 class MetricsRecorder:

@@ -94,6 +94,9 @@ class Settings(BaseSettings):
                                     "and fetched by no worker (lost with a process killed mid-handover) is sent again.")
     outage_bound_s: float = Field(120.0, gt=0, description="How long a worker rides out Redis being away (retrying "
                                   "with backoff) before the job it runs fails as `store-unavailable`.")
+    max_deliveries: int = Field(3, ge=1, description="A job whose worker died while running it this many times "
+                                "(a native crash, an out-of-memory kill) fails as `worker-crashed` and is never "
+                                "sent again.")
 
     # who may do what (service/core/api_keys.py, service/api/auth.py)
     admin_key: SecretStr | None = Field(

@@ -7,6 +7,8 @@ start the same picture on free ports with a state folder of their own.
 
 import logging
 import os
+import signal
+import socket
 import subprocess
 import sys
 import time
@@ -16,6 +18,7 @@ from pathlib import Path
 import httpx
 import redis
 
+from service.core import keys
 from service.core.api_keys import ApiKeyStore, local_admin_key
 from service.core.presence import live_workers
 from service.core.routing import ALL_QUEUES
@@ -28,6 +31,17 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 ALL_QUEUES_ARG = ",".join(ALL_QUEUES)
+EXIT_NOTE_TTL_S = 24 * 3600  # long past any redelivery of the jobs the process held
+
+
+def exit_description(returncode: int) -> str:
+    """A process's end as Popen reports it: `exit code 3`, or `signal 9 (SIGKILL)`."""
+    if returncode >= 0:
+        return f"exit code {returncode}"
+    try:
+        return f"signal {-returncode} ({signal.Signals(-returncode).name})"
+    except ValueError:
+        return f"signal {-returncode}"
 
 
 def worker_command(*, queues: str = ALL_QUEUES_ARG, concurrency: int = 8, name: str = "ganforge",
@@ -221,12 +235,22 @@ class LocalStack:
             if child.died_at is None:
                 child.died_at = now
                 child.restarts = child.restarts + 1 if now - child.started_at < max_backoff_s else 1
-                log.warning("%s (pid %d) exited with %s; restarting it", child.name, child.pid, code)
+                how = exit_description(code)
+                log.warning("%s (pid %d) ended with %s; restarting it", child.name, child.pid, how)
+                self._note_exit(child, how)
             if now - child.died_at >= min(max_backoff_s, backoff_s * 2 ** (child.restarts - 1)):
                 child.start()
                 log.warning("%s restarted (pid %d)", child.name, child.pid)
                 restarted.append(child.name)
         return restarted
+
+    def _note_exit(self, child: Child, how: str) -> None:
+        """Tell Redis how a worker process ended, under its presence id (`host:pid`), so a job it
+        died running can say so when it fails as a poison job (workers/poison.py)."""
+        try:
+            self.redis.set(keys.worker_exit(f"{socket.gethostname()}:{child.pid}"), how, ex=EXIT_NOTE_TTL_S)
+        except redis.RedisError as error:  # Redis away: the job will only say how often its worker stopped
+            log.warning("could not note how %s ended: %s", child.name, error)
 
     # -- stop ---------------------------------------------------------------------------------------
 

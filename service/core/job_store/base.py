@@ -21,6 +21,7 @@ class SyncPart:
         self._finish = client.register_script(scripts.FINISH)
         self._renew_lease = client.register_script(scripts.RENEW_LEASE)
         self._release_lease = client.register_script(scripts.RELEASE_LEASE)
+        self._count_lost_run = client.register_script(scripts.COUNT_LOST_RUN)
 
     def _scripted(self, build: Callable[[redis.client.Pipeline], None]) -> list[Any]:
         """Run a pipeline that calls the store's scripts by SHA. (redis-py's own pipelined scripts

@@ -84,6 +84,21 @@ class QueueBook(SyncPart):
         self.redis.zadd(keys.QUEUED, {job_id: time.time()}, xx=True)
         return True
 
+    def count_lost_run(self, job_id: str) -> int:
+        """The job's current run was lost with its worker: count it (once, however many reapers
+        see it) and answer how many of its runs were lost so far."""
+        return int(self._count_lost_run(keys=[keys.job(job_id)]))
+
+    def runner(self, job_id: str) -> str | None:
+        """The worker process (`host:pid`, its presence id) that last started the job."""
+        raw = self.redis.hget(keys.job(job_id), "runner")
+        return json.loads(raw) if raw else None
+
+    def worker_exit(self, worker_id: str) -> str | None:
+        """How a dead worker process ended, when its supervisor said (`exit code 3`, `signal 9 (SIGKILL)`)."""
+        raw = self.redis.get(keys.worker_exit(worker_id))
+        return raw.decode() if raw else None
+
     def queued_before(self, when: float, limit: int = 1000) -> list[str]:
         """Jobs whose message was sent before `when` (unix time) and that have not left `queued` since,
         oldest first (jobs that expired while queued linger until `forget_queued`)."""

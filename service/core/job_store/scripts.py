@@ -45,7 +45,10 @@ if allowed then
   end
   redis.call('PUBLISH', KEYS[4], note)
   if current == '"queued"' then redis.call('ZREM', KEYS[5], ARGV[5]) end
-  if ARGV[3] == 'add' then redis.call('SADD', KEYS[3], ARGV[5]) end
+  if ARGV[3] == 'add' then
+    redis.call('SADD', KEYS[3], ARGV[5])
+    redis.call('HINCRBY', KEYS[1], 'deliveries', 1)  -- one more start: the reaper counts lost runs by it
+  end
 end
 if ARGV[4] == '1' then return {current, redis.call('HGETALL', KEYS[1])} end
 return {current}
@@ -89,6 +92,17 @@ while i <= last + writes do
 end
 if redis.call('GET', KEYS[6]) == ARGV[#ARGV] then redis.call('DEL', KEYS[6]) end
 """ + _MOVE
+
+# A run of a job lost with its worker (workers/reaper.py), counted once per delivery however often
+# a reaper finds it: KEYS[1] the job hash, whose `deliveries` names the run. Answers the job's lost runs.
+COUNT_LOST_RUN = """
+local delivery = redis.call('HGET', KEYS[1], 'deliveries') or '0'
+if redis.call('HGET', KEYS[1], 'lost_delivery') ~= delivery then
+  redis.call('HSET', KEYS[1], 'lost_delivery', delivery)
+  return redis.call('HINCRBY', KEYS[1], 'lost_runs', 1)
+end
+return tonumber(redis.call('HGET', KEYS[1], 'lost_runs') or '0')
+"""
 
 # A lease is renewed or released only by the worker that holds it.
 # A lease that lapsed while Redis was away (its TTL ran out during an outage) is taken back by
