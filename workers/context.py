@@ -7,6 +7,7 @@ from celery import Celery
 
 from models.store import ModelStore
 from service.core.job_store import JobStore
+from service.core.redis_clients import Replication, sync_client
 from service.core.settings import Settings
 
 
@@ -16,7 +17,12 @@ class WorkerContext:
 
     @cached_property
     def redis(self) -> redis.Redis:
-        return redis.Redis.from_url(self.settings.redis_url, health_check_interval=30)
+        return sync_client(self.settings.redis_url, health_check_interval=30)
+
+    @cached_property
+    def replication(self) -> Replication:
+        """How a job's end waits for a replica before the job's message is acknowledged."""
+        return Replication(self.settings.redis_min_replicas, self.settings.redis_replica_wait_ms)
 
     @cached_property
     def jobs(self) -> JobStore:

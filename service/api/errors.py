@@ -4,7 +4,9 @@ A client mistake is a 4xx naming what is wrong; Redis or the broker being away i
 Retry-After; anything else is a bug and says so without leaking internals.
 """
 
+import functools
 import logging
+import re
 import threading
 import time
 from typing import Any
@@ -20,6 +22,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 log = logging.getLogger(__name__)
 
 PROBLEM_JSON = "application/problem+json"
+OIP_PREFIX = "/v2"
 TYPE_BASE = "https://ganforge.dev/problems/"
 
 
@@ -95,7 +98,41 @@ def problem_response(
     body = {"type": TYPE_BASE + type_, "title": title, "status": status, "detail": detail, **extra}
     if instance:
         body["instance"] = instance
+        if is_oip_path(instance):
+            body.setdefault("error", detail)  # the member OIP v2 clients (tritonclient) read
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def is_oip_path(path: str) -> bool:
+    """Open Inference Protocol v2 routes: every error there, 401 and 429 included, carries `error`."""
+    return path == OIP_PREFIX or path.startswith(OIP_PREFIX + "/")
+
+
+def allowed_methods(request: Request, fallback: str) -> str:
+    """The methods the OpenAPI schema documents for this path, every operation's and not only the
+    first route's that matched it (PUT and DELETE of an alias are two routes); `fallback` for a
+    path the schema does not list."""
+    methods: set[str] = set()
+    for template, operations in request.app.openapi().get("paths", {}).items():
+        if _template_pattern(template).fullmatch(request.url.path):
+            methods |= {method.upper() for method in operations if method.upper() in HTTP_METHODS}
+    if not methods:
+        return fallback
+    if "GET" in methods:
+        methods.add("HEAD")  # Starlette answers HEAD wherever it answers GET
+    return ", ".join(sorted(methods))
+
+
+HTTP_METHODS = {"GET", "PUT", "POST", "DELETE", "OPTIONS", "HEAD", "PATCH", "TRACE"}
+
+
+@functools.lru_cache(maxsize=256)
+def _template_pattern(template: str) -> re.Pattern:
+    """`/models/{name}/aliases/{alias}` as a pattern of the paths it stands for."""
+    parts = re.split(r"(\{[^}]+\})", template)
+    return re.compile("".join(
+        (".+" if part.endswith(":path}") else "[^/]+") if part.startswith("{") else re.escape(part) for part in parts
+    ))
 
 
 def _field_path(error: dict) -> str:
@@ -133,10 +170,13 @@ def install_error_handlers(app: FastAPI) -> None:
             return problem_response(422, "validation-error", "The request is not valid", f"body: {message}",
                                     instance=request.url.path,
                                     errors=[{"field": "body", "message": message, "type": "json_too_deep"}])
-        slug = {404: "not-found", 405: "method-not-allowed"}.get(error.status_code, "http-error")
+        slug = {400: "unreadable-body", 404: "not-found", 405: "method-not-allowed"}.get(error.status_code, "http-error")
+        headers = dict(getattr(error, "headers", None) or {})
+        if error.status_code == 405:
+            headers["Allow"] = allowed_methods(request, headers.get("Allow", ""))
         return problem_response(
             error.status_code, slug, str(error.detail), str(error.detail), instance=request.url.path,
-            headers=getattr(error, "headers", None),
+            headers=headers or None,
         )
 
     @app.exception_handler(redis.ConnectionError)
@@ -162,4 +202,5 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _bug(request: Request, error: Exception) -> JSONResponse:
         log.exception("unhandled error on %s", request.url.path)
-        return problem_response(500, "internal", "Internal error", "an unexpected error occurred; it has been logged")
+        return problem_response(500, "internal", "Internal error", "an unexpected error occurred; it has been logged",
+                                instance=request.url.path)

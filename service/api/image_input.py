@@ -91,7 +91,7 @@ async def _read_multipart(request: Request, max_bytes: int) -> tuple[bytes, dict
     with tempfile.TemporaryDirectory() as scratch:
         path = Path(scratch) / IMAGE_FIELD
         try:
-            upload = await receive_upload(request, IMAGE_FIELD, path, max_bytes)
+            upload = await receive_upload(request, IMAGE_FIELD, path, max_bytes, file_label="the image")
         except UploadTooLarge:
             raise too_large(max_bytes) from None
         except MalformedUpload as error:
@@ -117,7 +117,7 @@ async def receive_image_request(request: Request, *, max_bytes: int, max_pixels:
             data, fields = await _read_multipart(request, max_bytes)
         except UnsupportedMediaType:
             raise Problem(415, "unsupported-media-type", "Unsupported media type",
-                          "send multipart/form-data with an `image` file part, or JSON with `image` in base64") from None
+                          "send multipart/form-data with an `image` file part, or `application/json` with `image` in base64") from None
     try:
         width, height = open_image_header(data, max_pixels).size  # cheap: the header only
         if before_decode is not None:

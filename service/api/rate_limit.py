@@ -5,6 +5,7 @@ import math
 import time
 from functools import lru_cache
 
+import redis.asyncio as aioredis
 from limits import RateLimitItem, parse_many
 from limits.aio.storage import RedisStorage
 from limits.aio.strategies import MovingWindowRateLimiter
@@ -18,11 +19,12 @@ HEADERS_STATE = "ratelimit_headers"  # request.state attribute the middleware re
 
 class RateLimiter:
     """Asynchronous: `limits`' asyncio storage on redis-py's asyncio client, so a limited request
-    counts itself on the event loop, with no thread."""
+    counts itself on the event loop, with no thread. The client's pool (service/core/redis_clients.py)
+    is handed to `limits`, so a Sentinel-watched primary is followed there as everywhere else."""
 
-    def __init__(self, redis_url: str, default_rate: str):
-        storage = RedisStorage(f"async+{redis_url}", implementation="redispy", key_prefix=keys.RATE_LIMIT_PREFIX,
-                               socket_connect_timeout=2, socket_timeout=5)
+    def __init__(self, client: aioredis.Redis, default_rate: str):
+        storage = RedisStorage("async+redis://", implementation="redispy", key_prefix=keys.RATE_LIMIT_PREFIX,
+                               connection_pool=client.connection_pool)
         self.limiter = MovingWindowRateLimiter(storage)
         self.default_rate = default_rate
 

@@ -20,17 +20,18 @@ from service.core.api_keys import UNLIMITED, ApiKeyStore
 from service.core.job_store import AsyncJobStore, JobStore
 from service.core.metrics import MetricsRecorder
 from service.core.queue import create_celery
+from service.core.redis_clients import Replication, async_client, sync_client
 from service.core.settings import Settings
 
 
 def async_redis(settings: Settings) -> aioredis.Redis:
     """The event loop's client. Thousands of streams share a few connections: past the pool's size
     a read waits its turn (an asyncio wait, no thread) instead of failing with "Too many
-    connections" mid-stream."""
-    pool = aioredis.BlockingConnectionPool.from_url(settings.redis_url, max_connections=128, timeout=30,
-                                                    socket_connect_timeout=2, socket_timeout=5,
-                                                    socket_keepalive=True, health_check_interval=10)
-    return aioredis.Redis(connection_pool=pool)
+    connections" mid-stream. Its transactions (a job's record and message) reach a replica before
+    they return, when the primary has one (redis_clients.Replication): a 202 survives a failover."""
+    return async_client(settings.redis_url, max_connections=128, timeout=30,
+                        replication=Replication(settings.redis_min_replicas, settings.redis_replica_wait_ms),
+                        socket_connect_timeout=2, socket_timeout=5, socket_keepalive=True, health_check_interval=10)
 
 
 @dataclass
@@ -51,7 +52,7 @@ class ApiState:
 
     @classmethod
     def build(cls, settings: Settings) -> "ApiState":
-        client = redis.Redis.from_url(
+        client = sync_client(
             settings.redis_url,
             socket_connect_timeout=2,
             socket_timeout=5,
@@ -68,7 +69,8 @@ class ApiState:
             models=models,
             celery=create_celery(settings),
             api_keys=ApiKeyStore(client),
-            rate_limiter=RateLimiter(settings.redis_url, settings.default_rate),
+            rate_limiter=RateLimiter(async_client(settings.redis_url, max_connections=64, socket_connect_timeout=2,
+                                                  socket_timeout=5), settings.default_rate),
             metrics_recorder=MetricsRecorder(client).start(),
         )
 

@@ -4,6 +4,7 @@ FastAPI's `UploadFile` reads the whole body before the endpoint runs, with no si
 every byte is counted as it arrives, whatever Content-Length says, and the read stops at the cap.
 """
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
@@ -43,8 +44,10 @@ class Upload:
 class _Receiver:
     """python-multipart callbacks: the file part goes to `dest`, small text fields to memory."""
 
-    def __init__(self, file_field: str, dest: Path, max_field_bytes: int = MAX_FIELD_BYTES):
+    def __init__(self, file_field: str, dest: Path, max_field_bytes: int = MAX_FIELD_BYTES,
+                 fields: Collection[str] | None = None, file_label: str | None = None):
         self.file_field, self.dest, self.max_field_bytes = file_field, dest, max_field_bytes
+        self.fields, self.file_label = fields, file_label
         self.upload = Upload()
         self.headers: dict[str, str] = {}
         self.header_name = self.header_value = b""
@@ -75,6 +78,19 @@ class _Receiver:
             filename = options.get(b"filename")
             self.upload.filename = filename.decode("utf-8", "replace") if filename is not None else None
             self.sink = self.dest.open("wb")
+        else:
+            self._refuse_unknown(options.get(b"filename") is not None)
+
+    def _refuse_unknown(self, is_file: bool) -> None:
+        """A file in any other part, or a text field the endpoint does not read, is named with
+        what was expected, before its bytes are read (not as "longer than 1024 bytes")."""
+        name = self.part_name or ""
+        if is_file and (self.file_label or self.fields is not None):
+            label = self.file_label or "the file"
+            raise MalformedUpload(name or "body", f"unknown field `{name}`; send {label} as `{self.file_field}`")
+        if self.fields is not None and name not in self.fields:
+            expected = ", ".join(f"`{f}`" for f in (self.file_field, *self.fields))
+            raise MalformedUpload(name or "body", f"unknown field `{name}`; this endpoint reads {expected}")
 
     def on_part_data(self, data: bytes, start: int, end: int) -> None:
         if self.sink is not None:
@@ -97,17 +113,21 @@ class _Receiver:
 
 
 async def receive_upload(request: Request, file_field: str, dest: Path, max_bytes: int, *,
-                         max_field_bytes: int = MAX_FIELD_BYTES) -> Upload:
+                         max_field_bytes: int = MAX_FIELD_BYTES, fields: Collection[str] | None = None,
+                         file_label: str | None = None) -> Upload:
     """Parse the request body; the part named `file_field` is written to `dest`.
-    Raises UploadTooLarge past `max_bytes` of body and MalformedUpload for a body that is not
-    multipart/form-data."""
+    `fields`, when given, are the text fields the endpoint reads: any other is refused by name, as
+    is a file sent in any part but `file_field` (also refused where only `file_label`, what that
+    file is, is given).
+    Raises UploadTooLarge past `max_bytes` of body, UnsupportedMediaType for a body that is not
+    multipart/form-data and MalformedUpload for a part that is wrong."""
     content_type, options = parse_options_header(request.headers.get("content-type", ""))
     if content_type != b"multipart/form-data" or not options.get(b"boundary"):
         raise UnsupportedMediaType("send the archive as multipart/form-data, in a part named `file`")
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > max_bytes:
         raise UploadTooLarge()  # cheap early answer; the count below is what really holds
-    receiver = _Receiver(file_field, dest, max_field_bytes)
+    receiver = _Receiver(file_field, dest, max_field_bytes, fields, file_label)
     callbacks = {name: getattr(receiver, name) for name in dir(_Receiver) if name.startswith("on_")}
     parser = MultipartParser(options[b"boundary"], callbacks)
     received = 0

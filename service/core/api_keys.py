@@ -28,6 +28,7 @@ import redis
 from limits import parse_many
 
 from service.core import keys
+from service.core.redis_clients import sync_client
 
 SCOPES = ("infer", "train", "datasets", "models:write", "metrics", "admin")  # metrics: GET /metrics
 UNLIMITED = "unlimited"
@@ -202,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
     settings = load_settings()
     if not settings.redis_url:
         parser.error("set GANFORGE_REDIS_URL to the service's Redis")
-    store = ApiKeyStore(redis.Redis.from_url(settings.redis_url))
+    store = ApiKeyStore(sync_client(settings.redis_url))
     if args.command == "create":
         try:
             key, record = store.create(args.name, [s.strip() for s in args.scopes.split(",") if s.strip()],

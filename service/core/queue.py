@@ -15,6 +15,7 @@ from kombu.exceptions import OperationalError
 from kombu.transport import redis as kombu_redis
 
 from service.core.job_store import SyncAtomicBatch
+from service.core.redis_clients import celery_broker
 from service.core.routing import INFERENCE_QUEUE, task_routes
 from service.core.settings import Settings
 
@@ -103,7 +104,7 @@ def stage_message(pipe: Any, app: Celery, name: str, **options: Any) -> bool:
     """Queue the Redis commands of `app.send_task(name, **options)` on the caller's pipeline, a
     sync or an asyncio one (kombu's publish batch hands them over; queueing a command is the same
     call on both), without executing it; True once they are on it. False for a transport other
-    than ours (`rediss://`, `sentinel://`), which publishes on its own: the caller then executes
+    than ours (`rediss://`), which publishes on its own: the caller then executes
     its writes first and sends after, so a worker never receives a job that is not recorded yet."""
     with app.producer_or_acquire() as producer:
         if not isinstance(producer.channel, _RedisChannel):
@@ -148,17 +149,32 @@ class RedisTransport(kombu_redis.Transport):
     Channel = _RedisChannel
 
 
+class _SentinelChannel(_RedisChannel, kombu_redis.SentinelChannel):
+    """kombu's Sentinel channel (it asks the Sentinels where the primary is) with our channel's
+    shared client, unacked bookkeeping and publishing on the caller's pipeline."""
+
+
+class SentinelTransport(kombu_redis.SentinelTransport):
+    Channel = _SentinelChannel
+
+
 def create_celery(settings: Settings, *, include: tuple[str, ...] = ()) -> Celery:
     if not settings.redis_url:
         raise RuntimeError("GANFORGE_REDIS_URL is not set: start Redis first (make run does it for you)")
     app = Celery("ganforge", include=list(include))
+    broker = celery_broker(settings.redis_url)  # redis+sentinel:// in kombu's terms
+    transport = None  # rediss:// keeps kombu's own transport
+    if broker.sentinel:
+        transport = f"{__name__}:SentinelTransport"
+    elif settings.redis_url.startswith("redis://"):
+        transport = f"{__name__}:RedisTransport"
     app.conf.update(
-        broker_url=settings.redis_url,
-        # Plain redis:// only; other schemes (rediss://, sentinel://) keep kombu's own transport.
-        broker_transport=f"{__name__}:RedisTransport" if settings.redis_url.startswith("redis://") else None,
+        broker_url=broker.url,
+        broker_transport=transport,
         broker_connection_retry_on_startup=True,
         # The API must answer 503 quickly when Redis is gone, not retry a publish for minutes.
-        broker_transport_options={"visibility_timeout": 3600, "socket_timeout": 5, "socket_connect_timeout": 2},
+        broker_transport_options={"visibility_timeout": 3600, "socket_timeout": 5, "socket_connect_timeout": 2,
+                                  **broker.transport_options},
         task_publish_retry_policy={"max_retries": 1, "interval_start": 0, "interval_step": 0.2},
         task_ignore_result=True,  # job records in Redis are the results
         task_routes=task_routes(),

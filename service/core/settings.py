@@ -33,6 +33,14 @@ class Settings(BaseSettings):
     output_ttl_s: int = Field(3600, description="How long encoded outputs (the result cache) are kept.")
     max_wait_s: float = Field(300.0, description="Upper bound on `Prefer: wait=N` (a wait holds no thread).")
     redis_maxmemory: str = Field("512mb", description="Memory cap of the Redis that `make run` starts.")
+    redis_replicas: int = Field(0, ge=0, description="Replicas `make run` starts beside its Redis, with three "
+                                "Sentinels that fail it over (GANFORGE_REDIS_URL then names the Sentinels).")
+    redis_min_replicas: int | None = Field(
+        None, ge=0, description="Replicas a job's record, message and end must reach (Redis WAIT) before the job "
+        "counts as accepted or ended; unset: one while the primary has a replica connected, else none.",
+    )
+    redis_replica_wait_ms: int = Field(1000, ge=1, description="How long a write waits for its replica before the "
+                                       "request is answered 503 with Retry-After.")
     max_queue_depth: int = Field(1000, description="Queued messages per queue before new jobs get 429.")
     max_json_bytes: int = Field(1 << 20, ge=1, description="Largest body of a JSON request without an image; "
                                 "413 past it, before the body is read whole.")

@@ -44,8 +44,11 @@ def main() -> None:
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
     try:
-        stack.start_redis(maxmemory=settings.redis_maxmemory)
-        if stack.redis_server:
+        stack.start_redis(maxmemory=settings.redis_maxmemory, replicas=settings.redis_replicas)
+        if stack.sentinel_group:
+            log.info("redis-server started with %d replica(s) and 3 Sentinels at %s (data in %s)",
+                     settings.redis_replicas, stack.redis_url, settings.state_dir / "redis")
+        elif stack.redis_server:
             log.info("redis-server started at %s (append-only file in %s)", stack.redis_url, settings.state_dir / "redis")
         if not settings.binds_loopback and settings.admin_key is None and not ApiKeyStore(stack.redis).count():
             log.error("refusing to serve on %s without API keys: set GANFORGE_ADMIN_KEY, or create keys with "

@@ -21,9 +21,16 @@ import redis
 from service.core import keys
 from service.core.api_keys import ApiKeyStore, local_admin_key
 from service.core.presence import live_workers
+from service.core.redis_clients import sync_client
 from service.core.routing import ALL_QUEUES
 from service.local.plan import WorkerSpec
-from service.local.redis_server import LocalRedis, free_port, start_redis
+from service.local.redis_server import (
+    LocalRedis,
+    LocalSentinelGroup,
+    free_port,
+    start_redis,
+    start_sentinel_group,
+)
 
 log = logging.getLogger(__name__)
 
@@ -99,15 +106,22 @@ class LocalStack:
     extra_env: dict[str, str] = field(default_factory=dict)
     redis_url: str | None = None
     log_to_files: bool = True
-    redis_server: LocalRedis | None = None
+    redis_server: LocalRedis | None = None  # the primary, when `sentinel_group` holds it
+    sentinel_group: LocalSentinelGroup | None = None  # replicas and Sentinels (start_redis(replicas=N))
     children: dict[str, Child] = field(default_factory=dict)
     api_url: str | None = None
     make_admin_key: bool = True  # a local admin key under the state folder (make run on loopback, tests)
     admin_key: str | None = None
 
-    def start_redis(self, maxmemory: str = "512mb", bind: tuple[str, ...] = ()) -> str:
+    def start_redis(self, maxmemory: str = "512mb", bind: tuple[str, ...] = (), replicas: int = 0) -> str:
+        """The stack's own Redis unless `redis_url` names one; with `replicas`, a primary, that many
+        replicas and three Sentinels, and the URL is their `redis+sentinel://` one."""
         self.state_dir.mkdir(parents=True, exist_ok=True)
-        if self.redis_url is None:
+        if self.redis_url is None and replicas:
+            self.sentinel_group = start_sentinel_group(self.state_dir / "redis", replicas=replicas, maxmemory=maxmemory)
+            self.redis_server = self.sentinel_group.primary
+            self.redis_url = self.sentinel_group.url
+        elif self.redis_url is None:
             self.redis_server = start_redis(self.state_dir / "redis", maxmemory=maxmemory, bind=bind)
             self.redis_url = self.redis_server.url
         if self.make_admin_key and self.admin_key is None:
@@ -143,7 +157,7 @@ class LocalStack:
 
     @property
     def redis(self) -> redis.Redis:
-        return redis.Redis.from_url(self.redis_url)
+        return sync_client(self.redis_url)
 
     @property
     def processes(self) -> list[subprocess.Popen]:
@@ -264,7 +278,9 @@ class LocalStack:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
-        if self.redis_server is not None:
+        if self.sentinel_group is not None:
+            self.sentinel_group.stop()
+        elif self.redis_server is not None:
             self.redis_server.stop()
 
     def __enter__(self) -> "LocalStack":

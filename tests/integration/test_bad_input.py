@@ -104,3 +104,59 @@ def test_a_503_storm_logs_a_few_lines_not_one_each(fresh_stack, caplog):
              if "unavailable" in line and "WARNING" in line.upper()]
     assert 1 <= len(lines) <= 5, lines[:10]
     logging.getLogger(__name__).info("%d warning lines for 200 answers 503", len(lines))
+
+
+JSON_ROUTES = [("POST", "/generate"), ("POST", "/evaluate"), ("POST", "/train"), ("POST", "/keys"),
+               ("PUT", "/models/mnist-cdcgan/aliases/prod")]
+
+
+@pytest.mark.parametrize("method,path", JSON_ROUTES)
+@pytest.mark.parametrize("kind", ["form", "text", "untyped"])
+def test_a_json_route_given_another_body_is_415_naming_json(api, method, path, kind):
+    """Issue 27, item 6: not 422 "body: Input should be a valid dictionary"."""
+    body = '{"model": "mnist-cdcgan", "n": 1}'
+    if kind == "form":
+        response = api.request(method, path, data={"model": "mnist-cdcgan", "n": "1"})
+    else:
+        request = api.build_request(method, path, content=body.encode())
+        if kind == "text":
+            request.headers["content-type"] = "text/plain"
+        else:
+            request.headers.pop("content-type", None)  # httpx sends none for raw content; make sure
+        response = api.send(request)
+    problem = assert_problem(response, {415})
+    assert "application/json" in problem["detail"]
+
+
+def test_translate_and_upscale_name_both_media_types_they_read(api):
+    for path in ("/translate", "/upscale"):
+        problem = assert_problem(api.post(path, content=b"model=sr-x4", headers={"content-type": "text/plain"}), {415})
+        assert "application/json" in problem["detail"] and "multipart/form-data" in problem["detail"]
+
+
+def test_a_body_that_is_not_utf8_is_a_documented_400(api):
+    response = api.post("/generate", content=b"\x80\x81", headers={"content-type": "application/json"})
+    assert_problem(response, {400})
+    documented = api.get("/openapi.json").json()["paths"]["/generate"]["post"]["responses"]
+    assert {"400", "415"} <= set(documented)
+
+
+def test_an_unknown_upload_field_is_named_with_the_expected_one(api):
+    archive = b"PK\x05\x06" + b"\0" * 18  # an empty zip: never read, the field is refused first
+    problem = assert_problem(api.post("/datasets", files={"dataset": ("x.zip", archive, "application/zip")}), {422})
+    assert "unknown field `dataset`; send the archive as `file`" in problem["detail"]
+    assert problem["errors"][0]["field"] == "dataset"
+    problem = assert_problem(api.post("/datasets", files={"file": ("x.zip", archive, "application/zip")},
+                                      data={"layout": "images", "labels": "x"}), {422})
+    assert "unknown field `labels`" in problem["detail"] and "`layout`" in problem["detail"]
+    problem = assert_problem(api.post("/upscale", files={"file": ("x.png", png(4, 4), "image/png")}), {422})
+    assert "send the image as `image`" in problem["detail"]
+
+
+def test_method_not_allowed_lists_every_method_of_the_path(api):
+    schema = api.get("/openapi.json").json()["paths"]
+    for path, template in (("/jobs", "/jobs"), ("/models/mnist-cdcgan/versions/1", "/models/{name}/versions/{version}")):
+        response = api.request("PATCH", path)
+        assert_problem(response, {405})
+        allowed = {m.strip() for m in response.headers["allow"].split(",")}
+        assert allowed - {"HEAD"} == {m.upper() for m in schema[template]}

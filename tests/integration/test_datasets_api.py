@@ -104,7 +104,8 @@ def test_form_mistakes_are_named(api):
     answer = post(api, zip_bytes(classes_files()), layout="sideways")
     assert answer.status_code == 422 and answer.json()["errors"][0]["field"] == "layout"
     answer = api.post("/datasets", data={"layout": "classes"}, files={"other": ("x", b"x")})
-    assert answer.status_code == 422 and [e["field"] for e in answer.json()["errors"]] == ["file"]
+    assert answer.status_code == 422 and [e["field"] for e in answer.json()["errors"]] == ["other"]
+    assert "send the archive as `file`" in answer.json()["detail"]  # the unknown part, named with the expected one
     answer = api.post("/datasets", json={"layout": "classes"})
     assert answer.status_code == 415 and answer.headers["content-type"] == PROBLEM
 

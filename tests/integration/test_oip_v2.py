@@ -1,6 +1,9 @@
 """Open Inference Protocol v2 against the real stack, with NVIDIA's `tritonclient` as the client:
 a peer implementation of the protocol that nobody here wrote."""
 
+import uuid
+
+import httpx
 import numpy as np
 import pytest
 import tritonclient.http as triton
@@ -152,3 +155,50 @@ def test_a_raw_request_with_a_lying_binary_size_is_a_problem_with_an_error_membe
     assert response.status_code == 400
     body = response.json()
     assert "100 bytes of binary data" in body["error"] and body["status"] == 400
+
+
+@pytest.mark.parametrize("who", ["no key", "wrong key", "no infer scope"])
+def test_refusals_carry_the_protocol_error_member_that_tritonclient_decodes(stack, api, who):
+    """Issue 27, item 6: a 401/403 on /v2 had no `error`, and tritonclient failed decoding it."""
+    headers = {}
+    if who == "wrong key":
+        headers = {"Authorization": "Bearer gfk_not-a-key"}
+    elif who == "no infer scope":
+        created = api.post("/keys", json={"name": f"oip-train-only-{uuid.uuid4().hex[:8]}", "scopes": ["train"]})
+        key = created.json()["key"] if created.status_code == 201 else None
+        assert key, created.text
+        headers = {"Authorization": f"Bearer {key}"}
+    client = triton.InferenceServerClient(url=stack.api_url.removeprefix("http://"), network_timeout=60)
+    try:
+        with pytest.raises(InferenceServerException) as refused:
+            client.get_model_metadata("mnist-cdcgan", headers=dict(headers))
+        expected = "403" if who == "no infer scope" else "401"
+        assert refused.value.status() == expected
+        assert ("scope" if expected == "403" else "key") in refused.value.message()
+        inputs, _, _ = generator_inputs(binary=True, n=1)
+        with pytest.raises(InferenceServerException) as refused:
+            client.infer("mnist-cdcgan", inputs, headers=dict(headers))
+        assert refused.value.status() == expected
+    finally:
+        client.close()
+
+
+def test_every_v2_error_status_has_an_error_member(stack, api):
+    for response, status in (
+        (api.get("/v2/models/no-such-model"), 404),
+        (api.post("/v2/models/mnist-cdcgan/infer", content=b"{not json", headers={"content-type": "application/json"}),
+         400),
+        (api.delete("/v2/health/live"), 405),
+        (api.get("/v2/no/such/route"), 404),
+    ):
+        assert response.status_code == status, response.text
+        body = response.json()
+        assert body["error"] and body["error"] == body["detail"]
+
+
+def test_health_probes_are_documented_as_the_empty_answers_they_are(stack, api):
+    paths = api.get("/openapi.json").json()["paths"]
+    for path in ("/v2/health/live", "/v2/health/ready"):
+        assert paths[path]["get"]["responses"]["200"].get("content", {}) == {}
+        answer = httpx.get(stack.api_url + path)
+        assert answer.status_code == 200 and answer.content == b""

@@ -114,7 +114,8 @@ async def create_dataset(request: Request, response: Response, state: StateDep, 
     limit = state.settings.max_upload_bytes
     try:
         try:
-            upload = await receive_upload(request, "file", archive, limit)
+            upload = await receive_upload(request, "file", archive, limit, fields=("layout", "name"),
+                                          file_label="the archive")
         except UploadTooLarge:
             raise Problem(413, "upload-too-large", "Upload too large", f"uploads are limited to {limit} bytes") from None
         except UnsupportedMediaType as error:

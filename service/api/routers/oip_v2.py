@@ -60,6 +60,10 @@ _ERROR_RESPONSES = {
     400: {"description": "Bad tensors: the `error` member says which and why"},
     404: {"description": "Unknown model or version"},
 }
+# Health answers are the status alone, as the protocol has them: no body to document.
+_EMPTY_200 = {200: {"description": "Yes (an empty body; any other status means no)", "content": {}}}
+_NOT_READY = {503: {"description": "Not ready: the `error` member says why",
+                    "content": {"application/problem+json": {}}}}
 
 
 def _unknown(missing: UnknownModel) -> Problem:
@@ -88,12 +92,13 @@ def server_metadata() -> ServerMetadata:
     return ServerMetadata(name="ganforge", version="0.1.0", extensions=["binary_tensor_data"])
 
 
-@router.get("/health/live", summary="Liveness (OIP v2)")
+@router.get("/health/live", summary="Liveness (OIP v2)", response_class=Response, responses=_EMPTY_200)
 def live() -> Response:
     return Response(status_code=200)
 
 
-@router.get("/health/ready", summary="Readiness (OIP v2): Redis answers and a worker consumes the inference queue")
+@router.get("/health/ready", summary="Readiness (OIP v2): Redis answers and a worker consumes the inference queue",
+            response_class=Response, responses={**_EMPTY_200, **_NOT_READY})
 def ready(state: StateDep) -> Response:
     state.redis.ping()
     if not any(INFERENCE_QUEUE in w["queues"] for w in live_workers(state.redis)):
@@ -138,12 +143,14 @@ async def readiness(state: ApiState, name: str, version: str | None) -> Response
     return Response(status_code=200)
 
 
-@router.get("/models/{name}/ready", responses=_ERROR_RESPONSES, summary="Model readiness")
+@router.get("/models/{name}/ready", response_class=Response, responses={**_ERROR_RESPONSES, **_EMPTY_200},
+            summary="Model readiness")
 async def model_ready(name: str, state: StateDep) -> Response:
     return await readiness(state, name, None)
 
 
-@router.get("/models/{name}/versions/{version}/ready", responses=_ERROR_RESPONSES, summary="Model version readiness")
+@router.get("/models/{name}/versions/{version}/ready", response_class=Response,
+            responses={**_ERROR_RESPONSES, **_EMPTY_200}, summary="Model version readiness")
 async def version_ready(name: str, version: str, state: StateDep) -> Response:
     return await readiness(state, name, version)
 
