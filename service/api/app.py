@@ -10,6 +10,7 @@ from fastapi_offline import FastAPIOffline
 
 from service.api.auth import AUTH_RESPONSES, authenticate
 from service.api.body_limit import BodyLimitMiddleware
+from service.api.content_type import install_json_bodies
 from service.api.docs_policy import install_docs_policy
 from service.api.errors import install_error_handlers
 from service.api.metrics import install_metrics
@@ -67,6 +68,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_metrics(app)  # GET /metrics, request timings
     app.add_middleware(BodyLimitMiddleware, limit_of=body_limits(settings))
     app.add_middleware(RateLimitHeaders)
+    install_json_bodies(app)  # JSON routes answer 415 to other bodies; before the routers are included
     # Requests are matched against routers in this order: the busiest come first.
     for module in (generate, jobs, upscale, translate, events, train, evaluate, models, datasets, health, studio,
                    oip_v2, model_admin, api_keys_router):
