@@ -74,7 +74,9 @@ def convert(checkpoints: Sequence[Checkpoint], options: Mapping[str, Any]) -> Co
     unknown = sorted(set(options) - set(OPTIONS))
     if unknown:
         raise CheckpointRejected(f"unknown option(s) for junyanz: {', '.join(unknown)}; known: {', '.join(OPTIONS)}")
-    norm_option = option(options, "norm", None, (None, *NORMS))
+    norm_option = options.get("norm")
+    if norm_option is not None:
+        option(options, "norm", None, NORMS)
     files = _directions(checkpoints)
     generators = {direction: _read_generator(checkpoint, norm_option) for direction, checkpoint in files.items()}
     first = generators["a2b"]
