@@ -21,6 +21,7 @@ from celery import Task, current_app, shared_task
 from service.core.job_store import JobStore, utcnow
 from service.core.jobs import Job, JobError, JobKind, JobOutput, JobStatus
 from service.core.logs import job_logging
+from service.core.redis_clients import NotReplicated, one_connection
 from service.core.routing import COALESCED_KINDS, coalesced_task, route_of
 from workers.context import WorkerContext, worker_context
 from workers.crash_for_tests import crash_if_told
@@ -242,13 +243,29 @@ def _finish(store: JobStore, job_id: str, status: JobStatus, *, outage_bound_s: 
     owner = lease[0] if lease is not None else None
     # The job's end must not be lost: ride out an outage; past the bound, say so in the log. The
     # lease is renewed until the end lands (an outage may outlast its TTL), and let go of with it.
-    found = ride_out(lambda: store.finish(job_id, status, finished_at=utcnow(), before=before, release=owner,
-                                          **fields),
+    found = ride_out(lambda: _end_replicated(store, lambda on: on.finish(job_id, status, finished_at=utcnow(),
+                                                                          before=before, release=owner, **fields)),
                      max(outage_bound_s, 1.0), f"recording the job as {status.value}")
     if lease is not None:
         # A beat already on its way may take the lease back for one TTL: the job has ended, so
         # that only makes a late redelivery of its message leave it, as it would anyway.
         stop_renewing(job_id, owner)
         lease[1].add(job_id)
-    if found != JobStatus.running:
+    if found not in (JobStatus.running, status):  # `status`: our own end, written before a failover
         log.info("job became %s while it ran; its %s result is dropped", found, status.value)
+
+
+def _end_replicated(store: JobStore, end: Callable[[JobStore], JobStatus | None]) -> JobStatus | None:
+    """`end(store)`, and, while the primary has a replica, a WAIT for it on the same connection,
+    so the job's message is acknowledged only after its end would survive a failover. A replica
+    too slow is logged, not waited for without end: the end is on the primary all the same."""
+    context = getattr(current_app, "ganforge_context", None)  # a worker's; none in a bare test
+    if context is None or context.replication.needed(store.redis) == 0:  # one Redis: nothing to wait for
+        return end(store)
+    with one_connection(store.redis) as connection:
+        found = end(JobStore(connection, job_ttl_s=store.job_ttl_s, output_ttl_s=store.output_ttl_s))
+        try:
+            context.replication.wait(connection)
+        except NotReplicated as shortfall:
+            log.warning("the job's end is on the primary, not yet on a replica: %s", shortfall)
+    return found

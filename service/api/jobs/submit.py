@@ -14,9 +14,13 @@ the owner check, so another owner's model is a 404 whatever else is asked of it.
   jobs that arrive together (jobs/coalescer.py).
 """
 
+import asyncio
 import inspect
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
+
+import redis
 
 from models.manifest import Manifest
 from models.store import UnknownModel
@@ -31,9 +35,11 @@ from service.api.state import ApiState
 from service.core.job_store import AsyncResultCache, utcnow
 from service.core.jobs import Job, JobStatus
 from service.core.queue import execute_with_message_async
+from service.core.redis_clients import NotReplicated
 from service.core.routing import COALESCED_KINDS, coalesced_task, route_of
 
 PlanOf = Callable[[Manifest], JobPlan | Awaitable[JobPlan]]
+log = logging.getLogger(__name__)
 
 
 async def submit_on_model(state: ApiState, ref: str, plan_of: PlanOf, *, task: str | None = None,
@@ -118,12 +124,28 @@ async def enqueue(state: ApiState, plan: JobPlan, *, queue_depth: int) -> Job:
             state.jobs_async.stage_blob(pipe, data, sha256)
         stage_new_job(state, pipe, job, task={"name": route.task, "queue": route.queue, "kwargs": task_kwargs})
 
-    if state.coalescer is not None and plan.kind in COALESCED_KINDS and route == route_of(plan.kind):
-        # one message for the jobs that arrive together (jobs/coalescer.py)
-        await state.coalescer.submit(coalesced_task(plan.kind), route.queue, job.id, task_kwargs, record)
-    else:  # the job and its message in one MULTI/EXEC: neither lands without the other
-        pipe = state.redis_async.pipeline(transaction=True)
-        record(pipe)
-        await execute_with_message_async(pipe, state.celery, route.task, args=[job.id], kwargs=task_kwargs,
-                                         queue=route.queue)
+    try:
+        if state.coalescer is not None and plan.kind in COALESCED_KINDS and route == route_of(plan.kind):
+            # one message for the jobs that arrive together (jobs/coalescer.py)
+            await state.coalescer.submit(coalesced_task(plan.kind), route.queue, job.id, task_kwargs, record)
+        else:  # the job and its message in one MULTI/EXEC: neither lands without the other
+            pipe = state.redis_async.pipeline(transaction=True)
+            record(pipe)
+            await execute_with_message_async(pipe, state.celery, route.task, args=[job.id], kwargs=task_kwargs,
+                                             queue=route.queue)
+    except NotReplicated as shortfall:
+        # The event loop's client WAITs for a replica after the MULTI/EXEC (state.async_redis). The
+        # job is on the primary but not reported as accepted: it is canceled there, so a worker
+        # that takes its message leaves it, and the client's retry makes the job it is told about.
+        await asyncio.to_thread(_cancel_unreported, state, job.id)
+        raise Problem(503, "not-replicated", "Service unavailable",
+                      f"the job could not be copied to a Redis replica in time ({shortfall}); try again shortly",
+                      headers={"Retry-After": "1"}) from None
     return job
+
+
+def _cancel_unreported(state: ApiState, job_id: str) -> None:
+    try:
+        state.jobs.transition(job_id, {JobStatus.queued}, JobStatus.canceled, finished_at=utcnow())
+    except redis.RedisError as error:  # the primary is gone too: so is the job, or it runs unseen
+        log.warning("could not cancel unreplicated job %s: %s", job_id, error)
