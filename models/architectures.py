@@ -15,6 +15,7 @@ from models import (  # noqa: F401  (registers them)
     srresnet,
     srvgg,
     stylegan2,
+    stylegan2_port,
 )
 from models.registry import build, names, register, registered
 

@@ -9,9 +9,13 @@ The stored ("const") noise maps are weights of the synthesis graph; `noise_mix` 
 the given maps per sample (0: stored, 1: given), because a graph cannot draw seeded random numbers
 per request. Truncation, style mixing and walks happen on w between the two graphs (the worker's
 models/inference/style.py).
+
+Any generator offering the StyleGenerator protocol exports: our own (models/stylegan2.py) and the
+imported StyleGAN2 port (models/stylegan2_port.py).
 """
 
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import torch
@@ -19,11 +23,32 @@ from torch import nn
 
 from models.export import compare_with_onnx, write_onnx
 from models.manifest import GeneratorSignature, StyleSpec
-from models.stylegan2 import StyleGAN2Generator
+
+
+class StyleSynthesis(Protocol):
+    """ws [N, num_ws, w_dim] and one noise map per layer (in the order the layers read ws) -> images."""
+
+    def noise_shapes(self) -> list[tuple[int, int, int]]: ...  # [1, H, W] of each layer's map
+
+    def const_noise(self, batch: int) -> list[torch.Tensor]: ...  # the stored maps, for `batch` images
+
+    def __call__(self, ws: torch.Tensor, *noise: torch.Tensor) -> torch.Tensor: ...
+
+
+class StyleGenerator(Protocol):
+    """What the export reads from a style-based generator; layer k reads ws[:, k] and noise map k,
+    and the last w (index num_ws - 1) goes to the final RGB layer only."""
+
+    latent_dim: int
+    num_classes: int
+    num_ws: int
+    w_avg: torch.Tensor  # [w_dim], the centre of truncation
+    mapping: nn.Module  # (z [N, latent_dim], labels [N] or None) -> w [N, w_dim]
+    synthesis: StyleSynthesis
 
 
 class MappingGraph(nn.Module):
-    def __init__(self, generator: StyleGAN2Generator):
+    def __init__(self, generator: StyleGenerator):
         super().__init__()
         self.mapping = generator.mapping
 
@@ -32,7 +57,7 @@ class MappingGraph(nn.Module):
 
 
 class SynthesisGraph(nn.Module):
-    def __init__(self, generator: StyleGAN2Generator):
+    def __init__(self, generator: StyleGenerator):
         super().__init__()
         self.synthesis = generator.synthesis
 
@@ -46,22 +71,29 @@ class SynthesisGraph(nn.Module):
         return self.synthesis(ws, *[c + mix * (n - c) for c, n in zip(stored, given)])
 
 
-def style_signature(generator: StyleGAN2Generator, *, class_names: list[str] | None = None) -> GeneratorSignature:
+def style_signature(generator: StyleGenerator, *, class_names: list[str] | None = None) -> GeneratorSignature:
     synthesis = generator.synthesis
     num_classes = generator.num_classes
+    noise_shapes = synthesis.noise_shapes()
+    # The image's size and channels as one forward pass makes them, so any synthesis network fits.
+    with torch.no_grad():
+        w_dim = generator.w_avg.shape[0]
+        _, channels, image_size, _ = synthesis(generator.w_avg.new_zeros(1, generator.num_ws, w_dim),
+                                               *synthesis.const_noise(1)).shape
     return GeneratorSignature(
         latent_dim=generator.latent_dim,
         num_classes=num_classes,
         class_names=class_names or [str(i) for i in range(num_classes)],
-        image_size=synthesis.resolutions[-1],
-        channels=synthesis.to_rgb[0].bias.shape[0],
+        image_size=image_size,
+        channels=channels,
         inputs=["z", "labels"] if num_classes else ["z"],
         style=StyleSpec(
-            w_dim=generator.w_avg.shape[0],
+            w_dim=w_dim,
             num_ws=generator.num_ws,
             w_avg=[round(float(v), 7) for v in generator.w_avg],
-            layer_resolutions=[layer.resolution for layer in synthesis.layers] + [synthesis.resolutions[-1]],
-            noise_shapes=[list(shape) for shape in synthesis.noise_shapes()],
+            # each layer works at its noise map's size; the last w's RGB layer at the image's
+            layer_resolutions=[height for _, height, _ in noise_shapes] + [image_size],
+            noise_shapes=[list(shape) for shape in noise_shapes],
         ),
     )
 
@@ -94,7 +126,7 @@ def synthesis_cases(style: StyleSpec, batches=(1, 5)) -> list[dict[str, np.ndarr
     return cases
 
 
-def export_style_generator(generator: StyleGAN2Generator, folder: Path, *, class_names: list[str] | None = None,
+def export_style_generator(generator: StyleGenerator, folder: Path, *, class_names: list[str] | None = None,
                            atol: float = 1e-4) -> tuple[GeneratorSignature, Path, Path, float]:
     """Write model.onnx (synthesis) and mapping.onnx into `folder`, check both against PyTorch.
 
