@@ -1,7 +1,6 @@
 """The API: `create_app(settings)` builds it; `uvicorn --factory service.api.app:create_app` serves it."""
 
 import gc
-import os
 from contextlib import asynccontextmanager
 
 import anyio.to_thread
@@ -12,6 +11,7 @@ from service.api.auth import AUTH_RESPONSES, authenticate
 from service.api.body_limit import BodyLimitMiddleware
 from service.api.content_type import install_json_bodies
 from service.api.docs_policy import install_docs_policy
+from service.api.drain import DrainOnTerm
 from service.api.errors import install_error_handlers
 from service.api.metrics import install_metrics
 from service.api.rate_limit import RateLimitHeaders
@@ -68,6 +68,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_metrics(app)  # GET /metrics, request timings
     app.add_middleware(BodyLimitMiddleware, limit_of=body_limits(settings))
     app.add_middleware(RateLimitHeaders)
+    app.add_middleware(DrainOnTerm)  # SIGTERM: stop accepting, close each connection after its answer, then stop
     install_json_bodies(app)  # JSON routes answer 415 to other bodies; before the routers are included
     # Requests are matched against routers in this order: the busiest come first.
     for module in (generate, jobs, upscale, translate, events, train, evaluate, models, datasets, health, studio,
@@ -97,22 +98,13 @@ def body_limits(settings: Settings):
 
 
 def main() -> None:
-    """`python -m service.api.app`: serve with the settings from the environment."""
-    import uvicorn
+    """`python -m service.api.app`: serve with the settings from the environment (service/api/server.py:
+    processes, graceful shutdown, rolling restarts)."""
+    from service.api.server import serve
 
     settings = load_settings()
     configure_logging(settings.log_format, settings.log_level)
-    processes = settings.api_processes or api_processes_for(len(os.sched_getaffinity(0)))
-    if processes > 1:  # uvicorn's workers share one listening socket; each builds its own app
-        uvicorn.run("service.api.app:create_app", factory=True, workers=processes, host=settings.host,
-                    port=settings.port, log_config=None)
-    else:
-        uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_config=None)
-
-
-def api_processes_for(cores: int) -> int:
-    """One API process on a small machine (the worker needs the other core), else half the cores, at most 4."""
-    return 1 if cores <= 2 else min(4, cores // 2)
+    serve(settings)
 
 
 if __name__ == "__main__":

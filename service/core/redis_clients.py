@@ -122,9 +122,10 @@ def describe(url: str) -> str:
 # -- durability: WAIT for a replica ----------------------------------------------------------------
 
 
-class NotReplicated(redis.RedisError):
+class NotReplicated(redis.TimeoutError):
     """Written on the primary, but no replica confirmed it within the timeout: if the primary
-    died now, its promoted replica might not have it."""
+    died now, its promoted replica might not have it. A timeout, so wherever the API does not
+    say more (jobs/submit.py does) the answer is the store's 503 with Retry-After."""
 
 
 class Replication:

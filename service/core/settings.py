@@ -19,6 +19,9 @@ class Settings(BaseSettings):
     port: int = 8000
     api_processes: int = Field(0, ge=0, description="API processes sharing the port (uvicorn workers); 0: one on a "
                                "machine of 2 cores or fewer, else half the cores up to 4 (workers need the rest).")
+    api_grace_s: float = Field(30.0, gt=0, description="On SIGTERM an API process stops accepting and lets requests "
+                               "in flight (`Prefer: wait`, one-call pictures) finish for up to this long; what is "
+                               "left then (event streams) is closed.")
     state_dir: Path = Field(REPO_ROOT / ".state", description="Local state: Redis data, artifacts, logs.")
     artifacts_dir: Path | None = Field(
         None, description="Shared by API and workers: datasets, checkpoints, models. Default: state_dir/artifacts."

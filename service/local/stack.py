@@ -41,6 +41,23 @@ ALL_QUEUES_ARG = ",".join(ALL_QUEUES)
 EXIT_NOTE_TTL_S = 24 * 3600  # long past any redelivery of the jobs the process held
 
 
+def serving_processes(parent_pid: int) -> set[int]:
+    """The processes uvicorn's parent `parent_pid` serves with (none: it serves alone)."""
+    try:
+        children = Path(f"/proc/{parent_pid}/task/{parent_pid}/children").read_text().split()
+    except OSError:
+        return set()
+    return {int(pid) for pid in children if _is_spawned(int(pid))}
+
+
+def _is_spawned(pid: int) -> bool:
+    """A process multiprocessing spawned to serve (not its resource tracker)."""
+    try:
+        return b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+
+
 def exit_description(returncode: int) -> str:
     """A process's end as Popen reports it: `exit code 3`, or `signal 9 (SIGKILL)`."""
     if returncode >= 0:
@@ -92,6 +109,21 @@ class Child:
     @property
     def pid(self) -> int:
         return self.process.pid
+
+    @property
+    def is_worker(self) -> bool:
+        return "celery" in self.command
+
+    def stop_gracefully(self, grace_s: float) -> int:
+        """SIGTERM, then SIGKILL if it has not exited `grace_s` later; answers its exit status."""
+        self.process.terminate()
+        try:
+            return self.process.wait(timeout=grace_s)
+        except subprocess.TimeoutExpired:
+            log.warning("%s (pid %d) still running %g s after SIGTERM; killing it", self.name, self.pid, grace_s)
+            self.process.kill()
+            return self.process.wait()
+
 
 
 @dataclass
@@ -265,6 +297,47 @@ class LocalStack:
             self.redis.set(keys.worker_exit(f"{socket.gethostname()}:{child.pid}"), how, ex=EXIT_NOTE_TTL_S)
         except redis.RedisError as error:  # Redis away: the job will only say how often its worker stopped
             log.warning("could not note how %s ended: %s", child.name, error)
+
+    # -- rolling restarts (`python -m service.local restart api|workers`) --------------------------
+
+    def restart_api(self, wait_s: float = 120.0, grace_s: float = 60.0) -> None:
+        """Replace the API's processes. Several (GANFORGE_API_PROCESSES > 1) are replaced with no
+        request failed: SIGHUP makes uvicorn's parent start each replacement and wait until it serves
+        before stopping the one it replaces, on the same listening socket (service/api/server.py).
+        A lone process is stopped gracefully and started again; connections are refused meanwhile."""
+        child = self.children["api"]
+        before = serving_processes(child.pid)
+        if not before:
+            child.stop_gracefully(grace_s)
+            child.start()
+            self.wait_for_api(child, wait_s)
+            return
+        child.process.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + wait_s
+        while (now := serving_processes(child.pid)) & before or len(now) < len(before):
+            if child.process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the API's processes were not all replaced: see {child.log_path}")
+            time.sleep(0.2)
+        log.info("API processes %s replaced by %s", sorted(before), sorted(now))
+
+    def restart_workers(self, wait_s: float = 120.0, grace_s: float = 300.0) -> list[str]:
+        """Replace every worker, one at a time: the replacement first, until it announces itself,
+        then SIGTERM to the old one, which stops fetching, finishes the jobs it holds (a training
+        checkpoints and hands its job back, to resume on another worker) and acknowledges only
+        those; killed if it is still running `grace_s` later. Answers the names replaced."""
+        replaced = []
+        for name, old in list(self.children.items()):
+            if not old.is_worker or old.process.poll() is not None:
+                continue  # a dead one is restart_dead's
+            new = Child(old.name, old.command, old.env, old.log_path)
+            new.start()
+            self.wait_for_worker(new, wait_s)
+            self.children[name] = new
+            code = old.stop_gracefully(grace_s)
+            log.info("%s replaced (pid %d -> %d; the old one ended with %s)", name, old.pid, new.pid,
+                     exit_description(code))
+            replaced.append(name)
+        return replaced
 
     # -- stop ---------------------------------------------------------------------------------------
 
