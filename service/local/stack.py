@@ -125,7 +125,6 @@ class Child:
             return self.process.wait()
 
 
-
 @dataclass
 class LocalStack:
     """One isolated GANForge: Redis, state folder, workers, API.
