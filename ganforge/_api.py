@@ -56,6 +56,15 @@ class Models:
         service has checked it; a mismatch is a ValidationFailed naming it."""
         return self._run(flows.upload_model(name, onnx, manifest, timeout))
 
+    def import_checkpoint(self, name: str, checkpoint: str | Path | bytes, checkpoint_b: str | Path | bytes | None = None,
+                          *, format: str, options: dict[str, Any] | None = None, timeout: float | None = 600.0):
+        """Import another project's checkpoint (a path or its bytes; `checkpoint_b`: a CycleGAN's B->A
+        generator) as the next version of `name`. `format` is realesrgan, basicsr, junyanz,
+        pytorch-examples-dcgan or stylegan2-pytorch; `options` are what the shapes do not decide
+        (e.g. {"netG": "unet_256"}) and `promote` ("first" or "always"). Answers the registered
+        `Manifest`; a checkpoint that does not fit is a ValidationFailed naming the tensors."""
+        return self._run(flows.import_checkpoint(name, checkpoint, checkpoint_b, format, options, timeout))
+
     def set_alias(self, name: str, alias: str, version: int):
         """Point `alias` (e.g. `prod`, `latest`) at a version; answers the model's aliases."""
         return self._run(flows.set_alias(name, alias, version))

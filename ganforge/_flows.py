@@ -234,6 +234,33 @@ def upload_model(name: str, onnx: str | Path | bytes, manifest: dict[str, Any] |
     return (yield from model_version(registered.get("name", name), registered["version"]))
 
 
+def import_checkpoint(name: str, checkpoint: str | Path | bytes, checkpoint_b: str | Path | bytes | None, format: str,
+                      options: dict[str, Any] | None, timeout_s: float | None) -> Flow[Manifest]:
+    """POST /models/{name}/import: another project's checkpoint (part `file`, a CycleGAN's second
+    direction in `file_b`), its `format` and `options` (JSON). The service converts, exports and
+    checks it in a job; answers the registered version."""
+    files = {"file": _checkpoint_part(checkpoint, "checkpoint.pth")}
+    if checkpoint_b is not None:
+        files["file_b"] = _checkpoint_part(checkpoint_b, "checkpoint_b.pth")
+    data = {"format": format, **({"options": json.dumps(options)} if options else {})}
+    deadline = Deadline(timeout_s)
+    response = yield Call("POST", f"/models/{name}/import", files=files, data=data,
+                          headers={"Prefer": f"wait={deadline.prefer_wait():g}"},
+                          read_timeout_s=deadline.prefer_wait() + READ_MARGIN_S)
+    if response.status_code == 201:
+        return Manifest.model_validate(response.json())
+    job = yield from finished(job_of(response), deadline)  # still converting: follow the job
+    registered = job.metrics.get("registered") or {}
+    return (yield from model_version(registered.get("name", name), registered["version"]))
+
+
+def _checkpoint_part(source: str | Path | bytes, default_name: str) -> FilePart:
+    """A path keeps its file name (recorded in the version's provenance)."""
+    if isinstance(source, bytes):
+        return FilePart(default_name, source)
+    return FilePart(Path(source).name, Path(source))
+
+
 def set_alias(name: str, alias: str, version: int) -> Flow[dict[str, int]]:
     response = yield Call("PUT", f"/models/{name}/aliases/{alias}", json={"version": version})
     return response.json()["aliases"]

@@ -147,6 +147,11 @@ def cmd_models(gf: Client, args) -> int:
         manifest = gf.models.upload(args.name, args.onnx, args.manifest)
         _dump(manifest) if args.json else print(manifest.ref)
         return EXIT_OK
+    if action == "import":
+        manifest = gf.models.import_checkpoint(args.name, args.file, args.file_b, format=args.format,
+                                               options=dict(args.option or []))
+        _dump(manifest) if args.json else print(manifest.ref)
+        return EXIT_OK
     if action == "show":
         found = gf.models.get(args.name, args.version)
         _dump(found)
@@ -318,6 +323,14 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("name")
     a.add_argument("--onnx", required=True, help="the .onnx file")
     a.add_argument("--manifest", required=True, help="manifest JSON (task, signature, ...)")
+    a = actions.add_parser("import", help="import another project's checkpoint (Real-ESRGAN, pix2pix, ...)")
+    a.add_argument("name")
+    a.add_argument("file", help="the checkpoint (.pth state dict or .safetensors)")
+    a.add_argument("file_b", nargs="?", help="a CycleGAN's second generator (latest_net_G_B.pth)")
+    a.add_argument("--format", required=True, help="realesrgan, basicsr, junyanz, pytorch-examples-dcgan, "
+                                                   "stylegan2-pytorch")
+    a.add_argument("--option", action="append", type=_option, metavar="KEY=VALUE",
+                   help="an option the shapes do not decide (netG=unet_256, norm=batch, promote=always); repeatable")
 
     p = commands.add_parser("jobs", help="list your jobs; `jobs show|cancel|wait ID`")
     p.add_argument("--kind", choices=["generate", "translate", "upscale", "train", "evaluate"])
@@ -339,6 +352,17 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--layout", choices=["images", "classes", "unpaired", "paired"])
     a.add_argument("--name")
     return parser
+
+
+def _option(text: str) -> tuple[str, Any]:
+    """KEY=VALUE; VALUE as JSON when it parses (3, true, [1, 2]), else as the string it is."""
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"{text!r}: write an option as KEY=VALUE")
+    try:
+        return key, json.loads(value)
+    except ValueError:
+        return key, value
 
 
 def exit_code(error: BaseException) -> int:

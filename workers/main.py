@@ -18,7 +18,8 @@ from workers.receipts import ReceiptWriter
 settings = load_settings()
 configure_logging(settings.log_format, settings.log_level)
 TASK_MODULES = ("workers.inference", "workers.translate", "workers.upscale", "workers.training", "workers.evaluation",
-                "workers.webhooks", "workers.oip", "workers.model_upload")
+                "workers.webhooks", "workers.oip", "workers.model_upload",
+                "workers.model_import")
 app = create_celery(settings, include=TASK_MODULES)
 
 

@@ -24,6 +24,7 @@ from service.api.routers import (
     health,
     jobs,
     model_admin,
+    model_import,
     models,
     oip_v2,
     studio,
@@ -72,7 +73,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_json_bodies(app)  # JSON routes answer 415 to other bodies; before the routers are included
     # Requests are matched against routers in this order: the busiest come first.
     for module in (generate, jobs, upscale, translate, events, train, evaluate, models, datasets, health, studio,
-                   oip_v2, model_admin, api_keys_router):
+                   oip_v2, model_admin, model_import, api_keys_router):
         app.include_router(module.router)
     return app
 
@@ -88,6 +89,8 @@ def body_limits(settings: Settings):
             return upload
         if path in ("/translate", "/upscale"):
             return image
+        if path.startswith("/models/") and path.endswith("/import"):
+            return 2 * settings.max_checkpoint_bytes + (1 << 20)  # up to two checkpoint files and the form fields
         if path.startswith("/models/"):
             return settings.max_model_bytes + (1 << 20)  # an uploaded ONNX file and its manifest
         if path.startswith("/v2/"):

@@ -121,15 +121,28 @@ async def receive_upload(request: Request, file_field: str, dest: Path, max_byte
     file is, is given).
     Raises UploadTooLarge past `max_bytes` of body, UnsupportedMediaType for a body that is not
     multipart/form-data and MalformedUpload for a part that is wrong."""
+    boundary = _boundary_of(request, max_bytes)
+    receiver = _Receiver(file_field, dest, max_field_bytes, fields, file_label)
+    await _parse(request, receiver, boundary, max_bytes)
+    return receiver.upload
+
+
+def _boundary_of(request: Request, max_bytes: int) -> bytes:
+    """The multipart boundary; UnsupportedMediaType for another body, UploadTooLarge for a
+    Content-Length over `max_bytes`."""
     content_type, options = parse_options_header(request.headers.get("content-type", ""))
     if content_type != b"multipart/form-data" or not options.get(b"boundary"):
         raise UnsupportedMediaType("send the archive as multipart/form-data, in a part named `file`")
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > max_bytes:
-        raise UploadTooLarge()  # cheap early answer; the count below is what really holds
-    receiver = _Receiver(file_field, dest, max_field_bytes, fields, file_label)
-    callbacks = {name: getattr(receiver, name) for name in dir(_Receiver) if name.startswith("on_")}
-    parser = MultipartParser(options[b"boundary"], callbacks)
+        raise UploadTooLarge()  # cheap early answer; the count in _parse is what really holds
+    return options[b"boundary"]
+
+
+async def _parse(request: Request, receiver: "_Receiver", boundary: bytes, max_bytes: int) -> None:
+    """Feed the body to `receiver`'s callbacks as it streams in, counting every byte."""
+    callbacks = {name: getattr(receiver, name) for name in dir(type(receiver)) if name.startswith("on_")}
+    parser = MultipartParser(boundary, callbacks)
     received = 0
     try:
         async for chunk in request.stream():
@@ -143,4 +156,60 @@ async def receive_upload(request: Request, file_field: str, dest: Path, max_byte
         raise MalformedUpload("body", f"malformed multipart body: {error}") from None
     finally:
         receiver.close()
-    return receiver.upload
+
+
+@dataclass(frozen=True)
+class ReceivedFile:
+    field: str  # the part it came in
+    filename: str | None  # as the client named it
+    path: Path
+
+
+@dataclass
+class Files:
+    fields: dict[str, str] = field(default_factory=dict)
+    files: list[ReceivedFile] = field(default_factory=list)
+
+
+class _FilesReceiver(_Receiver):
+    """Several file parts, each written to the next `file-<n>` in `folder`: parts named in
+    `file_fields`, any of them repeated, at most `max_files` in all."""
+
+    def __init__(self, file_fields: tuple[str, ...], folder: Path, max_files: int, max_field_bytes: int,
+                 fields: Collection[str]):
+        super().__init__(file_fields[0], folder / "file-0", max_field_bytes)
+        self.file_fields, self.folder, self.max_files, self.text_fields = file_fields, folder, max_files, fields
+        self.received = Files()
+
+    def on_headers_finished(self) -> None:
+        _, options = parse_options_header(self.headers.get("content-disposition", ""))
+        self.part_name = options.get(b"name", b"").decode("utf-8", "replace")
+        filename = options.get(b"filename")
+        expected = ", ".join(f"`{f}`" for f in (*self.file_fields, *self.text_fields))
+        if self.part_name not in self.file_fields:
+            if filename is not None or self.part_name not in self.text_fields:
+                raise MalformedUpload(self.part_name or "body", f"unknown field `{self.part_name}`; this endpoint "
+                                                                f"reads {expected}")
+            return
+        if len(self.received.files) == self.max_files:
+            raise MalformedUpload(self.part_name, f"send at most {self.max_files} files")
+        path = self.folder / f"file-{len(self.received.files)}"
+        name = filename.decode("utf-8", "replace") if filename is not None else None
+        self.received.files.append(ReceivedFile(self.part_name, name, path))
+        self.sink = path.open("wb")
+
+    def on_part_end(self) -> None:
+        if self.sink is None and self.part_name:
+            self.received.fields[self.part_name] = self.value.decode("utf-8", "replace")
+        super().on_part_end()
+
+
+async def receive_files(request: Request, file_fields: tuple[str, ...], folder: Path, max_bytes: int, *,
+                        max_files: int, fields: Collection[str], max_field_bytes: int = MAX_FIELD_BYTES) -> Files:
+    """Parse the request body: each part named in `file_fields` (repeatable) is written to
+    `folder` as file-0, file-1, ... in the order sent; `fields` are the text fields the endpoint
+    reads, any other part is refused by name. Raises as `receive_upload` does."""
+    boundary = _boundary_of(request, max_bytes)
+    receiver = _FilesReceiver(file_fields, folder, max_files, max_field_bytes, fields)
+    await _parse(request, receiver, boundary, max_bytes)
+    return receiver.received

@@ -20,7 +20,8 @@ class JobWebhook(BaseModel):
         return event in self.events
 
 
-JobKind = Literal["generate", "translate", "upscale", "train", "evaluate", "infer", "register_model"]
+JobKind = Literal["generate", "translate", "upscale", "train", "evaluate", "infer", "register_model",
+                  "import_model"]
 
 
 class JobStatus(StrEnum):

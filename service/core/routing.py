@@ -30,6 +30,8 @@ ROUTES: dict[JobKind, Route] = {
     "evaluate": Route("ganforge.training.evaluate", TRAINING_QUEUE),
     "infer": Route("ganforge.inference.infer", INFERENCE_QUEUE),  # Open Inference Protocol v2
     "register_model": Route("ganforge.models.register", INFERENCE_QUEUE),  # an uploaded ONNX file, checked
+    # Another project's checkpoint: torch loads, converts and exports it, as at the end of a training.
+    "import_model": Route("ganforge.models.import", TRAINING_QUEUE),
 }
 
 # Short POSTs to webhook receivers ride the inference queue: never behind a training run.

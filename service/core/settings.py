@@ -142,6 +142,8 @@ class Settings(BaseSettings):
     max_uncompressed_bytes: int = Field(2**30, ge=1, description="Most bytes an archive may unpack to.")
     max_compression_ratio: float = Field(100.0, gt=1, description="Most an archive or a member may inflate (zip bombs).")
     max_model_bytes: int = Field(200 * 2**20, ge=1, description="Largest ONNX file POST /models/{name}/versions takes.")
+    max_checkpoint_bytes: int = Field(512 * 2**20, ge=1, description="Largest checkpoint file POST /models/{name}/import "
+                                      "takes (each of a CycleGAN's two); Real-ESRGAN x4plus is 64 MiB.")
     max_image_pixels: int = Field(4096 * 4096, ge=1, description="Largest image (width x height) in a dataset.")
     fashion_mnist_dir: Path = Field(
         Path("/usr/share/datasets/fashion-mnist"), description="IDX files of Debian's dataset-fashion-mnist, if installed."

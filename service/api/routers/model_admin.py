@@ -8,15 +8,11 @@ default): 201 with the new manifest, 422 naming each mismatch, or 202 with the j
 checks take longer.
 """
 
-import secrets
 import shutil
-from functools import partial
-from pathlib import Path
 
 import anyio.to_thread
 from fastapi import APIRouter, Request, Response
-from fastapi.encoders import jsonable_encoder
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import FileResponse
 from pydantic import ValidationError
 
 from models.manifest import Manifest
@@ -26,6 +22,7 @@ from service.api.deps import PreferWaitDep, StateDep
 from service.api.errors import Problem, unknown_model
 from service.api.jobs.plan import JobPlan
 from service.api.jobs.submit import submit
+from service.api.model_jobs import new_upload_folder, published_answer
 from service.api.ownership import (
     claim_model_name,
     model_owner,
@@ -43,13 +40,11 @@ from service.api.upload import (
     receive_upload,
 )
 from service.core.api_keys import ApiKey
-from service.core.jobs import Job, JobStatus
+from service.core.jobs import Job, JobError
 
 router = APIRouter(prefix="/models", tags=["models"])
 
-UPLOADS = Path("uploads") / "models"  # under ARTIFACTS_DIR, where workers/model_upload.py looks
 MAX_MANIFEST_BYTES = 64 << 10
-DEFAULT_WAIT_S = 60.0
 
 _UPLOAD_BODY = {
     "requestBody": {
@@ -115,8 +110,7 @@ async def upload_version(name: str, request: Request, state: StateDep, caller: C
                          wait_s: PreferWaitDep) -> Response:
     if not MODEL_NAME.match(name):
         raise _invalid("name", "use 1-64 lowercase letters, digits, '.', '_' or '-'", "invalid_name")
-    folder = state.settings.artifacts_dir / UPLOADS / secrets.token_hex(12)
-    folder.mkdir(parents=True)
+    folder = new_upload_folder(state)
     queued = False
     try:
         cap = state.settings.max_model_bytes
@@ -144,9 +138,7 @@ async def upload_version(name: str, request: Request, state: StateDep, caller: C
     finally:
         if not queued:
             shutil.rmtree(folder, ignore_errors=True)
-    wait = min(wait_s or DEFAULT_WAIT_S, state.settings.max_wait_s)
-    job = await state.hub.wait(job.id, wait) or job
-    return await anyio.to_thread.run_sync(partial(_answer, state, job))
+    return await published_answer(state, job, wait_s, _refusal)
 
 
 async def _queue_checks(state: ApiState, name: str, token: str, manifest: UploadManifest, caller: ApiKey) -> Job:
@@ -160,23 +152,13 @@ async def _queue_checks(state: ApiState, name: str, token: str, manifest: Upload
     return (await submit(state, JobPlan("register_model", None, params))).job
 
 
-def _answer(state: ApiState, job: Job) -> Response:
-    location = {"Location": f"/jobs/{job.id}"}
-    if not job.status.is_terminal:
-        return JSONResponse(jsonable_encoder(job), status_code=202, headers=location)
-    if job.status == JobStatus.succeeded:
-        registered = job.metrics["registered"]
-        manifest = state.models.manifest(registered["name"], registered["version"])
-        return JSONResponse(jsonable_encoder(manifest), status_code=201,
-                            headers={"Location": f"/models/{manifest.name}/versions/{manifest.version}"})
-    error = job.error
-    if error is not None and error.type == "invalid_model":
-        problems = error.detail.split("; ")
-        raise Problem(422, "invalid-model", "The model is not valid", error.detail,
-                      errors=[{"field": "file", "message": p, "type": "onnx_mismatch"} for p in problems], job_id=job.id)
-    raise Problem(500 if error is None or error.type == "internal" else 422, "registration-failed",
-                  "The model could not be registered", error.detail if error else f"the job was {job.status.value}",
-                  job_id=job.id)
+def _refusal(error: JobError, job_id: str) -> Problem | None:
+    """The checks' findings, one error per mismatch."""
+    if error.type != "invalid_model":
+        return None
+    problems = error.detail.split("; ")
+    return Problem(422, "invalid-model", "The model is not valid", error.detail,
+                   errors=[{"field": "file", "message": p, "type": "onnx_mismatch"} for p in problems], job_id=job_id)
 
 
 @router.put("/{name}/aliases/{alias}", response_model=ModelAliases, responses=PROBLEM_RESPONSES,

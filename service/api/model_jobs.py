@@ -1,0 +1,55 @@
+"""What the routes that publish a model version through a job share (an uploaded ONNX file,
+routers/model_admin.py; an imported checkpoint, routers/model_import.py): where the files are
+staged for the worker, and the answer once the job has ended or the wait is over."""
+
+import secrets
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
+
+import anyio.to_thread
+from fastapi import Response
+from fastapi.encoders import jsonable_encoder
+from fastapi.responses import JSONResponse
+
+from service.api.errors import Problem
+from service.api.state import ApiState
+from service.core.jobs import Job, JobError, JobStatus
+
+UPLOADS = Path("uploads") / "models"  # under ARTIFACTS_DIR, where workers/model_upload.py looks
+DEFAULT_WAIT_S = 60.0
+
+# The 422 a route makes of its job's failure, or None when the failure is not the client's.
+Refusal = Callable[[JobError, str], Problem | None]
+
+
+def new_upload_folder(state: ApiState) -> Path:
+    """A fresh folder in the shared artifact store for one upload's files."""
+    folder = state.settings.artifacts_dir / UPLOADS / secrets.token_hex(12)
+    folder.mkdir(parents=True)
+    return folder
+
+
+async def published_answer(state: ApiState, job: Job, wait_s: float | None, refusal: Refusal) -> Response:
+    """Wait for the job (`Prefer: wait=N`, DEFAULT_WAIT_S when not said), then answer 201 with the
+    new version's manifest, the route's 422 for a refused upload, or 202 with the job still running."""
+    wait = min(wait_s or DEFAULT_WAIT_S, state.settings.max_wait_s)
+    job = await state.hub.wait(job.id, wait) or job
+    return await anyio.to_thread.run_sync(partial(_answer, state, job, refusal))
+
+
+def _answer(state: ApiState, job: Job, refusal: Refusal) -> Response:
+    location = {"Location": f"/jobs/{job.id}"}
+    if not job.status.is_terminal:
+        return JSONResponse(jsonable_encoder(job), status_code=202, headers=location)
+    if job.status == JobStatus.succeeded:
+        registered = job.metrics["registered"]
+        manifest = state.models.manifest(registered["name"], registered["version"])
+        return JSONResponse(jsonable_encoder(manifest), status_code=201,
+                            headers={"Location": f"/models/{manifest.name}/versions/{manifest.version}"})
+    error = job.error
+    if error is not None and (problem := refusal(error, job.id)) is not None:
+        raise problem
+    raise Problem(500 if error is None or error.type == "internal" else 422, "registration-failed",
+                  "The model could not be registered", error.detail if error else f"the job was {job.status.value}",
+                  job_id=job.id)

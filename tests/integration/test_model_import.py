@@ -1,0 +1,223 @@
+"""Checkpoints the field trained, imported over HTTP on the real stack and served equal to the
+reference network; every way an import can be wrong answered 4xx naming it.
+
+Adding a format's case: build its checkpoint under the reference project's names (a unit test of
+the format usually has the helper), `imported = import_checkpoint(importer, name, {"file": path},
+"<format>", options)`, assert `imported.status_code == 201`, then serve it and compare with the
+reference computation (see `test_dcgan_imported_serves_the_reference_network`).
+"""
+
+import hashlib
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+import torch
+from conftest import make_stack
+from dcgan_reference import reference_forward, reference_state
+from PIL import Image
+from safetensors.torch import save_file
+
+from models.checkpoints import format_names
+from models.inference.latents import sample_latents
+from models.inference.pixels import signed_to_uint8
+from service.core.api_keys import ApiKeyStore
+
+pytestmark = pytest.mark.integration
+
+CAP = 4 << 20  # GANFORGE_MAX_CHECKPOINT_BYTES of this module's stack
+NZ, NGF, NC = 16, 4, 3
+
+
+class Snapshot:
+    """What an NVIDIA .pkl holds: objects whose class must be imported to load them."""
+
+
+@pytest.fixture(scope="module")
+def import_stack(tmp_path_factory):
+    """A stack of the module's own: a small checkpoint cap, so the 413 costs a few megabytes."""
+    with make_stack(tmp_path_factory, "imports", GANFORGE_MAX_CHECKPOINT_BYTES=CAP) as stack:
+        stack.start_worker()
+        stack.start_api()
+        yield stack
+
+
+def _client(stack, key_name: str, scopes: list[str], owner: str) -> httpx.Client:
+    key, _ = ApiKeyStore(stack.redis).create(key_name, scopes, owner=owner, rate="unlimited")
+    return stack.client(key)
+
+
+@pytest.fixture(scope="module")
+def importer(import_stack):
+    """A key that may import and infer, owned by 'byo' (not an admin)."""
+    with _client(import_stack, "importer", ["infer", "models:write"], "byo") as client:
+        yield client
+
+
+def import_checkpoint(client: httpx.Client, name: str, files: dict[str, Path | list[Path]], format: str | None,
+                      options: dict | str | None = None, wait_s: int = 120) -> httpx.Response:
+    """POST /models/{name}/import: `files` by part name (a list sends the part repeated); answers
+    the response (201 with the manifest when it worked)."""
+    parts = [(field, (path.name, path.read_bytes())) for field, paths in files.items()
+             for path in (paths if isinstance(paths, list) else [paths])]
+    data = {}
+    if format is not None:
+        data["format"] = format
+    if options is not None:
+        data["options"] = options if isinstance(options, str) else json.dumps(options)
+    return client.post(f"/models/{name}/import", files=parts, data=data, headers={"Prefer": f"wait={wait_s}"},
+                       timeout=wait_s + 30)
+
+
+def imported_manifest(client: httpx.Client, name: str, files, format: str, options: dict | None = None) -> dict:
+    answer = import_checkpoint(client, name, files, format, options)
+    assert answer.status_code == 201, answer.text
+    return answer.json()
+
+
+@pytest.fixture(scope="module")
+def dcgan(tmp_path_factory) -> tuple[dict[str, torch.Tensor], Path, Path]:
+    """netG random weights, saved as dcgan/main.py saves them and as safetensors."""
+    folder = tmp_path_factory.mktemp("dcgan")
+    state = reference_state(nz=NZ, ngf=NGF, nc=NC, seed=3)
+    torch.save(state, folder / "netG.pth")
+    save_file(state, folder / "netG.safetensors")
+    return state, folder / "netG.pth", folder / "netG.safetensors"
+
+
+def _reference(state, z: np.ndarray) -> np.ndarray:
+    with torch.no_grad():
+        return reference_forward(state, torch.from_numpy(z)).numpy()
+
+
+@pytest.mark.parametrize("saved_as", ["torch.save", "safetensors"])
+def test_dcgan_imported_serves_the_reference_network(importer, dcgan, saved_as):
+    state, pth, safetensors = dcgan
+    path = pth if saved_as == "torch.save" else safetensors
+    name = f"dcgan-{saved_as.replace('.', '-')}"
+    manifest = imported_manifest(importer, name, {"file": path}, "pytorch-examples-dcgan")
+    assert manifest["version"] == 1 and manifest["task"] == "generate"
+    assert manifest["signature"]["latent_dim"] == NZ and manifest["signature"]["image_size"] == 64
+    assert manifest["signature"]["channels"] == NC and manifest["parity_max_abs_diff"] <= 1e-4
+    provenance = manifest["provenance"]
+    assert provenance["trainer"] == "import:pytorch-examples-dcgan" and provenance["steps"] == 0
+    assert provenance["imported_from"]["files"] == [{"name": path.name,
+                                                     "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}]
+
+    # /generate draws z from the seed (models/inference/latents.py): the picture is the reference's, to the level.
+    picture = importer.post("/generate", json={"model": name, "n": 1, "seed": 11},
+                            headers={"Accept": "image/png", "Prefer": "wait=60"})
+    assert picture.status_code == 200, picture.text
+    served = np.asarray(Image.open(io.BytesIO(picture.content)).convert("RGB")).astype(int)
+    expected = signed_to_uint8(_reference(state, sample_latents(11, 1, NZ)))[0].transpose(1, 2, 0).astype(int)
+    assert served.shape == (64, 64, 3) and np.abs(served - expected).max() <= 1
+
+    # OIP v2 answers the floats themselves: equal to the reference within 1e-4.
+    z = sample_latents(5, 2, NZ)
+    infer = importer.post(f"/v2/models/{name}/infer", json={
+        "inputs": [{"name": "z", "shape": [2, NZ], "datatype": "FP32", "data": z.ravel().tolist()}],
+        "outputs": [{"name": "images"}]})
+    assert infer.status_code == 200, infer.text
+    images = np.asarray(infer.json()["outputs"][0]["data"], np.float32).reshape(2, NC, 64, 64)
+    assert np.abs(images - _reference(state, z)).max() <= 1e-4
+
+
+def test_a_second_import_leaves_latest_unless_promoted(importer, dcgan):
+    _, pth, _ = dcgan
+    first = imported_manifest(importer, "dcgan-twice", {"file": pth}, "pytorch-examples-dcgan")
+    second = imported_manifest(importer, "dcgan-twice", {"file": pth}, "pytorch-examples-dcgan")
+    assert (first["version"], second["version"]) == (1, 2)
+    assert importer.get("/models/dcgan-twice").json()["aliases"] == {"latest": 1}
+    third = imported_manifest(importer, "dcgan-twice", {"file": pth}, "pytorch-examples-dcgan", {"promote": "always"})
+    assert importer.get("/models/dcgan-twice").json()["aliases"] == {"latest": third["version"]}
+
+
+def test_unknown_format_bad_options_and_missing_file_are_422s(importer, dcgan):
+    _, pth, _ = dcgan
+    unknown = import_checkpoint(importer, "dcgan-refused", {"file": pth}, "nvidia-stylegan3")
+    assert unknown.status_code == 422 and unknown.headers["content-type"] == "application/problem+json"
+    assert unknown.json()["known_formats"] == format_names()
+    assert all(known in unknown.json()["detail"] for known in format_names())
+
+    for options, expected in (("{not json", "not JSON"), ("[1, 2]", "must be a JSON object"),
+                              ({"promote": "sometimes"}, "promote")):
+        answer = import_checkpoint(importer, "dcgan-refused", {"file": pth}, "pytorch-examples-dcgan", options)
+        assert answer.status_code == 422 and expected in answer.json()["detail"], answer.text
+
+    no_file = importer.post("/models/dcgan-refused/import", data={"format": "pytorch-examples-dcgan"},
+                            files={"other": ("x.pth", b"1")})
+    assert no_file.status_code == 422 and no_file.json()["errors"][0]["field"] == "other"
+    no_file = import_checkpoint(importer, "dcgan-refused", {}, "pytorch-examples-dcgan")
+    assert no_file.status_code in (415, 422), no_file.text  # an empty form is not even multipart
+    no_format = import_checkpoint(importer, "dcgan-refused", {"file": pth}, None)
+    assert no_format.status_code == 422 and no_format.json()["errors"][0]["field"] == "format"
+    assert importer.get("/models/dcgan-refused").status_code == 404  # nothing was published
+
+
+def test_checkpoints_that_do_not_fit_are_422s_naming_what_is_wrong(import_stack, importer, tmp_path):
+    state = reference_state(nz=NZ, ngf=NGF, nc=NC)
+    state["main.4.weight"] = torch.ones(5)
+    torch.save(state, tmp_path / "netG.pth")
+    answer = import_checkpoint(importer, "dcgan-bad", {"file": tmp_path / "netG.pth"}, "pytorch-examples-dcgan")
+    assert answer.status_code == 422, answer.text
+    problem = answer.json()
+    assert problem["type"].endswith("invalid-checkpoint") and problem["errors"][0]["field"] == "file"
+    assert f"main.4.weight (5,) (expected ({NGF * 4},))" in problem["detail"]
+
+    torch.save({"G_ema": Snapshot()}, tmp_path / "network-snapshot.pkl")
+    answer = import_checkpoint(importer, "dcgan-bad", {"file": tmp_path / "network-snapshot.pkl"},
+                               "pytorch-examples-dcgan")
+    assert answer.status_code == 422 and "needs" in answer.json()["detail"]
+    assert "state_dict" in answer.json()["detail"] and "Snapshot" in answer.json()["detail"]
+
+    (tmp_path / "junk.pth").write_bytes(os.urandom(2000))
+    answer = import_checkpoint(importer, "dcgan-bad", {"file": tmp_path / "junk.pth"}, "pytorch-examples-dcgan")
+    assert answer.status_code == 422 and "not a PyTorch or safetensors file" in answer.json()["detail"]
+    assert importer.get("/models/dcgan-bad").status_code == 404
+    uploads = import_stack.state_dir / "artifacts" / "uploads" / "models"
+    assert not uploads.is_dir() or not any(uploads.iterdir())  # every staged upload was removed
+
+
+def test_a_file_over_the_cap_is_413(importer, tmp_path):
+    (tmp_path / "huge.pth").write_bytes(bytes(CAP + 1))
+    answer = import_checkpoint(importer, "dcgan-huge", {"file": tmp_path / "huge.pth"}, "pytorch-examples-dcgan")
+    assert answer.status_code == 413 and answer.headers["content-type"] == "application/problem+json"
+    assert str(CAP) in answer.json()["detail"]
+
+
+def test_scope_and_ownership(import_stack, importer, dcgan):
+    _, pth, _ = dcgan
+    imported_manifest(importer, "dcgan-owned", {"file": pth}, "pytorch-examples-dcgan")
+    with _client(import_stack, "reader", ["infer"], "byo") as reader:
+        answer = import_checkpoint(reader, "dcgan-owned", {"file": pth}, "pytorch-examples-dcgan")
+        assert answer.status_code == 403, answer.text
+    with _client(import_stack, "stranger", ["infer", "models:write"], "someone-else") as stranger:
+        answer = import_checkpoint(stranger, "dcgan-owned", {"file": pth}, "pytorch-examples-dcgan")
+        assert answer.status_code == 409 and answer.json()["type"].endswith("model-name-taken")
+        assert stranger.get("/models/dcgan-owned").status_code == 404  # not theirs to see
+        bundled = import_checkpoint(stranger, "mnist-cdcgan", {"file": pth}, "pytorch-examples-dcgan")
+        assert bundled.status_code == 409
+    with import_stack.client() as admin:  # an admin may publish under a bundled name, but not another task
+        wrong_task = import_checkpoint(admin, "sr-x4", {"file": pth}, "pytorch-examples-dcgan")
+    assert wrong_task.status_code == 422 and "upscale model" in wrong_task.json()["detail"]
+
+
+def test_the_cli_imports_a_checkpoint(import_stack, dcgan, tmp_path):
+    _, pth, _ = dcgan
+    script = Path(sys.executable).with_name("ganforge")
+    command = [str(script)] if script.exists() else [sys.executable, "-m", "ganforge"]
+    env = {**os.environ, "GANFORGE_URL": import_stack.api_url, "GANFORGE_API_KEY": import_stack.admin_key}
+    done = subprocess.run([*command, "models", "import", "dcgan-cli", str(pth), "--format", "pytorch-examples-dcgan"],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "dcgan-cli:1"
+    refused = subprocess.run([*command, "models", "import", "dcgan-cli", str(pth), "--format", "pytorch-examples-dcgan",
+                              "--option", "nz=100"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert refused.returncode == 3 and "takes no options" in refused.stderr
+
