@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 from junyanz_reference import resnet_reference, resnet_state, unet_reference, unet_state
+from safetensors.torch import save_file
 
 from models.checkpoints.base import Checkpoint, CheckpointRejected
 from models.checkpoints.junyanz import convert
@@ -104,6 +105,14 @@ def test_checkpoints_without_num_batches_tracked_or_with_old_instance_norm_stati
     x = images(1, 3, 24, 28)
     # ... and they are not used: instance norm normalises each image by its own statistics.
     assert max_diff(conversion.networks["a2b"], lambda t: resnet_reference(instance, t, 6, "instance"), x) <= TOLERANCE
+
+
+def test_a_safetensors_file_converts_the_same(tmp_path):
+    state = unet_state(7, ngf=4, channels_in=3, channels_out=1, norm="instance")
+    save_file(dict(state), tmp_path / "latest_net_G.safetensors")
+    conversion = convert([load_checkpoint(tmp_path / "latest_net_G.safetensors")], {})
+    x = images(1, 3, 128, 128)
+    assert max_diff(conversion.networks["a2b"], lambda t: unet_reference(state, t, 7, "instance"), x) <= TOLERANCE
 
 
 def test_a_dataparallel_prefix_is_stripped(tmp_path):
