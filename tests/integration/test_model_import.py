@@ -21,6 +21,7 @@ import pytest
 import torch
 from conftest import make_stack
 from dcgan_reference import reference_forward, reference_state
+from junyanz_reference import resnet_reference, resnet_state, unet_reference, unet_state
 from PIL import Image
 from safetensors.torch import save_file
 
@@ -221,3 +222,84 @@ def test_the_cli_imports_a_checkpoint(import_stack, dcgan, tmp_path):
                               "--option", "nz=100"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert refused.returncode == 3 and "takes no options" in refused.stderr
 
+
+# --- junyanz: pytorch-CycleGAN-and-pix2pix generators --------------------------------------------
+
+def _translated(client: httpx.Client, model: str, pixels: np.ndarray, direction: str = "a2b") -> np.ndarray:
+    """/translate at the picture's own pixels (resize none), as uint8 H x W x C."""
+    png = io.BytesIO()
+    Image.fromarray(pixels).save(png, format="PNG")
+    answer = client.post("/translate", files={"image": ("in.png", png.getvalue(), "image/png")},
+                         data={"model": model, "direction": direction, "resize": "none", "format": "png"},
+                         headers={"Accept": "image/png", "Prefer": "wait=60"})
+    assert answer.status_code == 200, answer.text
+    return np.asarray(Image.open(io.BytesIO(answer.content)).convert("RGB")).astype(int)
+
+
+def _expected(forward, pixels: np.ndarray) -> np.ndarray:
+    """The reference network on the picture mapped to [-1, 1], back to uint8 H x W x C."""
+    signed = torch.from_numpy(pixels.transpose(2, 0, 1)[None].astype(np.float32) / 255 * 2 - 1)
+    with torch.no_grad():
+        out = forward(signed).numpy()
+    return signed_to_uint8(out)[0].transpose(1, 2, 0).astype(int)
+
+
+def test_junyanz_pix2pix_unet_translates_like_the_reference(importer, tmp_path):
+    state = unet_state(7, ngf=4, channels_in=3, channels_out=3, norm="batch", seed=5)
+    torch.save(state, tmp_path / "latest_net_G.pth")  # as its save_networks does
+    manifest = imported_manifest(importer, "facades-junyanz", {"file": tmp_path / "latest_net_G.pth"}, "junyanz")
+    assert (manifest["task"], manifest["architecture"]) == ("translate", "unet_128")
+    signature = manifest["signature"]
+    assert (signature["image_size"], signature["size_multiple"]) == (128, 128)
+    assert list(signature["directions"]) == ["a2b"] and manifest["parity_max_abs_diff"] <= 1e-4
+    assert any("eval mode" in note for note in manifest["provenance"]["imported_from"]["notes"])
+
+    def forward(x):
+        return unet_reference(state, x, 7, "batch")
+
+    pixels = np.random.default_rng(2).integers(0, 256, (128, 128, 3), dtype=np.uint8)
+    served = _translated(importer, "facades-junyanz", pixels)
+    assert served.shape == (128, 128, 3) and np.abs(served - _expected(forward, pixels)).max() <= 1
+
+    # OIP v2 answers the floats: the reference's within 1e-4.
+    image = np.random.default_rng(3).uniform(-1, 1, (1, 3, 128, 128)).astype(np.float32)
+    infer = importer.post("/v2/models/facades-junyanz/infer", json={
+        "inputs": [{"name": "image", "shape": list(image.shape), "datatype": "FP32", "data": image.ravel().tolist()}],
+        "outputs": [{"name": "translated"}]})
+    assert infer.status_code == 200, infer.text
+    translated = np.asarray(infer.json()["outputs"][0]["data"], np.float32).reshape(image.shape)
+    with torch.no_grad():
+        assert np.abs(translated - forward(torch.from_numpy(image)).numpy()).max() <= 1e-4
+
+
+def test_junyanz_cyclegan_pair_serves_both_directions_at_a_non_square_size(importer, tmp_path):
+    g_a = resnet_state(6, ngf=4, channels_in=3, channels_out=3, norm="instance", seed=6)
+    g_b = resnet_state(6, ngf=4, channels_in=3, channels_out=3, norm="instance", seed=7)
+    torch.save(g_a, tmp_path / "latest_net_G_A.pth")
+    torch.save(g_b, tmp_path / "latest_net_G_B.pth")
+    # G_B sent first: the file names say which direction is which.
+    files = {"file": [tmp_path / "latest_net_G_B.pth", tmp_path / "latest_net_G_A.pth"]}
+    manifest = imported_manifest(importer, "horse2zebra-junyanz", files, "junyanz", {"image_size": 64})
+    assert manifest["architecture"] == "resnet_6blocks"
+    signature = manifest["signature"]
+    assert (signature["image_size"], signature["size_multiple"]) == (64, 4)
+    assert {d: s["onnx_file"] for d, s in signature["directions"].items()} == {"a2b": "model.onnx", "b2a": "b2a.onnx"}
+
+    pixels = np.random.default_rng(4).integers(0, 256, (44, 60, 3), dtype=np.uint8)  # fully convolutional: any size
+    for direction, state in (("a2b", g_a), ("b2a", g_b)):
+        served = _translated(importer, "horse2zebra-junyanz", pixels, direction)
+        expected = _expected(lambda x, state=state: resnet_reference(state, x, 6, "instance"), pixels)
+        assert served.shape == (44, 60, 3) and np.abs(served - expected).max() <= 1, direction
+
+
+def test_junyanz_refusals_name_the_tensors(importer, tmp_path):
+    state = resnet_state(9, ngf=4, channels_in=3, channels_out=3, norm="batch")
+    del state["model.12.conv_block.2.running_var"]
+    torch.save(state, tmp_path / "latest_net_G.pth")
+    answer = import_checkpoint(importer, "junyanz-bad", {"file": tmp_path / "latest_net_G.pth"}, "junyanz")
+    assert answer.status_code == 422 and answer.headers["content-type"] == "application/problem+json"
+    assert "missing tensors: model.12.conv_block.2.running_var" in answer.json()["detail"], answer.text
+    answer = import_checkpoint(importer, "junyanz-bad", {"file": tmp_path / "latest_net_G.pth"}, "junyanz",
+                               {"norm": "group"})
+    assert answer.status_code == 422 and "norm='group'" in answer.json()["detail"], answer.text
+    assert importer.get("/models/junyanz-bad").status_code == 404
