@@ -4,6 +4,7 @@
 
     gf = ganforge.Client()                      # $GANFORGE_URL, $GANFORGE_API_KEY
     (digit,) = gf.generate("mnist-cdcgan", seed=7, labels=3)
+    (face,) = gf.generate("fashion-stylegan2", seed=7, truncation_psi=0.7)
     model = gf.train("cdcgan", "digits", "my-digits", steps=500, image_size=8)
 """
 
@@ -29,6 +30,7 @@ from ganforge.errors import (
 )
 from ganforge.types import (
     Dataset,
+    Interpolation,
     Job,
     JobOutput,
     JobPage,
@@ -36,6 +38,7 @@ from ganforge.types import (
     Manifest,
     ModelRef,
     ModelSummary,
+    StyleMixing,
 )
 
 __version__ = "0.1.0"
@@ -50,6 +53,7 @@ __all__ = [
     "Dataset",
     "GanforgeError",
     "Gone",
+    "Interpolation",
     "Job",
     "JobCanceled",
     "JobFailed",
@@ -64,6 +68,7 @@ __all__ = [
     "RateLimited",
     "RetryPolicy",
     "ServerError",
+    "StyleMixing",
     "Unauthorized",
     "Unavailable",
     "ValidationFailed",

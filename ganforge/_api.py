@@ -9,6 +9,7 @@ from typing import Any
 
 from ganforge import _flows as flows
 from ganforge._images import ImageInput
+from ganforge.types import Interpolation, StyleMixing
 
 
 class Jobs:
@@ -118,14 +119,26 @@ class Api:
         return idempotency_key
 
     def generate(self, model: str, n: int = 1, *, seed: int | None = None, labels: list[int] | int | None = None,
-                 truncation: float | None = None, format: str = "png", grid: bool = False,
-                 timeout: float | None = 300.0, idempotency_key: str | bool | None = None):
+                 truncation: float | None = None, truncation_psi: float | None = None,
+                 style_mixing: StyleMixing | dict[str, int] | None = None, noise_mode: str | None = None,
+                 interpolate: Interpolation | dict[str, Any] | None = None, codes: dict[str, float] | None = None,
+                 format: str = "png", quality: int | None = None, grid: bool = False, webhook: str | None = None,
+                 webhook_events: list[str] | None = None, timeout: float | None = 300.0,
+                 idempotency_key: str | bool | None = None):
         """Images from noise (`list[PIL.Image]`; each image's `info["job_id"]` names its job).
 
-        n=1, or `grid=True` (all n images in one picture), is one request answered with the
-        picture itself; more images come back inline in the job's JSON."""
-        return self._run(flows.generate(model, n=n, seed=seed, labels=labels, truncation=truncation, format=format,
-                                        grid=grid, timeout_s=timeout, idempotency_key=self._key(idempotency_key)))
+        The parameters are POST /generate's, by the same names: `truncation_psi`, `style_mixing`
+        (`StyleMixing(seed=11, crossover=4)` or the same dict) and `noise_mode` for style models,
+        `codes` for InfoGAN models, `interpolate` (`Interpolation(to_seed=11, frames=8)`) for a walk
+        from `seed`, whose answer is the frames and then the animation. n=1, or `grid=True` (all n
+        images in one picture), is one request answered with the picture itself; more images come
+        back inline in the job's JSON."""
+        return self._run(flows.generate(
+            model, n=n, timeout_s=timeout, idempotency_key=self._key(idempotency_key), seed=seed, labels=labels,
+            truncation=truncation, truncation_psi=truncation_psi, style_mixing=style_mixing, noise_mode=noise_mode,
+            interpolate=interpolate, codes=codes, format=format, quality=quality, grid=grid, webhook=webhook,
+            webhook_events=webhook_events,
+        ))
 
     def translate(self, image: ImageInput, model: str, *, direction: str = "a2b", format: str = "png",
                   resize: str = "scale", timeout: float | None = 300.0, idempotency_key: str | bool | None = None):

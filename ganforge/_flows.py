@@ -133,19 +133,30 @@ def _inference_headers(deadline: Deadline, idempotency_key, accept: str | None) 
     return headers, wait + READ_MARGIN_S
 
 
-def generate(model: str, *, n: int, seed: int | None, labels: list[int] | int | None, truncation: float | None,
-             format: str, grid: bool, timeout_s: float | None, idempotency_key: str | bool | None
-             ) -> Flow[list[Image.Image]]:
-    """n=1 (or a grid) asks for the picture itself in one call; more images come inline as data URIs."""
+def generate_body(model: str, n: int, fields: dict[str, Any]) -> dict[str, Any]:
+    """POST /generate's JSON from the SDK's arguments (the same names): unset ones left out, one
+    label as a list, nested parameters (StyleMixing, Interpolation or dicts) as objects."""
+    fields = dict(fields)
+    if isinstance(fields.get("labels"), int):
+        fields["labels"] = [fields["labels"]]
+    for name in ("style_mixing", "interpolate"):
+        if hasattr(fields.get(name), "model_dump"):
+            fields[name] = fields[name].model_dump(exclude_none=True)
+    fields["grid"] = fields.get("grid") or None  # the server's default
+    return _compact(model=model, n=n, **fields)
+
+
+def generate(model: str, *, n: int, timeout_s: float | None, idempotency_key: str | bool | None,
+             **fields: Any) -> Flow[list[Image.Image]]:
+    """n=1 (or a grid) asks for the picture itself in one call; more images, or a walk's frames and
+    animation, come inline as data URIs."""
     deadline = Deadline(timeout_s)
-    if isinstance(labels, int):
-        labels = [labels]
-    body = _compact(model=model, n=n, seed=seed, labels=labels, truncation=truncation, format=format,
-                    grid=grid or None)
-    one_picture = n == 1 or grid
+    body = generate_body(model, n, fields)
+    one_picture = body.get("grid") or (n == 1 and not body.get("interpolate"))
     if not one_picture:
         body["inline"] = True
-    headers, read_s = _inference_headers(deadline, idempotency_key, IMAGE_TYPES[format] if one_picture else None)
+    accept = IMAGE_TYPES[body.get("format", "png")] if one_picture else None
+    headers, read_s = _inference_headers(deadline, idempotency_key, accept)
     response = yield Call("POST", "/generate", json=body, headers=headers, read_timeout_s=read_s)
     return (yield from _image_answer(response, deadline))
 

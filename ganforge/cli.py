@@ -12,14 +12,17 @@ Exit codes (scripts may rely on them):
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
 
+from rich import box
 from rich.console import Console
-from rich.table import Table
+from rich.table import Column, Table
 
 from ganforge import __version__
+from ganforge._config import KEY_ENV
 from ganforge._retry import RetryPolicy
 from ganforge.client import Client
 from ganforge.errors import (
@@ -28,8 +31,10 @@ from ganforge.errors import (
     JobFailed,
     RateLimited,
     ServerError,
+    Unauthorized,
     WaitTimeout,
 )
+from ganforge.types import Interpolation, StyleMixing
 
 EXIT_OK, EXIT_JOB_FAILED, EXIT_USAGE, EXIT_API_ERROR, EXIT_UNAVAILABLE, EXIT_TIMEOUT = 0, 1, 2, 3, 4, 5
 EXIT_INTERRUPTED = 130
@@ -75,44 +80,70 @@ def _output_file(target: str | None, source: str, suffix: str, fmt: str) -> str:
 # -- commands --------------------------------------------------------------------------------------------
 
 
-def cmd_generate(gf: Client, args) -> int:
-    images = gf.generate(args.model, args.n, seed=args.seed, labels=args.labels, truncation=args.truncation,
-                         format=args.format, grid=args.grid, timeout=args.timeout)
-    job_id = images[0].info.get("job_id", "images") if images else "images"
-    for path in save_images(images, args.output, job_id, args.format):
-        print(path)
+def _saved(gf: Client, args, images, target: str, stem: str) -> int:
+    """Write the images; print their paths, or with --json the job that made them (paths under
+    `saved`) so a script can read both."""
+    written = save_images(images, target, stem, args.format)
+    if args.json:
+        job_id = images[0].info.get("job_id") if images else None
+        job = gf.jobs.get(job_id).model_dump(mode="json") if job_id else {}
+        _dump({**job, "saved": [str(path) for path in written]})
+    else:
+        for path in written:
+            print(path)
     return EXIT_OK
+
+
+def _interpolation(args) -> Interpolation | None:
+    if args.interpolate is None:
+        return None
+    return Interpolation(to_seed=args.interpolate, frames=args.frames, space=args.space, animation=args.animation)
+
+
+def cmd_generate(gf: Client, args) -> int:
+    style_mixing = StyleMixing(seed=args.style_mixing[0], crossover=args.style_mixing[1]) if args.style_mixing else None
+    images = gf.generate(
+        args.model, args.n, seed=args.seed, labels=args.labels, truncation=args.truncation,
+        truncation_psi=args.truncation_psi, style_mixing=style_mixing, noise_mode=args.noise_mode,
+        interpolate=_interpolation(args), codes=_pairs(args.codes, "--codes") or None, format=args.format,
+        quality=args.quality, grid=args.grid, webhook=args.webhook, webhook_events=args.webhook_events,
+        timeout=args.timeout,
+    )
+    job_id = images[0].info.get("job_id", "images") if images else "images"
+    return _saved(gf, args, images, args.output, job_id)
 
 
 def cmd_translate(gf: Client, args) -> int:
     image = gf.translate(args.image, args.model, direction=args.direction, format=args.format, resize=args.resize,
                          timeout=args.timeout)
     target = _output_file(args.output, args.image, f"-{args.direction}", args.format)
-    for path in save_images([image], target, Path(args.image).stem, args.format):
-        print(path)
-    return EXIT_OK
+    return _saved(gf, args, [image], target, Path(args.image).stem)
 
 
 def cmd_upscale(gf: Client, args) -> int:
-    image = gf.upscale(args.image, args.model, outscale=args.outscale, tile=args.tile, format=args.format,
-                       timeout=args.timeout)
+    image = gf.upscale(args.image, args.model, outscale=args.outscale, tile=args.tile, tile_overlap=args.tile_overlap,
+                       format=args.format, timeout=args.timeout)
     target = _output_file(args.output, args.image, "-upscaled", args.format)
-    for path in save_images([image], target, Path(args.image).stem, args.format):
-        print(path)
-    return EXIT_OK
+    return _saved(gf, args, [image], target, Path(args.image).stem)
 
 
-def _hyperparameters(pairs: list[str]) -> dict[str, Any]:
+def _pairs(groups: list[list[str]] | None, option: str) -> dict[str, Any]:
+    """KEY=VALUE pairs from an option that is both repeatable and takes several (`--hp a=1 b=2
+    --hp c=3`); each value as JSON when it parses (3, true, [1, 2]), else as the string it is."""
     found = {}
-    for pair in pairs or []:
+    for pair in (pair for group in groups or [] for pair in group):
         key, sep, value = pair.partition("=")
-        if not sep:
-            raise argparse.ArgumentTypeError(f"--hp takes key=value, not {pair!r}")
+        if not sep or not key:
+            raise argparse.ArgumentTypeError(f"{option} takes KEY=VALUE pairs, not {pair!r}")
         try:
             found[key] = json.loads(value)
         except ValueError:
             found[key] = value
     return found
+
+
+def _hyperparameters(groups: list[list[str]] | None) -> dict[str, Any]:
+    return _pairs(groups, "--hp")
 
 
 def cmd_train(gf: Client, args) -> int:
@@ -160,7 +191,7 @@ def cmd_models(gf: Client, args) -> int:
     if args.json:
         _dump(models)
         return EXIT_OK
-    table = Table("name", "task", "versions", "aliases", "latest size")
+    table = Table(Column("name", no_wrap=True), "task", "versions", "aliases", "latest size", box=box.SIMPLE_HEAD)
     for model in models:
         signature = model.latest.signature
         size = signature.get("image_size")
@@ -170,8 +201,14 @@ def cmd_models(gf: Client, args) -> int:
     return EXIT_OK
 
 
+def _id_column(ids: list[str]) -> Column:
+    """Ids are for copying into `jobs show`: never cut or wrapped, whatever the terminal's width."""
+    return Column("id", no_wrap=True, min_width=max((len(i) for i in ids), default=2))
+
+
 def _job_table(jobs) -> Table:
-    table = Table("id", "kind", "status", "model", "created", "progress")
+    table = Table(_id_column([job.id for job in jobs]), "kind", "status", "model", "created", "progress",
+                  box=box.SIMPLE_HEAD)
     for job in jobs:
         progress = ""
         if job.progress and job.progress.get("total"):
@@ -213,7 +250,7 @@ def cmd_datasets(gf: Client, args) -> int:
     if args.json:
         _dump(datasets)
         return EXIT_OK
-    table = Table("id", "name", "layout", "images", "builtin")
+    table = Table(_id_column([d.id for d in datasets]), "name", "layout", "images", "builtin", box=box.SIMPLE_HEAD)
     for dataset in datasets:
         table.add_row(dataset.id, dataset.name or "", dataset.layout, str(dataset.num_images), str(dataset.builtin))
     out.print(table)
@@ -268,8 +305,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, help="seed: the same seed, the same images (and a cached answer)")
     p.add_argument("--labels", type=int, nargs="+", help="class for all images, or one per image")
     p.add_argument("--truncation", type=float, help="clip latents to ±T: less variety, more typical images")
+    p.add_argument("--truncation-psi", type=float, metavar="PSI",
+                   help="style models: pull w towards its average (1 leaves it, 0 the average image)")
+    p.add_argument("--style-mixing", type=int, nargs=2, metavar=("SEED", "CROSSOVER"),
+                   help="style models: from layer CROSSOVER on, the styles of SEED")
+    p.add_argument("--noise-mode", choices=["const", "random"], help="style models: stored or seeded noise")
+    p.add_argument("--interpolate", type=int, metavar="TO_SEED",
+                   help="a walk from --seed to TO_SEED: --frames images and an animation")
+    p.add_argument("--frames", type=int, help="images along the walk (default 8)")
+    p.add_argument("--space", choices=["w", "z"], help="walk in w (style models, the default) or z")
+    p.add_argument("--animation", choices=["webp", "gif"], help="encoding of the walk's animation (default webp)")
+    p.add_argument("--codes", nargs="+", action="append", metavar="NAME=VALUE",
+                   help="InfoGAN models: codes by name (category=3 continuous_0=0.8)")
     p.add_argument("--format", choices=["png", "jpeg", "webp"], default="png")
+    p.add_argument("--quality", type=int, help="jpeg and webp quality, 1-100 (default 90)")
     p.add_argument("--grid", action="store_true", help="all n images in one picture")
+    p.add_argument("--webhook", help="URL that receives the job as it changes")
+    p.add_argument("--webhook-events", nargs="+", choices=["start", "progress", "completed"])
     p.add_argument("-o", "--output", default=".", help="folder for the images (or a file name for one image)")
     p.set_defaults(run=cmd_generate)
 
@@ -287,6 +339,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", default="sr-x4", help="upscale model (default sr-x4)")
     p.add_argument("--outscale", type=float, help="final factor (default: the network's own)")
     p.add_argument("--tile", type=int, help="tile size (0: no tiling)")
+    p.add_argument("--tile-overlap", type=int, help="pixels each tile overlaps its neighbours")
     p.add_argument("--format", choices=["png", "jpeg", "webp"], default="png")
     p.add_argument("-o", "--output", help="output file (default <image>-upscaled.<format>)")
     p.set_defaults(run=cmd_upscale)
@@ -300,7 +353,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=int)
     p.add_argument("--image-size", type=int)
     p.add_argument("--seed", type=int)
-    p.add_argument("--hp", action="append", metavar="KEY=VALUE", help="a hyperparameter (repeatable)")
+    p.add_argument("--hp", nargs="+", action="append", metavar="KEY=VALUE",
+                   help="hyperparameters: --hp lr=2e-4 batch_size=64, or one --hp per pair")
     p.add_argument("--follow", action=argparse.BooleanOptionalAction, default=True,
                    help="follow the job to its end with a progress bar (default)")
     p.set_defaults(run=cmd_train)
@@ -396,7 +450,18 @@ def main(argv: list[str] | None = None) -> int:
                 err.print(f"  {item.get('field')}: {item.get('message')}", markup=False, highlight=False)
         if isinstance(error, WaitTimeout):
             err.print(f"  follow it with: ganforge jobs wait {error.job.id}", markup=False, highlight=False)
+        if isinstance(error, Unauthorized) and error.status == 401:
+            err.print(f"  {key_hint(args.api_key)}", markup=False, highlight=False)
         return code
+
+
+def key_hint(given: str | None) -> str:
+    """What to do about a 401, in terms of this command line rather than HTTP headers."""
+    if given:
+        return "the key given with --api-key was refused (unknown or revoked)"
+    if os.environ.get(KEY_ENV):
+        return f"the key in ${KEY_ENV} was refused (unknown or revoked)"
+    return f"no API key: set {KEY_ENV} (`make run` prints a local admin key), or pass --api-key"
 
 
 if __name__ == "__main__":

@@ -1,15 +1,23 @@
-"""A progress bar for a job followed over SSE: step of total, losses, images/s and ETA (rich)."""
+"""A progress bar for a job followed over SSE: step of total, ETA, images/s and losses (rich).
+
+It fits 80 columns with the step and the ETA in view: the label and the bar have fixed widths,
+the losses come last and are the part that gets cut. Before the first progress event the step
+column says what the job is doing (queued, running) instead of `0/?`.
+"""
 
 from typing import Any
 
 from rich.console import Console
 from rich.progress import (
     BarColumn,
-    MofNCompleteColumn,
     Progress,
+    ProgressColumn,
     SpinnerColumn,
+    Task,
     TextColumn,
 )
+from rich.table import Column
+from rich.text import Text
 
 from ganforge._sse import Event
 
@@ -30,6 +38,38 @@ def format_losses(losses: dict[str, Any] | None) -> str:
                     for name, value in losses.items())
 
 
+LABEL_WIDTH = 22
+BAR_WIDTH = 12
+
+
+class StepColumn(ProgressColumn):
+    """`step/total` once the job reports it; until then its status (`queued`, `running`)."""
+
+    def __init__(self) -> None:
+        super().__init__(table_column=Column(no_wrap=True))
+
+    def render(self, task: Task) -> Text:
+        if task.total is None:
+            return Text(task.fields.get("status") or "queued", style="progress.remaining")
+        return Text(f"{int(task.completed)}/{int(task.total)}", style="progress.download")
+
+
+def _text(template: str, **column: Any) -> TextColumn:
+    return TextColumn(template, markup=False, table_column=Column(no_wrap=True, overflow="ellipsis", **column))
+
+
+def progress_columns() -> list[ProgressColumn]:
+    return [
+        SpinnerColumn(),
+        _text("{task.description}", max_width=LABEL_WIDTH),
+        BarColumn(bar_width=BAR_WIDTH),
+        StepColumn(),
+        _text("ETA {task.fields[eta]}"),
+        _text("{task.fields[rate]}"),
+        _text("{task.fields[losses]}", ratio=1),  # the rest of the line, cut first
+    ]
+
+
 class JobProgress:
     """Renders a job's events on stderr; usable as a context manager. With `enabled=False` it
     still records the last progress it saw (`last`), and draws nothing."""
@@ -45,19 +85,10 @@ class JobProgress:
 
     def __enter__(self) -> "JobProgress":
         if self.enabled and self._progress is None:
-            self._progress = Progress(
-                SpinnerColumn(),
-                TextColumn("{task.description}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TextColumn("{task.fields[losses]}"),
-                TextColumn("{task.fields[rate]}"),
-                TextColumn("ETA {task.fields[eta]}"),
-                console=self._console,
-                transient=False,
-            )
+            self._progress = Progress(*progress_columns(), console=self._console, transient=False, expand=True)
             self._progress.start()
-            self._task = self._progress.add_task(f"{self.label} queued", total=None, losses="", rate="", eta="--:--")
+            self._task = self._progress.add_task(self.label, total=None, status="queued", losses="", rate="",
+                                                 eta="--:--")
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -74,7 +105,7 @@ class JobProgress:
         if self._progress is None:
             return
         if event.event == "status":
-            self._progress.update(self._task, description=f"{self.label} {data.get('status', '')}")
+            self._progress.update(self._task, status=data.get("status") or "queued")
         elif event.event == "progress" and self.last:
             step, total = self.last.get("step"), self.last.get("total")
             rate = self.last.get("images_per_sec")
@@ -86,6 +117,6 @@ class JobProgress:
             self._progress.console.print(f"registered {self.registered}")
         elif event.event == "end":
             status = data.get("status", "")
-            self._progress.update(self._task, description=f"{self.label} {status}")
+            self._progress.update(self._task, status=status, description=f"{self.label} {status}")
             if status == "succeeded" and self._progress.tasks[0].total:
                 self._progress.update(self._task, completed=self._progress.tasks[0].total, eta=format_eta(0))

@@ -7,13 +7,38 @@ so a newer server does not break an older client.
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="allow", protected_namespaces=())
+
+
+class _Request(BaseModel):
+    """A nested parameter of a request: unknown fields are a mistake here, caught before sending."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class StyleMixing(_Request):
+    """`generate(style_mixing=...)` for style models: from layer `crossover` on, the styles of the
+    image that `seed` draws."""
+
+    seed: int
+    crossover: int
+
+
+class Interpolation(_Request):
+    """`generate(interpolate=...)`: a walk from the request's seed to `to_seed`, `frames` images
+    (both ends included) and one animation; unset fields take the server's defaults (8 frames, in
+    w, as webp)."""
+
+    to_seed: int
+    frames: int | None = None
+    space: Literal["w", "z"] | None = None
+    animation: Literal["webp", "gif"] | None = None
 
 
 class JobStatus(StrEnum):

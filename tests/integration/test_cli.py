@@ -101,3 +101,37 @@ def test_exit_codes(ganforge, stack):
     assert ganforge("jobs", "cancel", job_id).returncode == 0
     ended = ganforge("jobs", "wait", job_id, "-q")
     assert ended.returncode == 1 and "canceled" in ended.stdout
+
+
+def test_json_prints_the_job_for_every_command_that_makes_one(ganforge, tmp_path):
+    """Issue 27, item 5: --json was ignored by generate, translate and upscale."""
+    made = ganforge("generate", "fashion-stylegan2", "--seed", "3", "--truncation-psi", "0.5", "--noise-mode",
+                    "const", "-o", "face.png", "--json")
+    assert made.returncode == 0, made.stderr
+    job = json.loads(made.stdout)
+    assert job["kind"] == "generate" and job["status"] == "succeeded" and job["saved"] == ["face.png"]
+    assert job["params"]["truncation_psi"] == 0.5 and (tmp_path / "face.png").exists()
+    (tmp_path / "photo.png").write_bytes(png(size=(16, 12)))
+    upscaled = json.loads(ganforge("upscale", "photo.png", "--json").stdout)
+    assert upscaled["kind"] == "upscale" and upscaled["saved"] == ["photo-upscaled.png"]
+    (tmp_path / "edges.png").write_bytes(png(color=0, size=(32, 32), mode="L"))
+    translated = json.loads(ganforge("--json", "translate", "edges.png", "edges2digits-pix2pix").stdout)
+    assert translated["kind"] == "translate" and translated["saved"] == ["edges-a2b.png"]
+    walk = ganforge("generate", "fashion-stylegan2", "--seed", "1", "--interpolate", "2", "--frames", "3",
+                    "--space", "z", "-o", "walk/")
+    assert walk.returncode == 0, walk.stderr
+    assert len(walk.stdout.split()) == 4  # three frames and the animation
+
+
+def test_the_jobs_table_shows_whole_ids_that_jobs_show_takes(ganforge):
+    made = json.loads(ganforge("generate", "mnist-cdcgan", "--seed", "5", "-o", "five.png", "--json").stdout)
+    table = ganforge("jobs", "--kind", "generate", "--limit", "5")
+    assert table.returncode == 0 and made["id"] in table.stdout  # 80 columns: rich's width when not a terminal
+    assert json.loads(ganforge("jobs", "show", made["id"]).stdout)["id"] == made["id"]
+
+
+def test_no_key_names_the_environment_variable(stack, tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "GANFORGE_API_KEY"}
+    env["GANFORGE_URL"] = stack.api_url
+    done = subprocess.run([*_command(), "models"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 3 and "GANFORGE_API_KEY" in done.stderr, done.stderr

@@ -7,6 +7,7 @@ import io
 import json
 import time
 
+import numpy as np
 import pytest
 from archives import png
 from conftest import make_stack
@@ -203,3 +204,24 @@ def test_progress_bar_shows_step_losses_rate_and_eta():
     for shown in ("50/200", "d=1.250", "g=0.500", "410 img/s", "02:05"):
         assert shown in text
     assert json.loads(json.dumps(bar.last))["step"] == 50
+
+
+def _pixels(image) -> np.ndarray:
+    return np.asarray(image.convert("RGB"), dtype=np.int16)
+
+
+def test_generate_takes_the_style_controls_by_the_api_names(gf):
+    """Issue 27, item 4: `gf.generate("fashion-stylegan2", truncation_psi=0.5)` was a TypeError."""
+    (a,), (b,) = (gf.generate("fashion-stylegan2", seed=s, truncation_psi=0.0) for s in (1, 2))
+    assert abs(_pixels(a) - _pixels(b)).max() <= 1  # psi 0: the average image for every seed
+    (mixed,) = gf.generate("fashion-stylegan2", seed=1, style_mixing=ganforge.StyleMixing(seed=2, crossover=0))
+    (second,) = gf.generate("fashion-stylegan2", seed=2, noise_mode="const")
+    assert abs(_pixels(mixed) - _pixels(second)).max() <= 1  # mixed from layer 0: the second seed's image
+    walk = gf.generate("fashion-stylegan2", seed=1, interpolate={"to_seed": 2, "frames": 3}, quality=80)
+    assert len(walk) == 4 and getattr(walk[-1], "n_frames", 1) == 3  # the frames, then the animation
+    assert gf.jobs.get(walk[0].info["job_id"]).params["interpolate"]["frames"] == 3
+    (zero,), (three,) = (gf.generate("mnist-infogan", seed=5, codes={"category": c}) for c in (0, 3))
+    assert zero.tobytes() != three.tobytes()
+    with pytest.raises(ganforge.ValidationFailed) as refused:
+        gf.generate("mnist-cdcgan", seed=1, truncation_psi=0.5)
+    assert refused.value.errors[0]["field"] == "truncation_psi"
