@@ -137,6 +137,8 @@ async def enqueue(state: ApiState, plan: JobPlan, *, queue_depth: int) -> Job:
         # The event loop's client WAITs for a replica after the MULTI/EXEC (state.async_redis). The
         # job is on the primary but not reported as accepted: it is canceled there, so a worker
         # that takes its message leaves it, and the client's retry makes the job it is told about.
+        if state.hub is not None:
+            state.hub.forget(job.id)
         await asyncio.to_thread(_cancel_unreported, state, job.id)
         raise Problem(503, "not-replicated", "Service unavailable",
                       f"the job could not be copied to a Redis replica in time ({shortfall}); try again shortly",
