@@ -303,3 +303,42 @@ def test_junyanz_refusals_name_the_tensors(importer, tmp_path):
                                {"norm": "group"})
     assert answer.status_code == 422 and "norm='group'" in answer.json()["detail"], answer.text
     assert importer.get("/models/junyanz-bad").status_code == 404
+
+
+# --- stylegan2-pytorch: the port's g_ema, served with truncation, mixing and noise like the bundled style model ---
+
+def test_stylegan2_pytorch_g_ema_serves_seeds_truncation_and_noise_like_the_port(importer, tmp_path):
+    from stylegan2_port_reference import port_state, reference_images
+
+    state = port_state(size=16, style_dim=16, n_mlp=2, widths=(8, 8, 6), seed=4)
+    latent_avg = torch.randn(16, generator=torch.Generator().manual_seed(9))
+    torch.save({"g_ema": state, "latent_avg": latent_avg}, tmp_path / "stylegan2-ffhq.pt")  # as convert_weight.py
+    manifest = imported_manifest(importer, "port-stylegan2", {"file": tmp_path / "stylegan2-ffhq.pt"},
+                                 "stylegan2-pytorch")
+    assert (manifest["task"], manifest["architecture"]) == ("generate", "stylegan2_port_generator")
+    style = manifest["signature"]["style"]
+    assert manifest["signature"]["image_size"] == 16 and style["num_ws"] == 6 and manifest["parity_max_abs_diff"] <= 1e-4
+    assert np.allclose(style["w_avg"], latent_avg.numpy(), atol=1e-6)
+
+    def served(**body) -> np.ndarray:
+        picture = importer.post("/generate", json={"model": "port-stylegan2", "n": 1, **body},
+                                headers={"Accept": "image/png", "Prefer": "wait=60"})
+        assert picture.status_code == 200, picture.text
+        return np.asarray(Image.open(io.BytesIO(picture.content)).convert("RGB")).astype(int)
+
+    def expected(seed: int, **reference) -> np.ndarray:
+        z = torch.from_numpy(sample_latents(seed, 1, 16))
+        with torch.no_grad():
+            images = reference_images(state, z, w_avg=latent_avg, **reference).numpy()
+        return signed_to_uint8(images)[0].transpose(1, 2, 0).astype(int)
+
+    assert np.abs(served(seed=11) - expected(11)).max() <= 1
+    assert np.abs(served(seed=11, truncation_psi=0.7) - expected(11, psi=0.7)).max() <= 1
+    # noise_mode random draws the maps from the seed, flattened in layer order: the port's noises, in its order
+    sizes = [4, 8, 8, 16, 16]
+    flat = torch.from_numpy(np.random.default_rng([11, 2]).standard_normal((1, sum(s * s for s in sizes)),
+                                                                          dtype=np.float32))
+    maps = [part.reshape(1, 1, s, s) for part, s in zip(flat.split([s * s for s in sizes], dim=1), sizes)]
+    assert np.abs(served(seed=11, noise_mode="random") - expected(11, noise=maps)).max() <= 1
+    # style mixing from the first layer is the second seed's picture
+    assert np.abs(served(seed=11, style_mixing={"seed": 12, "crossover": 0}) - expected(12)).max() <= 1
