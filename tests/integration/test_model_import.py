@@ -156,6 +156,12 @@ def test_unknown_format_bad_options_and_missing_file_are_422s(importer, dcgan):
     assert no_file.status_code == 422 and no_file.json()["errors"][0]["field"] == "other"
     no_file = import_checkpoint(importer, "dcgan-refused", {}, "pytorch-examples-dcgan")
     assert no_file.status_code in (415, 422), no_file.text  # an empty form is not even multipart
+    three = import_checkpoint(importer, "dcgan-refused", {"file": [pth, pth], "file_b": pth}, "pytorch-examples-dcgan")
+    assert three.status_code == 422 and "at most 2 files" in three.json()["detail"]
+    only_b = import_checkpoint(importer, "dcgan-refused", {"file_b": pth}, "pytorch-examples-dcgan")
+    assert only_b.status_code == 422 and only_b.json()["errors"][0]["field"] == "file"
+    two = import_checkpoint(importer, "dcgan-refused", {"file": pth, "file_b": pth}, "pytorch-examples-dcgan")
+    assert two.status_code == 422 and "send one file, not 2" in two.json()["detail"]  # the format counts them
     no_format = import_checkpoint(importer, "dcgan-refused", {"file": pth}, None)
     assert no_format.status_code == 422 and no_format.json()["errors"][0]["field"] == "format"
     assert importer.get("/models/dcgan-refused").status_code == 404  # nothing was published
