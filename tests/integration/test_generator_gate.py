@@ -3,6 +3,7 @@ only when its FID beats the previous `latest`'s, measured on the same data with 
 extractor and sample counts; `promote: always` overrides; the job and the manifest say why."""
 
 import pytest
+from archives import png, zip_bytes
 from conftest import wait_for_status
 
 pytestmark = pytest.mark.integration
@@ -39,3 +40,29 @@ def test_a_worse_generator_is_registered_but_latest_stays(api):
     forced = train(api, 1, 2, promote="always")
     assert forced["metrics"]["quality_gate"]["promoted"] is True
     assert api.get(f"/models/{NAME}").json()["aliases"]["latest"] == forced["model"]["version"]
+
+
+def test_a_short_unmeasured_run_after_a_longer_one_does_not_move_latest(api):
+    """Issue 27: colour images are judged by Inception, which trainings do not run by default
+    (GANFORGE_TRAIN_EVAL_INCEPTION_SAMPLES=0): the new version cannot be measured, so if_better
+    registers it and leaves `latest` where it was, and the job says why."""
+    files = {f"{shade}/{i}.png": png((40 * i, 200 if shade == "red" else 0, 90), size=(8, 8))
+             for shade in ("red", "blue") for i in range(6)}
+    upload = api.post("/datasets", files={"file": ("shapes.zip", zip_bytes(files))}, data={"layout": "classes"})
+    assert upload.status_code == 201, upload.text
+    shapes = {"dataset": upload.json()["id"], "image_size": None, "hyperparameters": {"base_features": 8,
+                                                                                      "batch_size": 8}}
+    name = "gated-shapes"
+    longer = train(api, 30, 0, **shapes, model_name=name)
+    first_gate = longer["metrics"]["quality_gate"]
+    assert first_gate["promoted"] is True and first_gate["measured"] is False  # nothing else to serve
+
+    short = train(api, 2, 1, **shapes, model_name=name)
+    gate = short["metrics"]["quality_gate"]
+    assert gate["promoted"] is False and gate["measured"] is False, gate
+    assert gate["reason"].startswith("not measured against previous version: the new version has no FID"), gate
+    assert f"`latest` stays on {name}:{longer['model']['version']}" in gate["reason"]
+    assert "evaluation_skipped" in short["metrics"] and "evaluation" not in short["metrics"]
+    assert api.get(f"/models/{name}").json()["aliases"]["latest"] == longer["model"]["version"]
+    manifest = api.get(f"/models/{name}/versions/{short['model']['version']}").json()
+    assert manifest["metrics"]["quality_gate"] == gate

@@ -4,6 +4,11 @@ The baseline is what a user would get without the new version: bicubic for an up
 previous `latest` for a generator (by FID on the same data and extractor), the input itself for
 a translator (L1 against the targets). The request may say `promote: "always"`. The verdict
 lands in the job's metrics and in the manifest under `quality_gate`, saying which and why.
+
+`if_better` never promotes what it did not measure: a version that cannot be measured (no
+extractor suits its images, measuring failed, or its baseline could not be measured the same
+way) is registered, but `latest` stays where it was. Only a first version, with nothing else
+to serve, takes `latest` unmeasured, and its verdict says so (`measured: false`).
 """
 
 from dataclasses import asdict, dataclass
@@ -22,18 +27,26 @@ class GateVerdict:
     baseline: str  # what the version was compared with
     reason: str
     promote: str = "if_better"  # what the request asked
+    measured: bool = True  # False: nothing was measured against the baseline
 
     def as_metrics(self) -> dict[str, Any]:
         return {"quality_gate": asdict(self)}
 
 
-def judge(promote: str, baseline: str, beats: bool | None, detail: str) -> GateVerdict:
-    """`beats`: True / False from a measurement, None when nothing could be measured (promoted:
-    no evidence against it, and the reason says so)."""
+def judge(promote: str, baseline: str, beats: bool | None, detail: str, *, keeps: str | None = None) -> GateVerdict:
+    """`beats`: True / False from a measurement, None when nothing could be measured. `keeps`: the
+    version `latest` points at now (its ref), None when there is none. Unmeasured, a version is
+    promoted only when there is nothing else to serve; `if_better` never replaces a `latest`
+    with a version it could not measure."""
+    measured = beats is not None
     if promote == "always":
-        return GateVerdict(True, baseline, f"promote: always ({detail})", promote)
+        return GateVerdict(True, baseline, f"promote: always ({detail})", promote, measured)
     if beats is None:
-        return GateVerdict(True, baseline, f"not measured against {baseline}: {detail}", promote)
+        if keeps is None:
+            return GateVerdict(True, baseline, f"not measured against {baseline}: {detail}", promote, False)
+        return GateVerdict(False, baseline, f"not measured against {baseline}: {detail}; `latest` stays on {keeps}: "
+                           "if_better never promotes an unmeasured version (measure it with POST /evaluate and move "
+                           "the alias, or train with promote: always)", promote, False)
     verb = "beats" if beats else "does not beat"
     return GateVerdict(bool(beats), baseline, f"{verb} {baseline}: {detail}", promote)
 
@@ -52,6 +65,12 @@ def previous_latest(store: ModelStore, name: str, before: int) -> Manifest | Non
     if version is None or version == before or version not in store.versions(name):
         return None
     return store.manifest(name, version)
+
+
+def latest_ref(store: ModelStore, manifest: Manifest) -> str | None:
+    """The ref `latest` points at other than `manifest`'s own: what an unmeasured version leaves in place."""
+    previous = previous_latest(store, manifest.name, manifest.version)
+    return previous.ref if previous else None
 
 
 # -- generators: the new version's FID against the previous `latest`'s ----------------------------
@@ -75,30 +94,33 @@ def recorded_fid(manifest: Manifest, like: dict[str, Any]) -> dict[str, Any] | N
 
 
 def generator_verdict(promote: str, figures: dict[str, Any] | None, previous: Manifest | None,
-                      measure_previous=None) -> GateVerdict:
+                      measure_previous=None, unmeasured_because: str = "evaluation off or not possible") -> GateVerdict:
     """The rule: a generator beats its baseline, the previous `latest`, when its FID is lower on the
     same data with the same extractor, resize and sample counts. The previous version's figures
     come from its manifest when it was measured that way, else from `measure_previous(previous)`
-    (the same measurement; None when it cannot be made cheaply). Nothing to compare with (a first
-    version, no figures): promoted, and the reason says so."""
+    (the same measurement; None when it cannot be made). A first version is promoted unmeasured
+    (nothing else to serve); a later one that has no FID, or whose baseline has none measured the
+    same way, is not (`unmeasured_because`: why the new version has none), and the reason says so."""
     baseline = "previous version"
     if previous is None:
         return judge(promote, baseline, None, "the first version: nothing to compare with")
     if not figures or "fid" not in figures:
-        return judge(promote, baseline, None, "the new version has no FID (evaluation off or not possible)")
+        return judge(promote, baseline, None, f"the new version has no FID ({unmeasured_because})", keeps=previous.ref)
     old = recorded_fid(previous, figures)
     if old is None and measure_previous is not None:
         measured = measure_previous(previous)
         old = measured if comparable(figures, measured) else None
     if old is None:
-        return judge(promote, baseline, None, f"{previous.ref} has no FID measured as this one was")
+        return judge(promote, baseline, None, f"{previous.ref} has no FID measured as this one was",
+                     keeps=previous.ref)
     detail = (f"FID {figures['fid']:.3f} vs {previous.ref} {old['fid']:.3f} ({figures['extractor']}, "
               f"{figures['n_fake']} samples against {figures['n_real']} images of {figures['dataset']})")
     return judge(promote, baseline, figures["fid"] < old["fid"], detail)
 
 
 def gate_generator(store: ModelStore, manifest: Manifest, figures: dict[str, Any] | None, promote: str,
-                   measure_previous=None) -> tuple[Manifest, GateVerdict]:
+                   measure_previous=None, unmeasured_because: str = "evaluation off or not possible",
+                   ) -> tuple[Manifest, GateVerdict]:
     """Judge a just-registered generator against the `latest` before it and apply the verdict.
     Registration may already have pointed `latest` at the new version: a version that does not
     pass gives `latest` back to the one before."""
@@ -106,7 +128,7 @@ def gate_generator(store: ModelStore, manifest: Manifest, figures: dict[str, Any
     previous = previous_latest(store, manifest.name, manifest.version)
     if previous is None and aliases.get(LATEST) == manifest.version:
         previous = _newest_before(store, manifest)
-    verdict = generator_verdict(promote, figures, previous, measure_previous)
+    verdict = generator_verdict(promote, figures, previous, measure_previous, unmeasured_because)
     manifest = apply(store, manifest, verdict)
     if not verdict.promoted and previous is not None:
         store.set_alias(manifest.name, LATEST, previous.version)

@@ -56,4 +56,5 @@ def recipe(run: TrainingSession) -> TrainingOutcome:
         return stopped
     run.final_sample(result.step, lambda: render(result.generator))
     return publish_generator_run(run, config, result, resumed_from,
-                                 lambda store, name, provenance: publish_generator(result, store, name, provenance))
+                                 lambda store, name, provenance:
+                                 publish_generator(result, store, name, provenance, aliases=()))

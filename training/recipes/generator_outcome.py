@@ -6,12 +6,11 @@ from typing import Any
 
 from models.manifest import Manifest, Provenance
 from models.store import ModelStore
-from training.evaluation.run import evaluate_new_version
 from training.recipes.outcome import TrainingOutcome
-from training.recipes.publish import gate_generator_run
+from training.recipes.publish import measure_and_gate
 from training.recipes.session import TrainingSession
 
-Publish = Callable[[ModelStore, str, Provenance], Manifest]
+Publish = Callable[[ModelStore, str, Provenance], Manifest]  # registers with no alias: the gate moves latest
 
 
 def publish_generator_run(run: TrainingSession, config: Any, result: Any, resumed_from: int, publish: Publish,
@@ -25,9 +24,8 @@ def publish_generator_run(run: TrainingSession, config: Any, result: Any, resume
     )
     manifest = publish(run.models, params["model_name"], provenance)
     run.registered(manifest)
-    # Quality figures of the new version on its training data (training/evaluation/run.py), also in its manifest.
-    evaluation = evaluate_new_version(run.evaluation, manifest, run.eval_samples, run.job_id)
-    manifest, gate = gate_generator_run(run, manifest, evaluation)  # latest moves only to a better FID
+    # Its figures on its training data (also in its manifest); latest moves only to a better FID.
+    manifest, judged = measure_and_gate(run, manifest)
     return TrainingOutcome(metrics={
         "steps": result.step,
         "resumed_from_step": resumed_from,
@@ -35,6 +33,5 @@ def publish_generator_run(run: TrainingSession, config: Any, result: Any, resume
         "model": manifest.ref,
         "parity_max_abs_diff": manifest.parity_max_abs_diff,
         **extra_metrics,
-        **evaluation,
-        **gate,
+        **judged,
     })

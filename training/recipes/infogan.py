@@ -49,5 +49,6 @@ def recipe(run: TrainingSession) -> TrainingOutcome:
         return stopped
     run.final_sample(result.step, lambda: render(result.generator))
     return publish_generator_run(run, config, result, resumed_from,
-                                 lambda store, name, provenance: publish_generator(result, store, name, provenance), codes=result.codes)
+                                 lambda store, name, provenance:
+                                 publish_generator(result, store, name, provenance, aliases=()), codes=result.codes)
 

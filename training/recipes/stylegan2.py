@@ -46,16 +46,19 @@ def recipe(run: TrainingSession) -> TrainingOutcome:
         return stopped
     run.final_sample(result.step, lambda: render(result.generator))
     return publish_generator_run(run, config, result, resumed_from,
-                                 lambda store, name, provenance: publish_style_generator(result, store, name, provenance))
+                                 lambda store, name, provenance:
+                                 publish_style_generator(result, store, name, provenance, aliases=()))
 
 
-def publish_style_generator(result: StyleTrainResult, store, name: str, provenance: Provenance):
+def publish_style_generator(result: StyleTrainResult, store, name: str, provenance: Provenance,
+                            aliases: tuple[str, ...] = ("latest",)):
     """Register the synthesis graph as model.onnx with mapping.onnx beside it; nothing is
-    registered when either parity check fails."""
+    registered when either parity check fails. A training job passes no `aliases`: its gate moves `latest`."""
     with tempfile.TemporaryDirectory() as scratch:
         signature, synthesis, mapping, worst = export_style_generator(result.generator, Path(scratch),
                                                                       class_names=result.class_names or None)
         return store.register(
             name, synthesis, task="generate", architecture=ARCHITECTURE, config=result.architecture_config,
             signature=signature, provenance=provenance, parity_max_abs_diff=worst, extra_files=(mapping,),
+            aliases=aliases,
         )

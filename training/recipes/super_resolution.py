@@ -16,7 +16,7 @@ from models.inference.grids import grid_png
 from models.inference.pixels import unit_to_signed
 from models.manifest import Provenance
 from models.upscaler_export import export_upscaler
-from training.evaluation.quality_gate import apply, judge
+from training.evaluation.quality_gate import apply, judge, latest_ref
 from training.recipes.outcome import TrainingFailed, TrainingOutcome
 from training.recipes.session import TrainingSession
 from training.trainers.device import module_device
@@ -98,7 +98,8 @@ def bicubic_gate(run: TrainingSession, manifest):
     try:
         figures = upscaler_figures(run.evaluation, manifest, run.params["dataset"])
     except Exception as error:  # noqa: BLE001 - a failed measurement is reported, not fatal
-        return judge(promote, "bicubic", None, f"{type(error).__name__}: {error}")
+        return judge(promote, "bicubic", None, f"{type(error).__name__}: {error}",
+                     keeps=latest_ref(run.models, manifest))
     detail = (f"PSNR-Y {figures['psnr_y']:.2f} dB vs bicubic {figures['bicubic_psnr_y']:.2f} dB, SSIM-Y "
               f"{figures['ssim_y']:.3f} vs {figures['bicubic_ssim_y']:.3f} on {figures['n_images']} training images")
     return judge(promote, "bicubic", figures["beats_bicubic"], detail)

@@ -22,7 +22,7 @@ from models.inference.grids import grid_png
 from models.manifest import Provenance
 from models.pix2pix import UNET_LEVELS, unet_for_size
 from models.translator_export import register_translator
-from training.evaluation.quality_gate import apply, judge
+from training.evaluation.quality_gate import apply, judge, latest_ref
 from training.recipes.outcome import TrainingFailed, TrainingOutcome
 from training.recipes.session import TrainingSession
 from training.trainers.cyclegan import CycleGANConfig, train_cyclegan
@@ -110,7 +110,7 @@ def train_translator(kind: TranslationKind, run: TrainingSession) -> TrainingOut
     provenance = Provenance(trainer=run.family.name, dataset=params["dataset"], seed=config.seed, steps=result.step,
                             job_id=run.job_id, command=run.command, hyperparameters=config.model_dump())
     manifest = register_translator(result, run.models, params["model_name"], provenance, metrics=figures, aliases=())
-    gate = identity_gate(params.get("promote", "if_better"), figures)
+    gate = identity_gate(params.get("promote", "if_better"), figures, keeps=latest_ref(run.models, manifest))
     manifest = apply(run.models, manifest, gate)
     run.registered(manifest)
     return TrainingOutcome(metrics={
@@ -119,10 +119,11 @@ def train_translator(kind: TranslationKind, run: TrainingSession) -> TrainingOut
     })
 
 
-def identity_gate(promote: str, figures: dict[str, float]):
-    """A translator must do better than handing the input back: L1 to the targets of the sample pairs."""
+def identity_gate(promote: str, figures: dict[str, float], keeps: str | None = None):
+    """A translator must do better than handing the input back: L1 to the targets of the sample pairs.
+    Unpaired, nothing is measured: the version takes `latest` only when there is none (`keeps`)."""
     if "sample_l1_a2b" not in figures:
-        return judge(promote, "identity", None, "unpaired data has no targets to compare with")
+        return judge(promote, "identity", None, "unpaired data has no targets to compare with", keeps=keeps)
     ours, identity = figures["sample_l1_a2b"], figures["sample_l1_identity"]
     return judge(promote, "identity", ours < identity,
                  f"L1 to the targets {ours:.4f} vs the input's {identity:.4f} on {SAMPLE_ROWS} training pairs")

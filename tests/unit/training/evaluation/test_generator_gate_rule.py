@@ -26,6 +26,16 @@ def test_figures_measured_otherwise_are_not_compared_but_measured_again():
     assert again.promoted is False
 
 
-def test_nothing_to_compare_with_promotes_and_says_so():
-    assert "first version" in generator_verdict("if_better", {**FIGS, "fid": 3.0}, None).reason
-    assert generator_verdict("if_better", None, version(5.0)).promoted is True
+def test_a_first_version_is_promoted_unmeasured_and_says_so():
+    first = generator_verdict("if_better", {**FIGS, "fid": 3.0}, None)
+    assert first.promoted is True and "first version" in first.reason and first.measured is False
+
+
+def test_if_better_never_promotes_an_unmeasured_version_over_a_latest():
+    unmeasured = generator_verdict("if_better", None, version(5.0), unmeasured_because="no extractor")
+    assert unmeasured.promoted is False and unmeasured.measured is False
+    assert "no FID (no extractor)" in unmeasured.reason and "`latest` stays on m:1" in unmeasured.reason
+    # a baseline that cannot be measured the same way keeps latest too
+    cannot = generator_verdict("if_better", {**FIGS, "fid": 3.0}, version(1.0, n_fake=2000), lambda previous: None)
+    assert cannot.promoted is False and "has no FID measured as this one was" in cannot.reason
+    assert generator_verdict("always", None, version(5.0)).promoted is True
