@@ -117,8 +117,8 @@ def _unpaired_fid(evaluation, record, translated, domain_a, domain_b, extractor_
 
     choice = choose_extractor(extractor_name, channels=translated.shape[1], digits=is_digit_data(record.id, record.classes),
                               inception_path=evaluation.inception_path)
-    extractor = build_extractor(choice, evaluation.extractor_device)
     real = signed_to_unit(domain_b)
+    extractor = build_extractor(choice, evaluation.extractor_device, real)
     report = quality_report(real, signed_to_unit(translated), extractor, seed=seed)
     identity = quality_report(real, signed_to_unit(domain_a), extractor, seed=seed)
     return {**report, "identity_fid": identity["fid"], "beats_identity": bool(report["fid"] < identity["fid"])}

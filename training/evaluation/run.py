@@ -82,9 +82,10 @@ def evaluate_generator(evaluation: Evaluation, manifest: Manifest, dataset_ref: 
 def evaluate_new_version(evaluation: Evaluation, manifest: Manifest, n: int, job_id: str) -> dict[str, Any]:
     """For a training recipe: figures of a version it just published, on its training data.
 
-    {} when `n` is 0, the version is not a noise-to-image generator or no
-    extractor suits its images. A failure is reported beside the training's metrics instead of
-    failing a training that did succeed.
+    {} when `n` is 0 or the version is not a noise-to-image generator; {"evaluation_skipped": why}
+    when no extractor suits its images or Inception would judge them and is off for trainings.
+    A failure is reported beside the training's metrics instead of failing a training that did
+    succeed.
     """
     signature = manifest.signature
     if not n or not isinstance(signature, GeneratorSignature):
@@ -93,8 +94,8 @@ def evaluate_new_version(evaluation: Evaluation, manifest: Manifest, n: int, job
         record = evaluation.datasets.get(manifest.provenance.dataset)
         choice = choose_extractor("auto", channels=signature.channels, digits=is_digit_data(record.id, record.classes),
                                   inception_path=evaluation.inception_path)
-    except (ExtractorUnsuitable, LookupError, OSError):
-        return {}
+    except (ExtractorUnsuitable, LookupError, OSError) as error:
+        return {"evaluation_skipped": f"no extractor can measure it here: {error}"}
     if choice.name == "inception":
         n = min(n, evaluation.train_inception_samples)
         if not n:
@@ -126,10 +127,12 @@ def measure(evaluation: Evaluation, manifest: Manifest, dataset_ref: str, n_samp
                                                                              extractor_name, seed))
     choice = choose_extractor(extractor_name, channels=signature.channels,
                               digits=is_digit_data(record.id, record.classes), inception_path=evaluation.inception_path)
-    extractor = build_extractor(choice, evaluation.extractor_device)
+    real_images = RealImages(lambda: load_real(datasets, dataset_ref, signature))
+    # the digit judge frames digits as the real ones need (extractors.digit_padding); Inception needs no look
+    extractor = build_extractor(choice, evaluation.extractor_device, real_images() if choice.name == "mnist" else None)
     images, labels = generate_samples(evaluation, signature, evaluation.models.onnx_path(manifest), n_samples, seed)
     real = RealStatsCache(evaluation.real_stats_dir).get_or_compute(
-        real_stats_name(dataset_ref, signature), extractor, lambda: load_real(datasets, dataset_ref, signature),
+        real_stats_name(dataset_ref, signature), extractor, real_images,
     )
     report = quality_report(real, images, extractor, seed=seed)
     figures: dict[str, Any] = {
@@ -197,6 +200,18 @@ def load_real(datasets: DatasetStore, dataset_ref: str, signature: GeneratorSign
     if len(images) > MAX_REAL_IMAGES:
         images = images[np.linspace(0, len(images) - 1, MAX_REAL_IMAGES).round().astype(int)]
     return signed_to_unit(images)
+
+
+class RealImages:
+    """The real images, loaded at most once, on first call."""
+
+    def __init__(self, load) -> None:
+        self._load, self._images = load, None
+
+    def __call__(self) -> np.ndarray:
+        if self._images is None:
+            self._images = self._load()
+        return self._images
 
 
 def real_stats_name(dataset_ref: str, signature: GeneratorSignature) -> str:
