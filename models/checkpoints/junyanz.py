@@ -111,9 +111,12 @@ def _directions(checkpoints: Sequence[Checkpoint]) -> dict[str, Checkpoint]:
     if len(checkpoints) != 2:
         raise CheckpointRejected(f"junyanz takes one generator file (latest_net_G.pth) or a CycleGAN's two "
                                  f"(latest_net_G_A.pth and latest_net_G_B.pth), not {len(checkpoints)} files")
-    tagged = {_direction_tag(c.filename): c for c in checkpoints}
-    if set(tagged) == {"a2b", "b2a"}:
-        return tagged
+    tags = [_direction_tag(c.filename) for c in checkpoints]
+    if tags[0] is not None and tags[0] == tags[1]:
+        raise CheckpointRejected(f"{checkpoints[0].filename} and {checkpoints[1].filename} are both "
+                                 f"{'G_A' if tags[0] == 'a2b' else 'G_B'}; a CycleGAN's two directions are G_A and G_B")
+    if set(tags) == {"a2b", "b2a"}:
+        return dict(zip(tags, checkpoints))
     return {"a2b": checkpoints[0], "b2a": checkpoints[1]}
 
 

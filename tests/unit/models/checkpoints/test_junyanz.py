@@ -219,3 +219,4 @@ def test_pairs_must_mirror_and_files_are_one_or_two(tmp_path):
     unet = unet_state(7, ngf=4, channels_in=3, channels_out=3, norm="instance")
     assert "are not one CycleGAN's two generators" in rejected(tmp_path, [g_a, unet])
     assert "not 3 files" in rejected(tmp_path, [g_a, g_a, g_a])
+    assert "are both G_A" in rejected(tmp_path, [g_a, g_a], filenames=["latest_net_G_A.pth", "horse2zebra_G_A.pth"])
