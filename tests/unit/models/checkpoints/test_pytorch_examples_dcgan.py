@@ -6,7 +6,13 @@ import torch
 from dcgan_reference import reference_forward, reference_state
 from safetensors.torch import save_file
 
-from models.checkpoints import convert
+from models.checkpoints import (
+    FORMATS,
+    UnknownFormat,
+    convert,
+    format_names,
+    is_available,
+)
 from models.checkpoints.base import Checkpoint, CheckpointRejected
 from models.checkpoints.loading import load_checkpoint
 from models.checkpoints.publish import (
@@ -92,3 +98,13 @@ def test_published_version_serves_the_reference_and_keeps_latest(tmp_path):
 
 def _checkpoint(state):
     return Checkpoint(filename="netG.pth", content=state)
+
+
+def test_the_format_table_names_the_known_formats_and_a_missing_module(monkeypatch):
+    with pytest.raises(UnknownFormat) as unknown:
+        convert("nvidia-stylegan3", [_checkpoint(reference_state())], {})
+    assert all(name in str(unknown.value) for name in format_names())
+    monkeypatch.setitem(FORMATS, "not-written-yet", "models.checkpoints.not_written_yet")
+    assert not is_available("not-written-yet") and is_available("pytorch-examples-dcgan")
+    with pytest.raises(UnknownFormat, match="'not-written-yet' is not available"):
+        convert("not-written-yet", [_checkpoint(reference_state())], {})
