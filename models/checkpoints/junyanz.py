@@ -43,7 +43,6 @@ from models.manifest import TranslationDirection, TranslatorSignature
 OPTIONS = ("norm", "image_size")
 NORMS = ("batch", "instance")
 ONNX_FILES = {"a2b": "model.onnx", "b2a": "b2a.onnx"}
-ENDS = {"a2b": ("A", "B"), "b2a": ("B", "A")}
 RESNET_FIRST_BLOCK = 10  # pad, conv, norm, relu, then (conv, norm, relu) twice down
 RESNET_STRIDE = 4  # two stride-2 convolutions
 MIN_IMAGE_SIZE, MAX_IMAGE_SIZE = 16, 4096
@@ -71,12 +70,11 @@ class _Generator:
 
 
 def convert(checkpoints: Sequence[Checkpoint], options: Mapping[str, Any]) -> Conversion:
+    """A translator from latest_net_G.pth (a2b), or from a CycleGAN's G_A (a2b) and G_B (b2a)."""
     unknown = sorted(set(options) - set(OPTIONS))
     if unknown:
         raise CheckpointRejected(f"unknown option(s) for junyanz: {', '.join(unknown)}; known: {', '.join(OPTIONS)}")
-    norm_option = options.get("norm")
-    if norm_option is not None:
-        option(options, "norm", None, NORMS)
+    norm_option = option(options, "norm", None, NORMS) if "norm" in options else None
     files = _directions(checkpoints)
     generators = {direction: _read_generator(checkpoint, norm_option) for direction, checkpoint in files.items()}
     first = generators["a2b"]
