@@ -33,6 +33,7 @@ from workers.lease import (
     stop_renewing,
 )
 from workers.outage import REDIS_DOWN, StoreUnavailable, best_effort, ride_out
+from workers.shutdown import WorkerStopping
 from workers.webhooks import notify
 
 log = logging.getLogger(__name__)
@@ -200,6 +201,9 @@ def _run_started(store: JobStore, job: Job, work: Callable[[Job], JobResult], ou
     finish = partial(_finish, store, job_id, outage_bound_s=outage_bound_s, lease=lease)
     try:
         result = _work_through_outages(store, job, work, outage_bound_s)
+    except WorkerStopping:
+        _hand_back(store, job, lease, outage_bound_s)
+        return None
     except JobFailed as failure:
         finish(JobStatus.failed, error=JobError(type=failure.type, detail=failure.detail))
     except StoreUnavailable as gone:
@@ -219,6 +223,26 @@ def _run_started(store: JobStore, job: Job, work: Callable[[Job], JobResult], ou
         return None
     notify(current_app, finished, "completed")  # succeeded, failed, or canceled while it ran
     return finished
+
+
+def _hand_back(store: JobStore, job: Job, lease: tuple[str, set[str]] | None, outage_bound_s: float) -> None:
+    """The worker is stopping before the job could end (workers/shutdown.py): running -> queued,
+    its lease let go of in the same call, and its message sent again for another worker, which
+    resumes it (a training from its newest checkpoint). This task's message is then acknowledged."""
+    # run_job holds the lease from this thread; a coalesced message's runner names its owner.
+    owner = lease[0] if lease is not None else lease_owner()
+    stop_renewing(job.id, owner)  # before the release: a renewal after it would take the lease back
+    if lease is not None:
+        lease[1].add(job.id)
+    if not ride_out(lambda: store.hand_back(job.id, owner), max(outage_bound_s, 1.0), "handing the job back"):
+        log.info("job ended meanwhile (canceled); not handing it back")
+        return
+    task = store.get_task(job.id)
+    if task is None:  # queued before the store kept how (an old job): the reaper's audit finds it
+        log.warning("the worker is stopping; job handed back, but how it was queued is unknown")
+        return
+    current_app.send_task(task["name"], args=[job.id], kwargs=task["kwargs"], queue=task["queue"])
+    log.info("the worker is stopping; job handed back to queue %s for another worker", task["queue"])
 
 
 def _work_through_outages(store: JobStore, job: Job, work: Callable[[Job], JobResult], bound_s: float) -> JobResult:

@@ -2,7 +2,12 @@
 
 import gc
 
-from celery.signals import task_received, worker_ready, worker_shutdown
+from celery.signals import (
+    task_received,
+    worker_ready,
+    worker_shutdown,
+    worker_shutting_down,
+)
 
 from models.store import ModelStore
 from service.core.logs import configure_logging
@@ -14,6 +19,7 @@ from workers.devices import worker_device
 from workers.job_metrics import install_job_metrics
 from workers.reaper import JOB_TASKS, Reaper
 from workers.receipts import ReceiptWriter
+from workers.shutdown import begin_stopping
 
 settings = load_settings()
 configure_logging(settings.log_format, settings.log_level)
@@ -50,6 +56,13 @@ def _note_received(request=None, **_) -> None:
     if receipts is None or request is None or request.name not in JOB_TASKS or not request.args:
         return
     receipts.note(request.args[0] if isinstance(request.args[0], list) else [request.args[0]])  # coalesced: several
+
+
+@worker_shutting_down.connect
+def _stop_gracefully(**_) -> None:
+    """SIGTERM: Celery stops fetching and waits for the running tasks; a training among them
+    checkpoints and hands its job back rather than running on for hours (workers/shutdown.py)."""
+    begin_stopping()
 
 
 @worker_shutdown.connect

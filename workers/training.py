@@ -23,6 +23,7 @@ from workers.eta import PhaseClock
 from workers.evaluation import evaluation_of
 from workers.job_runner import JobFailed, JobResult, job_task
 from workers.outage import best_effort
+from workers.shutdown import WorkerStopping, stopping
 from workers.webhooks import notify_progress
 
 PROGRESS_INTERVAL_S = 0.5
@@ -35,11 +36,15 @@ def train(context: WorkerContext, job: Job) -> JobResult:
     keeps two workers from running it at once."""
     from training.recipes.table import RECIPES  # torch, only once a training runs
 
+    if stopping():
+        raise WorkerStopping  # fetched as the worker was told to stop: another worker starts it
     run = TrainingRun(context, job)
     try:
         outcome = RECIPES[run.family.recipe](run)
     except TrainingFailed as failure:
         raise JobFailed(failure.type, failure.detail) from None
+    if run.stopped_for_shutdown:
+        raise WorkerStopping  # checkpointed (if the job checkpoints): another worker resumes it
     return JobResult(outputs=run.samples, metrics={**outcome.metrics, **run.runtime_figures()})
 
 
@@ -64,6 +69,7 @@ class TrainingRun:
         self.samples = [o for o in job.outputs if o.name.startswith("sample-")]  # kept across a resume
         self._last_progress = self._last_cancel_check = 0.0
         self._canceled = False
+        self.stopped_for_shutdown = False  # the worker is stopping: the job goes back to the queue
         self._rate: float | None = None
         self._clock = PhaseClock()  # the ETA: each phase's own measured pace (workers/eta.py)
         self._started = time.monotonic()
@@ -187,7 +193,11 @@ class TrainingRun:
             best_effort(lambda: notify_progress(self.context, self.job.id), "notifying progress")
 
     def should_stop(self, force: bool = False) -> bool:
-        """True once the job was canceled; asks Redis at most every CANCEL_CHECK_INTERVAL_S."""
+        """True once the job was canceled, or the worker is stopping (SIGTERM); asks Redis at most
+        every CANCEL_CHECK_INTERVAL_S."""
+        if stopping() and not self._canceled:
+            self.stopped_for_shutdown = True
+            return True
         now = time.monotonic()
         if not self._canceled and (force or now - self._last_cancel_check >= CANCEL_CHECK_INTERVAL_S):
             self._last_cancel_check = now

@@ -2,6 +2,7 @@
 request (`Prefer: wait` and one-call picture answers alike), and a rolling restart of the workers
 fails and repeats no job."""
 
+import json
 import threading
 import time
 from collections import Counter
@@ -11,12 +12,14 @@ import httpx
 import pytest
 from conftest import make_stack
 
+from service.core import keys
 from service.local.stack import serving_processes
 
 pytestmark = pytest.mark.integration
 
 ADMIN_KEY = "gfk_test-admin-key-for-durability-tests"
 CLIENTS = 32
+TINY = {"base_features": 8, "batch_size": 32, "latent_dim": 16, "embed_dim": 4}
 
 
 class Load:
@@ -61,18 +64,21 @@ class Load:
                         self.outcomes.append(outcome)
 
 
-def _one_call(client: httpx.Client, n: int) -> str | None:
-    """A `Prefer: wait` job or a one-call picture, alternately; None when answered as it should be."""
+def _one_call(client: httpx.Client, n: int) -> str:
+    """A `Prefer: wait` job or a one-call picture, alternately; answers the job's id once it
+    succeeded, and raises for any other answer."""
     if n % 2:
         answer = client.post("/generate", json={"model": "mnist-cdcgan", "n": 1},
                              headers={"Accept": "image/png", "Prefer": "wait=30"})
         ok = answer.status_code == 200 and answer.headers["content-type"] == "image/png"
+        job_id = answer.headers.get("GANForge-Job-Id", "")
     else:
         answer = client.post("/generate", json={"model": "mnist-cdcgan", "n": 1}, headers={"Prefer": "wait=30"})
         ok = answer.status_code == 200 and answer.json()["status"] == "succeeded"
+        job_id = answer.json().get("id", "") if ok else ""
     if not ok:
         raise httpx.HTTPError(f"{answer.status_code} {answer.headers.get('content-type')}: {answer.text[:200]}")
-    return None
+    return job_id
 
 
 def test_a_rolling_restart_of_two_api_processes_fails_no_request(tmp_path_factory):
@@ -97,3 +103,52 @@ def test_a_rolling_restart_of_two_api_processes_fails_no_request(tmp_path_factor
         assert not load.failures, Counter(load.failures).most_common(5)
         assert len(after) == 2 and not after & before, (before, after)
         assert answered_during > 0 and load.answered > 100
+
+
+def test_a_rolling_restart_of_the_workers_fails_and_repeats_no_job(tmp_path_factory):
+    with make_stack(tmp_path_factory, "worker-restart", GANFORGE_ADMIN_KEY=ADMIN_KEY,
+                    GANFORGE_TRAIN_EVAL_SAMPLES="0") as stack:
+        stack.start_worker(concurrency=8, name="worker")  # every queue: inference jobs and a training
+        stack.start_api()
+        with stack.client() as client:
+            training = client.post("/train", json={
+                "architecture": "cdcgan", "dataset": "digits", "model_name": "restart-digits", "image_size": 8,
+                "steps": 1_000_000, "seed": 1, "hyperparameters": TINY, "checkpoint_every": 10, "sample_every": 0})
+            assert training.status_code == 202, training.text
+            training_id = training.json()["id"]
+            deadline = time.monotonic() + 60
+            while ((client.get(f"/jobs/{training_id}").json().get("progress") or {}).get("step", 0) < 20
+                   and time.monotonic() < deadline):
+                time.sleep(0.3)
+
+            with Load(stack.api_url, _one_call) as load:
+                time.sleep(3)
+                started = time.monotonic()
+                replaced = stack.restart_workers()
+                restart_s = time.monotonic() - started
+                time.sleep(3)
+            print(f"\nworker rolling restart: {restart_s:.1f} s, {load.answered} requests, "
+                  f"{len(load.failures)} failed")
+            assert replaced == ["worker"]
+            assert not load.failures, Counter(load.failures).most_common(5)
+            assert len(load.outcomes) > 100
+
+            # Every job ran once: one delivery, and it succeeded.
+            pipe = stack.redis.pipeline(transaction=False)
+            for job_id in load.outcomes:
+                pipe.hmget(keys.job(job_id), ["status", "deliveries"])
+            runs = Counter((status.decode(), int(deliveries)) for status, deliveries in pipe.execute())
+            assert runs == {('"succeeded"', 1): len(load.outcomes)}, runs
+
+            # The training checkpointed, went back to the queue and resumed on the new worker.
+            deadline = time.monotonic() + 90
+            job = client.get(f"/jobs/{training_id}").json()
+            while not (job["status"] == "running" and job["deliveries"] == 2) and time.monotonic() < deadline:
+                time.sleep(0.5)
+                job = client.get(f"/jobs/{training_id}").json()
+            assert job["status"] == "running" and job["deliveries"] == 2, job
+            events = [(fields[b"event"].decode(), json.loads(fields[b"data"]))
+                      for _, fields in stack.redis.xrange(keys.job_events(training_id))]
+            assert [data for event, data in events if event == "status"] == ["queued", "running", "queued", "running"]
+            assert [data["step"] for event, data in events if event == "resumed"][0] >= 10, events
+            assert client.post(f"/jobs/{training_id}/cancel").status_code in (200, 202)

@@ -1,6 +1,7 @@
 """Job records: a Redis hash per job whose fields are JSON values, so one field changes without
 rewriting the rest; a status change is a compare-and-set in a Lua script (scripts.py)."""
 
+import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -101,6 +102,17 @@ class JobRecords(SyncPart):
                             release=release)
         found, _ = _moved(self._scripted(build)[-1], False)
         return found
+
+    def hand_back(self, job_id: str, owner: str) -> bool:
+        """A worker that is stopping gives a running job back: running -> queued, off the running set
+        and its lease (held by `owner`) let go of in one call, then among the queued jobs again (the
+        reaper's index: should its new message be lost, the job is still found). True if it was running."""
+        found, _ = _moved(self._move_call(job_id, {JobStatus.running}, JobStatus.queued, {}, running="remove",
+                                          answer_job=False, release=owner), False)
+        if found != JobStatus.running:
+            return False
+        self.redis.zadd(keys.QUEUED, {job_id: time.time()})
+        return True
 
     def take_many(self, job_ids: list[str], owner: str, ttl_s: int,
                   **fields: Any) -> list[tuple[JobStatus | None, Job | None] | None]:
