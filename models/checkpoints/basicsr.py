@@ -105,11 +105,11 @@ def conv_layout(key: str, out_channels: int, in_channels: int) -> dict[str, tupl
     return {f"{key}.weight": (out_channels, in_channels, 3, 3), f"{key}.bias": (out_channels,)}
 
 
-def count_blocks(state: Mapping[str, torch.Tensor], first_tensor: str) -> int:
-    """How many body.N blocks have `first_tensor` (e.g. "rdb1.conv1.weight"): one past the largest N.
-    A gap in the numbering shows up as missing tensors in check_tensors."""
+def count_blocks(state: Mapping[str, torch.Tensor]) -> int:
+    """How many body.N blocks there are: one past the largest N of any body.N.* tensor, so a block
+    missing some of its tensors is counted, and they are named missing by check_tensors."""
     numbers = [int(parts[1]) for parts in (k.split(".", 2) for k in state)
-               if len(parts) == 3 and parts[0] == "body" and parts[1].isdigit() and parts[2] == first_tensor]
+               if len(parts) == 3 and parts[0] == "body" and parts[1].isdigit()]
     return max(numbers) + 1 if numbers else 0
 
 
@@ -160,7 +160,7 @@ def rrdbnet_conversion(state: StateDict, *, what: str, trained_gt_size: int) -> 
             f"output (conv_last.weight); it must read {channels} (x4), {channels * 4} (x2, pixel-unshuffled input) "
             f"or {channels * 16} (x1)")
     scale = RRDB_SCALE_BY_FOLD[fold]
-    blocks = count_blocks(state, "rdb1.conv1.weight")
+    blocks = count_blocks(state)
     check_tensors(state, rrdbnet_layout(channels, fold, features, growth, blocks), what=what)
 
     config = {"channels": channels, "features": features, "blocks": blocks, "growth": growth, "scale": scale,
@@ -207,7 +207,7 @@ def msrresnet_conversion(state: StateDict) -> Conversion:
             f"{MSRRESNET}: upconv1.weight makes {up_out} channels from {features}; GANForge reads x2 and x4 "
             f"MSRResNets ({features * 4}), not x{math.isqrt(up_out // features) if features else '?'}")
     scale = 4 if "upconv2.weight" in state else 2
-    blocks = count_blocks(state, "conv1.weight")
+    blocks = count_blocks(state)
     check_tensors(state, msrresnet_layout(channels, features, blocks, scale), what=MSRRESNET)
 
     config = {"channels": channels, "features": features, "blocks": blocks, "scale": scale,

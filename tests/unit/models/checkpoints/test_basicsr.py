@@ -77,8 +77,8 @@ def test_exported_msrresnet_keeps_parity(tmp_path):
 
 def test_a_missing_tensor_is_named(tmp_path):
     state = msrresnet_state(blocks=3)
-    del state["body.1.conv2.bias"]
-    with pytest.raises(CheckpointRejected, match=r"missing tensors: body\.1\.conv2\.bias"):
+    del state["body.1.conv2.bias"], state["body.2.conv1.weight"]  # the last block's too: it still counts
+    with pytest.raises(CheckpointRejected, match=r"missing tensors: body\.1\.conv2\.bias, body\.2\.conv1\.weight$"):
         convert([Checkpoint("net_g.pth", {"params": state})], {})
 
 
