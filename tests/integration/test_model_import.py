@@ -311,6 +311,75 @@ def test_junyanz_refusals_name_the_tensors(importer, tmp_path):
     assert importer.get("/models/junyanz-bad").status_code == 404
 
 
+# --- realesrgan and basicsr: super-resolution checkpoints --------------------------------------
+
+def _upscaled(client: httpx.Client, model: str, pixels: np.ndarray, **fields) -> np.ndarray:
+    """/upscale at the network's own factor, as uint8 H x W x C."""
+    png = io.BytesIO()
+    Image.fromarray(pixels).save(png, format="PNG")
+    answer = client.post("/upscale", files={"image": ("in.png", png.getvalue(), "image/png")},
+                         data={"model": model, "format": "png", **{k: str(v) for k, v in fields.items()}},
+                         headers={"Accept": "image/png", "Prefer": "wait=60"})
+    assert answer.status_code == 200, answer.text
+    return np.asarray(Image.open(io.BytesIO(answer.content)).convert("RGB")).astype(int)
+
+
+def _expected_upscale(forward, pixels: np.ndarray) -> np.ndarray:
+    """The reference network on the picture in [0, 1], clipped and rounded back to uint8 H x W x C."""
+    unit = torch.from_numpy(pixels.transpose(2, 0, 1)[None].astype(np.float32) / 255)
+    with torch.no_grad():
+        out = forward(unit).clamp(0, 1)[0].numpy().transpose(1, 2, 0)
+    return np.rint(out * 255).astype(int)
+
+
+@pytest.mark.parametrize("variant", ["rrdbnet-x2", "srvgg-x4"])
+def test_realesrgan_upscales_like_the_reference(importer, tmp_path, variant):
+    """x2plus's RRDBNet (pixel-unshuffled input; an odd-sided picture, reflect-padded as Real-ESRGAN's
+    inference pads it) saved under params_ema, and the compact SRVGG net as safetensors."""
+    from sr_references import realesrganer, rrdbnet_state, srvgg_forward, srvgg_state
+
+    if variant == "rrdbnet-x2":
+        scale, state = 2, rrdbnet_state(scale=2, blocks=1, seed=8)
+        path = tmp_path / "RealESRGAN_x2plus.pth"
+        torch.save({"params_ema": state}, path)
+        architecture, forward = "rrdbnet", lambda x: realesrganer(state, x, 2)
+    else:
+        scale, state = 4, srvgg_state(convs=3, seed=9)
+        path = tmp_path / "realesr-general-x4v3.safetensors"
+        save_file(state, path)
+        architecture, forward = "srvggnet_compact", lambda x: srvgg_forward(state, x, 4)
+    name = f"realesrgan-{variant}"
+    manifest = imported_manifest(importer, name, {"file": path}, "realesrgan")
+    assert (manifest["task"], manifest["architecture"]) == ("upscale", architecture)
+    assert manifest["signature"]["scale"] == scale and manifest["parity_max_abs_diff"] <= 1e-4
+    assert manifest["provenance"]["imported_from"]["format"] == "realesrgan"
+
+    pixels = np.random.default_rng(6).integers(0, 256, (23, 17, 3), dtype=np.uint8)
+    served = _upscaled(importer, name, pixels)
+    assert served.shape == (23 * scale, 17 * scale, 3)
+    assert np.abs(served - _expected_upscale(forward, pixels)).max() <= 1
+
+
+def test_basicsr_msrresnet_upscales_like_the_reference_and_refusals_name_tensors(importer, tmp_path):
+    from sr_references import msrresnet_forward, msrresnet_state
+
+    state = msrresnet_state(blocks=2, seed=10)
+    torch.save({"params": state}, tmp_path / "MSRResNet_x4.pth")  # as BasicSR's save_network does
+    manifest = imported_manifest(importer, "basicsr-msrresnet", {"file": tmp_path / "MSRResNet_x4.pth"}, "basicsr")
+    assert (manifest["architecture"], manifest["signature"]["scale"]) == ("msrresnet", 4)
+    pixels = np.random.default_rng(7).integers(0, 256, (72, 70, 3), dtype=np.uint8)
+    served = _upscaled(importer, "basicsr-msrresnet", pixels, tile=32, tile_overlap=12)  # 3 x 3 tiles
+    expected = _expected_upscale(lambda x: msrresnet_forward(state, x, 4), pixels)
+    assert served.shape == (288, 280, 3) and np.abs(served - expected).max() <= 1
+
+    del state["body.1.conv1.weight"]
+    torch.save({"params": state}, tmp_path / "broken.pth")
+    answer = import_checkpoint(importer, "basicsr-bad", {"file": tmp_path / "broken.pth"}, "basicsr")
+    assert answer.status_code == 422 and answer.headers["content-type"] == "application/problem+json"
+    assert "missing tensors: body.1.conv1.weight" in answer.json()["detail"], answer.text
+    assert importer.get("/models/basicsr-bad").status_code == 404
+
+
 # --- stylegan2-pytorch: the port's g_ema, served with truncation, mixing and noise like the bundled style model ---
 
 def test_stylegan2_pytorch_g_ema_serves_seeds_truncation_and_noise_like_the_port(importer, tmp_path):
