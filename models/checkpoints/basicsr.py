@@ -15,9 +15,16 @@ RRDBNet (basicsr/archs/rrdbnet_arch.py, which Real-ESRGAN reuses) is models/rrdb
 the "nearest" upsampler: conv_first, body.N.rdb1..3.conv1..5, conv_body, conv_up1, conv_up2,
 conv_hr, conv_last; x2 and x1 networks read a pixel-unshuffled input (conv_first takes 3*4 or
 3*16 channels). Widths, block counts and the scale come from the tensor shapes.
+
+The ESRGAN repository's own x4 checkpoints (RRDB_ESRGAN_x4.pth, RRDB_PSNR_x4.pth) are the same
+network under older names, read here by renaming them to BasicSR's: its RRDBNet_arch.py layout
+(RRDB_trunk.N.RDB1.conv1, trunk_conv, upconv1, upconv2, HRconv) and the first release's
+sequential one (model.0, model.1.sub.N.RDB1.conv1.0, model.1.sub.<blocks>, model.3, model.6,
+model.8, model.10).
 """
 
 import math
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -44,13 +51,18 @@ TRAINED_GT_SIZE = 128
 
 MSRRESNET = "BasicSR MSRResNet"
 RRDBNET = "BasicSR RRDBNet (ESRGAN)"
+ESRGAN = "ESRGAN repository RRDBNet"
 # conv_first's input channels over the image's: how far RRDBNet folds its input, and the scale that gives.
 RRDB_SCALE_BY_FOLD = {unshuffle ** 2: scale for scale, unshuffle in NEAREST_UNSHUFFLE.items()}
 
 
 def convert(checkpoints: Sequence[Checkpoint], options: Mapping[str, Any]) -> Conversion:
     state = state_dict_of(checkpoints, options, "basicsr", OPTIONS)
-    if "upconv1.weight" in state:
+    esrgan = esrgan_layout(state)
+    if esrgan is not None:
+        conversion = rrdbnet_conversion(basicsr_names_of_esrgan(state, esrgan),
+                                        what=f"{ESRGAN} (its names read as BasicSR's)", trained_gt_size=TRAINED_GT_SIZE)
+    elif "upconv1.weight" in state:
         conversion = msrresnet_conversion(state)
     elif is_rrdbnet(state):
         conversion = rrdbnet_conversion(state, what=RRDBNET, trained_gt_size=TRAINED_GT_SIZE)
@@ -175,6 +187,50 @@ def rrdbnet_conversion(state: StateDict, *, what: str, trained_gt_size: int) -> 
                f"{channels} channels read from the tensor shapes"
                + (f"; the input is pixel-unshuffled by {unshuffle}" if unshuffle > 1 else "")],
     )
+
+
+# --- the ESRGAN repository's names for the same RRDBNet --------------------------------------
+
+# Its RRDBNet_arch.py: the same modules as BasicSR's under other names.
+ESRGAN_ARCH_NAMES = {"trunk_conv": "conv_body", "upconv1": "conv_up1", "upconv2": "conv_up2", "HRconv": "conv_hr"}
+# Its first release: one Sequential `model` (conv, ShortcutBlock(sub: RRDBs + trunk conv), upsampling).
+ESRGAN_SEQUENTIAL_NAMES = {"model.0": "conv_first", "model.3": "conv_up1", "model.6": "conv_up2",
+                           "model.8": "conv_hr", "model.10": "conv_last"}
+SEQUENTIAL_RDB_CONV = re.compile(r"model\.1\.sub\.(\d+)\.RDB([123])\.conv([1-5])\.0\.(weight|bias)")
+
+
+def esrgan_layout(state: Mapping[str, torch.Tensor]) -> str | None:
+    """"arch" or "sequential" for the ESRGAN repository's two layouts, else None."""
+    if any(key.startswith("RRDB_trunk.") for key in state):
+        return "arch"
+    if "model.0.weight" in state and any(key.startswith("model.1.sub.") for key in state):
+        return "sequential"
+    return None
+
+
+def basicsr_names_of_esrgan(state: StateDict, layout: str) -> StateDict:
+    """The state dict under BasicSR's names; a name that has none stays as it is, to be refused by
+    check_tensors as unexpected."""
+    # The trunk conv follows the last RRDB in `sub`: its index is the number of blocks.
+    blocks = {conv.group(1) for conv in map(SEQUENTIAL_RDB_CONV.fullmatch, state) if conv is not None}
+    trunk = f"model.1.sub.{len(blocks)}"
+    renamed: StateDict = {}
+    for key, tensor in state.items():
+        module, _, param = key.rpartition(".")
+        if layout == "arch":
+            if key.startswith("RRDB_trunk."):  # RRDB_trunk.N.RDBk.convJ.p -> body.N.rdbk.convJ.p
+                key = "body." + key.removeprefix("RRDB_trunk.").replace(".RDB", ".rdb")
+            elif module in ESRGAN_ARCH_NAMES:
+                key = f"{ESRGAN_ARCH_NAMES[module]}.{param}"
+        elif (conv := SEQUENTIAL_RDB_CONV.fullmatch(key)) is not None:
+            block, rdb, number, param = conv.groups()
+            key = f"body.{block}.rdb{rdb}.conv{number}.{param}"
+        elif module == trunk:
+            key = f"conv_body.{param}"
+        elif module in ESRGAN_SEQUENTIAL_NAMES:
+            key = f"{ESRGAN_SEQUENTIAL_NAMES[module]}.{param}"
+        renamed[key] = tensor
+    return renamed
 
 
 # --- MSRResNet -------------------------------------------------------------------------------

@@ -58,6 +58,51 @@ def test_rrdbnet_from_safetensors_equals_the_reference(tmp_path):
     assert diff <= ATOL
 
 
+def esrgan_arch_names(state: dict) -> dict:
+    """BasicSR's RRDBNet names -> the ESRGAN repository's RRDBNet_arch.py names."""
+    plain = {"conv_body": "trunk_conv", "conv_up1": "upconv1", "conv_up2": "upconv2", "conv_hr": "HRconv"}
+    out = {}
+    for key, tensor in state.items():
+        module, param = key.rsplit(".", 1)
+        if key.startswith("body."):
+            _, block, rdb, conv, param = key.split(".")
+            out[f"RRDB_trunk.{block}.RDB{rdb[3:]}.{conv}.{param}"] = tensor
+        else:
+            out[f"{plain.get(module, module)}.{param}"] = tensor
+    return out
+
+
+def esrgan_sequential_names(state: dict, blocks: int) -> dict:
+    """BasicSR's RRDBNet names -> the ESRGAN repository's first-release Sequential names."""
+    plain = {"conv_first": "model.0", "conv_body": f"model.1.sub.{blocks}", "conv_up1": "model.3",
+             "conv_up2": "model.6", "conv_hr": "model.8", "conv_last": "model.10"}
+    out = {}
+    for key, tensor in state.items():
+        module, param = key.rsplit(".", 1)
+        if key.startswith("body."):
+            _, block, rdb, conv, param = key.split(".")
+            out[f"model.1.sub.{block}.RDB{rdb[3:]}.{conv}.0.{param}"] = tensor
+        else:
+            out[f"{plain[module]}.{param}"] = tensor
+    return out
+
+
+@pytest.mark.parametrize("layout", ["RRDBNet_arch", "sequential"])
+def test_esrgan_repository_checkpoints_equal_the_reference(tmp_path, layout):
+    """RRDB_ESRGAN_x4.pth as the ESRGAN repository saves it (a flat state dict), in both its layouts."""
+    state = rrdbnet_state(blocks=2, seed=4)
+    renamed = esrgan_arch_names(state) if layout == "RRDBNet_arch" else esrgan_sequential_names(state, 2)
+    conversion = convert([saved(tmp_path, renamed, "RRDB_ESRGAN_x4.pth")], {})
+    assert conversion.architecture == "rrdbnet" and conversion.config["blocks"] == 2
+    x = image()
+    with torch.no_grad():
+        diff = (conversion.networks["generator"](x) - rrdbnet_forward(state, x, 4)).abs().max().item()
+    assert diff <= ATOL
+    del renamed["model.8.bias" if layout == "sequential" else "HRconv.bias"]
+    with pytest.raises(CheckpointRejected, match=r"ESRGAN repository RRDBNet.*missing tensors: conv_hr\.bias"):
+        convert([Checkpoint("RRDB_ESRGAN_x4.pth", renamed)], {})
+
+
 def test_the_ema_weights_are_read_first_and_param_key_picks(tmp_path):
     ema, plain = msrresnet_state(seed=1), msrresnet_state(seed=2)
     checkpoint = saved(tmp_path, {"params": plain, "params_ema": ema})
