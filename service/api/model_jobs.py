@@ -33,7 +33,7 @@ def new_upload_folder(state: ApiState) -> Path:
 async def published_answer(state: ApiState, job: Job, wait_s: float | None, refusal: Refusal) -> Response:
     """Wait for the job (`Prefer: wait=N`, DEFAULT_WAIT_S when not said), then answer 201 with the
     new version's manifest, the route's 422 for a refused upload, or 202 with the job still running."""
-    wait = min(wait_s or DEFAULT_WAIT_S, state.settings.max_wait_s)
+    wait = min(DEFAULT_WAIT_S if wait_s is None else wait_s, state.settings.max_wait_s)  # wait=0: answer at once
     job = await state.hub.wait(job.id, wait) or job
     return await anyio.to_thread.run_sync(partial(_answer, state, job, refusal))
 

@@ -19,7 +19,7 @@ import httpx
 import numpy as np
 import pytest
 import torch
-from conftest import make_stack
+from conftest import make_stack, wait_for_status
 from dcgan_reference import reference_forward, reference_state
 from junyanz_reference import resnet_reference, resnet_state, unet_reference, unet_state
 from PIL import Image
@@ -137,6 +137,18 @@ def test_a_second_import_leaves_latest_unless_promoted(importer, dcgan):
     assert importer.get("/models/dcgan-twice").json()["aliases"] == {"latest": 1}
     third = imported_manifest(importer, "dcgan-twice", {"file": pth}, "pytorch-examples-dcgan", {"promote": "always"})
     assert importer.get("/models/dcgan-twice").json()["aliases"] == {"latest": third["version"]}
+
+
+def test_without_waiting_the_answer_is_the_job_which_ends_with_the_version(importer, dcgan):
+    _, pth, _ = dcgan
+    answer = import_checkpoint(importer, "dcgan-later", {"file": pth}, "pytorch-examples-dcgan", wait_s=0)
+    assert answer.status_code == 202, answer.text
+    job = answer.json()
+    assert job["kind"] == "import_model" and answer.headers["Location"] == f"/jobs/{job['id']}"
+    done = wait_for_status(importer, job["id"], {"succeeded", "failed"}, timeout_s=120)
+    assert done["status"] == "succeeded", done
+    assert done["metrics"]["registered"] == {"name": "dcgan-later", "version": 1}
+    assert importer.get("/models/dcgan-later/versions/1").json()["provenance"]["trainer"] == "import:pytorch-examples-dcgan"
 
 
 def test_unknown_format_bad_options_and_missing_file_are_422s(importer, dcgan):
