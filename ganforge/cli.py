@@ -366,7 +366,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--extractor", choices=["auto", "mnist", "inception"])
     p.set_defaults(run=cmd_evaluate)
 
-    p = commands.add_parser("models", help="list models; `models show NAME`, `models upload NAME`")
+    p = commands.add_parser("models", help="list models; `models show NAME`, `models upload NAME`, "
+                                           "`models import NAME FILE --format F`")
     p.set_defaults(run=cmd_models)
     actions = _Subcommands(p.add_subparsers(dest="action", metavar="ACTION"))
     actions.add_parser("list", help="every model (the default)")
