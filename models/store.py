@@ -27,9 +27,12 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from models.manifest import Manifest, Provenance, Signature, Task
+
+if TYPE_CHECKING:
+    from models.artifacts.model_store import ObjectModelStore
 
 MODEL_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 ALIAS_NAME = re.compile(r"^[a-z][a-z0-9._-]{0,31}$")
@@ -74,7 +77,43 @@ def _stat(path: Path) -> _Stat:
     return st.st_ino, st.st_mtime_ns, st.st_size, st.st_nlink
 
 
-class ModelStore:
+class RegistryReads:
+    """How a ref resolves, for every backend: a subclass lists versions and aliases and reads a manifest."""
+
+    def versions(self, name: str) -> list[int]:
+        raise NotImplementedError
+
+    def aliases(self, name: str) -> dict[str, int]:
+        raise NotImplementedError
+
+    def manifest(self, name: str, version: int) -> Manifest:
+        raise NotImplementedError
+
+    def resolve(self, ref: str) -> Manifest:
+        """A manifest for 'name', 'name:version' or 'name:alias'; UnknownModel otherwise."""
+        name, wanted = parse_model_ref(ref)
+        versions = self.versions(name)
+        if not versions:
+            raise UnknownModel(f"no model named {name!r}")
+        if wanted.isascii() and wanted.isdigit():  # '²' is a digit to str.isdigit, not to int()
+            version = int(wanted)
+        else:
+            version = self.aliases(name).get(wanted)
+            if version is None and wanted == "latest":
+                version = self._newest_promoted(name, versions)
+        if version not in versions:
+            raise UnknownModel(f"model {name!r} has no version or alias {wanted!r}")
+        return self.manifest(name, version)
+
+    def _newest_promoted(self, name: str, versions: list[int]) -> int | None:
+        """`latest` without an alias: the newest version no quality gate held back (training/evaluation/quality_gate.py)."""
+        for version in reversed(versions):
+            if self.manifest(name, version).metrics.get("quality_gate", {}).get("promoted", True):
+                return version
+        return None
+
+
+class ModelStore(RegistryReads):
     def __init__(self, root: Path):
         self.root = Path(root)
         self._manifests: dict[str, tuple[tuple[_Stat, ...], Manifest]] = {}  # resolve_cached's, by ref
@@ -96,22 +135,6 @@ class ModelStore:
     def aliases(self, name: str) -> dict[str, int]:
         path = self.root / name / "aliases.json"
         return json.loads(path.read_text()) if path.is_file() else {}
-
-    def resolve(self, ref: str) -> Manifest:
-        """A manifest for 'name', 'name:version' or 'name:alias'; UnknownModel otherwise."""
-        name, wanted = parse_model_ref(ref)
-        versions = self.versions(name)
-        if not versions:
-            raise UnknownModel(f"no model named {name!r}")
-        if wanted.isascii() and wanted.isdigit():  # '²' is a digit to str.isdigit, not to int()
-            version = int(wanted)
-        else:
-            version = self.aliases(name).get(wanted)
-            if version is None and wanted == "latest":
-                version = self._newest_promoted(name, versions)
-        if version not in versions:
-            raise UnknownModel(f"model {name!r} has no version or alias {wanted!r}")
-        return self.manifest(name, version)
 
     def resolve_cached(self, ref: str) -> Manifest:
         """`resolve` from memory, checked against disk by stat(): the version's manifest and, for
@@ -140,13 +163,6 @@ class ModelStore:
         if wanted.isascii() and wanted.isdigit():  # an exact version: only its manifest matters
             return (manifest,)
         return manifest, _stat(folder), _stat(folder / "aliases.json")
-
-    def _newest_promoted(self, name: str, versions: list[int]) -> int | None:
-        """`latest` without an alias: the newest version no quality gate held back (training/evaluation/quality_gate.py)."""
-        for version in reversed(versions):
-            if self.manifest(name, version).metrics.get("quality_gate", {}).get("promoted", True):
-                return version
-        return None
 
     def manifest(self, name: str, version: int) -> Manifest:
         return Manifest.model_validate_json((self.root / name / str(version) / "manifest.json").read_text())
@@ -291,3 +307,17 @@ def _write_atomically(path: Path, text: str) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     tmp.write_text(text)
     os.replace(tmp, path)
+
+
+def open_model_store(models_dir: Path, *, artifacts_url: str | None = None, endpoint_url: str | None = None,
+                     cache_dir: Path | None = None, cache_bytes: int = 2 << 30) -> "ModelStore | ObjectModelStore":
+    """The registry a process serves from: the `models_dir` folder, or `{artifacts_url}/models`
+    in a bucket (with model files cached under `cache_dir` for ONNX Runtime)."""
+    if not artifacts_url:
+        return ModelStore(models_dir)
+    from models.artifacts import open_object_store
+    from models.artifacts.cache import ModelFileCache
+    from models.artifacts.model_store import ObjectModelStore
+
+    objects = open_object_store(f"{artifacts_url.rstrip('/')}/models", endpoint_url=endpoint_url)
+    return ObjectModelStore(objects, ModelFileCache(cache_dir or models_dir.parent / "model-cache", cache_bytes))

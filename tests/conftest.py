@@ -5,6 +5,7 @@ talk through a redis-server started here on a free port.
 """
 
 import time
+import uuid
 
 import httpx
 import pytest
@@ -13,6 +14,7 @@ import redis
 from service.core.job_store import JobStore
 from service.local.redis_server import start_redis
 from service.local.stack import LocalStack
+from tests.s3_server import LocalS3, start_s3
 
 
 def make_stack(tmp_path_factory, name: str, **extra_env: str) -> LocalStack:
@@ -53,6 +55,25 @@ def store(tmp_path_factory):
         yield JobStore(redis.Redis.from_url(server.url), job_ttl_s=60, output_ttl_s=60)
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory) -> LocalS3:
+    """A real S3-compatible server (moto's, as a process of its own) for the tests' buckets."""
+    server = start_s3(tmp_path_factory.mktemp("s3"))
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def s3_bucket(s3_server, monkeypatch) -> str:
+    """A fresh, empty bucket of the test's own on `s3_server`, with this process's AWS variables
+    pointing at that server (as a deployment's would): its `s3://` URL."""
+    for name, value in s3_server.env.items():
+        monkeypatch.setenv(name, value)
+    return f"s3://{s3_server.create_bucket(f'ganforge-{uuid.uuid4().hex[:12]}')}"
 
 
 def wait_for_status(client: httpx.Client, job_id: str, statuses: set[str], timeout_s: float = 30) -> dict:

@@ -5,7 +5,7 @@ from functools import cached_property
 import redis
 from celery import Celery
 
-from models.store import ModelStore
+from models.store import ModelStore, open_model_store
 from service.core.job_store import JobStore
 from service.core.redis_clients import Replication, sync_client
 from service.core.settings import Settings
@@ -30,7 +30,7 @@ class WorkerContext:
 
     @cached_property
     def models(self) -> ModelStore:
-        return ModelStore(self.settings.models_dir)
+        return open_model_store(**self.settings.model_store_options)
 
     @cached_property
     def sessions(self):

@@ -12,7 +12,7 @@ import redis
 import redis.asyncio as aioredis
 from celery import Celery
 
-from models.store import ModelStore
+from models.store import ModelStore, open_model_store
 from service.api.event_hub import EventHub
 from service.api.jobs.coalescer import Coalescer
 from service.api.rate_limit import RateLimiter
@@ -60,7 +60,7 @@ class ApiState:
             retry_on_timeout=False,
             max_connections=256,
         )
-        models = ModelStore(settings.models_dir)
+        models = open_model_store(**settings.model_store_options)
         models.seed_from(ModelStore(settings.zoo_dir))
         return cls(
             settings=settings,

@@ -27,6 +27,22 @@ class Settings(BaseSettings):
         None, description="Shared by API and workers: datasets, checkpoints, models. Default: state_dir/artifacts."
     )
     zoo_dir: Path = Field(REPO_ROOT / "models" / "zoo", description="Bundled models, seeded at start.")
+    artifacts_url: str | None = Field(
+        None, description="`s3://bucket/prefix`: models live in this bucket (S3 or compatible) instead of "
+        "artifacts_dir, so hosts share only Redis and the bucket. Region and credentials come from the usual AWS "
+        "variables (AWS_REGION, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, profiles, roles).",
+        examples=["s3://ganforge/prod"],
+    )
+    s3_endpoint_url: str | None = Field(
+        None, description="The S3 API's address for a server other than AWS (MinIO, Ceph RGW, R2); "
+        "AWS_ENDPOINT_URL works too.",
+    )
+    model_cache_dir: Path | None = Field(
+        None, description="With artifacts_url: where this host keeps model files by sha256 for ONNX Runtime. "
+        "Default: state_dir/model-cache.",
+    )
+    model_cache_bytes: int = Field(2 << 30, ge=1, description="Bound on model_cache_dir; past it the files used "
+                                   "least recently are removed.")
 
     log_format: str = Field("text", description="'text' for a terminal, 'json' for one object per line.")
     log_level: str = "INFO"
@@ -166,6 +182,8 @@ class Settings(BaseSettings):
     def _default_artifacts_dir(self) -> "Settings":
         if self.artifacts_dir is None:
             self.artifacts_dir = self.state_dir / "artifacts"
+        if self.model_cache_dir is None:
+            self.model_cache_dir = self.state_dir / "model-cache"
         return self
 
     @property
@@ -180,6 +198,13 @@ class Settings(BaseSettings):
     @property
     def datasets_dir(self) -> Path:
         return self.artifacts_dir / "datasets"
+
+    @property
+    def model_store_options(self) -> dict:
+        """models.store.open_model_store's arguments: the models folder, or a bucket and this host's cache."""
+        return {"models_dir": self.models_dir, "artifacts_url": self.artifacts_url,
+                "endpoint_url": self.s3_endpoint_url, "cache_dir": self.model_cache_dir,
+                "cache_bytes": self.model_cache_bytes}
 
 
 def load_settings(**overrides) -> Settings:

@@ -1,0 +1,107 @@
+"""The bucket backend: `s3://bucket/prefix` on AWS S3 or any S3-compatible server (MinIO, Ceph
+RGW, R2, GCS's XML API; moto's server in the tests).
+
+Library: boto3. It is AWS's own maintained SDK, the one every S3-compatible server is tested
+against, it reads the usual settings by itself (AWS_ENDPOINT_URL, AWS_REGION/AWS_DEFAULT_REGION,
+AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, profiles, instance and pod roles), and it exposes the
+conditional writes publication needs (`IfNoneMatch="*"`, `IfMatch=etag` on PutObject) as plain
+parameters; its transfer manager streams large model files in parts. obstore has the same
+primitives but a younger API; s3fs hides the conditional headers behind a file-system view.
+
+Conditional writes: AWS S3 has honoured `If-None-Match: *` and `If-Match` on PutObject since
+2024, as do MinIO and moto's server (tests/unit/models/test_object_store.py checks that the
+second of two writers loses). A server that ignores them would silently let both writers win;
+use such a server only with one writer, or not at all.
+"""
+
+from pathlib import Path
+from urllib.parse import urlparse
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from models.artifacts import ObjectMissing, PreconditionFailed, StoredObject
+
+MISSING_CODES = {"NoSuchKey", "404", "NotFound"}
+LOST_CODES = {"PreconditionFailed", "412", "ConditionalRequestConflict", "409"}
+
+
+class S3ObjectStore:
+    def __init__(self, bucket: str, prefix: str = "", *, endpoint_url: str | None = None, client=None):
+        self.bucket = bucket
+        self.prefix = prefix.strip("/")
+        self.url = f"s3://{bucket}/{self.prefix}".rstrip("/")
+        # Retries in "standard" mode back off on throttling and 5xx; timeouts stop a dead endpoint
+        # from holding a request thread forever.
+        self.client = client or boto3.client(
+            "s3", endpoint_url=endpoint_url,
+            config=Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=5, read_timeout=60),
+        )
+
+    @classmethod
+    def from_url(cls, url: str, *, endpoint_url: str | None = None) -> "S3ObjectStore":
+        parsed = urlparse(url)
+        if parsed.scheme != "s3" or not parsed.netloc:
+            raise ValueError(f"not a bucket URL: {url!r} (want s3://bucket/prefix)")
+        return cls(parsed.netloc, parsed.path, endpoint_url=endpoint_url)
+
+    def get(self, key: str) -> StoredObject:
+        try:
+            answer = self.client.get_object(Bucket=self.bucket, Key=self._key(key))
+        except ClientError as error:
+            raise _translated(error, key) from None
+        return StoredObject(answer["Body"].read(), answer["ETag"])
+
+    def download(self, key: str, target: Path) -> None:
+        try:
+            self.client.download_file(self.bucket, self._key(key), str(target))
+        except ClientError as error:
+            raise _translated(error, key) from None
+
+    def put(self, key: str, data: bytes) -> str:
+        return self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data)["ETag"]
+
+    def upload(self, key: str, source: Path) -> None:
+        self.client.upload_file(str(source), self.bucket, self._key(key))
+
+    def put_if_absent(self, key: str, data: bytes) -> str:
+        try:
+            return self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data, IfNoneMatch="*")["ETag"]
+        except ClientError as error:
+            raise _translated(error, key) from None
+
+    def put_if_match(self, key: str, data: bytes, etag: str) -> str:
+        try:
+            return self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data, IfMatch=etag)["ETag"]
+        except ClientError as error:
+            if _code(error) in MISSING_CODES:  # If-Match on a deleted key: the write lost all the same
+                raise PreconditionFailed(f"{key} is gone") from None
+            raise _translated(error, key) from None
+
+    def list(self, prefix: str = "") -> dict[str, int]:
+        found = {}
+        strip = len(self.prefix) + 1 if self.prefix else 0
+        for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=self._key(prefix)):
+            for item in page.get("Contents", []):
+                found[item["Key"][strip:]] = item["Size"]
+        return found
+
+    def delete(self, key: str) -> None:
+        self.client.delete_object(Bucket=self.bucket, Key=self._key(key))
+
+    def _key(self, key: str) -> str:
+        return f"{self.prefix}/{key}" if self.prefix else key
+
+
+def _code(error: ClientError) -> str:
+    return str(error.response.get("Error", {}).get("Code", ""))
+
+
+def _translated(error: ClientError, key: str) -> Exception:
+    code = _code(error)
+    if code in MISSING_CODES:
+        return ObjectMissing(key)
+    if code in LOST_CODES:
+        return PreconditionFailed(f"{key}: {code}")
+    return error

@@ -1,0 +1,81 @@
+"""The object-store primitives behave alike on a local folder and on a real S3 server (moto's,
+as a process of its own): the same tests, one parametrized fixture."""
+
+import threading
+
+import pytest
+
+from models.artifacts import ObjectMissing, PreconditionFailed, open_object_store
+
+
+@pytest.fixture(params=["folder", "s3"])
+def objects(request, tmp_path):
+    if request.param == "folder":
+        return open_object_store(str(tmp_path / "objects"))
+    bucket = request.getfixturevalue("s3_bucket")
+    return open_object_store(f"{bucket}/some/prefix")
+
+
+def test_put_get_list_delete(objects, tmp_path):
+    etag = objects.put("a/b.json", b"{}")
+    got = objects.get("a/b.json")
+    assert got.data == b"{}" and got.etag == etag
+    source = tmp_path / "big.bin"
+    source.write_bytes(b"x" * 300_000)
+    objects.upload("a/c/big.bin", source)
+    assert objects.list() == {"a/b.json": 2, "a/c/big.bin": 300_000}
+    assert objects.list("a/c/") == {"a/c/big.bin": 300_000}
+    objects.download("a/c/big.bin", tmp_path / "back.bin")
+    assert (tmp_path / "back.bin").read_bytes() == source.read_bytes()
+    objects.delete("a/b.json")
+    objects.delete("a/b.json")  # already gone: no error
+    with pytest.raises(ObjectMissing):
+        objects.get("a/b.json")
+    with pytest.raises(ObjectMissing):
+        objects.download("nothing/here", tmp_path / "none")
+    assert list(objects.list()) == ["a/c/big.bin"]
+
+
+def test_put_if_absent_lets_one_writer_win(objects):
+    objects.put_if_absent("m/1/manifest.json", b"first")
+    with pytest.raises(PreconditionFailed):
+        objects.put_if_absent("m/1/manifest.json", b"second")
+    assert objects.get("m/1/manifest.json").data == b"first"
+
+
+def test_put_if_match_fails_when_someone_wrote_in_between(objects):
+    etag = objects.put("aliases.json", b"v1")
+    newer = objects.put_if_match("aliases.json", b"v2", etag)
+    assert newer != etag
+    with pytest.raises(PreconditionFailed):
+        objects.put_if_match("aliases.json", b"stale", etag)
+    assert objects.get("aliases.json").data == b"v2"
+    objects.delete("aliases.json")
+    with pytest.raises(PreconditionFailed):
+        objects.put_if_match("aliases.json", b"v3", newer)
+
+
+def test_racing_conditional_writers_never_both_win(objects):
+    wins, losses = [], []
+
+    def write(i: int) -> None:
+        try:
+            objects.put_if_absent("race/claim.json", str(i).encode())
+            wins.append(i)
+        except PreconditionFailed:
+            losses.append(i)
+
+    threads = [threading.Thread(target=write, args=(i,)) for i in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(wins) == 1 and len(losses) == 7
+    assert objects.get("race/claim.json").data == str(wins[0]).encode()
+
+
+def test_keys_cannot_leave_the_folder(tmp_path):
+    objects = open_object_store(str(tmp_path / "objects"))
+    for bad in ("../escape", "a/../../b", "", ".hidden/x"):
+        with pytest.raises(ValueError):
+            objects.put(bad, b"x")
