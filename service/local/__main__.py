@@ -5,11 +5,13 @@ folder), the worker processes of service/local/plan.py — an inference worker, 
 concurrency for the heavy inference queue (both on the first GPU when there is one), and a
 training worker per GPU (pinned with CUDA_VISIBLE_DEVICES) or one on the CPU, each running one
 training at a time — and the API; a worker or API that dies is started again while the others
-keep serving; Ctrl-C stops them all.
+keep serving; Ctrl-C stops them all. `python -m service.local restart api|workers` replaces the API
+or the workers one process at a time, gracefully, while the rest keep serving (service/local/restart.py).
 """
 
 import logging
 import signal
+import sys
 import time
 
 from service.core.api_keys import LOCAL_ADMIN_FILE, ApiKeyStore
@@ -17,13 +19,17 @@ from service.core.devices import visible_gpus
 from service.core.logs import configure_logging
 from service.core.settings import load_settings
 from service.local.plan import PlanError, describe_plan, worker_plan
+from service.local.restart import RestartRequests, restart_command
 from service.local.stack import LocalStack
 
 log = logging.getLogger("ganforge.local")
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
     settings = load_settings()
+    if argv[:1] == ["restart"]:  # `python -m service.local restart api|workers` (service/local/restart.py)
+        raise SystemExit(restart_command(argv[1:], settings.state_dir))
     configure_logging(settings.log_format, settings.log_level)
     detected = visible_gpus()
     try:
@@ -43,6 +49,7 @@ def main() -> None:
 
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
+    restarts = RestartRequests(settings.state_dir)
     try:
         stack.start_redis(maxmemory=settings.redis_maxmemory, replicas=settings.redis_replicas)
         if stack.sentinel_group:
@@ -68,9 +75,25 @@ def main() -> None:
         )
         while not stopping:
             stack.restart_dead()
+            for what in restarts.take():
+                _restart(stack, what, settings.api_grace_s)
             time.sleep(0.5)
     finally:
+        restarts.close()
         stack.stop()
+
+
+def _restart(stack: LocalStack, what: str, api_grace_s: float) -> None:
+    log.info("rolling restart of the %s", what)
+    try:
+        if what == "api":
+            stack.restart_api(grace_s=api_grace_s + 10)
+        else:
+            stack.restart_workers()
+    except Exception:  # the supervisor keeps supervising; what died is restarted as ever
+        log.exception("the rolling restart of the %s failed", what)
+    else:
+        log.info("rolling restart of the %s done", what)
 
 
 if __name__ == "__main__":
