@@ -31,7 +31,7 @@ def generate(context: WorkerContext, job: Job, cache_digest: str | None = None) 
     if "labels" in signature.inputs:
         feeds["labels"] = labels if labels is not None else sample_labels(params["seed"], params["n"], signature.num_classes)
     if signature.codes:
-        feeds["codes"] = code_matrix(signature.codes, params["n"], params["seed"], params.get("codes"))
+        feeds["codes"] = code_matrix(signature.codes, params["n"], params["seed"], params.get("codes"), labels)
     started = time.perf_counter()
     images, batch_images = sample_images(context, manifest, params, feeds)
     inferred = time.perf_counter()

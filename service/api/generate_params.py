@@ -1,8 +1,10 @@
 """Which /generate parameters a model can honour: style parameters need a style-based model, a
 walk in w needs one too, a walk is one image long, and codes need an InfoGAN that names them.
-Anything else is a 422 naming the field."""
+An InfoGAN whose categories were matched to classes at registration also takes `labels`,
+mapped through that matching to its category (models/inference/codes.py). Anything else is a
+422 naming the field."""
 
-from models.inference.codes import check_codes
+from models.inference.codes import check_code_labels, check_codes, labelled_code
 from models.manifest import Manifest
 from service.api.errors import validation_problem
 from service.api.schemas.generate import GenerateRequest
@@ -35,5 +37,24 @@ def check_model_params(request: GenerateRequest, manifest: Manifest) -> None:
             errors.append({"field": "codes", "type": "no_codes", "message": f"{manifest.ref} has no controllable codes"})
         else:
             errors += check_codes(manifest.signature.codes, request.codes)
+    if request.labels is not None and manifest.signature.num_classes == 0:
+        errors += check_labels_for_codes(request, manifest)
     if errors:
         raise validation_problem(errors)
+
+
+def labels_name_codes(manifest: Manifest) -> bool:
+    """Whether an unconditional model takes labels through a category matched to classes."""
+    return labelled_code(manifest.signature.codes) is not None
+
+
+def check_labels_for_codes(request: GenerateRequest, manifest: Manifest) -> list[dict[str, str]]:
+    if len(request.labels) not in (1, request.n):
+        return [{"field": "labels", "type": "wrong_length",
+                 "message": f"give one label for all images or exactly n={request.n}, not {len(request.labels)}"}]
+    errors = check_code_labels(manifest.signature.codes, request.labels)
+    spec = labelled_code(manifest.signature.codes)
+    if spec is not None and spec["name"] in (request.codes or {}):
+        errors.append({"field": f"codes.{spec['name']}", "type": "conflict",
+                       "message": f"labels set {spec['name']} already; send one or the other"})
+    return errors

@@ -58,3 +58,7 @@ def test_the_categorical_code_controls_the_digit(bundled):
     agreement = confusion[codes, digits].sum() / confusion.sum()
     assert len(set(digits)) == 10  # every digit has its own code
     assert agreement >= REQUIRED_AGREEMENT, (agreement, confusion)
+    # the manifest records the same matching (training/evaluation/code_classes.py), so labels can use it
+    category = signature.codes[0]
+    assert category["draws"] == [int(d) for _, d in sorted(zip(codes, digits))]
+    assert category["classes"] == [str(d) for d in range(10)] and category["agreement"] >= REQUIRED_AGREEMENT

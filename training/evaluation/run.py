@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from models.inference.codes import code_matrix
+from models.inference.codes import code_matrix, labelled_code
 from models.inference.latents import sample_latents
 from models.inference.pixels import signed_to_unit
 from models.inference.style import synthesis_feeds
@@ -143,7 +143,7 @@ def measure(evaluation: Evaluation, manifest: Manifest, dataset_ref: str, n_samp
         "extractor_input_size": extractor.input_size,
         "seed": seed,
     }
-    if labels is not None and choice.name == "mnist" and signature.class_names == DIGIT_CLASSES:
+    if labels is not None and choice.name == "mnist" and class_names(signature) == DIGIT_CLASSES:
         figures.update(class_accuracy(extractor.logits(images), labels))
     figures["evaluated_at"] = datetime.now(UTC).isoformat(timespec="seconds")
     return {key: _plain(value) for key, value in figures.items()}
@@ -179,12 +179,16 @@ def generate_samples(evaluation: Evaluation, signature: GeneratorSignature, onnx
     mapping = open_session(onnx_path.with_name(style.mapping_file), **options) if style else None
     z = sample_latents(seed, n, signature.latent_dim)
     labels = np.arange(n, dtype=np.int64) % signature.num_classes if "labels" in signature.inputs else None
-    codes = code_matrix(signature.codes, n, seed) if signature.codes else None
+    labelled = labelled_code(signature.codes)
+    if labelled is not None:  # an InfoGAN matched to classes: ask for each class in turn, as by labels
+        drawn = np.asarray(sorted(set(labelled["draws"])), dtype=np.int64)
+        labels = drawn[np.arange(n) % len(drawn)]
+    codes = code_matrix(signature.codes, n, seed, labels=labels) if signature.codes else None
     batches = []
     for start in range(0, n, GENERATE_BATCH):
         rows = slice(start, start + GENERATE_BATCH)
         feeds = {"z": z[rows]}
-        if labels is not None:
+        if "labels" in signature.inputs:
             feeds["labels"] = labels[rows]
         if codes is not None:
             feeds["codes"] = codes[rows]
@@ -218,6 +222,12 @@ def real_stats_name(dataset_ref: str, signature: GeneratorSignature) -> str:
     """Cache key of the real images: the same dataset loaded at another size is other data."""
     size = signature.image_size
     return f"{dataset_ref}_{size}x{size}x{signature.channels}"
+
+
+def class_names(signature: GeneratorSignature) -> list[str]:
+    """The classes a generator takes labels for: its own, or those its category was matched to."""
+    labelled = labelled_code(signature.codes)
+    return labelled["classes"] if labelled is not None else signature.class_names
 
 
 def class_accuracy(logits: np.ndarray, labels: np.ndarray) -> dict[str, Any]:

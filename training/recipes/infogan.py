@@ -7,6 +7,7 @@ import torch
 from models.inference.codes import code_matrix
 from models.inference.grids import grid_png
 from models.inference.latents import sample_latents
+from models.inference.pixels import signed_to_unit
 from training.recipes.dcgan import load_dataset
 from training.recipes.generator_outcome import publish_generator_run
 from training.recipes.outcome import TrainingOutcome
@@ -48,7 +49,29 @@ def recipe(run: TrainingSession) -> TrainingOutcome:
     if (stopped := run.stopped(result)) is not None:
         return stopped
     run.final_sample(result.step, lambda: render(result.generator))
+    result.codes = matched_codes(run, dataset, result)  # the category's digits, in the signature and the job
     return publish_generator_run(run, config, result, resumed_from,
                                  lambda store, name, provenance:
                                  publish_generator(result, store, name, provenance, aliases=()), codes=result.codes)
 
+
+
+def matched_codes(run: TrainingSession, dataset, result) -> list[dict]:
+    """On gray digit data, the category matched to the digits it draws, as the digit judge reads
+    them (training/evaluation/code_classes.py); elsewhere the codes as trained."""
+    from training.evaluation.code_classes import label_codes, matchable
+    from training.evaluation.extractor_choice import ExtractorChoice, is_digit_data
+    from training.evaluation.metrics import build_extractor
+
+    record = run.datasets.get(run.params["dataset"])
+    if result.channels != 1 or not is_digit_data(record.id, record.classes) or matchable(result.codes) is None:
+        return result.codes
+    judge = build_extractor(ExtractorChoice("mnist"), run.evaluation.extractor_device, signed_to_unit(dataset.images))
+    generator = result.generator.eval()
+    on = module_device(generator)
+
+    def generate(z: np.ndarray, codes: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            return generator(torch.from_numpy(z).to(on), torch.from_numpy(codes).to(on)).float().cpu().numpy()
+
+    return label_codes(result.codes, generate, result.architecture_config["latent_dim"], judge, seed=run.params["seed"])

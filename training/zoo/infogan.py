@@ -27,6 +27,7 @@ import numpy as np
 from models.manifest import Manifest, Provenance
 from models.store import ModelStore
 from training.data.datasets import load_builtin
+from training.evaluation.code_classes import label_registered
 from training.recipes.publish import publish_generator
 from training.trainers.infogan import InfoGANConfig, train_infogan
 from training.zoo.run import ZooRun, log_progress
@@ -48,6 +49,8 @@ def train_mnist_infogan(run: ZooRun) -> Manifest:
                             command=run.command, hyperparameters=config.model_dump())
     with run.registry() as store:
         manifest = publish_generator(result, store, MODEL_NAME, provenance)
+        # which value of the category draws which digit, as served (training/evaluation/code_classes.py)
+        manifest = label_registered(store.root, manifest.ref, DATASET)
     log.info("registered %s (ONNX vs PyTorch max |diff| %.2g)", manifest.ref, manifest.parity_max_abs_diff)
     return manifest
 

@@ -8,7 +8,7 @@ from models.manifest import Manifest
 from service.api.auth import RequireScope
 from service.api.deps import IdempotencyKeyDep, PreferWaitDep, StateDep
 from service.api.errors import validation_problem
-from service.api.generate_params import check_model_params
+from service.api.generate_params import check_model_params, labels_name_codes
 from service.api.jobs.answer import AcceptImageDep, answer, negotiate
 from service.api.jobs.cache import request_digest
 from service.api.jobs.idempotency import create_once
@@ -25,8 +25,8 @@ router = APIRouter(tags=["inference"], dependencies=[RequireScope("infer")])
 
 def check_labels(request: GenerateRequest, manifest: Manifest) -> None:
     classes = manifest.signature.num_classes
-    if request.labels is None:
-        return
+    if request.labels is None or (classes == 0 and labels_name_codes(manifest)):
+        return  # an InfoGAN's labels go through its matched category: generate_params checks them
     errors = []
     if classes == 0:
         errors.append({"field": "labels", "message": f"{manifest.ref} is unconditional; omit labels", "type": "not_conditional"})
