@@ -12,6 +12,7 @@ Several processes on one machine may share the folder: filling and evicting hold
 import fcntl
 import os
 import shutil
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -42,7 +43,8 @@ class ModelFileCache:
                     os.replace(tmp, path)
                 finally:
                     tmp.unlink(missing_ok=True)
-            os.utime(folder)
+            now = time.time_ns()  # not the file system's clock, whose coarse ticks would tie recent uses
+            os.utime(folder, ns=(now, now))
             self._evict(keep=folder)
         return folder
 
