@@ -77,19 +77,28 @@ def convert(checkpoints: Sequence[Checkpoint], options: Mapping[str, Any]) -> Co
 
 def state_dict_of(checkpoints: Sequence[Checkpoint], options: Mapping[str, Any], fmt: str,
                   known_options: tuple[str, ...]) -> StateDict:
-    """The one file's state dict: under `param_key` when given, else params_ema, params or flat,
-    without the "module." a DataParallel wrapper adds."""
+    """The one file's state dict (see `state_dict_in`), once the options are known ones."""
     if len(checkpoints) != 1:
         raise CheckpointRejected(f"the {fmt} format reads one file, not {len(checkpoints)}")
+    check_option_names(options, fmt, known_options)
+    return state_dict_in(checkpoints[0], options)
+
+
+def check_option_names(options: Mapping[str, Any], fmt: str, known_options: tuple[str, ...]) -> None:
     unknown = sorted(set(options) - set(known_options))
     if unknown:
         raise CheckpointRejected(f"the {fmt} format has no option {', '.join(unknown)}; "
                                  f"its options: {', '.join(known_options)}")
-    content = checkpoints[0].content
+
+
+def state_dict_in(checkpoint: Checkpoint, options: Mapping[str, Any]) -> StateDict:
+    """A file's state dict: under `param_key` when given, else params_ema, params or flat, without
+    the "module." a DataParallel wrapper adds."""
+    content = checkpoint.content
     key = option(options, "param_key", None)
     if key is not None and not isinstance(content.get(key), Mapping):
         held = [k for k, v in content.items() if isinstance(v, Mapping)]
-        raise CheckpointRejected(f"param_key={key!r}: the file holds no state dict under that key; "
+        raise CheckpointRejected(f"param_key={key!r}: {checkpoint.filename} holds no state dict under that key; "
                                  f"it has {', '.join(map(repr, held)) or 'none'}")
     state = tensors_of(content, (key,) if key is not None else PARAM_KEYS)
     if state and all(k.startswith("module.") for k in state):

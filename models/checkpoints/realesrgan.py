@@ -11,6 +11,11 @@ Two architectures, told apart by their tensor names:
   models/srvgg.py, whose `body` has the same indices. num_feat, num_conv and the scale come from the
   shapes; the activation is a PReLU when the slopes are there, else option `act_type` (relu or
   leakyrelu, which have no weights to tell them apart).
+
+Two files are realesr-general-x4v3 and its weak-denoise twin realesr-general-wdn-x4v3, blended as
+Real-ESRGAN's inference blends them (network interpolation, "dni"): every tensor
+denoise_strength * x4v3 + (1 - denoise_strength) * wdn, 0.5 unless the option says. The file whose
+name has "wdn" is the twin; failing that, the second file sent.
 """
 
 import math
@@ -28,18 +33,21 @@ from models.checkpoints.base import (
     option,
 )
 from models.checkpoints.basicsr import (
+    check_option_names,
     conv_layout,
     conv_shape,
     first_keys,
     is_rrdbnet,
     loaded,
     rrdbnet_conversion,
+    state_dict_in,
     state_dict_of,
 )
 from models.manifest import UpscalerSignature
 from models.srvgg import ACTIVATIONS, SRVGGNetCompact
 
-OPTIONS = ("param_key", "act_type")
+OPTIONS = ("param_key", "act_type", "denoise_strength")
+DEFAULT_DENOISE_STRENGTH = 0.5  # inference_realesrgan.py's --denoise_strength
 # Real-ESRGAN trains on 256-px high-resolution crops; the manifest records the low-resolution side.
 TRAINED_GT_SIZE = 256
 
@@ -48,6 +56,13 @@ SRVGG = "Real-ESRGAN SRVGGNetCompact"
 
 
 def convert(checkpoints: Sequence[Checkpoint], options: Mapping[str, Any]) -> Conversion:
+    if len(checkpoints) == 2:
+        conversion = denoise_blend_conversion(checkpoints, options)
+        conversion.options = dict(options)
+        return conversion
+    if "denoise_strength" in options:
+        raise CheckpointRejected("option denoise_strength blends realesr-general-x4v3 with realesr-general-wdn-x4v3: "
+                                 "send both files")
     state = state_dict_of(checkpoints, options, "realesrgan", OPTIONS)
     if is_rrdbnet(state):
         if "act_type" in options:
@@ -109,3 +124,28 @@ def srvgg_conversion(state: StateDict, options: Mapping[str, Any]) -> Conversion
         notes=[f"SRVGGNetCompact x{scale}: num_feat={features}, num_conv={convs}, act_type={activation}, "
                f"{channels} channels read from the tensor shapes"],
     )
+
+
+def denoise_blend_conversion(checkpoints: Sequence[Checkpoint], options: Mapping[str, Any]) -> Conversion:
+    """realesr-general-x4v3 and realesr-general-wdn-x4v3 blended into one SRVGGNetCompact."""
+    check_option_names(options, "realesrgan", OPTIONS)
+    twins = [c for c in checkpoints if "wdn" in c.filename.lower()]
+    general, weak = (checkpoints[1 - checkpoints.index(twins[0])], twins[0]) if len(twins) == 1 else checkpoints
+    strength = options.get("denoise_strength", DEFAULT_DENOISE_STRENGTH)
+    if isinstance(strength, bool) or not isinstance(strength, (int, float)) or not 0 <= strength <= 1:
+        raise CheckpointRejected(f"option denoise_strength={strength!r} must be a number from 0 to 1")
+    first, second = state_dict_in(general, options), state_dict_in(weak, options)
+    if "body.0.weight" not in first:
+        raise CheckpointRejected(f"two files are realesr-general-x4v3 and its realesr-general-wdn-x4v3 twin (two "
+                                 f"{SRVGG} checkpoints); {general.filename} is not one: its first tensors are "
+                                 f"{first_keys(first)}")
+    try:
+        check_tensors(second, {k: tuple(v.shape) for k, v in first.items()}, what=SRVGG)
+    except CheckpointRejected as mismatch:
+        raise CheckpointRejected(f"{weak.filename} must have the tensors of {general.filename} to blend with it: "
+                                 f"{mismatch}") from None
+    blended = {k: strength * v + (1 - strength) * second[k] for k, v in first.items()}
+    conversion = srvgg_conversion(blended, options)
+    conversion.notes.append(f"blended {strength:g} x {general.filename} + {1 - strength:g} x {weak.filename} "
+                            f"(denoise_strength {strength:g})")
+    return conversion

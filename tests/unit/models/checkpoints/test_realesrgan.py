@@ -88,6 +88,35 @@ def test_srvgg_without_slopes_needs_act_type(tmp_path):
         convert([Checkpoint("x.pth", {"params": state})], {"act_type": "gelu"})
 
 
+def test_general_x4v3_and_its_wdn_twin_blend_by_denoise_strength(tmp_path):
+    """Real-ESRGAN's dni: strength * x4v3 + (1 - strength) * wdn, the twin told by its name
+    whatever the order sent."""
+    general, weak = srvgg_state(convs=2, seed=3), srvgg_state(convs=2, seed=4)
+    files = [saved(tmp_path, {"params": weak}, "realesr-general-wdn-x4v3.pth"),
+             saved(tmp_path, {"params": general}, "realesr-general-x4v3.pth")]
+    x = image()
+    for options, strength in (({"denoise_strength": 0.3}, 0.3), ({}, 0.5)):
+        conversion = convert(files, options)
+        blended = {k: strength * general[k] + (1 - strength) * weak[k] for k in general}
+        assert max_diff(conversion, srvgg_forward(blended, x, 4), x) <= ATOL
+        assert any(f"denoise_strength {strength:g}" in note for note in conversion.notes)
+    assert max_diff(convert(files, {"denoise_strength": 1}), srvgg_forward(general, x, 4), x) <= ATOL
+
+
+def test_blend_refusals():
+    general = Checkpoint("realesr-general-x4v3.pth", {"params": srvgg_state(convs=2)})
+    with pytest.raises(CheckpointRejected, match="denoise_strength.*send both files"):
+        convert([general], {"denoise_strength": 0.5})
+    with pytest.raises(CheckpointRejected, match="denoise_strength=1.5 must be a number from 0 to 1"):
+        convert([general, general], {"denoise_strength": 1.5})
+    wider = Checkpoint("realesr-general-wdn-x4v3.pth", {"params": srvgg_state(convs=3)})
+    with pytest.raises(CheckpointRejected, match=r"wdn-x4v3\.pth must have the tensors of realesr-general-x4v3\.pth.*unexpected tensors: body\.7"):
+        convert([general, wider], {})
+    rrdb = Checkpoint("RealESRGAN_x4plus.pth", {"params_ema": rrdbnet_state()})
+    with pytest.raises(CheckpointRejected, match="RealESRGAN_x4plus.pth is not one"):
+        convert([rrdb, rrdb], {})
+
+
 @pytest.mark.parametrize("make", [lambda: rrdbnet_state(scale=2, blocks=1), lambda: srvgg_state(convs=2)],
                          ids=["rrdbnet-x2", "srvgg"])
 def test_onnx_export_keeps_parity(tmp_path, make):
