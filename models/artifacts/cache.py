@@ -43,10 +43,18 @@ class ModelFileCache:
                     os.replace(tmp, path)
                 finally:
                     tmp.unlink(missing_ok=True)
-            now = time.time_ns()  # not the file system's clock, whose coarse ticks would tie recent uses
-            os.utime(folder, ns=(now, now))
+            self.touch(folder)
             self._evict(keep=folder)
         return folder
+
+    def touch(self, folder: Path, file_name: str | None = None) -> bool:
+        """Mark a folder used again; False when eviction (here or in another process) removed it."""
+        now = time.time_ns()  # not the file system's clock, whose coarse ticks would tie recent uses
+        try:
+            os.utime(folder, ns=(now, now))
+        except FileNotFoundError:
+            return False
+        return file_name is None or (folder / file_name).is_file()
 
     def size(self) -> int:
         return sum(_folder_size(folder) for folder in self._folders())

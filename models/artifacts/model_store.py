@@ -52,6 +52,7 @@ class ObjectModelStore(RegistryReads):
         self.cache = cache
         self.fresh_s = fresh_s
         self._resolved: dict[str, tuple[float, Manifest]] = {}
+        self._folders: dict[tuple, Path] = {}  # onnx_path's answers, by the manifest fields they depend on
         self._lock = threading.Lock()
 
     @property
@@ -93,7 +94,12 @@ class ObjectModelStore(RegistryReads):
         return manifest
 
     def onnx_path(self, manifest: Manifest) -> Path:
-        """The version's model.onnx on this machine's disk (the version's other files beside it)."""
+        """The version's model.onnx on this machine's disk (the version's other files beside it).
+        A job asks for it each time: after the first, it costs a stat, not a bucket listing."""
+        known = (manifest.name, manifest.version, manifest.onnx_sha256, tuple(sorted(manifest.variants.items())))
+        folder = self._folders.get(known)
+        if folder is not None and self.cache.touch(folder, manifest.onnx_file):
+            return folder / manifest.onnx_file
         prefix = f"{manifest.name}/{manifest.version}/"
         files = {key[len(prefix):]: size for key, size in self.objects.list(prefix).items()
                  if "/" not in key[len(prefix):] and key[len(prefix):] not in (MANIFEST, CLAIM)}
@@ -101,6 +107,8 @@ class ObjectModelStore(RegistryReads):
             raise UnknownModel(f"model {manifest.name}:{manifest.version} has no {manifest.onnx_file} in {self.root}")
         folder = self.cache.folder(manifest.onnx_sha256, files,
                                    lambda file_name, target: self.objects.download(prefix + file_name, target))
+        with self._lock:
+            self._folders[known] = folder
         return folder / manifest.onnx_file
 
     # -- writing -----------------------------------------------------------------------------

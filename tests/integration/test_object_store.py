@@ -1,0 +1,95 @@
+"""Hosts that share only Redis and a bucket: the API and the worker each have an empty state
+folder of their own (no shared artifacts dir) and GANFORGE_ARTIFACTS_URL naming a bucket on a
+real S3 server (moto's, a process of its own). The bundled zoo is seeded into the bucket, the
+worker serves /generate from its sha256 cache, and a version another host publishes into the
+bucket is served at once."""
+
+import io
+import json
+
+import pytest
+from PIL import Image
+
+from models.artifacts import open_object_store
+from models.artifacts.cache import ModelFileCache
+from models.artifacts.model_store import ObjectModelStore
+from models.store import ModelStore
+from service.core.settings import REPO_ROOT
+from service.local.stack import LocalStack
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def bucket_stack(tmp_path_factory, s3_bucket):
+    """API and worker on one bucket, each with its own empty state folder (the AWS variables
+    naming the S3 server come from the s3_bucket fixture, through the environment)."""
+    root = tmp_path_factory.mktemp("bucket-stack")
+    url = f"{s3_bucket}/deploy"
+    stack = LocalStack(root / "stack", {
+        "GANFORGE_WORKER_HEARTBEAT_S": "1",
+        "GANFORGE_ARTIFACTS_URL": url,
+        "GANFORGE_STATE_DIR": str(root / "api-host"),
+    })
+    with stack:
+        stack.start_redis()
+        stack.start_worker(env={"GANFORGE_STATE_DIR": str(root / "worker-host")})
+        stack.start_api()
+        stack.bucket_url, stack.hosts = url, root
+        yield stack
+
+
+def generate(client, body: dict) -> dict:
+    answer = client.post("/generate", json=body, headers={"Prefer": "wait=60"})
+    assert answer.status_code == 200, answer.text
+    job = answer.json()
+    assert job["status"] == "succeeded", job
+    return job
+
+
+def pictures(client, job: dict) -> list[bytes]:
+    return [client.get(output["url"]).content for output in job["outputs"]]
+
+
+def test_a_bundled_model_is_seeded_into_the_bucket_and_served(bucket_stack, s3_server):
+    bucket, _, prefix = bucket_stack.bucket_url.removeprefix("s3://").partition("/")
+    keys = {item["Key"] for item in s3_server.client().list_objects_v2(Bucket=bucket)["Contents"]}
+    assert {f"{prefix}/models/mnist-cdcgan/1/manifest.json", f"{prefix}/models/mnist-cdcgan/1/model.onnx",
+            f"{prefix}/models/mnist-cdcgan/aliases.json"} <= keys
+
+    with bucket_stack.client() as client:
+        job = generate(client, {"model": "mnist-cdcgan", "n": 4, "seed": 7, "labels": [3]})
+        assert job["model"] == {"name": "mnist-cdcgan", "version": 1}
+        for data in pictures(client, job):
+            assert Image.open(io.BytesIO(data)).size == (28, 28)
+        listed = client.get("/models").json()
+        assert "mnist-cdcgan" in json.dumps(listed)
+
+    hosts = bucket_stack.hosts
+    sha256 = ModelStore(REPO_ROOT / "models" / "zoo").resolve("mnist-cdcgan:1").onnx_sha256
+    assert (hosts / "worker-host" / "model-cache" / sha256 / "model.onnx").is_file()  # the worker's own copy
+    for host in ("api-host", "worker-host"):  # and no host keeps a models folder of its own
+        assert not (hosts / host / "artifacts" / "models").exists()
+
+
+def test_a_version_published_into_the_bucket_elsewhere_is_served(bucket_stack, tmp_path):
+    """Another host (this test process) registers a version in the bucket, manifest last; the API
+    and the worker, which never saw its files, serve it, and it generates what the same network
+    does under its bundled name."""
+    registry = ObjectModelStore(open_object_store(f"{bucket_stack.bucket_url}/models"),
+                                ModelFileCache(tmp_path / "cache", 1 << 30))
+    zoo = ModelStore(REPO_ROOT / "models" / "zoo")
+    bundled = zoo.resolve("fashion-dcgan")
+    published = registry.register(
+        "bucket-fashion", zoo.onnx_path(bundled), task=bundled.task, architecture=bundled.architecture,
+        config=bundled.config, signature=bundled.signature, provenance=bundled.provenance,
+        parity_max_abs_diff=bundled.parity_max_abs_diff,
+    )
+    assert published.version == 1 and published.onnx_sha256 == bundled.onnx_sha256
+
+    with bucket_stack.client() as client:
+        mine = generate(client, {"model": "bucket-fashion", "n": 3, "seed": 11})
+        assert mine["model"] == {"name": "bucket-fashion", "version": 1}
+        original = generate(client, {"model": "fashion-dcgan", "n": 3, "seed": 11})
+        assert pictures(client, mine) == pictures(client, original)
+        assert client.get("/models/bucket-fashion").status_code == 200
