@@ -392,6 +392,23 @@ def test_basicsr_msrresnet_upscales_like_the_reference_and_refusals_name_tensors
     assert importer.get("/models/basicsr-bad").status_code == 404
 
 
+def test_realesrgan_general_x4v3_with_its_wdn_twin_blends_over_http(importer, tmp_path):
+    """The two files of Real-ESRGAN's denoise_strength, wdn sent first as `file`, x4v3 as `file_b`:
+    the format tells them by name and serves the blend."""
+    from sr_references import srvgg_forward, srvgg_state
+
+    general, weak = srvgg_state(convs=2, seed=11), srvgg_state(convs=2, seed=12)
+    torch.save({"params": general}, tmp_path / "realesr-general-x4v3.pth")
+    torch.save({"params": weak}, tmp_path / "realesr-general-wdn-x4v3.pth")
+    files = {"file": tmp_path / "realesr-general-wdn-x4v3.pth", "file_b": tmp_path / "realesr-general-x4v3.pth"}
+    manifest = imported_manifest(importer, "realesrgan-general-dni", files, "realesrgan", {"denoise_strength": 0.25})
+    assert any("denoise_strength 0.25" in note for note in manifest["provenance"]["imported_from"]["notes"])
+    blended = {k: 0.25 * general[k] + 0.75 * weak[k] for k in general}
+    pixels = np.random.default_rng(8).integers(0, 256, (16, 20, 3), dtype=np.uint8)
+    served = _upscaled(importer, "realesrgan-general-dni", pixels)
+    assert np.abs(served - _expected_upscale(lambda x: srvgg_forward(blended, x, 4), pixels)).max() <= 1
+
+
 # --- stylegan2-pytorch: the port's g_ema, served with truncation, mixing and noise like the bundled style model ---
 
 def test_stylegan2_pytorch_g_ema_serves_seeds_truncation_and_noise_like_the_port(importer, tmp_path):
