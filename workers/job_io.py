@@ -33,14 +33,16 @@ def job_outputs(context: WorkerContext, job: Job, items: list[tuple[str, bytes, 
                 cache_digest: str | None) -> JobResult:
     """The encoded outputs and, for a deterministic request, the result-cache entry, written in
     the round trip that marks the job succeeded, ahead of its status: a client that saw it
-    finish finds them."""
+    finish finds them. They live for the job's `output_ttl_s` when its params carry one (a job
+    answered in one call: GANFORGE_ONE_CALL_TTL_S), else for the result cache's TTL."""
     store = context.jobs
+    ttl_s = job.params.get("output_ttl_s")
     outputs = output_entries(job.id, items)
     cached_metrics = dict(metrics)  # the work's own figures, before the runner adds its own
 
     def write(pipe) -> None:
-        store.stage_blobs(pipe, outputs, items)
+        store.stage_blobs(pipe, outputs, items, ttl_s)
         if cache_digest:
-            store.cache_put(cache_digest, job.id, outputs, cached_metrics, owner=job.owner, pipe=pipe)
+            store.cache_put(cache_digest, job.id, outputs, cached_metrics, owner=job.owner, pipe=pipe, ttl_s=ttl_s)
 
     return JobResult(outputs=outputs, metrics=metrics, writes=write)

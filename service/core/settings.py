@@ -50,6 +50,9 @@ class Settings(BaseSettings):
     # jobs and results
     job_ttl_s: int = Field(7 * 24 * 3600, description="How long a job record is kept.")
     output_ttl_s: int = Field(3600, description="How long encoded outputs (the result cache) are kept.")
+    one_call_ttl_s: int = Field(300, description="How long the output of a job answered in one call (`Accept: "
+                                "image/*`) is kept, with its result-cache entry: its client has the picture already. "
+                                "`Prefer: keep-output` keeps it for output_ttl_s instead.")
     max_wait_s: float = Field(300.0, description="Upper bound on `Prefer: wait=N` (a wait holds no thread).")
     redis_maxmemory: str = Field("512mb", description="Memory cap of the Redis that `make run` starts.")
     redis_replicas: int = Field(0, ge=0, description="Replicas `make run` starts beside its Redis, with three "

@@ -12,9 +12,13 @@ and /upscale answers with the picture's bytes once the job has finished.
 - The answer carries the job's id in `GANForge-Job-Id` and `Location`, and the output's own URL
   in `Content-Location`.
 - `"inline": true` makes a JSON answer carry each finished output as a data URI.
+- Its client has the picture already, so its output (and its result-cache entry) is kept only for
+  GANFORGE_ONE_CALL_TTL_S (5 minutes), not the result cache's hour; `Prefer: keep-output` keeps it
+  for the hour, as for a job answered with JSON (`Preference-Applied: keep-output` says so).
 """
 
 import base64
+from contextvars import ContextVar
 from typing import Annotated, TypeVar
 
 from fastapi import Depends, Header, Response
@@ -33,14 +37,23 @@ from service.core.jobs import Job, JobOutput, JobStatus
 IMAGE_FORMATS = {"image/png": "png", "image/jpeg": "jpeg", "image/webp": "webp"}
 ANY_IMAGE = "*"
 _JSON_RANGES = frozenset({"application/json", "application/problem+json", "application/*", "*/*"})
+KEEP_OUTPUT = "keep-output"
+# Whether the request being served said `Prefer: keep-output`, for the submit path below the router
+# (set by `accepted_image`, in the request's own context, as service/api/caller.py's key is).
+_keeps_output: ContextVar[bool] = ContextVar("ganforge_keep_output", default=False)
 
 
 async def accepted_image(
     accept: Annotated[str | None, Header(description="`image/png`, `image/jpeg` or `image/webp` to be answered "
-                                                     "with the picture itself (n = 1, or `grid`).")] = None,
+                                                     "with the picture itself (n = 1, or `grid`). Its output is "
+                                                     "then kept for GANFORGE_ONE_CALL_TTL_S (5 minutes) unless "
+                                                     "`Prefer: keep-output` asks for the result cache's TTL.")] = None,
+    prefer: Annotated[str | None, Header(include_in_schema=False)] = None,  # documented with `wait`
 ) -> str | None:
     """The image format the client prefers the answer in, or None for JSON (RFC 9110 q-values;
     among equals the first listed wins)."""
+    _keeps_output.set(bool(prefer) and KEEP_OUTPUT in [p.split("=")[0].strip().lower()
+                                                       for p in prefer.replace(";", ",").split(",")])
     if not accept:
         return None
     ranges = []
@@ -67,6 +80,11 @@ async def accepted_image(
 
 
 AcceptImageDep = Annotated[str | None, Depends(accepted_image)]
+
+
+def keeps_output() -> bool:
+    """Whether the request being served asked to keep its output (`Prefer: keep-output`)."""
+    return _keeps_output.get()
 
 
 R = TypeVar("R", bound=BaseModel)
@@ -128,6 +146,9 @@ async def answer(state: ApiState, job: Job, response: Response, wait_s: float | 
     if image is not None and wait_s is None:
         wait_s = state.settings.max_wait_s
     job = await job_answer(state, job, response, wait_s)
+    if image is not None and keeps_output():
+        applied = response.headers.get("Preference-Applied")
+        response.headers["Preference-Applied"] = f"{applied}, {KEEP_OUTPUT}" if applied else KEEP_OUTPUT
     if image is not None and job.status.is_terminal:
         return await picture_response(state, job, response, prefetched=picture)
     if inline and job.status == JobStatus.succeeded:

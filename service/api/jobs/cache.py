@@ -5,7 +5,7 @@ import json
 from typing import Any
 
 from service.api.caller import current_owner
-from service.api.jobs.answer import picture_output
+from service.api.jobs.answer import keeps_output, picture_output
 from service.api.jobs.plan import JobPlan, Submitted, new_job_id, stage_new_job
 from service.api.state import ApiState
 from service.core.job_store import AtomicBatch, utcnow
@@ -34,6 +34,8 @@ async def answer_from_cache(state: ApiState, plan: JobPlan, raw: bytes, *, with_
     # Born finished: its record and index as one command (job_store/batch.py).
     writes = AtomicBatch(state.redis_async)
     stage_new_job(state, writes, job)
+    if not with_picture or keeps_output():  # its outputs live the result cache's TTL from now, wherever they came from
+        state.jobs_async.stage_keep(writes, plan.digest, entry, state.settings.output_ttl_s)
     if job.webhook is not None and job.webhook.wants("completed"):
         # No worker ran it, so nobody else reports its end; by name, as the API imports no task code.
         await execute_with_message_async(writes, state.celery, WEBHOOK_ROUTE.task,

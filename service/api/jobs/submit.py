@@ -26,6 +26,7 @@ from models.manifest import Manifest
 from models.store import UnknownModel
 from service.api.caller import current_caller, current_owner
 from service.api.errors import Problem, unknown_model
+from service.api.jobs.answer import keeps_output
 from service.api.jobs.cache import answer_from_cache
 from service.api.jobs.plan import JobPlan, Submitted, new_job_id, stage_new_job
 from service.api.metrics import count_cache_lookup
@@ -94,7 +95,7 @@ async def _decide(state: ApiState, plan: JobPlan, answers: list[Any], with_pictu
         count_cache_lookup(state, plan.kind, hit is not None)
         if hit is not None:
             return hit
-    return Submitted(await enqueue(state, plan, queue_depth=answers[0]))
+    return Submitted(await enqueue(state, plan, queue_depth=answers[0], one_call=with_picture))
 
 
 def check_queue_depth(state: ApiState, queue: str, depth: int) -> None:
@@ -107,12 +108,16 @@ def check_queue_depth(state: ApiState, queue: str, depth: int) -> None:
         )
 
 
-async def enqueue(state: ApiState, plan: JobPlan, *, queue_depth: int) -> Job:
-    """Record the job and send its message (`queue_depth`: its queue's length, read already)."""
+async def enqueue(state: ApiState, plan: JobPlan, *, queue_depth: int, one_call: bool = False) -> Job:
+    """Record the job and send its message (`queue_depth`: its queue's length, read already;
+    `one_call`: it is answered with its picture, whose output then lives GANFORGE_ONE_CALL_TTL_S)."""
     route = plan.queue_route
     check_queue_depth(state, route.queue, queue_depth)
+    params = plan.params
+    if one_call and not keeps_output():  # the worker writes its outputs with this TTL (workers/job_io.py)
+        params = {**params, "output_ttl_s": state.settings.one_call_ttl_s}
     job = Job(
-        id=new_job_id(), kind=plan.kind, status=JobStatus.queued, model=plan.model, params=plan.params,
+        id=new_job_id(), kind=plan.kind, status=JobStatus.queued, model=plan.model, params=params,
         created_at=utcnow(), webhook=plan.webhook, owner=current_owner(),
     )
     task_kwargs = plan.task_kwargs or {}

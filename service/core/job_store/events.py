@@ -1,5 +1,9 @@
 """A job's event stream: every change to a job is appended to it, and announced on the events
-channel, so `Prefer: wait` and SSE follow a job without polling."""
+channel, so `Prefer: wait` and SSE follow a job without polling.
+
+When a job (other than a training) ends, its entries move into its record's `history` field and
+the stream goes (scripts.py _MOVE): readers here answer from either, with the same ids, so a
+client reading a finished job's events, or resuming with Last-Event-ID, sees what it would have."""
 
 import time
 from typing import Any
@@ -8,7 +12,9 @@ from service.core import keys
 from service.core.job_store.base import AsyncPart, SyncPart
 from service.core.job_store.codec import (
     EVENTS_MAXLEN,
+    HISTORY_FIELD,
     decode_events,
+    decode_history,
     decode_record,
     encode_fields,
     event_fields,
@@ -42,8 +48,14 @@ class JobEvents(SyncPart):
         A wait is cut to MAX_BLOCK_MS: a blocking read longer than the client's socket timeout
         would look like a dead Redis. Callers loop.
         """
+        folded = decode_history(self.redis.hget(keys.job(job_id), HISTORY_FIELD), after)
+        if folded:  # the job has ended: its stream is gone
+            return folded
         block = None if block_ms is None else max(1, min(block_ms, MAX_BLOCK_MS))
-        return decode_events(self.redis.xread({keys.job_events(job_id): after}, block=block))
+        events = decode_events(self.redis.xread({keys.job_events(job_id): after}, block=block))
+        if not events and block is not None:  # it may have ended while we waited
+            return decode_history(self.redis.hget(keys.job(job_id), HISTORY_FIELD), after)
+        return events
 
     def wait(self, job_id: str, timeout_s: float) -> Job | None:
         """The job once it is terminal, or as it stands when `timeout_s` runs out."""
@@ -64,5 +76,10 @@ class JobEvents(SyncPart):
 
 class AsyncJobEvents(AsyncPart):
     async def read(self, job_id: str, after: str) -> list[tuple[str, str, Any]]:
-        """Entries after `after`, without blocking: (id, event, data)."""
-        return decode_events(await self.redis.xread({keys.job_events(job_id): after}, count=READ_COUNT))
+        """Entries after `after`, without blocking: (id, event, data), from the stream or, once
+        the job has ended, its record's history (one round trip for both)."""
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.xread({keys.job_events(job_id): after}, count=READ_COUNT)
+        pipe.hget(keys.job(job_id), HISTORY_FIELD)
+        streamed, folded = await pipe.execute()
+        return decode_events(streamed) or decode_history(folded, after)

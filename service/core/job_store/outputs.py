@@ -43,9 +43,10 @@ class JobOutputs(SyncPart):
 
 class ResultCache(SyncPart):
     def cache_put(self, digest: str, job_id: str, outputs: list[JobOutput], metrics: dict[str, Any], *,
-                  owner: str | None = None, pipe: redis.client.Pipeline | None = None) -> None:
+                  owner: str | None = None, pipe: redis.client.Pipeline | None = None, ttl_s: int | None = None) -> None:
+        """The entry lives as long as its blobs (`ttl_s`, default: the result cache's TTL)."""
         (pipe or self.redis).set(keys.result_cache(digest), cache_entry(job_id, outputs, metrics, owner),
-                                 ex=self.output_ttl_s)
+                                 ex=ttl_s or self.output_ttl_s)
 
     def cache_get(self, digest: str) -> dict[str, Any] | None:
         """A cached answer whose blobs are all still there, or None."""
@@ -76,6 +77,14 @@ class AsyncResultCache(AsyncPart):
     @staticmethod
     def stage_cache_get(pipe: Any, digest: str) -> None:
         pipe.get(keys.result_cache(digest))
+
+    @staticmethod
+    def stage_keep(pipe: Any, digest: str, entry: dict[str, Any], ttl_s: int) -> None:
+        """Keep a cached answer (its entry and blobs) for at least `ttl_s` from now: a hit whose
+        client keeps its outputs for the result cache's TTL, on an answer made in one call and
+        kept only briefly. Never shortens (EXPIRE GT)."""
+        for key in [keys.result_cache(digest), *cache_blobs(entry)]:
+            pipe.expire(key, ttl_s, gt=True)
 
     async def cache_check(self, entry: dict[str, Any], *, fetch: str | None = None) -> tuple[bool, bytes | None]:
         """Whether the blobs of `entry` (as `stage_cache_get` read it, JSON-decoded) are all still

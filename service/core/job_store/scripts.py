@@ -10,7 +10,12 @@ from collections.abc import Iterable
 from typing import Any
 
 from service.core import keys
-from service.core.job_store.codec import EVENTS_MAXLEN, encode_fields
+from service.core.job_store.codec import (
+    EVENTS_MAXLEN,
+    HISTORY_FIELD,
+    STREAM_KEPT_KINDS,
+    encode_fields,
+)
 from service.core.jobs import JobStatus
 
 # KEYS: job hash, event stream, set of running jobs, the events channel (told the job id and its
@@ -23,7 +28,10 @@ from service.core.jobs import JobStatus
 # to write, "status" first (so ARGV[7] is the new status, announced without reading it back),
 # up to ARGV[last] (each script using this body sets `last` first).
 # Answers {status found, record...}; the write happened only if that status was allowed.
-_MOVE = """
+# At its end, a job of a kind not in STREAM_KEPT_KINDS has its events folded into its record's
+# history field ([[id, event, data], ...], the same ids and data a reader of the stream saw) and its
+# stream deleted: Redis keeps ~150 bytes of history per finished job instead of a ~4.7 KB stream.
+_MOVE = """local kept_kinds = {""" + ", ".join(f"[{json.dumps(json.dumps(kind))}] = true" for kind in STREAM_KEPT_KINDS) + """}
 local current = redis.call('HGET', KEYS[1], 'status')
 if not current then return {false} end
 if ARGV[3] == 'remove' then redis.call('SREM', KEYS[3], ARGV[5]) end
@@ -37,13 +45,24 @@ if allowed then
   redis.call('HSET', KEYS[1], unpack(fields))
   redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', 'event', 'status', 'data', ARGV[7])
   local note = ARGV[5] .. ' ' .. ARGV[7]
-  if ARGV[7] == '"succeeded"' or ARGV[7] == '"failed"' or ARGV[7] == '"canceled"' then
+  local ended = ARGV[7] == '"succeeded"' or ARGV[7] == '"failed"' or ARGV[7] == '"canceled"'
+  if ended then
     local all = redis.call('HGETALL', KEYS[1])
     local record = {}
     for i = 1, #all, 2 do record[all[i]] = all[i + 1] end
     note = note .. ' ' .. cjson.encode(record)
   end
   redis.call('PUBLISH', KEYS[4], note)
+  if ended and not kept_kinds[redis.call('HGET', KEYS[1], 'kind')] then
+    local folded = {}
+    for _, entry in ipairs(redis.call('XRANGE', KEYS[2], '-', '+')) do
+      local fields = {}
+      for i = 1, #entry[2], 2 do fields[entry[2][i]] = entry[2][i + 1] end
+      folded[#folded + 1] = '[' .. cjson.encode(entry[1]) .. ',' .. cjson.encode(fields.event) .. ',' .. fields.data .. ']'
+    end
+    redis.call('HSET', KEYS[1], '""" + HISTORY_FIELD + """', '[' .. table.concat(folded, ',') .. ']')
+    redis.call('DEL', KEYS[2])
+  end
   if current == '"queued"' then redis.call('ZREM', KEYS[5], ARGV[5]) end
   if ARGV[3] == 'add' then
     redis.call('SADD', KEYS[3], ARGV[5])
