@@ -14,6 +14,7 @@ import subprocess
 import sys
 import tomllib
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 import yaml  # PyYAML, a test extra
@@ -21,6 +22,9 @@ import yaml  # PyYAML, a test extra
 REPO = Path(__file__).resolve().parents[2]
 COMPOSE = yaml.safe_load((REPO / "docker-compose.yml").read_text())
 SERVICES = COMPOSE["services"]
+# The `s3` profile's half that Compose cannot express as a profile: the settings of the API and
+# workers, an override file merged over docker-compose.yml.
+S3_OVERRIDE = yaml.safe_load((REPO / "docker-compose.s3.yml").read_text())
 PYPROJECT = tomllib.loads((REPO / "pyproject.toml").read_text())
 
 # What Compose reads under `healthcheck`; anything else there is ignored or refused.
@@ -63,6 +67,14 @@ def option(cmd: list[str], flag: str) -> str | None:
     return cmd[cmd.index(flag) + 1] if flag in cmd else None
 
 
+def one_shots() -> set[str]:
+    """Services that others wait on to finish (`service_completed_successfully`), never restarted."""
+    waited = {dep for s in [*SERVICES.values(), *S3_OVERRIDE["services"].values()]
+              for dep, how in (s.get("depends_on") or {}).items()
+              if isinstance(how, dict) and how.get("condition") == "service_completed_successfully"}
+    return {name for name in waited if SERVICES.get(name, {}).get("restart") == "no"}
+
+
 def reserves_gpu(service: dict) -> bool:
     devices = service.get("deploy", {}).get("resources", {}).get("reservations", {}).get("devices", [])
     return any("gpu" in device.get("capabilities", []) for device in devices)
@@ -77,6 +89,8 @@ def gpu_arg(service: dict) -> str:
 
 def test_healthchecks_sit_where_compose_reads_them():
     for name, service in SERVICES.items():
+        if name in one_shots():
+            continue  # runs once and exits: others wait for its exit status, not its health
         healthcheck = service.get("healthcheck")
         assert healthcheck and healthcheck.get("test"), f"{name} has no healthcheck"
         assert set(healthcheck) <= HEALTHCHECK_KEYS, f"{name}: {set(healthcheck) - HEALTHCHECK_KEYS}"
@@ -137,6 +151,91 @@ def test_trainings_run_one_per_process():
         assert option(cmd, "-P") in ("threads", "solo"), f"{name}: the task must run in the process holding its lease"
         assert option(cmd, "-P") == "solo" or option(cmd, "-c") == "1", f"{name}: several trainings at once"
         assert option(cmd, "--prefetch-multiplier") == "1", f"{name}: a training queued behind a busy worker"
+
+
+# --- the s3 profile -------------------------------------------------------------------------
+
+S3_PROFILE = "s3"
+
+
+def profiled() -> dict[str, dict]:
+    return {name: s for name, s in SERVICES.items() if s.get("profiles")}
+
+
+def interpolated(value: str) -> str:
+    """A Compose value as the container sees it with an empty .env: ${X:-default} is its default,
+    ${X:?message} (required) stands as <X>, $$ is a literal $."""
+    value = re.sub(r"\$\{(\w+):-([^}]*)\}", lambda m: m.group(2), str(value))
+    value = re.sub(r"\$\{(\w+):\?[^}]*\}", lambda m: f"<{m.group(1)}>", value)
+    return value.replace("$$", "$")
+
+
+def merged(name: str) -> dict:
+    """A service of docker-compose.yml with docker-compose.s3.yml over it: Compose merges
+    `environment` by variable and `depends_on` by service."""
+    base, over = SERVICES[name], S3_OVERRIDE["services"].get(name, {})
+    return {**base, **over,
+            "environment": {**environment(base), **environment(over)},
+            "depends_on": {**(base.get("depends_on") or {}), **(over.get("depends_on") or {})}}
+
+
+def test_plain_up_starts_no_store_and_keeps_the_shared_volume():
+    """`docker compose up` without the profile is the picture it was: no MinIO, no bucket."""
+    assert set(profiled()) == {"minio", "minio-init"}
+    for name, service in profiled().items():
+        assert service["profiles"] == [S3_PROFILE], f"{name}: profiles {service['profiles']}"
+    for name, service in SERVICES.items():
+        if name in profiled():
+            continue
+        assert not set(service.get("depends_on") or {}) & set(profiled()), f"{name} needs the s3 profile to start"
+        assert "GANFORGE_ARTIFACTS_URL" not in environment(service), f"{name} uses a bucket without the profile"
+        if "build" in service:
+            assert "artifacts:/artifacts" in service["volumes"], f"{name} lost the shared artifact volume"
+
+
+def test_the_store_creates_its_bucket_before_anyone_uses_it():
+    minio, init = SERVICES["minio"], SERVICES["minio-init"]
+    assert minio["image"].split(":")[0] == "minio/minio"
+    assert command(minio)[:2] == ["server", "/data"]
+    assert any(v.endswith(":/data") for v in minio["volumes"]), "the bucket would vanish with the container"
+    assert minio["healthcheck"]["test"][:2] == ["CMD", "mc"], "the image has no curl"
+    assert init["depends_on"]["minio"]["condition"] == "service_healthy"
+    assert init["restart"] == "no" and "minio-init" in one_shots()
+    script = " ".join(command(init))
+    assert "mc mb --ignore-existing" in script, "a second `up` would fail on the bucket it made"
+    # The root credentials MinIO starts with are the ones the one-shot logs in with; both required.
+    for key in ("MINIO_ROOT_USER", "MINIO_ROOT_PASSWORD"):
+        assert re.fullmatch(r"\$\{%s:\?[^}]+\}" % key, environment(minio)[key]), f"{key} has a default"
+        assert environment(init)[key] == environment(minio)[key]
+        assert f"$${key}" in script
+
+
+def test_the_s3_override_points_every_ganforge_service_at_the_bucket():
+    overridden = S3_OVERRIDE["services"]
+    ganforge = {name for name, s in SERVICES.items() if "build" in s}
+    assert set(overridden) == ganforge, "a service left on the shared volume, or one the base file lacks"
+    init = SERVICES["minio-init"]
+    bucket = interpolated(environment(init)["S3_BUCKET"])
+    settings = (REPO / "service" / "core" / "settings.py").read_text()
+    for name in ganforge:
+        assert set(overridden[name]) <= {"environment", "depends_on"}, f"{name}: the override changes more"
+        service = merged(name)
+        env = {k: interpolated(v) for k, v in service["environment"].items()}
+        url = urlsplit(env["GANFORGE_ARTIFACTS_URL"])
+        assert (url.scheme, url.hostname) == ("s3", bucket), f"{name}: {env['GANFORGE_ARTIFACTS_URL']} is not the bucket made"
+        endpoint = urlsplit(env["AWS_ENDPOINT_URL"])
+        assert endpoint.hostname == "minio" and f"{endpoint.port}:{endpoint.port}" in SERVICES["minio"]["ports"]
+        assert env["AWS_ACCESS_KEY_ID"] == "<MINIO_ROOT_USER>"
+        assert env["AWS_SECRET_ACCESS_KEY"] == "<MINIO_ROOT_PASSWORD>"
+        assert env["AWS_REGION"]
+        assert service["depends_on"]["minio-init"]["condition"] == "service_completed_successfully"
+        assert service["depends_on"]["redis"]["condition"] == "service_healthy", f"{name} lost its base depends_on"
+        # What the base file set is still there (Redis, webhook secret, the device).
+        assert environment(SERVICES[name]).keys() <= service["environment"].keys()
+        for key in env:
+            if key.startswith("GANFORGE_"):
+                field = key.removeprefix("GANFORGE_").lower()
+                assert re.search(rf"^\s+{field}\s*:", settings, re.M), f"{key} is no setting"
 
 
 # --- Dockerfile -----------------------------------------------------------------------------
