@@ -135,6 +135,34 @@ def test_the_page_loads_with_no_request_leaving_the_machine(keyless_page, stack,
     assert page.locator("#model-gallery").inner_text().count("FID") >= 1  # quality figures from the manifest
 
 
+def test_the_gallery_shows_every_figure_the_bundled_manifests_hold(page, api):
+    """Issue 27, item 8: FID & co. of a same-compute comparison, PSNR/SSIM against bicubic, L1 and
+    cycle figures, an InfoGAN's category matching, not "not evaluated yet"."""
+    open_studio(page)
+    count = len(api.get("/models").json()["models"])
+    page.wait_for_function(f"() => document.querySelectorAll('#model-gallery .card').length === {count}",
+                           timeout=WAIT_MS)
+
+    def figures(name: str) -> str:
+        return page.locator(f'[data-model="{name}"] .quality').inner_text()
+
+    style = figures("fashion-stylegan2")
+    assert "fashion-stylegan2\tFID 78.8" in style and "fashion-dcgan\tFID 86.8" in style and "precision 0.468" in style
+    upscaler = figures("sr-x4")
+    assert "PSNR-Y dB\t31.0" in upscaler and "bicubic PSNR-Y dB\t29.8" in upscaler and "held-out, 3 images" in upscaler
+    assert "bicubic SSIM-Y\t0.830" in upscaler and "SSIM-Y\t0.858" in upscaler
+    paired = figures("edges2digits-pix2pix")
+    assert "L1 a→b\t0.0580" in paired and "input's L1\t0.255" in paired and "held-out, 500 images" in paired
+    cycle = figures("thin2bold-cyclegan")
+    assert "cycle L1 a\t0.0336" in cycle and "L1 b→a\t0.0717" in cycle
+    assert "3→1" in figures("mnist-infogan") and "agreement 0.982" in figures("mnist-infogan")
+    assert "FID 0.378" not in figures("mnist-cdcgan") and "FID\t0.378" in figures("mnist-cdcgan")
+    for name in ("fashion-stylegan2", "fashion-dcgan", "sr-x4", "edges2digits-pix2pix", "thin2bold-cyclegan",
+                 "mnist-infogan", "mnist-cdcgan"):
+        assert "not evaluated yet" not in figures(name), name
+    screenshot(page, "figures")
+
+
 def test_unknown_studio_files_are_404_problems(api):
     for path in ("/studio/nothing.js", "/studio/../app.py", "/studio/js/../../routers/studio.py", "/studio/js"):
         answer = api.get(path)

@@ -1,29 +1,9 @@
 // The registry as a gallery, and the model pickers of the other tabs.
 import { blobUrl, describe, get, post } from "./api.js";
 import { $, $$, errorBox, h, replace } from "./dom.js";
+import { figureTables } from "./figures.js";
 
 export let models = []; // the last GET /models answer's list
-
-/** The evaluation figures worth a glance, from a manifest's `metrics.evaluations`. */
-const FIGURES = [["fid", "FID"], ["kid_mean", "KID"], ["precision", "precision"], ["recall", "recall"],
-  ["inception_score_mean", "IS"], ["class_accuracy", "class acc."]];
-
-/** One line per evaluation: "FID 0.378 · KID 0.00294 · … (mnist-5k, mnist_cnn)". */
-export function qualityLines(manifest) {
-  return Object.values(manifest.metrics?.evaluations || {}).map((figures) =>
-    FIGURES.filter(([name]) => figures[name] !== undefined && figures[name] !== null)
-      .map(([name, label]) => `${label} ${Number(figures[name]).toPrecision(3)}`).join(" · ") +
-    ` (${figures.dataset}, ${figures.extractor}, ${figures.n_fake} samples)`);
-}
-
-function quality(manifest) {
-  const evaluations = Object.entries(manifest.metrics?.evaluations || {});
-  if (!evaluations.length) return h("p", { class: "hint" }, "not evaluated yet");
-  return evaluations.map(([key, figures]) => h("table", { class: "figures" },
-    h("caption", {}, key),
-    FIGURES.filter(([name]) => figures[name] !== undefined && figures[name] !== null)
-      .map(([name, label]) => h("tr", {}, h("th", {}, label), h("td", {}, Number(figures[name]).toPrecision(3))))));
-}
 
 function signature(manifest) {
   const s = manifest.signature || {};
@@ -59,7 +39,7 @@ function card(model) {
     h("p", { class: "hint" }, `versions ${model.versions.join(", ")}; ${aliases}`),
     h("p", { class: "hint", title: manifest.provenance?.dataset || "" }, `trained on ${shorten(manifest.provenance?.dataset || "?")}` +
       (manifest.provenance?.steps ? `, ${manifest.provenance.steps} steps` : "")),
-    quality(manifest));
+    h("div", { class: "quality" }, figureTables(manifest)));
   sample(element, manifest);
   return element;
 }

@@ -4,7 +4,8 @@ import { LossChart } from "./chart.js";
 import { datasets, onDatasets } from "./datasets.js";
 import { $, busy, errorBox, formatSeconds, h, replace } from "./dom.js";
 import { onWatch, remember } from "./jobs.js";
-import { loadModels, qualityLines } from "./models.js";
+import { qualityLines } from "./figures.js";
+import { loadModels } from "./models.js";
 import { SchemaForm } from "./schema_form.js";
 
 let architectures = [];
