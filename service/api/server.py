@@ -5,6 +5,9 @@
   before the old one is told to stop (a rolling restart): the socket never closes, so a client
   never sees a refused connection, and a connection waiting to be accepted goes to whichever
   process is accepting.
+- Each process bounds its connections (`GANFORGE_API_MAX_CONNECTIONS`), how long a request's
+  head and body may take to arrive and how long an idle keep-alive connection stays open
+  (service/api/connections.py).
 - SIGTERM to a process (or to the parent, which passes it on): it stops accepting, closes idle
   keep-alive connections, lets every request in flight finish — `Prefer: wait` and one-call
   picture answers included — for up to `GANFORGE_API_GRACE_S`, then ends what is left (event
@@ -12,8 +15,10 @@
 """
 
 import os
+from functools import partial
 from typing import Any
 
+from service.api.connections import DeadlinedHttpProtocol
 from service.core.settings import Settings
 
 # A new process builds its app (model manifests, Redis clients) before it answers uvicorn's
@@ -35,6 +40,11 @@ def server_options(settings: Settings) -> dict[str, Any]:
         "log_config": None,  # ours (service.core.logs)
         "timeout_graceful_shutdown": settings.api_grace_s,
         "timeout_worker_healthcheck": READY_TIMEOUT_S,
+        # Slow and hostile clients (service/api/connections.py; the per-key cap is KeyConcurrencyLimit).
+        "limit_concurrency": settings.api_max_connections,
+        "timeout_keep_alive": settings.api_keep_alive_s,
+        "http": partial(DeadlinedHttpProtocol, header_timeout_s=settings.api_header_timeout_s,
+                        body_timeout_s=settings.api_body_timeout_s),
     }
 
 

@@ -22,6 +22,16 @@ class Settings(BaseSettings):
     api_grace_s: float = Field(30.0, gt=0, description="On SIGTERM an API process stops accepting and lets requests "
                                "in flight (`Prefer: wait`, one-call pictures) finish for up to this long; what is "
                                "left then (event streams) is closed.")
+    api_max_connections: int = Field(10_000, ge=1, description="Connections and requests one API process holds "
+                                     "at once (uvicorn's limit_concurrency); past it, new requests get 503.")
+    api_keep_alive_s: float = Field(5.0, gt=0, description="An idle keep-alive connection is closed after this long.")
+    api_header_timeout_s: float = Field(10.0, gt=0, description="A request's line and headers must arrive within "
+                                        "this long of the connection's start (or of its first byte), else 408 "
+                                        "and the connection is closed (slow-header clients).")
+    api_body_timeout_s: float = Field(120.0, gt=0, description="A request's body must arrive within this long of "
+                                      "its headers, else the connection is closed.")
+    api_max_requests_per_key: int = Field(256, ge=0, description="Requests one API key may have in flight at once "
+                                          "in one API process (event streams aside); past it 429. 0: no cap.")
     state_dir: Path = Field(REPO_ROOT / ".state", description="Local state: Redis data, artifacts, logs.")
     artifacts_dir: Path | None = Field(
         None, description="Shared by API and workers: datasets, checkpoints, models. Default: state_dir/artifacts."
