@@ -205,7 +205,7 @@ def test_the_store_creates_its_bucket_before_anyone_uses_it():
     assert "mc mb --ignore-existing" in script, "a second `up` would fail on the bucket it made"
     # The root credentials MinIO starts with are the ones the one-shot logs in with; both required.
     for key in ("MINIO_ROOT_USER", "MINIO_ROOT_PASSWORD"):
-        assert re.fullmatch(r"\$\{%s:\?[^}]+\}" % key, environment(minio)[key]), f"{key} has a default"
+        assert re.fullmatch(rf"\$\{{{key}:\?[^}}]+\}}", environment(minio)[key]), f"{key} has a default"
         assert environment(init)[key] == environment(minio)[key]
         assert f"$${key}" in script
 
@@ -235,7 +235,7 @@ def test_the_s3_override_points_every_ganforge_service_at_the_bucket():
         for key in env:
             if key.startswith("GANFORGE_"):
                 field = key.removeprefix("GANFORGE_").lower()
-                assert re.search(rf"^\s+{field}\s*:", settings, re.M), f"{key} is no setting"
+                assert re.search(rf"^\s+{field}\s*:", settings, re.MULTILINE), f"{key} is no setting"
 
 
 # --- Dockerfile -----------------------------------------------------------------------------

@@ -135,6 +135,26 @@ def test_every_image_is_one_the_kustomization_points_at_a_registry():
     assert set(images) == {"ganforge", "ganforge-gpu"}
 
 
+# The oldest Kubernetes these manifests are for (they use nothing newer) and the newest whose
+# schemas kubernetes-validate carries: a field misspelt or removed fails one of them.
+OLDEST_KUBERNETES = "1.30.0"
+
+
+@pytest.mark.parametrize("version", [OLDEST_KUBERNETES, "latest"])
+def test_built_in_objects_follow_kubernetes_schemas(version):
+    kubernetes_validate = pytest.importorskip("kubernetes_validate", reason="a test extra (pyproject.toml)")
+    version = kubernetes_validate.latest_version() if version == "latest" else version
+    built_in = [o for o in OBJECTS if not o["apiVersion"].startswith("keda.sh/")]  # KEDA's: a CRD, no schema
+    assert len(built_in) >= 10
+    errors = []
+    for o in built_in:
+        try:
+            kubernetes_validate.validate(o, version, strict=True)  # strict: unknown fields fail too
+        except kubernetes_validate.ValidationError as error:
+            errors.append(f"{o['kind']} {o['metadata']['name']}: {error.message} at {'/'.join(map(str, error.path))}")
+    assert not errors, f"against Kubernetes {version}: {errors}"
+
+
 # --- selectors, Services, ports ---------------------------------------------------------------
 
 def test_selectors_match_their_pod_templates():
