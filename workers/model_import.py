@@ -6,8 +6,6 @@ with its parity check is the same work that ends a training. Whatever the outcom
 upload is removed.
 """
 
-import shutil
-
 from models.checkpoints import UnknownFormat, convert
 from models.checkpoints.base import CheckpointRejected
 from models.checkpoints.loading import load_checkpoint
@@ -22,7 +20,7 @@ from models.store import UnknownModel, file_sha256
 from service.core.jobs import Job
 from workers.context import WorkerContext
 from workers.job_runner import JobFailed, JobResult, job_task
-from workers.model_upload import staged_upload
+from workers.model_upload import discard_upload, staged_upload
 
 
 @job_task("import_model")
@@ -49,7 +47,7 @@ def import_model(context: WorkerContext, job: Job) -> JobResult:
     except ExportParityError as drift:  # weights whose ONNX graph strays from PyTorch: say by how much
         raise JobFailed("export_parity", f"the exported network differs from the checkpoint's: {drift}") from None
     finally:
-        shutil.rmtree(folder, ignore_errors=True)
+        discard_upload(context, params["upload"], folder)
     return JobResult(metrics={"registered": {"name": manifest.name, "version": manifest.version},
                               "parity_max_abs_diff": manifest.parity_max_abs_diff})
 

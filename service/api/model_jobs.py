@@ -12,6 +12,7 @@ from fastapi import Response
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 
+from models.artifacts import open_object_store, staging
 from service.api.errors import Problem
 from service.api.state import ApiState
 from service.core.jobs import Job, JobError, JobStatus
@@ -28,6 +29,17 @@ def new_upload_folder(state: ApiState) -> Path:
     folder = state.settings.artifacts_dir / UPLOADS / secrets.token_hex(12)
     folder.mkdir(parents=True)
     return folder
+
+
+async def hand_over(state: ApiState, folder: Path) -> None:
+    """With GANFORGE_ARTIFACTS_URL, the staged files go to the bucket (uploads/models/<token>/)
+    for a worker on another host (workers/model_upload.py pulls them); call it before queuing
+    the job. Without one the folder is in the shared artifacts dir already."""
+    settings = state.settings
+    if settings.artifacts_url:
+        objects = open_object_store(f"{settings.artifacts_url.rstrip('/')}/{UPLOADS.as_posix()}",
+                                    endpoint_url=settings.s3_endpoint_url)
+        await anyio.to_thread.run_sync(staging.push, objects, folder.name, folder)
 
 
 async def published_answer(state: ApiState, job: Job, wait_s: float | None, refusal: Refusal) -> Response:

@@ -93,3 +93,40 @@ def test_a_version_published_into_the_bucket_elsewhere_is_served(bucket_stack, t
         original = generate(client, {"model": "fashion-dcgan", "n": 3, "seed": 11})
         assert pictures(client, mine) == pictures(client, original)
         assert client.get("/models/bucket-fashion").status_code == 200
+
+
+def tiny_generator_onnx() -> bytes:
+    """z (n, 16) -> MatMul -> Reshape -> Tanh: an 8x8 gray generator, built by hand."""
+    import numpy as np
+    from onnx import TensorProto, helper, numpy_helper
+
+    weights = numpy_helper.from_array(np.linspace(-1, 1, 16 * 64, dtype=np.float32).reshape(16, 64), "w")
+    shape = numpy_helper.from_array(np.array([-1, 1, 8, 8], np.int64), "shape")
+    nodes = [helper.make_node("MatMul", ["z", "w"], ["flat"]), helper.make_node("Reshape", ["flat", "shape"], ["sq"]),
+             helper.make_node("Tanh", ["sq"], ["images"])]
+    graph = helper.make_graph(nodes, "tiny", [helper.make_tensor_value_info("z", TensorProto.FLOAT, ["n", 16])],
+                              [helper.make_tensor_value_info("images", TensorProto.FLOAT, ["n", 1, 8, 8])],
+                              [weights, shape])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString()
+
+
+def test_an_onnx_upload_crosses_hosts_through_the_bucket(bucket_stack, s3_server):
+    """The API stages the upload in the bucket (it shares no folder with the worker), the worker
+    pulls, checks and publishes it, and the staged objects are gone afterwards."""
+    data = tiny_generator_onnx()
+    manifest = {"task": "generate", "signature": {"kind": "generator", "latent_dim": 16, "num_classes": 0,
+                                                   "image_size": 8, "channels": 1, "inputs": ["z"],
+                                                   "output": "images"}}
+    with bucket_stack.client() as client:
+        created = client.post("/models/bucket-tiny/versions", files={"file": ("model.onnx", data)},
+                              data={"manifest": json.dumps(manifest)}, headers={"Prefer": "wait=60"})
+        assert created.status_code == 201, created.text
+        job = generate(client, {"model": "bucket-tiny", "n": 2, "seed": 3})
+        assert [Image.open(io.BytesIO(p)).size for p in pictures(client, job)] == [(8, 8), (8, 8)]
+        downloaded = client.get("/models/bucket-tiny/versions/1/model.onnx")  # from the API host's own cache
+        assert downloaded.status_code == 200 and downloaded.content == data
+
+    bucket, _, prefix = bucket_stack.bucket_url.removeprefix("s3://").partition("/")
+    keys = {item["Key"] for item in s3_server.client().list_objects_v2(Bucket=bucket)["Contents"]}
+    assert f"{prefix}/models/bucket-tiny/1/manifest.json" in keys
+    assert not [key for key in keys if key.startswith(f"{prefix}/uploads/")]

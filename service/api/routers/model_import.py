@@ -23,7 +23,7 @@ from service.api.deps import PreferWaitDep, StateDep
 from service.api.errors import Problem, invalid
 from service.api.jobs.plan import JobPlan
 from service.api.jobs.submit import submit
-from service.api.model_jobs import new_upload_folder, published_answer
+from service.api.model_jobs import hand_over, new_upload_folder, published_answer
 from service.api.ownership import claim_model_name
 from service.api.schemas.problem import PROBLEM_RESPONSES
 from service.api.upload import (
@@ -107,6 +107,7 @@ async def import_checkpoint(name: str, request: Request, state: StateDep, caller
         await claim_model_name(state, name, caller)
         params = {"name": name, "upload": folder.name, "format": format_name, "options": options, "promote": promote,
                   "files": files}
+        await hand_over(state, folder)  # to the bucket, where one is used, before a worker looks
         job = (await submit(state, JobPlan("import_model", None, params))).job
         queued = True
     finally:
