@@ -22,7 +22,7 @@ from service.api.deps import PreferWaitDep, StateDep
 from service.api.errors import Problem, unknown_model
 from service.api.jobs.plan import JobPlan
 from service.api.jobs.submit import submit
-from service.api.model_jobs import new_upload_folder, published_answer
+from service.api.model_jobs import hand_over, new_upload_folder, published_answer
 from service.api.ownership import (
     claim_model_name,
     model_owner,
@@ -133,6 +133,7 @@ async def upload_version(name: str, request: Request, state: StateDep, caller: C
         bad_aliases = [a for a in manifest.aliases if not ALIAS_NAME.match(a) or a.isdigit()]
         if bad_aliases:
             raise _invalid("manifest.aliases", f"invalid alias(es) {bad_aliases}", "invalid_alias")
+        await hand_over(state, folder)  # to the bucket, where one is used, before a worker looks
         job = await _queue_checks(state, name, folder.name, manifest, caller)
         queued = True
     finally:
