@@ -7,8 +7,10 @@ pip which distributions each image's requirement set resolves to, without instal
 
 import importlib.util
 import json
+import os
 import re
 import shlex
+import shutil
 import socket
 import subprocess
 import sys
@@ -236,6 +238,31 @@ def test_the_s3_override_points_every_ganforge_service_at_the_bucket():
             if key.startswith("GANFORGE_"):
                 field = key.removeprefix("GANFORGE_").lower()
                 assert re.search(rf"^\s+{field}\s*:", settings, re.MULTILINE), f"{key} is no setting"
+
+
+def compose_command() -> list[str] | None:
+    """Compose itself, where installed: the Docker CLI's plugin, else the standalone program."""
+    if shutil.which("docker") and subprocess.run(["docker", "compose", "version"], capture_output=True,
+                                                 check=False).returncode == 0:
+        return ["docker", "compose"]
+    return ["docker-compose"] if shutil.which("docker-compose") else None
+
+
+@pytest.mark.skipif(compose_command() is None, reason="neither `docker compose` nor docker-compose is installed")
+def test_compose_merges_the_s3_profile_as_these_tests_assume(tmp_path):
+    """`config` needs no engine: Compose itself reads both files, interpolates and merges them."""
+    env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "REDIS_PASSWORD": "r", "GANFORGE_ADMIN_KEY": "gfk_a",
+           "GANFORGE_WEBHOOK_SECRET": "w", "MINIO_ROOT_USER": "ganforge", "MINIO_ROOT_PASSWORD": "p" * 12}
+    files = ["-f", str(REPO / "docker-compose.yml"), "-f", str(REPO / "docker-compose.s3.yml")]
+    answer = subprocess.run([*compose_command(), *files, "--profile", S3_PROFILE, "config"], env=env, cwd=tmp_path,
+                            capture_output=True, text=True, timeout=60, check=False)
+    assert answer.returncode == 0, answer.stderr
+    services = yaml.safe_load(answer.stdout)["services"]
+    assert {"minio", "minio-init"} <= set(services)
+    for name in S3_OVERRIDE["services"]:
+        assert environment(services[name])["GANFORGE_ARTIFACTS_URL"] == "s3://ganforge/artifacts", name
+        assert environment(services[name])["AWS_SECRET_ACCESS_KEY"] == "p" * 12, name
+        assert set(services[name]["depends_on"]) == set(merged(name)["depends_on"]), name
 
 
 # --- Dockerfile -----------------------------------------------------------------------------
