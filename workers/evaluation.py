@@ -1,6 +1,8 @@
 """The evaluate task: a version measured against a dataset (training/evaluation/run.py does the
 measuring), its figures recorded in the manifest and answered as the job's metrics."""
 
+import time
+
 from models.store import UnknownModel
 from service.core.jobs import Job
 from training.data.store import DatasetStore, UnknownDataset
@@ -8,6 +10,10 @@ from training.evaluation.extractor_choice import ExtractorUnsuitable
 from training.evaluation.run import Evaluation, evaluate_generator
 from workers.context import WorkerContext
 from workers.job_runner import JobFailed, JobResult, job_task
+from workers.outage import best_effort
+from workers.webhooks import notify_progress
+
+PROGRESS_INTERVAL_S = 0.5
 
 
 @job_task("evaluate")
@@ -17,7 +23,8 @@ def evaluate(context: WorkerContext, job: Job) -> JobResult:
     try:
         manifest = context.models.resolve(f"{job.model.name}:{job.model.version}")
         figures = evaluate_generator(evaluation_of(context), manifest, params["dataset"], params["n_samples"],
-                                     params["extractor"], params["seed"], job_id=job.id)
+                                     params["extractor"], params["seed"], job_id=job.id,
+                                     progress=ExtractionProgress(context, job.id))
     except UnknownModel as missing:
         raise JobFailed("unknown_model", str(missing)) from None
     except UnknownDataset as missing:
@@ -25,6 +32,36 @@ def evaluate(context: WorkerContext, job: Job) -> JobResult:
     except ExtractorUnsuitable as unsuitable:
         raise JobFailed("extractor_unsuitable", str(unsuitable)) from None
     return JobResult(metrics=figures)
+
+
+class ExtractionProgress:
+    """The job's progress while images go through the feature extractor: {phase: "extracting",
+    images, total, images_per_sec, eta_s, elapsed_s}, at most every PROGRESS_INTERVAL_S (and at
+    the end), as a training reports its steps; an event on the job's stream each time."""
+
+    def __init__(self, context: WorkerContext, job_id: str) -> None:
+        self.context, self.job_id = context, job_id
+        self._started = self._last = time.monotonic()
+        self._first_done: tuple[float, int] | None = None
+
+    def __call__(self, done: int, total: int) -> None:
+        now = time.monotonic()
+        if 0 < done < total and now - self._last < PROGRESS_INTERVAL_S:
+            return
+        self._last = now
+        if self._first_done is None and done:
+            self._first_done = (now, done)  # the first batch carries the extractor's warm-up: the rate starts after it
+        rate = None
+        if self._first_done is not None and done > self._first_done[1]:
+            rate = (done - self._first_done[1]) / max(now - self._first_done[0], 1e-6)
+        progress = {"phase": "extracting", "images": done, "total": total,
+                    "images_per_sec": round(rate, 1) if rate else None,
+                    "eta_s": round((total - done) / rate, 1) if rate else None,
+                    "elapsed_s": round(now - self._started, 1)}
+        # Redis away: the measurement goes on, the next report catches up (workers/outage.py)
+        if best_effort(lambda: self.context.jobs.update(self.job_id, "progress", progress=progress) or True,
+                       "reporting evaluation progress"):
+            best_effort(lambda: notify_progress(self.context, self.job_id), "notifying progress")
 
 
 def evaluation_of(context: WorkerContext) -> Evaluation:

@@ -22,6 +22,7 @@ and through it this module, and must not load them.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -71,9 +72,11 @@ class Evaluation:
 
 
 def evaluate_generator(evaluation: Evaluation, manifest: Manifest, dataset_ref: str, n_samples: int,
-                       extractor_name: str = "auto", seed: int = 0, *, job_id: str | None = None) -> dict[str, Any]:
-    """Measure the version against the dataset, record the figures in its manifest, return them."""
-    figures = measure(evaluation, manifest, dataset_ref, n_samples, extractor_name, seed)
+                       extractor_name: str = "auto", seed: int = 0, *, job_id: str | None = None,
+                       progress: Progress | None = None) -> dict[str, Any]:
+    """Measure the version against the dataset, record the figures in its manifest, return them.
+    `progress(done, total)`: images through the extractor so far, of all it will measure."""
+    figures = measure(evaluation, manifest, dataset_ref, n_samples, extractor_name, seed, progress)
     figures["job_id"] = job_id
     record(evaluation.models, manifest, figures)
     return figures
@@ -109,7 +112,7 @@ def evaluate_new_version(evaluation: Evaluation, manifest: Manifest, n: int, job
 
 
 def measure(evaluation: Evaluation, manifest: Manifest, dataset_ref: str, n_samples: int,
-            extractor_name: str = "auto", seed: int = 0) -> dict[str, Any]:
+            extractor_name: str = "auto", seed: int = 0, progress: Progress | None = None) -> dict[str, Any]:
     """The figures, labelled with everything they depend on; records nothing. Generators get
     FID & co., upscalers PSNR/SSIM against bicubic, translators L1/PSNR or FID against the
     identity (training/evaluation/paired.py)."""
@@ -131,9 +134,14 @@ def measure(evaluation: Evaluation, manifest: Manifest, dataset_ref: str, n_samp
     # the digit judge frames digits as the real ones need (extractors.digit_padding); Inception needs no look
     extractor = build_extractor(choice, evaluation.extractor_device, real_images() if choice.name == "mnist" else None)
     images, labels = generate_samples(evaluation, signature, evaluation.models.onnx_path(manifest), n_samples, seed)
-    real = RealStatsCache(evaluation.real_stats_dir).get_or_compute(
-        real_stats_name(dataset_ref, signature), extractor, real_images,
-    )
+    cache = RealStatsCache(evaluation.real_stats_dir)
+    stats_name = real_stats_name(dataset_ref, signature)
+    if progress is not None:
+        cached = cache.load(stats_name, extractor.name, extractor.resize_mode)
+        real_count = 0 if cached is not None and cached.features is not None else len(real_images())
+        passes = 1 + extractor.has_logits + (labels is not None and extractor.has_logits)  # features, IS, class acc.
+        extractor.on_images = ImageCount(real_count + passes * len(images), progress)
+    real = cache.get_or_compute(stats_name, extractor, real_images)
     report = quality_report(real, images, extractor, seed=seed)
     figures: dict[str, Any] = {
         "model": manifest.ref,
@@ -204,6 +212,21 @@ def load_real(datasets: DatasetStore, dataset_ref: str, signature: GeneratorSign
     if len(images) > MAX_REAL_IMAGES:
         images = images[np.linspace(0, len(images) - 1, MAX_REAL_IMAGES).round().astype(int)]
     return signed_to_unit(images)
+
+
+Progress = Callable[[int, int], None]  # (images measured so far, all it will measure)
+
+
+class ImageCount:
+    """Counts the images an extractor measures and tells `progress` after each batch."""
+
+    def __init__(self, total: int, progress: Progress) -> None:
+        self.total, self.done, self._progress = total, 0, progress
+        progress(0, total)
+
+    def __call__(self, images: int) -> None:
+        self.done = min(self.total, self.done + images)
+        self._progress(self.done, self.total)
 
 
 class RealImages:

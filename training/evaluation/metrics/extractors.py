@@ -8,6 +8,7 @@ says how it resized (`resize_mode`), because resizing alone moves FID by several
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
@@ -95,6 +96,7 @@ class _BatchedExtractor:
     resize_mode: str
     batch_size: int
     device: torch.device
+    on_images: Callable[[int], None] | None = None  # told how many images each batch measured (progress)
 
     def _prepare(self, batch: torch.Tensor) -> torch.Tensor:
         return resize(to_channels(batch, self.input_channels), self.input_size, self.resize_mode)
@@ -102,8 +104,12 @@ class _BatchedExtractor:
     def _run(self, fn, images) -> np.ndarray:
         x = to_unit_float(images)
         # Resize batch by batch: 5,000 images at 299 x 299 x 3 would be 5 GB at once.
+        out = []
         with torch.inference_mode():
-            out = [fn(self._prepare(batch.to(self.device))).float().cpu() for batch in x.split(self.batch_size)]
+            for batch in x.split(self.batch_size):
+                out.append(fn(self._prepare(batch.to(self.device))).float().cpu())
+                if self.on_images is not None:
+                    self.on_images(len(batch))
         return torch.cat(out).float().numpy()
 
 

@@ -43,6 +43,16 @@ def polynomial_mmd2(x: np.ndarray, y: np.ndarray, degree: int = 3, gamma: float 
     return mmd2_unbiased(k(x, x), k(y, y), k(x, y))
 
 
+def proper_subset_size(n_real: int, n_fake: int, most: int = 1000) -> int:
+    """KID's subset size: torch-fidelity's `most` (1,000), or n when fewer samples, as long as a
+    subset leaves some of the smaller set out; else half of it. A subset as large as both sets is
+    the same in every draw, and KID's spread over subsets comes out 0 (200 + 200 Inception samples
+    gave kid_std 2.5e-16)."""
+    smaller = min(n_real, n_fake)
+    size = min(most, smaller)
+    return size if size < smaller else max(2, smaller // 2)
+
+
 def kernel_inception_distance(real: np.ndarray, fake: np.ndarray, subsets: int = 100, subset_size: int = 1000,
                               seed: int = 0, degree: int = 3, gamma: float | None = None,
                               coef0: float = 1.0) -> KidResult:

@@ -13,7 +13,10 @@ import numpy as np
 from training.evaluation.metrics.extractors import Extractor
 from training.evaluation.metrics.frechet import feature_statistics, frechet_distance
 from training.evaluation.metrics.inception_score import inception_score
-from training.evaluation.metrics.kernel import kernel_inception_distance
+from training.evaluation.metrics.kernel import (
+    kernel_inception_distance,
+    proper_subset_size,
+)
 from training.evaluation.metrics.precision_recall import precision_recall
 from training.evaluation.metrics.real_stats import RealStats
 
@@ -25,7 +28,7 @@ def quality_report(real: np.ndarray | RealStats, fake: np.ndarray, extractor: Ex
 
     `real` is images (N x C x H x W) or cached RealStats for the same extractor and resize
     mode; `fake` is images. Without cached real features, KID and precision/recall are None.
-    KID's subset size shrinks to the smaller sample count when there are fewer samples.
+    KID's subsets are proper subsets of both sets (kernel.proper_subset_size).
     """
     if isinstance(real, RealStats):
         if (real.extractor, real.resize_mode) != (extractor.name, extractor.resize_mode):
@@ -60,7 +63,7 @@ def report_from_features(real: RealStats, fake_features: np.ndarray, *, kid_subs
         "precision": None, "recall": None, "pr_k": None,
     }
     if real.features is not None:
-        size = min(kid_subset_size, len(real.features), len(fake_features))
+        size = proper_subset_size(len(real.features), len(fake_features), kid_subset_size)
         kid = kernel_inception_distance(real.features, fake_features, kid_subsets, size, seed)
         precision, recall = precision_recall(real.features, fake_features, pr_k)
         report.update(kid_mean=kid.mean, kid_std=kid.std, kid_subsets=kid.subsets, kid_subset_size=kid.subset_size,

@@ -27,7 +27,8 @@ from training.evaluation.metrics import (
 )
 from training.evaluation.metrics.extractors import Extractor
 from training.evaluation.metrics.frechet import feature_statistics
-from training.evaluation.metrics.kernel import polynomial_mmd2
+from training.evaluation.metrics.kernel import polynomial_mmd2, proper_subset_size
+from training.evaluation.metrics.report import report_from_features
 from training.evaluation.metrics.train_mnist_classifier import (
     accuracy,
     load_mnist_split,
@@ -86,6 +87,33 @@ def test_kid_matches_torchmetrics():
     ours = kernel_inception_distance(real, fake, subsets=3, subset_size=400)
     assert ours.mean == pytest.approx(ref_mean, rel=1e-3)
     assert ours.std == pytest.approx(ref_std, abs=1e-6)
+
+
+def test_kid_over_proper_subsets_agrees_with_torchmetrics():
+    """Issue 27, item 9: 100 subsets, each drawn anew without replacement, smaller than both sets.
+    The two libraries draw different subsets, so their means agree within the sampling error
+    and their spreads are alike, and neither spread is ~0."""
+    real, fake = _feature_pair(n_real=500, n_fake=400, dim=16, seed=5)
+    size = proper_subset_size(len(real), len(fake))
+    assert size == 200  # min(1000, n) would be the whole fake set in every draw
+    torch.manual_seed(0)
+    ref = tm_kid.KernelInceptionDistance(feature=_Identity(real.shape[1]), subsets=100, subset_size=size)
+    ref.update(torch.from_numpy(real), real=True)
+    ref.update(torch.from_numpy(fake), real=False)
+    ref_mean, ref_std = (float(v) for v in ref.compute())
+    ours = kernel_inception_distance(real, fake, subsets=100, subset_size=size, seed=1)
+    assert ours.subsets == 100 and ours.subset_size == size
+    assert abs(ours.mean - ref_mean) < 3 * np.hypot(ours.std, ref_std) / np.sqrt(100), (ours, ref_mean, ref_std)
+    assert ours.std > 0.02 * ours.mean and 0.6 < ours.std / ref_std < 1.6, (ours.std, ref_std)
+
+
+def test_the_kid_subset_follows_torch_fidelity_but_stays_a_proper_subset():
+    assert proper_subset_size(5000, 2000) == 1000  # the convention: 1,000
+    assert proper_subset_size(5000, 800) == 400  # n would take the whole fake set: half of it
+    assert proper_subset_size(200, 200) == 100  # 200 + 200 Inception samples: kid_std was 2.5e-16
+    real, fake = _feature_pair(n_real=200, n_fake=200, dim=16)
+    report = report_from_features(RealStats.from_features("x", "f", "none", real), fake)
+    assert report["kid_subset_size"] == 100 and report["kid_subsets"] == 100 and report["kid_std"] > 1e-6
 
 
 def test_kid_estimator_matches_torchmetrics_on_one_subset():
