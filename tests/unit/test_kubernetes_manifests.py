@@ -157,6 +157,12 @@ def test_built_in_objects_follow_kubernetes_schemas(version):
 
 # --- selectors, Services, ports ---------------------------------------------------------------
 
+def test_every_disruption_budget_covers_pods():
+    for name, budget in of_kind("PodDisruptionBudget").items():
+        selector = budget["spec"]["selector"]["matchLabels"]
+        assert any(selector.items() <= pod_labels(w).items() for w in WORKLOADS.values()), f"{name} covers no pods"
+
+
 def test_selectors_match_their_pod_templates():
     for name, workload in WORKLOADS.items():
         selector = workload["spec"]["selector"]["matchLabels"]
@@ -231,9 +237,13 @@ def test_the_api_stops_within_its_grace():
     pre_stop = container.get("lifecycle", {}).get("preStop", {}).get("exec", {}).get("command", [])
     pause_s = float(pre_stop[1]) if pre_stop[:1] == ["sleep"] else 0.0
     assert pod_spec(api)["terminationGracePeriodSeconds"] > pause_s + grace_s
-    # Readiness off before the pause ends: a stopping pod takes no new connections.
+    # A rollout starts a new pod before it stops an old one; a drain keeps one ready.
     rolling = api["spec"]["strategy"]["rollingUpdate"]
     assert rolling["maxUnavailable"] == 0, "a rolling update would drop capacity"
+    assert api["spec"]["replicas"] >= 2, "one pod: every restart is an outage"
+    (budget,) = [b for b in of_kind("PodDisruptionBudget").values()
+                 if b["spec"]["selector"]["matchLabels"].items() <= pod_labels(api).items()]
+    assert budget["spec"]["minAvailable"] >= 1
 
 
 def test_workers_are_probed_with_a_celery_ping_to_their_own_node():
