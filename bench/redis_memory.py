@@ -10,7 +10,9 @@ task, output blob, cache entry, the owner's job index) how many there are and th
 Then it projects a steady load (default 30 minutes at 300 req/s) onto the default cap: what a job
 keeps for the job TTL (its record, its index entry, whatever else outlives its answer) grows with
 every request; what expires sooner (its output and cache entry, after `GANFORGE_ONE_CALL_TTL_S`)
-levels off at rate x TTL. A benchmark, not a test: the figures depend on the Redis version and
+levels off at rate x TTL. `--listpack-value N` sets Redis's `hash-max-listpack-value` first (64 by
+default): a record whose every field fits is stored as one listpack, about half the bytes of a
+hash table (a record's params, outputs and metrics are over 64 bytes each). A benchmark, not a test: the figures depend on the Redis version and
 the request (a bigger picture, a bigger blob).
 """
 
@@ -102,7 +104,10 @@ def project(before: dict, after: dict, jobs: int, *, rate: float, minutes: float
     total_jobs = rate * seconds
     live_short = rate * min(seconds, short_ttl_s)
     projected = before["used_memory"] + total_jobs * long + live_short * short
-    seconds_to_cap = (CAP_BYTES - before["used_memory"] - live_short * short) / (rate * long) if long > 0 else None
+    room = CAP_BYTES - before["used_memory"]
+    seconds_to_cap = room / (rate * (long + short))  # while every output made is still there
+    if seconds_to_cap > short_ttl_s:  # past the short TTL only what is kept for the job TTL still grows
+        seconds_to_cap = (room - rate * short_ttl_s * short) / (rate * long) if long > 0 else None
     return {
         "bytes_per_job": round(per_job), "kept_for_job_ttl_bytes": round(long), "expiring_bytes": round(short),
         "keys_per_job": round((after["keys"] - before["keys"]) / jobs, 2),
@@ -119,6 +124,8 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=16, help="requests in flight")
     parser.add_argument("--rate", type=float, default=300.0, help="of the projected soak, requests per second")
     parser.add_argument("--minutes", type=float, default=30.0, help="of the projected soak")
+    parser.add_argument("--listpack-value", type=int, default=None,
+                        help="Redis's hash-max-listpack-value for the run (its default: 64)")
     parser.add_argument("--out", type=Path, default=None, help="a JSON file for the figures")
     args = parser.parse_args()
     settings = Settings()
@@ -126,6 +133,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="gf-redis-memory-") as state_dir, \
             Stack(Path(state_dir), worker_concurrency=8) as stack:
         client = redis.Redis.from_url(stack.redis_url)
+        if args.listpack_value is not None:
+            client.config_set("hash-max-listpack-value", args.listpack_value)
         base = 1_000_000 + int(time.time()) % 1_000_000 * 1000
         asyncio.run(send(stack.api_url, stack.auth_headers, list(range(base - 50, base)), 8))  # warm
         time.sleep(1.0)  # the worker's last acks
@@ -138,7 +147,9 @@ def main() -> None:
         after = census(client)
         result = {
             "jobs": args.jobs, "answers": dict(answers), "seconds": round(elapsed, 1),
-            "redis": client.info("server")["redis_version"], "machine": f"{os.cpu_count()} CPUs",
+            "redis": client.info("server")["redis_version"],
+            "hash_max_listpack_value": int(client.config_get("hash-max-listpack-value")["hash-max-listpack-value"]),
+            "machine": f"{os.cpu_count()} CPUs",
             "before": before, "after": after,
             **project(before, after, args.jobs, rate=args.rate, minutes=args.minutes,
                       job_ttl_s=settings.job_ttl_s, short_ttl_s=short_ttl_s),
