@@ -15,6 +15,7 @@ from service.api.drain import DrainOnTerm
 from service.api.errors import install_error_handlers
 from service.api.key_concurrency import KeyConcurrencyLimit
 from service.api.metrics import install_metrics
+from service.api.openapi_contract import install_contract
 from service.api.rate_limit import RateLimitHeaders
 from service.api.routers import api_keys as api_keys_router
 from service.api.routers import (
@@ -73,6 +74,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(DrainOnTerm)  # SIGTERM: stop accepting, close each connection after its answer, then stop
     app.add_middleware(KeyConcurrencyLimit, limit=settings.api_max_requests_per_key)  # 429 past it, per process
     install_json_bodies(app)  # JSON routes answer 415 to other bodies; before the routers are included
+    install_contract(app)  # the schema states the statuses and key requirements routes cannot state themselves
     # Requests are matched against routers in this order: the busiest come first.
     for module in (generate, jobs, upscale, translate, events, train, evaluate, models, datasets, health, studio,
                    oip_v2, model_admin, model_import, api_keys_router):

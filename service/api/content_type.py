@@ -3,22 +3,16 @@
 FastAPI reads a form, text or any other body of such a route as raw bytes and answers the
 schema's complaint about them ("Input should be a valid dictionary"), which tells the client
 nothing it can act on. Here every route with a JSON body refuses any other media type, and a
-body sent with no Content-Type at all, with 415 naming `application/json`; the OpenAPI schema
-lists that 415, and the 400 that an undecodable body (not UTF-8) gets from FastAPI.
+body sent with no Content-Type at all, with 415 naming `application/json`.
 """
 
 from fastapi import Depends, FastAPI, Request
+from fastapi.params import Form  # File is a Form too
 from fastapi.routing import APIRoute
 
 from service.api.errors import Problem
 
 JSON = "application/json"
-
-_PROBLEM = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/ProblemDetail"}}}
-BODY_RESPONSES = {
-    "400": {"description": "The body cannot be decoded (not UTF-8 text)", "content": _PROBLEM},
-    "415": {"description": f"The body is not `{JSON}`", "content": _PROBLEM},
-}
 
 
 def is_json(content_type: str) -> bool:
@@ -34,8 +28,6 @@ def reads_json(route: object) -> bool:
 
 
 def _is_form(route: APIRoute) -> bool:
-    from fastapi.params import Form  # File is a Form too
-
     return any(isinstance(param.field_info, Form) for param in route.dependant.body_params)
 
 
@@ -58,25 +50,6 @@ async def require_json(request: Request) -> None:
 
 
 def install_json_bodies(app: FastAPI) -> None:
-    """Before the routers are included: every route checks its body's media type, and the schema
-    documents the answers to a body of the wrong kind on each operation whose only body is JSON."""
+    """Before the routers are included: every route checks its body's media type (the statuses it
+    answers are documented by service/api/openapi_contract.py)."""
     app.router.dependencies.append(Depends(require_json))
-    build_schema = app.openapi
-
-    def openapi() -> dict:
-        fresh = app.openapi_schema is None
-        schema = build_schema()
-        if fresh:
-            for operation in _json_only_operations(schema):
-                for status, documented in BODY_RESPONSES.items():
-                    operation["responses"].setdefault(status, documented)
-        return schema
-
-    app.openapi = openapi
-
-
-def _json_only_operations(schema: dict):
-    for methods in schema.get("paths", {}).values():
-        for operation in methods.values():
-            if isinstance(operation, dict) and set(operation.get("requestBody", {}).get("content", {})) == {JSON}:
-                yield operation

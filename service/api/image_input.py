@@ -48,6 +48,11 @@ IMAGE_FIELD = "image"
 _DATA_URI = re.compile(r"^data:(?P<type>[\w/+.-]+)?(?P<params>(;[\w=.-]+)*);base64,", re.IGNORECASE)
 
 
+class JsonFields(dict):
+    """The fields of a JSON body. A form's fields are all text, parsed into the schema's types; a
+    JSON body's already have their types, held strictly: `"tile": false` is not a tile of 0."""
+
+
 @dataclass
 class ImageRequest:
     data: bytes
@@ -84,7 +89,7 @@ async def _read_json(request: Request, max_bytes: int) -> dict[str, Any]:
         raise invalid("body", "JSON nested too deep", "json_too_deep") from None
     if not isinstance(fields, dict):
         raise invalid("body", "send a JSON object", "json_invalid")
-    return fields
+    return JsonFields(fields)
 
 
 async def _read_multipart(request: Request, max_bytes: int) -> tuple[bytes, dict[str, Any]]:
@@ -165,8 +170,11 @@ def _decode_budget(total: int) -> PixelBudget:
 
 
 def validate_fields(schema: type[BaseModel], fields: dict[str, Any]) -> BaseModel:
-    """The non-image fields against the endpoint's schema, refused as 422 naming each field."""
+    """The non-image fields against the endpoint's schema, refused as 422 naming each field; a
+    JSON body's strictly, as JSON (numbers are not booleans, strings not numbers)."""
     try:
+        if isinstance(fields, JsonFields):
+            return schema.model_validate_json(json.dumps(fields), strict=True)
         return schema.model_validate(fields)
     except ValidationError as error:
         raise validation_problem(pydantic_field_errors(error)) from None

@@ -26,6 +26,8 @@ router = APIRouter(prefix="/jobs", tags=["jobs"])
 
 KEEPALIVE_S = 15
 _STREAM_ID = re.compile(r"^\d{1,20}-\d{1,20}$")
+# The header as the schema states it: a stream id, blanks around it, or empty (no resume point).
+LAST_EVENT_ID_PATTERN = r"^(\s*\d{1,20}-\d{1,20}\s*)?$"
 
 
 def sse(event: str, data: object, event_id: str | None = None) -> str:
@@ -75,7 +77,10 @@ def resume_point(last_event_id: str | None) -> str:
 async def stream_events(
     job_id: str,
     state: StateDep,
-    last_event_id: Annotated[str | None, Header(description="Resume after this event id.")] = None,
+    last_event_id: Annotated[str | None, Header(
+        description="Resume after this event id (one this stream sent).", pattern=LAST_EVENT_ID_PATTERN,
+        examples=["1712345678901-0"],
+    )] = None,
 ) -> StreamingResponse:
     after = resume_point(last_event_id)
     caller = current_caller()

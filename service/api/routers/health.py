@@ -6,6 +6,7 @@ from fastapi.responses import JSONResponse
 from service.api.auth import OptionalCallerDep
 from service.api.deps import StateDep
 from service.api.errors import problem_response
+from service.api.schemas.problem import PROBLEM_RESPONSES
 from service.core.presence import live_workers
 from service.core.routing import INFERENCE_QUEUE
 
@@ -17,7 +18,12 @@ def health() -> dict:
     return {"status": "ok"}
 
 
-@router.get("/ready", summary="Readiness: Redis answers and a worker consumes the inference queue")
+NOT_READY = {503: {**PROBLEM_RESPONSES[503], "description": "Not ready: Redis unreachable, or no worker consumes "
+                                                             "the inference queue; retry after Retry-After s"}}
+
+
+@router.get("/ready", summary="Readiness: Redis answers and a worker consumes the inference queue",
+            responses=NOT_READY)
 def ready(state: StateDep, caller: OptionalCallerDep) -> JSONResponse:
     """Everyone learns whether the service is ready; only an admin key sees which workers serve it:
     their queues, the device each runs on and its memory used/total, from their presence records

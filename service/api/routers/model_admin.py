@@ -9,9 +9,10 @@ checks take longer.
 """
 
 import shutil
+from typing import Annotated
 
 import anyio.to_thread
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Path, Request, Response
 from fastapi.responses import FileResponse
 from pydantic import ValidationError
 
@@ -43,6 +44,10 @@ from service.core.api_keys import ApiKey
 from service.core.jobs import Job, JobError
 
 router = APIRouter(prefix="/models", tags=["models"])
+
+# The pattern the store holds aliases to, stated in the schema (ECMA `$` is the end of the string).
+AliasName = Annotated[str, Path(pattern=ALIAS_NAME.pattern, description="Lowercase letters, digits, '.', '_' or '-', "
+                                "starting with a letter.", examples=["prod"])]
 
 MAX_MANIFEST_BYTES = 64 << 10
 
@@ -164,7 +169,7 @@ def _refusal(error: JobError, job_id: str) -> Problem | None:
 
 @router.put("/{name}/aliases/{alias}", response_model=ModelAliases, responses=PROBLEM_RESPONSES,
             dependencies=[RequireScope("models:write")], summary="Point an alias at a version")
-async def put_alias(name: str, alias: str, body: AliasRequest, state: StateDep, caller: CallerDep) -> ModelAliases:
+async def put_alias(name: str, alias: AliasName, body: AliasRequest, state: StateDep, caller: CallerDep) -> ModelAliases:
     await _may_change(state, name, caller)
     try:
         await anyio.to_thread.run_sync(state.models.set_alias, name, alias, body.version)

@@ -2,7 +2,7 @@
 
 from typing import Literal
 
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, StrictInt
 
 from service.api.schemas.webhooks import WebhookFields
 
@@ -27,7 +27,7 @@ class EvaluateRequest(WebhookFields):
         "Generators and upscalers: an `images` or `classes` dataset; translators: `paired` or `unpaired`.",
         examples=["mnist-5k"],
     )
-    n_samples: int = Field(
+    n_samples: StrictInt = Field(
         1000, ge=MIN_SAMPLES, le=MAX_SAMPLES, description="Images to generate and measure (generators).", examples=[1000]
     )
     extractor: Literal["auto", "mnist", "inception"] = Field(
@@ -37,5 +37,5 @@ class EvaluateRequest(WebhookFields):
         "digit data, inception for everything else). Upscalers and paired translators take `auto` only.",
         examples=["auto"],
     )
-    seed: int = Field(0, ge=0, le=2**32 - 1, description="Seed of the latents: the same seed, the same figures.",
+    seed: StrictInt = Field(0, ge=0, le=2**32 - 1, description="Seed of the latents: the same seed, the same figures.",
                       examples=[0])

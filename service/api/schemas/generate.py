@@ -2,7 +2,7 @@
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt
 
 from service.api.schemas.one_call import INLINE_FIELD
 from service.api.schemas.webhooks import WebhookFields
@@ -19,8 +19,8 @@ QUALITY_FIELD = Field(
 class StyleMixing(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    seed: int = Field(ge=0, le=2**32 - 1, description="Seed whose styles take over.", examples=[11])
-    crossover: int = Field(
+    seed: StrictInt = Field(ge=0, le=2**32 - 1, description="Seed whose styles take over.", examples=[11])
+    crossover: StrictInt = Field(
         ge=0, description="First layer (index into the model's `style.layer_resolutions`) that reads the second "
         "seed's styles: low values give it the coarse structure, high values only the fine detail.", examples=[4],
     )
@@ -29,8 +29,8 @@ class StyleMixing(BaseModel):
 class Interpolation(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    to_seed: int = Field(ge=0, le=2**32 - 1, description="Seed the walk ends at (it starts at `seed`).", examples=[11])
-    frames: int = Field(8, ge=2, le=MAX_IMAGES, description="Images along the walk, both ends included.", examples=[8])
+    to_seed: StrictInt = Field(ge=0, le=2**32 - 1, description="Seed the walk ends at (it starts at `seed`).", examples=[11])
+    frames: StrictInt = Field(8, ge=2, le=MAX_IMAGES, description="Images along the walk, both ends included.", examples=[8])
     space: Literal["w", "z"] = Field(
         "w", description="Walk in w (style models; smoother) or in z (any generator; along the sphere).", examples=["w"],
     )
@@ -49,8 +49,8 @@ class GenerateRequest(WebhookFields):
         min_length=1,
         max_length=100,
     )
-    n: int = Field(1, ge=1, le=MAX_IMAGES, description="Number of images.", examples=[16])
-    seed: int | None = Field(
+    n: StrictInt = Field(1, ge=1, le=MAX_IMAGES, description="Number of images.", examples=[16])
+    seed: StrictInt | None = Field(
         None,
         ge=0,
         le=2**32 - 1,
@@ -58,7 +58,7 @@ class GenerateRequest(WebhookFields):
         "without one the service draws a seed and reports it in the job's params.",
         examples=[7],
     )
-    labels: list[int] | None = Field(
+    labels: list[StrictInt] | None = Field(
         None,
         min_length=1,
         max_length=MAX_IMAGES,
@@ -66,11 +66,11 @@ class GenerateRequest(WebhookFields):
         "Random classes (fixed by the seed) when absent.",
         examples=[[3]],
     )
-    truncation: float | None = Field(
+    truncation: StrictFloat | None = Field(
         None, gt=0, le=10, description="Clip each latent coordinate to ±truncation: less variety, more typical images.",
         examples=[1.5],
     )
-    truncation_psi: float | None = Field(
+    truncation_psi: StrictFloat | None = Field(
         None, ge=-2, le=2,
         description="Style models: pull w towards its tracked average (StyleGAN's ψ): 1 leaves it, 0 gives the "
         "average image for every seed. (`truncation` is the latent clip for other models.)",
@@ -88,16 +88,16 @@ class GenerateRequest(WebhookFields):
         None, description="A latent walk from `seed` to `to_seed` (needs n = 1): `frames` images and one "
         "animated picture.", examples=[{"to_seed": 11, "frames": 8, "space": "w"}],
     )
-    codes: dict[str, float] | None = Field(
+    codes: dict[str, StrictFloat] | None = Field(
         None, max_length=16,
         description="InfoGAN models: set controllable codes by the names the manifest gives them (a category as "
         "its index, a continuous code as its value); codes left out are drawn from the seed.",
         examples=[{"category": 3, "continuous_0": 0.8}],
     )
     format: ImageFormat = Field("png", description="Encoding of each output image.", examples=["png"])
-    quality: int | None = QUALITY_FIELD
-    grid: bool = Field(
+    quality: StrictInt | None = QUALITY_FIELD
+    grid: StrictBool = Field(
         False, description="Tile the n images into one picture (`grid.<format>`), encoded once, instead of n outputs.",
         examples=[False],
     )
-    inline: bool = INLINE_FIELD
+    inline: StrictBool = INLINE_FIELD

@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, model_validator
 
 from models.manifest import (
     GeneratorSignature,
@@ -65,7 +65,9 @@ class UploadManifest(BaseModel):
 
 
 class AliasRequest(BaseModel):
-    version: int = Field(ge=1, description="The version the alias is to point at.", examples=[2])
+    model_config = ConfigDict(extra="forbid")
+
+    version: StrictInt = Field(ge=1, description="The version the alias is to point at.", examples=[2])
 
 
 class ModelAliases(BaseModel):

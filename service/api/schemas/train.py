@@ -2,7 +2,14 @@
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    model_validator,
+)
 
 from service.api.schemas.webhooks import WebhookFields
 
@@ -42,21 +49,21 @@ class TrainRequest(WebhookFields):
         description="Overrides of the architecture's defaults (literature values); unknown keys are refused.",
         examples=[{"lr_g": 0.0002, "batch_size": 64}],
     )
-    steps: int | None = Field(None, ge=1, le=1_000_000, description="Generator updates to run.", examples=[500])
-    epochs: int | None = Field(
+    steps: StrictInt | None = Field(None, ge=1, le=1_000_000, description="Generator updates to run.", examples=[500])
+    epochs: StrictInt | None = Field(
         None, ge=1, le=10_000, description="Passes over the dataset, instead of `steps`.", examples=[5]
     )
-    image_size: int | None = Field(
+    image_size: StrictInt | None = Field(
         None, ge=8, le=256, description="Train at this square size; default: the dataset's own size.", examples=[28]
     )
-    seed: int | None = Field(
+    seed: StrictInt | None = Field(
         None, ge=0, le=2**32 - 1, description="Seed of initialisation, batches and noise; drawn when absent.", examples=[0]
     )
-    checkpoint_every: int = Field(
+    checkpoint_every: StrictInt = Field(
         200, ge=0, le=1_000_000, description="Checkpoint every this many steps (0: only at the end or on cancel).",
         examples=[200],
     )
-    sample_every: int = Field(
+    sample_every: StrictInt = Field(
         200, ge=0, le=1_000_000, description="Publish a sample grid every this many steps (0: only at the end).",
         examples=[200],
     )
@@ -75,7 +82,7 @@ class TrainRequest(WebhookFields):
         "`hyperparameters` may change batch_size, precision and compile (e.g. a smaller batch after out_of_memory).",
         examples=["0b6f2c1e9a7d4c52"],
     )
-    register_only: bool = Field(
+    register_only: StrictBool = Field(
         False, description="With `resume_from`: no more training; export and register its newest checkpoint.",
         examples=[False],
     )
