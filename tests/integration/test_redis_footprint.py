@@ -10,6 +10,7 @@ from conftest import make_stack
 
 from service.core import keys
 from service.core.job_store import JobStore, utcnow
+from service.core.job_store.codec import FOLD_MAX_EVENTS
 from service.core.jobs import Job, JobStatus
 
 pytestmark = pytest.mark.integration
@@ -42,6 +43,16 @@ def test_a_training_keeps_its_stream(store):
     store.finish("trained", JobStatus.succeeded)
     assert store.redis.xlen(keys.job_events("trained")) == 4
     assert store.redis.hget(keys.job("trained"), "history") is None
+
+
+def test_a_long_history_keeps_its_stream(store):
+    new_job(store, "evaluated", kind="evaluate")
+    store.start("evaluated")
+    for step in range(FOLD_MAX_EVENTS):
+        store.update("evaluated", "progress", progress={"images": step})
+    store.finish("evaluated", JobStatus.succeeded)
+    assert store.redis.xlen(keys.job_events("evaluated")) == FOLD_MAX_EVENTS + 3
+    assert [data for _, _, data in store.events("evaluated")][-1] == "succeeded"
 
 
 @pytest.fixture(scope="module")

@@ -20,8 +20,11 @@ EVENTS_MAXLEN = 1000
 # A finished job's events move from their stream into its record's `history` field (scripts.py
 # _MOVE): a Redis stream costs ~4.7 KB however short (its first node is preallocated at 4 KB, and
 # XTRIM frees none of it), the same few entries as one field ~150 bytes. A training keeps its
-# stream: its progress history is long, charted by its client, and trainings are few.
+# stream: its progress history is long, charted by its client, and trainings are few; so does any
+# job with more than FOLD_MAX_EVENTS events (an evaluation's progress), for which a stream is
+# no dearer than the same entries as JSON.
 STREAM_KEPT_KINDS = ("train",)
+FOLD_MAX_EVENTS = 16
 HISTORY_FIELD = "history"
 
 

@@ -12,6 +12,7 @@ from typing import Any
 from service.core import keys
 from service.core.job_store.codec import (
     EVENTS_MAXLEN,
+    FOLD_MAX_EVENTS,
     HISTORY_FIELD,
     STREAM_KEPT_KINDS,
     encode_fields,
@@ -28,9 +29,10 @@ from service.core.jobs import JobStatus
 # to write, "status" first (so ARGV[7] is the new status, announced without reading it back),
 # up to ARGV[last] (each script using this body sets `last` first).
 # Answers {status found, record...}; the write happened only if that status was allowed.
-# At its end, a job of a kind not in STREAM_KEPT_KINDS has its events folded into its record's
-# history field ([[id, event, data], ...], the same ids and data a reader of the stream saw) and its
-# stream deleted: Redis keeps ~150 bytes of history per finished job instead of a ~4.7 KB stream.
+# At its end, a job of a kind not in STREAM_KEPT_KINDS with at most FOLD_MAX_EVENTS events has
+# them folded into its record's history field ([[id, event, data], ...], the same ids and data a
+# reader of the stream saw) and its stream deleted: Redis keeps ~150 bytes of history per finished
+# job instead of a ~4.7 KB stream (codec.py says why).
 _MOVE = """local kept_kinds = {""" + ", ".join(f"[{json.dumps(json.dumps(kind))}] = true" for kind in STREAM_KEPT_KINDS) + """}
 local current = redis.call('HGET', KEYS[1], 'status')
 if not current then return {false} end
@@ -53,7 +55,7 @@ if allowed then
     note = note .. ' ' .. cjson.encode(record)
   end
   redis.call('PUBLISH', KEYS[4], note)
-  if ended and not kept_kinds[redis.call('HGET', KEYS[1], 'kind')] then
+  if ended and not kept_kinds[redis.call('HGET', KEYS[1], 'kind')] and redis.call('XLEN', KEYS[2]) <= """ + str(FOLD_MAX_EVENTS) + """ then
     local folded = {}
     for _, entry in ipairs(redis.call('XRANGE', KEYS[2], '-', '+')) do
       local fields = {}
