@@ -157,12 +157,19 @@ def cmd_train(gf: Client, args) -> int:
                       image_size=args.image_size, seed=args.seed, hyperparameters=_hyperparameters(args.hp),
                       follow=args.follow, progress=not args.quiet, timeout=args.timeout)
     if args.json:
-        _dump(result)
+        _dump(_train_job(gf, result) if args.follow else result)
     elif args.follow:
         print(result.ref)
     else:
         print(result.id)
     return EXIT_OK
+
+
+def _train_job(gf: Client, manifest) -> dict[str, Any]:
+    """The finished training job, with the version it registered under `registered`."""
+    job_id = (manifest.provenance or {}).get("job_id")
+    job = gf.jobs.get(job_id).model_dump(mode="json") if job_id else {}
+    return {**job, "registered": manifest.model_dump(mode="json")}
 
 
 def cmd_evaluate(gf: Client, args) -> int:

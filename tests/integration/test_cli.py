@@ -135,3 +135,13 @@ def test_no_key_names_the_environment_variable(stack, tmp_path):
     env["GANFORGE_URL"] = stack.api_url
     done = subprocess.run([*_command(), "models"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode == 3 and "GANFORGE_API_KEY" in done.stderr, done.stderr
+
+
+def test_train_json_prints_the_finished_job_with_the_version_it_registered(ganforge):
+    done = ganforge("train", "cdcgan", "--dataset", "digits", "--model-name", "cli-json", "--steps", "4",
+                    "--image-size", "8", "--hp", "base_features=8", "batch_size=16", "latent_dim=16", "embed_dim=4",
+                    "--json", "-q")
+    assert done.returncode == 0, done.stderr
+    job = json.loads(done.stdout)
+    assert job["kind"] == "train" and job["status"] == "succeeded" and job["params"]["hyperparameters"]["embed_dim"] == 4
+    assert job["registered"]["name"] == "cli-json" and job["model"]["version"] == job["registered"]["version"]

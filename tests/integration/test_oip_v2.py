@@ -202,3 +202,18 @@ def test_health_probes_are_documented_as_the_empty_answers_they_are(stack, api):
         assert paths[path]["get"]["responses"]["200"].get("content", {}) == {}
         answer = httpx.get(stack.api_url + path)
         assert answer.status_code == 200 and answer.content == b""
+
+
+def test_a_rate_limited_infer_is_a_429_that_tritonclient_decodes(stack, api):
+    created = api.post("/keys", json={"name": f"oip-slow-{uuid.uuid4().hex[:8]}", "scopes": ["infer"],
+                                      "rate": "1/minute"})
+    assert created.status_code == 201, created.text
+    headers = {"Authorization": f"Bearer {created.json()['key']}"}
+    client = triton.InferenceServerClient(url=stack.api_url.removeprefix("http://"), network_timeout=60)
+    try:
+        client.get_model_metadata("mnist-cdcgan", headers=dict(headers))  # the one request of the minute
+        with pytest.raises(InferenceServerException) as limited:
+            client.get_model_metadata("mnist-cdcgan", headers=dict(headers))
+        assert limited.value.status() == "429" and "limited" in limited.value.message()
+    finally:
+        client.close()
