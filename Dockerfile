@@ -12,9 +12,10 @@ WORKDIR /app
 
 # Dependencies first, from pyproject.toml alone, so a code change reuses this layer. The set is
 # pyproject's dependencies with onnxruntime swapped for onnxruntime-gpu in the GPU image
-# (docker/requirements.py); the project then goes in with --no-deps, since a plain
-# `pip install .` would pull the CPU onnxruntime back beside onnxruntime-gpu.
+# (docker/requirements.py), the client's own in place of the client; the projects then go in with
+# --no-deps, since a plain `pip install .` would pull the CPU onnxruntime back beside onnxruntime-gpu.
 COPY pyproject.toml ./
+COPY clients/python/pyproject.toml clients/python/
 COPY docker docker
 RUN case "$GPU" in 0) device=cpu ;; 1) device=gpu ;; *) echo "GPU must be 0 or 1" >&2; exit 1 ;; esac \
  && python docker/requirements.py "$device" > /tmp/requirements.txt \
@@ -25,10 +26,11 @@ COPY service service
 COPY workers workers
 COPY models models
 COPY training training
-COPY ganforge ganforge
-# The client package too, so `ganforge` (the CLI) works inside the image. The build fails here,
-# not on the first job, if the wrong torch or ONNX Runtime came in (docker/check_image.py).
-RUN pip install --no-deps . \
+COPY clients/python clients/python
+# The client (its own distribution, which the server requires) first, so `ganforge` (the CLI)
+# works inside the image. The build fails here, not on the first job, if the wrong torch or
+# ONNX Runtime came in (docker/check_image.py).
+RUN pip install --no-deps ./clients/python . \
  && python docker/check_image.py "$GPU" \
  && ganforge --help > /dev/null
 

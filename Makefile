@@ -6,10 +6,12 @@ STAMP := $(VENV)/.installed
 
 .PHONY: setup run test test-fast bench zoo fetch-inception clean
 
-$(STAMP): pyproject.toml
+# The client (distribution ganforge, clients/python) and the server (ganforge-server, which requires
+# it by name) in one call, so pip takes the client from its folder rather than from the index.
+$(STAMP): pyproject.toml clients/python/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test]'
+	$(PY) -m pip install --quiet -e clients/python -e '.[test]'
 	touch $(STAMP)
 
 setup: $(STAMP)

@@ -2,10 +2,13 @@
 
     python docker/requirements.py cpu|gpu > requirements.txt
 
-The image installs this set, then the project with `pip install --no-deps .`. It cannot simply
-`pip install .`: pyproject's base dependencies name the CPU `onnxruntime`, which must not sit
-beside `onnxruntime-gpu` in the GPU image (both own the `onnxruntime` module; the last one
-installed wins, file by file).
+The image installs this set, then the client and the server with
+`pip install --no-deps ./clients/python .`. It cannot simply `pip install .`: pyproject's base
+dependencies name the CPU `onnxruntime`, which must not sit beside `onnxruntime-gpu` in the GPU
+image (both own the `onnxruntime` module; the last one installed wins, file by file).
+
+- both: the client `ganforge`, which the server requires by name, is this repository's own
+  (clients/python), not the index's: the set names its dependencies in its place.
 
 - cpu: torch's CPU build from the PyTorch CPU index (no ~3 GB of CUDA wheels to download) and
   onnxruntime.
@@ -19,7 +22,10 @@ import sys
 import tomllib
 from pathlib import Path
 
-PYPROJECT = Path(__file__).resolve().parents[1] / "pyproject.toml"
+REPO = Path(__file__).resolve().parents[1]
+PYPROJECT = REPO / "pyproject.toml"
+CLIENT_PYPROJECT = REPO / "clients" / "python" / "pyproject.toml"
+CLIENT = "ganforge"
 TORCH_CPU_INDEX = "https://download.pytorch.org/whl/cpu"
 
 
@@ -32,7 +38,9 @@ def requirements(device: str) -> list[str]:
     options, lines = [], []
     for requirement in project["dependencies"]:
         name = name_of(requirement)
-        if name == "onnxruntime" and device == "gpu":
+        if name == CLIENT:
+            lines.extend(client_requirements(besides=project["dependencies"]))
+        elif name == "onnxruntime" and device == "gpu":
             for gpu in project["optional-dependencies"]["gpu"]:
                 lines.append(re.sub(r"^onnxruntime-gpu(\[[^]]*\])?", "onnxruntime-gpu[cuda,cudnn]", gpu))
         elif name == "torch" and device == "cpu":
@@ -46,6 +54,13 @@ def requirements(device: str) -> list[str]:
         else:
             lines.append(requirement)
     return options + lines
+
+
+def client_requirements(besides: list[str]) -> list[str]:
+    """The client's dependencies that the server does not already name (one line per name)."""
+    named = {name_of(requirement) for requirement in besides}
+    client = tomllib.loads(CLIENT_PYPROJECT.read_text())["project"]
+    return [requirement for requirement in client["dependencies"] if name_of(requirement) not in named]
 
 
 if __name__ == "__main__":

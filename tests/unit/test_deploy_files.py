@@ -28,6 +28,7 @@ SERVICES = COMPOSE["services"]
 # workers, an override file merged over docker-compose.yml.
 S3_OVERRIDE = yaml.safe_load((REPO / "docker-compose.s3.yml").read_text())
 PYPROJECT = tomllib.loads((REPO / "pyproject.toml").read_text())
+CLIENT_PYPROJECT = tomllib.loads((REPO / "clients" / "python" / "pyproject.toml").read_text())
 
 # What Compose reads under `healthcheck`; anything else there is ignored or refused.
 HEALTHCHECK_KEYS = {"test", "interval", "timeout", "retries", "start_period", "start_interval", "disable"}
@@ -273,12 +274,14 @@ def test_dockerfile_builds_a_cpu_or_gpu_image_as_a_non_root_user():
     args = " ".join(a for kind, a in instructions if kind == "ARG")
     assert re.search(r"\bGPU=0\b", args), "the build arg choosing the image, CPU by default"
     runs = " ".join(a for kind, a in instructions if kind == "RUN")
-    assert "docker/requirements.py" in runs and "--no-deps ." in runs, "the project installed over its own set"
+    assert "docker/requirements.py" in runs and "--no-deps ./clients/python ." in runs, \
+        "the client and the server installed over their own set"
     assert "docker/check_image.py" in runs
 
     copied = {a.split()[0] for kind, a in instructions if kind == "COPY"}
     packages = {p.rstrip("*") for p in PYPROJECT["tool"]["setuptools"]["packages"]["find"]["include"]}
-    assert "ganforge" in packages and packages <= copied, f"not copied: {packages - copied}"
+    assert "ganforge" not in packages and packages <= copied, f"not copied: {packages - copied}"
+    assert "clients/python" in copied, "the client (its own distribution) is not copied"
 
     users = [a for kind, a in instructions if kind == "USER"]
     assert users and users[-1].split(":")[0] not in ("root", "0"), "runs as root"
@@ -304,7 +307,11 @@ def test_requirement_sets_are_pyprojects_with_onnxruntime_and_torch_swapped():
 
     # Nothing else differs from pyproject (the GPU image adds the rest of its `gpu` extra), so
     # the images cannot drift from it.
-    untouched = {n: r for n, r in base.items() if n not in ("onnxruntime", "torch")}
+    # The client, which the server requires by name, is this repository's own: its dependencies
+    # stand in its place, those the server does not name already.
+    client = {name_of(r): r for r in CLIENT_PYPROJECT["project"]["dependencies"] if name_of(r) not in base}
+    assert "ganforge" in base and "ganforge" not in cpu_reqs | gpu_reqs
+    untouched = {n: r for n, r in base.items() if n not in ("onnxruntime", "torch", "ganforge")} | client
     gpu_extra = {name_of(r): r for r in PYPROJECT["project"]["optional-dependencies"]["gpu"]}
     assert "onnxruntime-gpu" in gpu_extra
     assert {n: r for n, r in cpu_reqs.items() if n != "torch"} == {**untouched, "onnxruntime": base["onnxruntime"]}
