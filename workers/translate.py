@@ -11,8 +11,10 @@ import numpy as np
 from celery.utils.log import get_task_logger
 
 from models.inference.imaging import CONTENT_TYPES, encode
-from models.inference.translate import translate_pixels, with_alpha
+from models.inference.pixels import integers_to_unit
+from models.inference.translate import resize_image, translate_pixels, with_alpha
 from service.core.jobs import Job
+from training.data.input_profile import warnings_for
 from workers.context import WorkerContext
 from workers.job_io import job_input_image, job_manifest, job_outputs
 from workers.job_runner import JobFailed, JobResult, job_task
@@ -57,5 +59,19 @@ def translate(context: WorkerContext, job: Job, cache_digest: str | None = None)
         "tiles": how["tiles"],  # 1: the network ran once over the whole (padded) picture
         "scaled_to": list(how["scaled_to"]) if how["scaled_to"] else None,
         "alpha": alpha is not None and fmt != "jpeg",
+        "warnings": input_warnings(manifest, params["direction"], decoded, how["scaled_to"]),
     }
     return job_outputs(context, job, [(f"translated.{fmt}", encoded, CONTENT_TYPES[fmt])], metrics, cache_digest)
+
+
+def input_warnings(manifest, direction: str, decoded, scaled_to) -> list[str]:
+    """Why the input looks unlike what this direction was trained on (training/data/input_profile.py),
+    measured as the network saw it; [] when it looks alike or the manifest has no profile."""
+    expected = (manifest.metrics.get("input_profile") or {}).get(direction)
+    if not expected:
+        return []
+    gray = integers_to_unit(decoded.pixels)
+    gray = gray.mean(axis=2) if gray.ndim == 3 else gray
+    if scaled_to:
+        gray = resize_image(gray[..., None], tuple(scaled_to))[..., 0]
+    return warnings_for(gray, expected)

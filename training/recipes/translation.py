@@ -22,6 +22,7 @@ from models.inference.grids import grid_png
 from models.manifest import Provenance
 from models.pix2pix import UNET_LEVELS, unet_for_size
 from models.translator_export import register_translator
+from training.data.input_profile import input_profiles
 from training.evaluation.quality_gate import apply, judge, latest_ref
 from training.recipes.outcome import TrainingFailed, TrainingOutcome
 from training.recipes.session import TrainingSession
@@ -109,7 +110,10 @@ def train_translator(kind: TranslationKind, run: TrainingSession) -> TrainingOut
     figures = paired_figures(result.generators["a2b"], fixed_a, fixed_b) if kind.paired else {}
     provenance = Provenance(trainer=run.family.name, dataset=params["dataset"], seed=config.seed, steps=result.step,
                             job_id=run.job_id, command=run.command, hyperparameters=config.model_dump())
-    manifest = register_translator(result, run.models, params["model_name"], provenance, metrics=figures, aliases=())
+    # what its inputs looked like, so /translate can say when an input is far from them
+    profiles = input_profiles(domain_a, domain_b, result.generators, None, size, params["dataset"])
+    manifest = register_translator(result, run.models, params["model_name"], provenance,
+                                   metrics={**figures, "input_profile": profiles}, aliases=())
     gate = identity_gate(params.get("promote", "if_better"), figures, keeps=latest_ref(run.models, manifest))
     manifest = apply(run.models, manifest, gate)
     run.registered(manifest)

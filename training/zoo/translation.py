@@ -15,6 +15,7 @@ from models.inference.pixels import signed_to_uint8
 from models.manifest import Manifest, Provenance
 from models.store import ModelStore
 from models.translator_export import register_translator
+from training.data.input_profile import input_profiles
 from training.data.translation import TranslationTask, load_task
 from training.trainers.cyclegan import CycleGANConfig, train_cyclegan
 from training.trainers.pix2pix import Pix2PixConfig, TranslationResult, train_pix2pix
@@ -89,6 +90,8 @@ def train_task(task_name: str, run: ZooRun) -> Manifest:
     result = trainer(config, task.train_a, task.train_b, progress_fn=progress, checkpoint_dir=run.work_dir)
     metrics = evaluate(result, task)
     metrics["train_s"] = round(time.monotonic() - started, 1)
+    metrics["input_profile"] = input_profiles(task.train_a, task.train_b, result.generators, task.domains,
+                                              task.train_a.shape[-1], task.name)
     log.info("held-out metrics: %s", metrics)
     provenance = Provenance(
         trainer=recipe["family"], dataset=task.name, seed=config.seed, steps=result.step, command=run.command,
