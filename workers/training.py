@@ -8,13 +8,18 @@ its error. Torch is imported by the recipes only when a training runs, so worker
 serve inference never load it.
 """
 
+import logging
 import math
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
+from models.artifacts import open_object_store
+from models.artifacts.mirror import FolderMirror
 from models.manifest import Manifest
 from service.core.jobs import Job, JobStatus, ModelRef
+from service.core.settings import Settings
 from training.evaluation.run import Evaluation
 from training.families import FAMILIES
 from training.recipes.outcome import TrainingFailed, TrainingOutcome
@@ -28,6 +33,8 @@ from workers.webhooks import notify_progress
 
 PROGRESS_INTERVAL_S = 0.5
 CANCEL_CHECK_INTERVAL_S = 0.2
+
+log = logging.getLogger(__name__)
 
 
 @job_task("train")
@@ -65,6 +72,9 @@ class TrainingRun:
         self.eval_samples = context.settings.train_eval_samples
         self.device = context.settings.device
         self.checkpoints = context.settings.artifacts_dir / "checkpoints" / job.id
+        self.checkpoint_mirror = checkpoint_mirror(context.settings, job.id, self.checkpoints)
+        if self.checkpoint_mirror is not None:  # a redelivery on another host finds the run's checkpoints
+            self.checkpoint_mirror.pull()
         self._adopt_checkpoints(self.params.get("resume_from"))
         self.samples = [o for o in job.outputs if o.name.startswith("sample-")]  # kept across a resume
         self._last_progress = self._last_cancel_check = 0.0
@@ -108,6 +118,8 @@ class TrainingRun:
             if not is_out_of_memory(error):
                 raise
             out_of_memory = True
+        finally:
+            self.push_checkpoints()  # the loop's last save (finished, canceled, stopping) too
         if out_of_memory:  # out of the handler, so the failed step's tensors are no longer referenced
             release_memory()
             raise TrainingFailed("out_of_memory", self.out_of_memory_detail())
@@ -145,6 +157,8 @@ class TrainingRun:
         if not old_job_id or (self.checkpoints.is_dir() and any(self.checkpoints.iterdir())):
             return
         source = self.checkpoints.parent / old_job_id
+        if self.checkpoint_mirror is not None:
+            checkpoint_mirror(self.context.settings, old_job_id, source).pull()
         if not source.is_dir() or not any(source.iterdir()):
             raise JobFailed("no_checkpoint", f"job {old_job_id} left no checkpoint to resume from")
         shutil.copytree(source, self.checkpoints, dirs_exist_ok=True)
@@ -174,6 +188,7 @@ class TrainingRun:
         self._rate = images_per_sec if self._rate is None else 0.9 * self._rate + 0.1 * images_per_sec
         every = self.params["checkpoint_every"]
         if every and step % every == 0:  # Redis away: the training goes on (workers/outage.py)
+            self.push_checkpoints()  # the loop saved this step's checkpoint just before calling us
             best_effort(lambda: self.jobs.emit(self.job.id, "checkpoint", {"step": step}), "announcing a checkpoint")
         now = time.monotonic()
         if now - self._last_progress < PROGRESS_INTERVAL_S and step != total:
@@ -191,6 +206,17 @@ class TrainingRun:
         # Progress missed while Redis is away is re-synced by the next report after it is back.
         if best_effort(lambda: self.jobs.update(self.job.id, "progress", progress=progress) or True, "reporting progress"):
             best_effort(lambda: notify_progress(self.context, self.job.id), "notifying progress")
+
+    def push_checkpoints(self) -> None:
+        """With a bucket: the checkpoints saved since the last push go up. A bucket away costs the
+        run its resumability elsewhere, not its progress here, so a failure is logged, not raised."""
+        if self.checkpoint_mirror is None:
+            return
+        try:
+            self.checkpoint_mirror.push()
+        except Exception:
+            log.warning("could not copy job %s's checkpoints to %s", self.job.id, self.checkpoint_mirror.objects.url,
+                        exc_info=True)
 
     def should_stop(self, force: bool = False) -> bool:
         """True once the job was canceled, or the worker is stopping (SIGTERM); asks Redis at most
@@ -211,6 +237,14 @@ class TrainingRun:
         )
         self.samples.append(output)
         self.jobs.update(self.job.id, "sample", data={"step": step, **output.model_dump()}, outputs=self.samples)
+
+
+def checkpoint_mirror(settings: Settings, job_id: str, folder: Path) -> FolderMirror | None:
+    """With GANFORGE_ARTIFACTS_URL, `folder` kept in step with checkpoints/<job_id>/ in the bucket."""
+    if not settings.artifacts_url:
+        return None
+    objects = open_object_store(f"{settings.artifacts_url.rstrip('/')}/checkpoints", endpoint_url=settings.s3_endpoint_url)
+    return FolderMirror(objects, job_id, folder)
 
 
 def sample_name(step: int) -> str:

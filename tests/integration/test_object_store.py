@@ -22,8 +22,8 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture
 def bucket_stack(tmp_path_factory, s3_bucket):
-    """API and worker on one bucket, each with its own empty state folder (the AWS variables
-    naming the S3 server come from the s3_bucket fixture, through the environment)."""
+    """API and inference worker on one bucket, each with its own empty state folder (the AWS
+    variables naming the S3 server come from the s3_bucket fixture, through the environment)."""
     root = tmp_path_factory.mktemp("bucket-stack")
     url = f"{s3_bucket}/deploy"
     stack = LocalStack(root / "stack", {
@@ -33,7 +33,8 @@ def bucket_stack(tmp_path_factory, s3_bucket):
     })
     with stack:
         stack.start_redis()
-        stack.start_worker(env={"GANFORGE_STATE_DIR": str(root / "worker-host")})
+        # the inference host; a test that trains starts training hosts of its own
+        stack.start_worker("inference,inference-heavy", env={"GANFORGE_STATE_DIR": str(root / "worker-host")})
         stack.start_api()
         stack.bucket_url, stack.hosts = url, root
         yield stack
@@ -130,3 +131,47 @@ def test_an_onnx_upload_crosses_hosts_through_the_bucket(bucket_stack, s3_server
     keys = {item["Key"] for item in s3_server.client().list_objects_v2(Bucket=bucket)["Contents"]}
     assert f"{prefix}/models/bucket-tiny/1/manifest.json" in keys
     assert not [key for key in keys if key.startswith(f"{prefix}/uploads/")]
+
+
+def test_a_training_resumes_on_a_fresh_host_from_the_checkpoints_in_the_bucket(bucket_stack, s3_server):
+    """Training host A (its own folder) is SIGKILLed mid-run; host B, with a new empty folder,
+    takes the redelivered job, pulls the newest checkpoint from the bucket and finishes; the
+    version it registers is in the bucket and served."""
+    import os
+    import signal
+    import time
+
+    from conftest import wait_for_status
+
+    hosts = bucket_stack.hosts
+    first = bucket_stack.start_worker(queues="training", concurrency=1, name="training-a",
+                                      env={"GANFORGE_STATE_DIR": str(hosts / "training-a"), "GANFORGE_LEASE_TTL_S": "3"})
+    body = {"architecture": "cdcgan", "dataset": "digits", "model_name": "bucket-trained", "image_size": 8,
+            "steps": 200, "seed": 1, "checkpoint_every": 25, "sample_every": 0,
+            "hyperparameters": {"base_features": 8, "batch_size": 32, "latent_dim": 16, "embed_dim": 4}}
+    bucket, _, prefix = bucket_stack.bucket_url.removeprefix("s3://").partition("/")
+    s3 = s3_server.client()
+    with bucket_stack.client() as client:
+        job = client.post("/train", json=body).json()
+        checkpoints = f"{prefix}/checkpoints/{job['id']}/"
+        deadline = time.monotonic() + 120
+        while (client.get(f"/jobs/{job['id']}").json().get("progress") or {}).get("step", 0) < 60:
+            assert time.monotonic() < deadline, "training made no progress"
+            time.sleep(0.1)
+        os.kill(first.pid, signal.SIGKILL)
+        first.wait()
+        saved = [item["Key"] for item in s3.list_objects_v2(Bucket=bucket, Prefix=checkpoints).get("Contents", [])]
+        newest = max(int(key.rsplit("step-", 1)[1].split(".")[0]) for key in saved if key.endswith(".json"))
+        assert newest >= 50
+
+        bucket_stack.start_worker(queues="training", concurrency=1, name="training-b",
+                                  env={"GANFORGE_STATE_DIR": str(hosts / "training-b"), "GANFORGE_LEASE_TTL_S": "3"})
+        finished = wait_for_status(client, job["id"], {"succeeded", "failed"}, timeout_s=300)
+        assert finished["status"] == "succeeded", finished
+        assert finished["metrics"]["resumed_from_step"] == newest and finished["metrics"]["steps"] == 200
+        version = finished["model"]["version"]
+        served = generate(client, {"model": f"bucket-trained:{version}", "n": 2, "seed": 1, "labels": [4]})
+        assert served["model"] == {"name": "bucket-trained", "version": version}
+    assert not (hosts / "training-b" / "artifacts" / "models").exists()
+    final = [item["Key"] for item in s3.list_objects_v2(Bucket=bucket, Prefix=checkpoints)["Contents"]]
+    assert f"{checkpoints}step-00000200.json" in final  # the last save went up too

@@ -79,3 +79,29 @@ def test_keys_cannot_leave_the_folder(tmp_path):
     for bad in ("../escape", "a/../../b", "", ".hidden/x"):
         with pytest.raises(ValueError):
             objects.put(bad, b"x")
+
+
+def test_a_mirrored_folder_goes_up_json_last_and_comes_back_elsewhere(objects, tmp_path):
+    from models.artifacts.mirror import FolderMirror
+
+    here = tmp_path / "host-a"
+    here.mkdir()
+    (here / "step-00000010.safetensors").write_bytes(b"t" * 1000)
+    (here / "step-00000010.json").write_text('{"step": 10}')
+    mirror = FolderMirror(objects, "checkpoints/job1", here)
+    uploaded, upload = [], objects.upload
+    objects.upload = lambda key, source: (uploaded.append(key), upload(key, source))
+    assert mirror.push() == 2 and mirror.push() == 0  # nothing changed: nothing goes up again
+    assert uploaded == ["checkpoints/job1/step-00000010.safetensors", "checkpoints/job1/step-00000010.json"]
+    (here / "step-00000020.safetensors").write_bytes(b"u" * 1000)
+    (here / "step-00000020.json").write_text('{"step": 20}')
+    (here / "step-00000010.safetensors").unlink()  # the trainer pruned the older checkpoint
+    (here / "step-00000010.json").unlink()
+    assert mirror.push() == 2
+    assert sorted(objects.list("checkpoints/")) == ["checkpoints/job1/step-00000020.json",
+                                                    "checkpoints/job1/step-00000020.safetensors"]
+    elsewhere = FolderMirror(objects, "checkpoints/job1", tmp_path / "host-b" / "job1")
+    assert elsewhere.pull() == 2 and elsewhere.pull() == 0
+    assert (tmp_path / "host-b" / "job1" / "step-00000020.safetensors").read_bytes() == b"u" * 1000
+    assert FolderMirror(objects, "checkpoints/other", tmp_path / "none").pull() == 0
+    assert not (tmp_path / "none").exists()
