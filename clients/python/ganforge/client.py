@@ -20,6 +20,7 @@ from ganforge._calls import Call, FilePart, WaitFor
 from ganforge._flows import get_job, list_jobs
 from ganforge._retry import RETRY_STATUSES, RetryPolicy, retry_after_seconds
 from ganforge._sse import SseParser
+from ganforge._surface import Async, Sync
 from ganforge.errors import ConnectionFailed, WaitTimeout, error_for
 from ganforge.types import Job
 
@@ -81,7 +82,7 @@ class _Following:
         return Job.model_validate(event.data) if event.event == "end" else None
 
 
-class Client(Api):
+class Client(Api[Sync]):
     """The sync client. `base_url` defaults to $GANFORGE_URL (else http://127.0.0.1:8000), `api_key`
     to $GANFORGE_API_KEY. Every create carries a fresh Idempotency-Key unless `idempotency=False`.
 
@@ -89,9 +90,11 @@ class Client(Api):
             (digit,) = gf.generate("mnist-cdcgan", seed=7, labels=3)
     """
 
+    jobs: "SyncJobs"  # with `iter`, beside what every client's jobs have
+
     def __init__(self, base_url: str | None = None, api_key: str | None = None, *,
                  timeout: float | httpx.Timeout = 30.0, retry: RetryPolicy | None = None, idempotency: bool = True,
-                 progress: bool = True, transport: httpx.BaseTransport | None = None):
+                 progress: bool = True, transport: httpx.BaseTransport | None = None) -> None:
         self.base_url = _config.base_url(base_url)
         self.retry = retry or RetryPolicy()
         self.idempotency = idempotency
@@ -195,7 +198,7 @@ class Client(Api):
         return None
 
 
-class SyncJobs(Jobs):
+class SyncJobs(Jobs[Sync]):
     def iter(self, *, kind: str | None = None, status: str | None = None, page_size: int = 50) -> Iterator[Job]:
         """Every job of yours that matches, newest first, page after page."""
         cursor = None
@@ -207,16 +210,18 @@ class SyncJobs(Jobs):
             cursor = page.next_cursor
 
 
-class AsyncClient(Api):
+class AsyncClient(Api[Async]):
     """The asyncio client: the same methods as Client, each to be awaited.
 
         async with ganforge.AsyncClient() as gf:
             (digit,) = await gf.generate("mnist-cdcgan", seed=7, labels=3)
     """
 
+    jobs: "AsyncJobs"
+
     def __init__(self, base_url: str | None = None, api_key: str | None = None, *,
                  timeout: float | httpx.Timeout = 30.0, retry: RetryPolicy | None = None, idempotency: bool = True,
-                 progress: bool = True, transport: httpx.AsyncBaseTransport | None = None):
+                 progress: bool = True, transport: httpx.AsyncBaseTransport | None = None) -> None:
         self.base_url = _config.base_url(base_url)
         self.retry = retry or RetryPolicy()
         self.idempotency = idempotency
@@ -321,7 +326,7 @@ class AsyncClient(Api):
         return None
 
 
-class AsyncJobs(Jobs):
+class AsyncJobs(Jobs[Async]):
     async def iter(self, *, kind: str | None = None, status: str | None = None,
                    page_size: int = 50) -> AsyncIterator[Job]:
         """Every job of yours that matches, newest first, page after page."""

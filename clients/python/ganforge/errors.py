@@ -4,6 +4,8 @@ from typing import Any
 
 import httpx
 
+from ganforge.types import Job
+
 
 class GanforgeError(Exception):
     """Base of everything this package raises."""
@@ -21,7 +23,7 @@ class ApiError(GanforgeError):
     validation errors ({"field", "message", "type"}).
     """
 
-    def __init__(self, status: int, problem: dict[str, Any], *, headers: httpx.Headers | None = None):
+    def __init__(self, status: int, problem: dict[str, Any], *, headers: httpx.Headers | None = None) -> None:
         self.status = status
         self.problem = problem
         self.type: str = str(problem.get("type", "about:blank"))
@@ -108,7 +110,7 @@ def error_for(response: httpx.Response) -> ApiError:
 class JobFailed(GanforgeError):
     """A job ended `failed` (or `canceled`, see JobCanceled); `job` is its final record."""
 
-    def __init__(self, job):
+    def __init__(self, job: Job) -> None:
         self.job = job
         error = job.error
         self.type = error.type if error else "unknown"
@@ -119,7 +121,7 @@ class JobFailed(GanforgeError):
 class JobCanceled(JobFailed):
     """A job ended `canceled`."""
 
-    def __init__(self, job):
+    def __init__(self, job: Job) -> None:
         GanforgeError.__init__(self, f"job {job.id} ({job.kind}) was canceled")
         self.job = job
         self.type = "canceled"
@@ -129,6 +131,6 @@ class JobCanceled(JobFailed):
 class WaitTimeout(GanforgeError):
     """A wait ran out before the job finished; `job` is the record as it last stood."""
 
-    def __init__(self, job, timeout_s: float):
+    def __init__(self, job: Job, timeout_s: float | None) -> None:
         self.job = job
-        super().__init__(f"job {job.id} still {job.status} after {timeout_s:g} s")
+        super().__init__(f"job {job.id} still {job.status} after {timeout_s or 0:g} s")

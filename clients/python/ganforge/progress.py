@@ -74,7 +74,7 @@ class JobProgress:
     """Renders a job's events on stderr; usable as a context manager. With `enabled=False` it
     still records the last progress it saw (`last`), and draws nothing."""
 
-    def __init__(self, label: str, *, enabled: bool = True, console: Console | None = None):
+    def __init__(self, label: str, *, enabled: bool = True, console: Console | None = None) -> None:
         self.label = label
         self.enabled = enabled
         self.last: dict[str, Any] | None = None
