@@ -4,6 +4,7 @@ The exported graph takes "z" (float32 [N, latent_dim]) and, for a conditional ge
 "labels" (int64 [N]), and returns "images" (float32 [N, C, H, W]); N is a dynamic axis.
 """
 
+import logging
 import threading
 import warnings
 from collections.abc import Callable
@@ -57,6 +58,20 @@ def export_generator(generator: nn.Module, signature: GeneratorSignature, path: 
     finally:
         generator.train(was_training)
     return check_parity(generator, signature, path, atol)
+
+
+class _NoTorchvisionNotice(logging.Filter):
+    """Drops the exporter's "torchvision is not installed. Skipping torchvision::…" lines. The
+    dynamo exporter looks up its torchvision operators (roi_align, nms, …) on every export and logs
+    one line per operator when torchvision is absent, four per export; our networks use none of
+    them and torchvision is not installable here, so the lines tell a user nothing to act on.
+    Only that message is dropped; the exporter's other warnings still show."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("torchvision is not installed")
+
+
+logging.getLogger("torch.onnx._internal.exporter._registration").addFilter(_NoTorchvisionNotice())
 
 
 # torch.onnx's dynamo exporter patches torch globally while it traces: two exports at once in
