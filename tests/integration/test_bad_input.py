@@ -155,8 +155,10 @@ def test_an_unknown_upload_field_is_named_with_the_expected_one(api):
 
 def test_method_not_allowed_lists_every_method_of_the_path(api):
     schema = api.get("/openapi.json").json()["paths"]
-    for path, template in (("/jobs", "/jobs"), ("/models/mnist-cdcgan/versions/1", "/models/{name}/versions/{version}")):
-        response = api.request("PATCH", path)
-        assert_problem(response, {405})
-        allowed = {m.strip() for m in response.headers["allow"].split(",")}
-        assert allowed - {"HEAD"} == {m.upper() for m in schema[template]}
+    for path, template in (("/jobs", "/jobs"), ("/models/mnist-cdcgan/versions/1", "/models/{name}/versions/{version}"),
+                           ("/models/mnist-cdcgan/aliases/prod", "/models/{name}/aliases/{alias}")):
+        for method in ("PATCH", "OPTIONS"):
+            response = api.request(method, path)
+            assert_problem(response, {405})
+            allowed = {m.strip() for m in response.headers["allow"].split(",")}
+            assert allowed - {"HEAD"} == {m.upper() for m in schema[template]}, (method, path)
