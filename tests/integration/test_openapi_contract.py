@@ -21,11 +21,15 @@ pytestmark = pytest.mark.integration
 EXAMPLES_PER_OPERATION = 20
 # Statuses a schema-valid request may get. The schema states shapes, not what exists or what a
 # model can do: an unknown version (404), a finished job (409), an image that is not one or a
-# label past a model's classes (422), an OIP v2 request whose tensors do not fit (400, the
-# protocol's status for it), an expired output (410), a body over a cap (413).
+# label past a model's classes (422), an expired output (410), a body over a cap (413); and on
+# /v2, a request whose tensors do not fit the model is the protocol's 400.
 SCHEMATHESIS_CONFIG = """
 [checks.positive_data_acceptance]
-expected-statuses = ["2xx", "3xx", "400", "401", "403", "404", "409", "410", "413", "422", "429"]
+expected-statuses = ["2xx", "3xx", "401", "403", "404", "409", "410", "413", "422", "429"]
+
+[[operations]]
+include-path-regex = "^/v2/"
+checks.positive_data_acceptance.expected-statuses = ["2xx", "400", "401", "403", "404", "413", "422", "429"]
 """
 # A job's event stream stays open while the job runs, and a queued training never ends here: its
 # streams are tested by the SSE tests (test_job_lifecycle, test_sdk), not by reading one to a timeout.
