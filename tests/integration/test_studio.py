@@ -249,6 +249,8 @@ def test_a_translate_through_a_chosen_file(page):
     form.locator("button[type=submit]").click()
     page.locator("#translate [data-testid=before-after]").wait_for(timeout=WAIT_MS)
     assert "32×32 → 32×32" in page.locator("#translate .result").inner_text()
+    # a white square is no bold-pen digit: the answer's warning is shown (issue 27, item 7)
+    assert "mean gray level 1.00" in page.locator("#translate .result .warning").first.inner_text()
 
 
 def test_a_dataset_upload_names_each_failing_file(page):

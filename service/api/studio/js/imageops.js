@@ -66,6 +66,8 @@ async function show(output, form, job) {
   replace(output,
     h("p", { class: "hint" }, `${job.model.name}:${job.model.version}: ${before.width}×${before.height} → ` +
       `${after.width}×${after.height}` + (job.cached ? ", from the result cache" : "")),
+    // a translator's input far from its training inputs (metrics.warnings): said, not hidden
+    (job.metrics?.warnings || []).map((text) => h("p", { class: "warning", role: "status" }, `⚠ ${text}`)),
     beforeAfter(form.chosen.url, afterUrl, after),
     downloadLink(afterUrl, `${base}-${job.kind}.${result.name.split(".").pop()}`));
 }
