@@ -4,6 +4,8 @@ themselves, and who needs a key.
 - Every operation whose body is JSON only lists 400 (a body FastAPI cannot decode: not UTF-8)
   and 415 (another media type, service/api/content_type.py); one that reads a multipart form
   lists 415 for a body that is none of its media types.
+- Error answers are documented as what they are, `application/problem+json` with the
+  ProblemDetail schema (FastAPI files a response model under `application/json`).
 - The routes that answer without a key (auth.PUBLIC_ROUTES: probes, docs, the Studio's files) say
   the key is optional, instead of inheriting the app-wide `Authorization` requirement.
 
@@ -16,7 +18,8 @@ from service.api.auth import PUBLIC_ROUTES
 
 JSON = "application/json"
 MULTIPART = "multipart/form-data"
-_PROBLEM = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/ProblemDetail"}}}
+PROBLEM_JSON = "application/problem+json"
+_PROBLEM = {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/ProblemDetail"}}}
 BODY_RESPONSES = {
     "400": {"description": "The body cannot be decoded (not UTF-8 text)", "content": _PROBLEM},
     "415": {"description": f"The body is not `{JSON}`", "content": _PROBLEM},
@@ -52,3 +55,11 @@ def amend(schema: dict) -> None:
                 responses.setdefault("415", {"description": f"The body is not {kinds}", "content": _PROBLEM})
             if path in PUBLIC_ROUTES:
                 operation["security"] = KEY_OPTIONAL
+            for response in responses.values():
+                _problem_as_problem_json(response.get("content") or {})
+
+
+def _problem_as_problem_json(content: dict) -> None:
+    schema = content.get(JSON, {}).get("schema", {})
+    if PROBLEM_JSON in content and not content[PROBLEM_JSON] and schema.get("$ref", "").endswith("/ProblemDetail"):
+        content[PROBLEM_JSON] = content.pop(JSON)

@@ -19,6 +19,10 @@ class ProblemDetail(BaseModel):
         None, description="For validation errors: each failing field.",
         examples=[[{"field": "n", "message": "Input should be less than or equal to 64", "type": "less_than_equal"}]],
     )
+    error: str | None = Field(
+        None, description="Open Inference Protocol v2 routes (`/v2/...`): the message again, in the member the "
+        "protocol's clients read.", examples=["unexpected shape for input 'z', model expects [-1, 64]"],
+    )
 
 
 PROBLEM_RESPONSES = {
