@@ -14,6 +14,7 @@ second of two writers loses). A server that ignores them would silently let both
 use such a server only with one writer, or not at all.
 """
 
+import functools
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -32,12 +33,7 @@ class S3ObjectStore:
         self.bucket = bucket
         self.prefix = prefix.strip("/")
         self.url = f"s3://{bucket}/{self.prefix}".rstrip("/")
-        # Retries in "standard" mode back off on throttling and 5xx; timeouts stop a dead endpoint
-        # from holding a request thread forever.
-        self.client = client or boto3.client(
-            "s3", endpoint_url=endpoint_url,
-            config=Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=5, read_timeout=60),
-        )
+        self.client = client or shared_client(endpoint_url)
 
     @classmethod
     def from_url(cls, url: str, *, endpoint_url: str | None = None) -> "S3ObjectStore":
@@ -92,6 +88,17 @@ class S3ObjectStore:
 
     def _key(self, key: str) -> str:
         return f"{self.prefix}/{key}" if self.prefix else key
+
+
+@functools.cache
+def shared_client(endpoint_url: str | None):
+    """One client per endpoint and process: making one costs tens of milliseconds (it loads the
+    service model), and boto3's clients are safe to share between threads. Retries in "standard"
+    mode back off on throttling and 5xx; timeouts keep a dead endpoint from holding a thread."""
+    return boto3.client(
+        "s3", endpoint_url=endpoint_url,
+        config=Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=5, read_timeout=60),
+    )
 
 
 def _code(error: ClientError) -> str:

@@ -134,24 +134,32 @@ def test_an_onnx_upload_crosses_hosts_through_the_bucket(bucket_stack, s3_server
 
 
 def test_a_training_resumes_on_a_fresh_host_from_the_checkpoints_in_the_bucket(bucket_stack, s3_server):
-    """Training host A (its own folder) is SIGKILLed mid-run; host B, with a new empty folder,
-    takes the redelivered job, pulls the newest checkpoint from the bucket and finishes; the
-    version it registers is in the bucket and served."""
+    """A dataset uploaded to the API host is trained on training host A (its own folder), which
+    is SIGKILLed mid-run; host B, with a new empty folder, takes the redelivered job, pulls the
+    dataset and the newest checkpoint from the bucket and finishes; the version it registers is
+    in the bucket and served by the inference host."""
     import os
     import signal
     import time
 
+    from archives import classes_files, zip_bytes
     from conftest import wait_for_status
 
     hosts = bucket_stack.hosts
     first = bucket_stack.start_worker(queues="training", concurrency=1, name="training-a",
                                       env={"GANFORGE_STATE_DIR": str(hosts / "training-a"), "GANFORGE_LEASE_TTL_S": "3"})
-    body = {"architecture": "cdcgan", "dataset": "digits", "model_name": "bucket-trained", "image_size": 8,
+    body = {"architecture": "cdcgan", "dataset": None, "model_name": "bucket-trained", "image_size": 8,
             "steps": 200, "seed": 1, "checkpoint_every": 25, "sample_every": 0,
             "hyperparameters": {"base_features": 8, "batch_size": 32, "latent_dim": 16, "embed_dim": 4}}
     bucket, _, prefix = bucket_stack.bucket_url.removeprefix("s3://").partition("/")
     s3 = s3_server.client()
     with bucket_stack.client() as client:
+        uploaded = client.post("/datasets", files={"file": ("pets.zip", zip_bytes(classes_files()))},
+                               data={"layout": "classes", "name": "pets"})
+        assert uploaded.status_code == 201, uploaded.text
+        body["dataset"] = uploaded.json()["id"]
+        assert f"{prefix}/datasets/{body['dataset']}/dataset.json" in {
+            item["Key"] for item in s3.list_objects_v2(Bucket=bucket, Prefix=f"{prefix}/datasets/")["Contents"]}
         job = client.post("/train", json=body).json()
         checkpoints = f"{prefix}/checkpoints/{job['id']}/"
         deadline = time.monotonic() + 120
@@ -170,8 +178,10 @@ def test_a_training_resumes_on_a_fresh_host_from_the_checkpoints_in_the_bucket(b
         assert finished["status"] == "succeeded", finished
         assert finished["metrics"]["resumed_from_step"] == newest and finished["metrics"]["steps"] == 200
         version = finished["model"]["version"]
-        served = generate(client, {"model": f"bucket-trained:{version}", "n": 2, "seed": 1, "labels": [4]})
+        served = generate(client, {"model": f"bucket-trained:{version}", "n": 2, "seed": 1, "labels": [1]})
         assert served["model"] == {"name": "bucket-trained", "version": version}
     assert not (hosts / "training-b" / "artifacts" / "models").exists()
+    assert (hosts / "training-b" / "artifacts" / "datasets" / body["dataset"] / "dataset.json").is_file()  # pulled
+    assert not (hosts / "api-host" / "artifacts" / "checkpoints").exists()
     final = [item["Key"] for item in s3.list_objects_v2(Bucket=bucket, Prefix=checkpoints)["Contents"]]
     assert f"{checkpoints}step-00000200.json" in final  # the last save went up too

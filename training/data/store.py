@@ -124,14 +124,24 @@ class DatasetStore:
 
     @classmethod
     def from_settings(cls, settings) -> "DatasetStore":
-        """The store the API and the workers share, with the upload limits of `settings`."""
+        """The store the API and the workers share, with the upload limits of `settings`: the
+        datasets folder, or with GANFORGE_ARTIFACTS_URL the bucket (that folder then holds this
+        host's copies)."""
         limits = Limits(
             max_files=settings.max_archive_files,
             max_total_bytes=settings.max_uncompressed_bytes,
             max_ratio=settings.max_compression_ratio,
             max_image_pixels=settings.max_image_pixels,
         )
-        return cls(settings.datasets_dir, limits, builtin_datasets(settings.fashion_mnist_dir))
+        builtins = builtin_datasets(settings.fashion_mnist_dir)
+        if getattr(settings, "artifacts_url", None):
+            from models.artifacts import open_object_store
+            from training.data.bucket_store import BucketDatasetStore
+
+            objects = open_object_store(f"{settings.artifacts_url.rstrip('/')}/datasets",
+                                        endpoint_url=settings.s3_endpoint_url)
+            return BucketDatasetStore(settings.datasets_dir, objects, limits=limits, builtins=builtins)
+        return cls(settings.datasets_dir, limits, builtins)
 
     def create(self, archive: Path, layout: str, name: str | None = None, filename: str | None = None) -> DatasetRecord:
         """Check `archive` and store it as a new dataset; raises ArchiveRejected (nothing kept)."""
