@@ -138,3 +138,16 @@ def test_the_model_cache_stays_under_its_bound(tmp_path):
     assert registry.onnx_path(versions[0]).read_bytes() == bytes([0]) * 100
     cached = {path.name for path in (tmp_path / "cache").iterdir() if path.is_dir()}
     assert cached == {versions[3].onnx_sha256, versions[0].onnx_sha256}
+
+
+def test_settings_choose_the_backend(tmp_path, s3_bucket):
+    from models.store import open_model_store
+    from service.core.settings import Settings
+
+    local = Settings(state_dir=tmp_path / "state")
+    assert type(open_model_store(**local.model_store_options)) is ModelStore  # the default: no new service
+    assert open_model_store(**local.model_store_options).root == tmp_path / "state" / "artifacts" / "models"
+    bucket = Settings(state_dir=tmp_path / "state", artifacts_url=f"{s3_bucket}/prod", model_cache_bytes=1000)
+    registry = open_model_store(**bucket.model_store_options)
+    assert isinstance(registry, ObjectModelStore) and registry.root == f"{s3_bucket}/prod/models"
+    assert registry.cache.root == tmp_path / "state" / "model-cache" and registry.cache.max_bytes == 1000
