@@ -96,6 +96,8 @@ def _saved(gf: Client, args, images, target: str, stem: str) -> int:
 
 def _interpolation(args) -> Interpolation | None:
     if args.interpolate is None:
+        if any(value is not None for value in (args.frames, args.space, args.animation)):
+            raise argparse.ArgumentTypeError("--frames, --space and --animation shape a walk: add --interpolate TO_SEED")
         return None
     return Interpolation(to_seed=args.interpolate, frames=args.frames, space=args.space, animation=args.animation)
 

@@ -5,10 +5,15 @@ import io
 from datetime import UTC, datetime
 
 import pytest
-from rich.console import Console
-
-from ganforge.cli import _hyperparameters, _job_table, build_parser, key_hint
+from ganforge.cli import (
+    _hyperparameters,
+    _interpolation,
+    _job_table,
+    build_parser,
+    key_hint,
+)
 from ganforge.types import Job
+from rich.console import Console
 
 
 def test_hp_takes_several_pairs_and_repeats():
@@ -45,3 +50,11 @@ def test_the_missing_key_hint_names_the_variable(monkeypatch):
     monkeypatch.setenv("GANFORGE_API_KEY", "gfk_x")
     assert "$GANFORGE_API_KEY was refused" in key_hint(None)
     assert "--api-key" in key_hint("gfk_y")
+
+
+def test_walk_options_without_a_walk_are_a_usage_error():
+    args = build_parser().parse_args(["generate", "fashion-stylegan2", "--frames", "4"])
+    with pytest.raises(Exception, match="--interpolate"):
+        _interpolation(args)
+    walk = _interpolation(build_parser().parse_args(["generate", "m", "--interpolate", "9", "--space", "z"]))
+    assert walk.model_dump(exclude_none=True) == {"to_seed": 9, "space": "z"}

@@ -5,11 +5,11 @@ over raw HTTP). The names are read from the API's own OpenAPI schema, so the two
 import argparse
 import inspect
 
-import pytest
-
 import ganforge
+import pytest
 from ganforge._flows import generate_body
 from ganforge.cli import build_parser
+
 from service.api.app import create_app
 from service.core.settings import Settings
 
