@@ -14,6 +14,10 @@ Every change lands by rename (a new inode): a version, its manifest, the aliases
 ref from memory behind stat() calls (resolving from disk lists the model's folder, reads its
 aliases and parses the manifest: issue 13 found it 26% of the API's samples at c=32) and still
 sees a new version, a moved alias, a deleted or rewritten version on the very next call.
+
+This folder is the registry on one machine (or a shared filesystem). Across machines the same
+API runs on a bucket, where rename and flock do not exist: models/artifacts/model_store.py
+(ObjectModelStore, publishing manifest-last with conditional puts); `open_model_store` picks.
 """
 
 import fcntl
