@@ -188,19 +188,24 @@ class ObjectModelStore(RegistryReads):
 
     def seed_from(self, other: RegistryReads) -> list[str]:
         """Copy every version of `other` (a ModelStore folder: the bundled zoo) that this store
-        lacks, under its own number; several processes seeding at once copy each version once."""
+        lacks, under its own number. Seeders write the same bytes, so one that finds another
+        seeder's claim (several processes starting at once, or one that died half way) copies
+        too, and the first manifest wins; a number someone registered is never written over."""
         copied = []
         for name in other.names():
             have = set(self.versions(name))
             for version in other.versions(name):
-                if version in have or not self._claim(name, version):
+                if version in have or not (self._claim(name, version, seed=True) or self._seed_claimed(name, version)):
                     continue
                 source = other.root / name / str(version)
                 for path in sorted(source.iterdir()):
                     if path.is_file() and path.name != MANIFEST and not path.name.startswith("."):
                         self.objects.upload(f"{name}/{version}/{path.name}", path)
-                self.objects.put_if_absent(f"{name}/{version}/{MANIFEST}", (source / MANIFEST).read_bytes())
-                copied.append(f"{name}:{version}")
+                try:
+                    self.objects.put_if_absent(f"{name}/{version}/{MANIFEST}", (source / MANIFEST).read_bytes())
+                    copied.append(f"{name}:{version}")
+                except PreconditionFailed:
+                    pass  # another seeder finished first
             self._update_aliases(name, other.aliases(name), keep_existing=True)
         return copied
 
@@ -214,12 +219,19 @@ class ObjectModelStore(RegistryReads):
                 return max(taken, default=0) + 1
         raise RuntimeError(f"could not claim a version number of {name!r} in {CAS_ATTEMPTS} tries")
 
-    def _claim(self, name: str, version: int) -> bool:
-        note = {"host": socket.gethostname(), "pid": os.getpid(), "at": time.time()}
+    def _claim(self, name: str, version: int, *, seed: bool = False) -> bool:
+        note = {"host": socket.gethostname(), "pid": os.getpid(), "at": time.time(), "seed": seed}
         try:
             self.objects.put_if_absent(f"{name}/{version}/{CLAIM}", json.dumps(note).encode())
             return True
         except PreconditionFailed:
+            return False
+
+    def _seed_claimed(self, name: str, version: int) -> bool:
+        """Whether the number's claim is a seeder's (not a registration's)."""
+        try:
+            return json.loads(self.objects.get(f"{name}/{version}/{CLAIM}").data).get("seed", False)
+        except ObjectMissing:
             return False
 
     def _update_aliases(self, name: str, updates: dict[str, int], *, keep_existing: bool = False) -> None:

@@ -116,6 +116,18 @@ def test_seeding_copies_once_and_keeps_aliases_set_here(models, tmp_path):
     assert models.resolve("digits").version == 2
 
 
+def test_a_seeder_that_died_half_way_is_finished_by_the_next(tmp_path):
+    zoo = ModelStore(tmp_path / "zoo")
+    register(zoo, b"bundled", tmp_path, name="digits")
+    registry = object_registry(str(tmp_path / "objects"), tmp_path)
+    assert registry._claim("digits", 1, seed=True)  # a seeder claimed version 1, then died
+    assert registry.seed_from(zoo) == ["digits:1"]
+    assert registry.onnx_path(registry.resolve("digits")).read_bytes() == b"bundled"
+    assert registry._claim("digits", 2)  # a registration's claim is never seeded over
+    zoo_2 = register(zoo, b"bundled two", tmp_path, name="digits", aliases=())
+    assert registry.seed_from(zoo) == [] and registry.versions("digits") == [1] and zoo_2.version == 2
+
+
 def test_a_reader_never_sees_a_version_before_its_manifest(tmp_path):
     """Claim and files are up, the manifest not yet: the version does not exist for anyone."""
     registry = object_registry(str(tmp_path / "objects"), tmp_path)
