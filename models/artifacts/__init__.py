@@ -10,7 +10,7 @@ two conditional puts that make publication safe without rename or file locks:
   in between; the caller reads again and retries (aliases, metrics merged into a manifest).
 
 The directory backend (local.py) gives the same guarantees with rename and a lock file, so the
-same tests run against both (tests/unit/models/test_object_store.py).
+same tests run against both (tests/unit/models/test_store_objects.py).
 """
 
 from dataclasses import dataclass

@@ -9,7 +9,7 @@ parameters; its transfer manager streams large model files in parts. obstore has
 primitives but a younger API; s3fs hides the conditional headers behind a file-system view.
 
 Conditional writes: AWS S3 has honoured `If-None-Match: *` and `If-Match` on PutObject since
-2024, as do MinIO and moto's server (tests/unit/models/test_object_store.py checks that the
+2024, as do MinIO and moto's server (tests/unit/models/test_store_objects.py checks that the
 second of two writers loses). A server that ignores them would silently let both writers win;
 use such a server only with one writer, or not at all.
 """
