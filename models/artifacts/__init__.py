@@ -22,6 +22,11 @@ class ObjectMissing(LookupError):
     """No object under that key."""
 
 
+class StoreUnavailable(ConnectionError):
+    """The object store could not be reached, or answered a server error: nothing is wrong with the
+    request, so the API answers 503 and a caller may try again."""
+
+
 class PreconditionFailed(Exception):
     """A conditional put lost: the key exists (put_if_absent) or changed (put_if_match)."""
 

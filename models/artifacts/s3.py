@@ -14,18 +14,27 @@ second of two writers loses). A server that ignores them would silently let both
 use such a server only with one writer, or not at all.
 """
 
+import contextlib
 import functools
+from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlparse
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
-from models.artifacts import ObjectMissing, PreconditionFailed, StoredObject
+from models.artifacts import (
+    ObjectMissing,
+    PreconditionFailed,
+    StoredObject,
+    StoreUnavailable,
+)
 
 MISSING_CODES = {"NoSuchKey", "404", "NotFound"}
 LOST_CODES = {"PreconditionFailed", "412", "ConditionalRequestConflict", "409"}
+# What a store that is down or overloaded answers (after boto3's own retries).
+UNAVAILABLE_CODES = {"ServiceUnavailable", "SlowDown", "InternalError", "RequestTimeout", "500", "502", "503", "504"}
 
 
 class S3ObjectStore:
@@ -43,48 +52,43 @@ class S3ObjectStore:
         return cls(parsed.netloc, parsed.path, endpoint_url=endpoint_url)
 
     def get(self, key: str) -> StoredObject:
-        try:
+        with _answers(key):
             answer = self.client.get_object(Bucket=self.bucket, Key=self._key(key))
-        except ClientError as error:
-            raise _translated(error, key) from None
-        return StoredObject(answer["Body"].read(), answer["ETag"])
+            return StoredObject(answer["Body"].read(), answer["ETag"])
 
     def download(self, key: str, target: Path) -> None:
-        try:
+        with _answers(key):
             self.client.download_file(self.bucket, self._key(key), str(target))
-        except ClientError as error:
-            raise _translated(error, key) from None
 
     def put(self, key: str, data: bytes) -> str:
-        return self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data)["ETag"]
+        with _answers(key):
+            return self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data)["ETag"]
 
     def upload(self, key: str, source: Path) -> None:
-        self.client.upload_file(str(source), self.bucket, self._key(key))
+        with _answers(key):
+            self.client.upload_file(str(source), self.bucket, self._key(key))
 
     def put_if_absent(self, key: str, data: bytes) -> str:
-        try:
+        with _answers(key):
             return self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data, IfNoneMatch="*")["ETag"]
-        except ClientError as error:
-            raise _translated(error, key) from None
 
     def put_if_match(self, key: str, data: bytes, etag: str) -> str:
-        try:
+        with _answers(key, gone_means_lost=True):  # If-Match on a deleted key: the write lost all the same
             return self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data, IfMatch=etag)["ETag"]
-        except ClientError as error:
-            if _code(error) in MISSING_CODES:  # If-Match on a deleted key: the write lost all the same
-                raise PreconditionFailed(f"{key} is gone") from None
-            raise _translated(error, key) from None
 
     def list(self, prefix: str = "") -> dict[str, int]:
         found = {}
         strip = len(self.prefix) + 1 if self.prefix else 0
-        for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=self._key(prefix)):
-            for item in page.get("Contents", []):
-                found[item["Key"][strip:]] = item["Size"]
+        with _answers(prefix):
+            pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=self._key(prefix))
+            for page in pages:
+                for item in page.get("Contents", []):
+                    found[item["Key"][strip:]] = item["Size"]
         return found
 
     def delete(self, key: str) -> None:
-        self.client.delete_object(Bucket=self.bucket, Key=self._key(key))
+        with _answers(key):
+            self.client.delete_object(Bucket=self.bucket, Key=self._key(key))
 
     def _key(self, key: str) -> str:
         return f"{self.prefix}/{key}" if self.prefix else key
@@ -105,10 +109,19 @@ def _code(error: ClientError) -> str:
     return str(error.response.get("Error", {}).get("Code", ""))
 
 
-def _translated(error: ClientError, key: str) -> Exception:
-    code = _code(error)
-    if code in MISSING_CODES:
-        return ObjectMissing(key)
-    if code in LOST_CODES:
-        return PreconditionFailed(f"{key}: {code}")
-    return error
+@contextlib.contextmanager
+def _answers(key: str, *, gone_means_lost: bool = False) -> Iterator[None]:
+    """boto3's errors as the store's own: ObjectMissing, PreconditionFailed, StoreUnavailable."""
+    try:
+        yield
+    except ClientError as error:
+        code = _code(error)
+        if code in MISSING_CODES:
+            raise (PreconditionFailed(f"{key} is gone") if gone_means_lost else ObjectMissing(key)) from None
+        if code in LOST_CODES:
+            raise PreconditionFailed(f"{key}: {code}") from None
+        if code in UNAVAILABLE_CODES:
+            raise StoreUnavailable(f"the object store answered {code} for {key}") from None
+        raise
+    except BotoCoreError as error:  # no connection, a timeout: the store is away, not the key
+        raise StoreUnavailable(f"the object store cannot be reached ({type(error).__name__})") from None

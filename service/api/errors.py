@@ -19,6 +19,8 @@ from kombu.exceptions import OperationalError
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from models.artifacts import StoreUnavailable
+
 log = logging.getLogger(__name__)
 
 PROBLEM_JSON = "application/problem+json"
@@ -187,6 +189,16 @@ def install_error_handlers(app: FastAPI) -> None:
         return problem_response(
             503, "unavailable", "Service unavailable",
             "the job store (Redis) cannot be reached; try again shortly",
+            instance=request.url.path, headers={"Retry-After": "5"},
+        )
+
+    @app.exception_handler(StoreUnavailable)
+    async def _store_away(request: Request, error: Exception) -> JSONResponse:
+        # The object store (GANFORGE_ARTIFACTS_URL) is down: the request was fine, try it again.
+        _unavailable_log.warning("artifact store unavailable: %s", error)
+        return problem_response(
+            503, "artifacts-unavailable", "Service unavailable",
+            "the artifact store (object storage) cannot be reached; try again shortly",
             instance=request.url.path, headers={"Retry-After": "5"},
         )
 
