@@ -52,8 +52,7 @@ async def accepted_image(
 ) -> str | None:
     """The image format the client prefers the answer in, or None for JSON (RFC 9110 q-values;
     among equals the first listed wins)."""
-    _keeps_output.set(bool(prefer) and KEEP_OUTPUT in [p.split("=")[0].strip().lower()
-                                                       for p in prefer.replace(";", ",").split(",")])
+    _keeps_output.set(_prefers_kept_output(prefer))
     if not accept:
         return None
     ranges = []
@@ -80,6 +79,12 @@ async def accepted_image(
 
 
 AcceptImageDep = Annotated[str | None, Depends(accepted_image)]
+
+
+def _prefers_kept_output(prefer: str | None) -> bool:
+    """Whether Prefer names keep-output (RFC 7240: preferences apart by commas, each one's
+    parameters after semicolons)."""
+    return any(part.split(";")[0].strip().lower() == KEEP_OUTPUT for part in (prefer or "").split(","))
 
 
 def keeps_output() -> bool:

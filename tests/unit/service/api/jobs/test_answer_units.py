@@ -5,7 +5,7 @@ import asyncio
 import pytest
 
 from service.api.errors import Problem
-from service.api.jobs.answer import ANY_IMAGE, accepted_image, negotiate
+from service.api.jobs.answer import ANY_IMAGE, accepted_image, keeps_output, negotiate
 from service.api.schemas.generate import GenerateRequest
 
 
@@ -23,6 +23,18 @@ from service.api.schemas.generate import GenerateRequest
 ])
 def test_accept_picks_an_image_format_or_json(accept, image):
     assert asyncio.run(accepted_image(accept)) == image
+
+
+@pytest.mark.parametrize(("prefer", "kept"), [
+    (None, False), ("wait=5", False), ("keep-output", True), ("wait=5, Keep-Output", True),
+    ("keep-output; why=thumbnail", True), ("keep-outputs", False), ("wait=keep-output", False),
+])
+def test_prefer_keep_output_is_read_with_accept_for_the_submit_path(prefer, kept):
+    async def read() -> bool:  # in the request's context, as the route and its submit run
+        await accepted_image("image/png", prefer)
+        return keeps_output()
+
+    assert asyncio.run(read()) is kept
 
 
 def test_the_format_comes_from_accept_unless_the_body_says_otherwise():
