@@ -250,6 +250,9 @@ def test_a_training_killed_on_one_host_resumes_on_a_fresh_one_and_is_served_with
     assert events.count('data: {"status": "succeeded"}') == 1, events
     assert [key.rsplit("/", 2)[1] for key in picture.keys(f"models/{MODEL}/") if key.endswith("manifest.json")] == ["1"]
     assert served.json()["metrics"]["worker"] == worker_id(picture, picture.inference_host.processes[0])
+    # host B is apart on the network as the others are: Redis hears it over its veth only
+    redis_clients = {client["addr"].rsplit(":", 1)[0] for client in sync_client(picture.redis_url).client_list()}
+    assert training_b.address in redis_clients and not training_b.connects("127.0.0.1", picture.redis_server.port)
 
     # No host kept what is the bucket's: each folder holds only its own copies and caches.
     api, inference = picture.api_host.state_dir, picture.inference_host.state_dir
