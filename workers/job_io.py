@@ -1,10 +1,11 @@
 """What every inference task reads from its job and writes back, with failures a client can act on."""
 
+from models.artifacts.outputs import open_output_store
 from models.inference.imaging import DecodedImage, ImageRejected, decode_image
 from models.manifest import Manifest
 from models.store import UnknownModel
-from service.core.job_store import output_entries
-from service.core.jobs import Job
+from service.core.job_store import output_entries, stored_outputs
+from service.core.jobs import STORED_IN_ARTIFACTS, Job, JobOutput
 from workers.context import WorkerContext
 from workers.job_runner import JobFailed, JobResult
 
@@ -38,11 +39,33 @@ def job_outputs(context: WorkerContext, job: Job, items: list[tuple[str, bytes, 
     store = context.jobs
     ttl_s = job.params.get("output_ttl_s")
     outputs = output_entries(job.id, items)
+    stored = store_large_outputs(context, outputs, items, ttl_s or store.output_ttl_s)
     cached_metrics = dict(metrics)  # the work's own figures, before the runner adds its own
 
     def write(pipe) -> None:
         store.stage_blobs(pipe, outputs, items, ttl_s)
+        for sha256, expires in stored.items():
+            stored_outputs.stage_expiry(pipe, sha256, expires)
         if cache_digest:
             store.cache_put(cache_digest, job.id, outputs, cached_metrics, owner=job.owner, pipe=pipe, ttl_s=ttl_s)
 
     return JobResult(outputs=outputs, metrics=metrics, writes=write)
+
+
+def store_large_outputs(context: WorkerContext, outputs: list[JobOutput], items: list[tuple[str, bytes, str]],
+                        ttl_s: int) -> dict[str, float]:
+    """Outputs above GANFORGE_LARGE_OUTPUT_BYTES into the artifact store, marked `stored` so their
+    bytes stay out of Redis; answers their digests and expiry times. Each digest is reserved before
+    its put, so a sweep never deletes an object a job still needs (job_store/stored_outputs.py)."""
+    settings = context.settings
+    large = [(output, data) for output, (_, data, _) in zip(outputs, items, strict=True)
+             if len(data) > settings.large_output_bytes]
+    if not large:
+        return {}
+    objects = open_output_store(settings.outputs_store_url, settings.s3_endpoint_url)
+    expires = stored_outputs.expiry_of(ttl_s)
+    for output, data in large:
+        stored_outputs.reserve(context.redis, output.sha256, expires)
+        objects.put(output.sha256, data)
+        output.stored = STORED_IN_ARTIFACTS
+    return {output.sha256: expires for output, _ in large}

@@ -9,6 +9,7 @@ from celery.signals import (
     worker_shutting_down,
 )
 
+from models.artifacts.outputs import open_output_store
 from models.store import ModelStore
 from service.core.logs import configure_logging
 from service.core.presence import Presence
@@ -40,7 +41,8 @@ def _announce(sender, **_) -> None:
     app.ganforge_presence.start()
     app.ganforge_receipts = ReceiptWriter(context.jobs, app.ganforge_presence.worker_id)
     app.ganforge_reaper = Reaper(context.jobs, app, settings.lease_ttl_s, lost_grace_s=settings.lost_job_grace_s,
-                                 max_deliveries=settings.max_deliveries)
+                                 max_deliveries=settings.max_deliveries,
+                                 outputs=open_output_store(settings.outputs_store_url, settings.s3_endpoint_url))
     app.ganforge_reaper.start()
     install_job_metrics(app, context.redis)  # figures for /metrics, added up in Redis
     # The worker's startup objects live as long as it does: out of the collector's sight, a full

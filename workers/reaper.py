@@ -26,7 +26,9 @@ import time
 
 from celery import Celery
 
-from service.core.job_store import JobStore
+from models.artifacts.outputs import OutputStore
+from service.core import keys
+from service.core.job_store import JobStore, stored_outputs
 from service.core.jobs import JobStatus
 from service.core.presence import live_workers
 from service.core.routing import ALL_QUEUES, COALESCED_KINDS, ROUTES, coalesced_task
@@ -186,11 +188,32 @@ def reap_once(store: JobStore, app: Celery, lease_ttl_s: int, suspects: set[str]
             + (reap_lost(store, app, lease_ttl_s, lost_grace_s) if lost_grace_s is not None else []))
 
 
+def sweep_stored_outputs(store: JobStore, objects: OutputStore, *, limit: int = 100) -> list[str]:
+    """Delete the artifact store's outputs whose time has passed (and that no later job pushed);
+    answers their digests. Claimed in Redis first, so any live reaper may sweep, and one object is
+    deleted once; a worker writing the same bytes meanwhile waits for the delete
+    (service/core/job_store/stored_outputs.py)."""
+    due = stored_outputs.claim_expired(store.redis, limit=limit)
+    left = list(due)
+    try:
+        while left:
+            objects.delete(left[0])
+            left.pop(0)
+    finally:
+        if left:  # the store was away: back in the set, already due, for the next round
+            store.redis.zadd(keys.STORED_OUTPUTS, dict.fromkeys(left, time.time()), gt=True)
+        stored_outputs.swept(store.redis, due)
+    if due:
+        log.info("swept %d expired outputs from the artifact store", len(due))
+    return due
+
+
 class Reaper:
     def __init__(self, store: JobStore, app: Celery, lease_ttl_s: int, interval_s: float | None = None, *,
-                 lost_grace_s: float = 60.0, max_deliveries: int = 3):
+                 lost_grace_s: float = 60.0, max_deliveries: int = 3, outputs: OutputStore | None = None):
         self.store, self.app, self.lease_ttl_s, self.lost_grace_s = store, app, lease_ttl_s, lost_grace_s
         self.max_deliveries = max_deliveries
+        self.outputs = outputs  # the store of large outputs, swept each round
         self.interval_s = interval_s or max(1.0, lease_ttl_s / 3)
         self._suspects: set[str] = set()
         self._next_audit = 0.0  # reading every queue is dearer than a round: twice per grace at most
@@ -212,3 +235,8 @@ class Reaper:
                           lost_grace_s=self.lost_grace_s if audit else None, max_deliveries=self.max_deliveries)
             except Exception:  # Redis away for a moment: look again next round
                 log.exception("reaper round failed")
+            if self.outputs is not None:
+                try:
+                    sweep_stored_outputs(self.store, self.outputs)
+                except Exception:  # the store or Redis away: what was not deleted is swept next round
+                    log.exception("sweeping expired outputs failed")

@@ -4,7 +4,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_serializer
 
 WebhookEvent = Literal["start", "progress", "completed"]
 ALL_EVENTS: tuple[WebhookEvent, ...] = ("start", "progress", "completed")
@@ -44,6 +44,9 @@ class ModelRef(BaseModel):
     version: int = Field(description="The version the request resolved to.", examples=[1])
 
 
+STORED_IN_ARTIFACTS = "artifacts"  # JobOutput.stored: the bytes are the artifact store's outputs/<sha256>
+
+
 class JobOutput(BaseModel):
     name: str = Field(description="Output name, unique within the job.", examples=["0.png"])
     url: str = Field(description="Where to fetch it.", examples=["/jobs/3f2a…/outputs/0.png"])
@@ -51,6 +54,17 @@ class JobOutput(BaseModel):
     size: int = Field(description="Bytes.", examples=[412])
     sha256: str = Field(description="Digest of the bytes; also the ETag.",
                         examples=["c543f248e604f07e9385976b8f9f6c71f05b4f3687025df90336c3f07283b9ca"])
+    stored: str | None = Field(None, description="Where the bytes live when not in Redis: `artifacts` for an output "
+                               "above GANFORGE_LARGE_OUTPUT_BYTES (the artifact store's outputs/<sha256>).",
+                               examples=["artifacts"])
+
+    @model_serializer(mode="wrap")
+    def _leave_out_redis(self, handler):
+        # An output in Redis (nearly all) says nothing of where it is: ~16 bytes less per output in its record.
+        data = handler(self)
+        if data.get("stored") is None:
+            data.pop("stored", None)
+        return data
 
 
 class JobError(BaseModel):

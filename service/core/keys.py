@@ -36,6 +36,14 @@ def blob(sha256: str) -> str:
     return f"{PREFIX}:blob:{sha256}"
 
 
+STORED_OUTPUTS = f"{PREFIX}:stored-outputs"  # sorted set: sha256 of an output in the artifact store -> when it expires
+
+
+def output_sweeping(sha256: str) -> str:
+    """Set while a sweep deletes that stored output, so a new job writing the same bytes waits for it."""
+    return f"{PREFIX}:sweeping:{sha256}"
+
+
 def result_cache(digest: str) -> str:
     """A deterministic request's finished answer."""
     return f"{PREFIX}:cache:{digest}"

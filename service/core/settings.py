@@ -63,6 +63,11 @@ class Settings(BaseSettings):
     one_call_ttl_s: int = Field(300, description="How long the output of a job answered in one call (`Accept: "
                                 "image/*`) is kept, with its result-cache entry: its client has the picture already. "
                                 "`Prefer: keep-output` keeps it for output_ttl_s instead.")
+    large_output_bytes: int = Field(256 * 1024, ge=0, description="An output larger than this is written to the "
+                                    "artifact store (outputs/<sha256>) instead of Redis, and deleted there when it "
+                                    "expires: a 4096² PNG would cost Redis tens of MB for the output's TTL.")
+    output_redirect: bool = Field(False, description="With a bucket (artifacts_url): answer a large output with 307 "
+                                  "to a presigned URL, valid while the output lives, instead of streaming it.")
     max_wait_s: float = Field(300.0, description="Upper bound on `Prefer: wait=N` (a wait holds no thread).")
     redis_maxmemory: str = Field("512mb", description="Memory cap of the Redis that `make run` starts.")
     redis_replicas: int = Field(0, ge=0, description="Replicas `make run` starts beside its Redis, with three "
@@ -211,6 +216,13 @@ class Settings(BaseSettings):
     @property
     def datasets_dir(self) -> Path:
         return self.artifacts_dir / "datasets"
+
+    @property
+    def outputs_store_url(self) -> str:
+        """Where large outputs live: the bucket's `outputs/` prefix, else artifacts_dir/outputs."""
+        if self.artifacts_url:
+            return f"{self.artifacts_url.rstrip('/')}/outputs"
+        return str(self.artifacts_dir / "outputs")
 
     @property
     def model_store_options(self) -> dict:

@@ -25,6 +25,7 @@ from fastapi import Depends, Header, Response
 from pydantic import BaseModel
 
 from service.api.errors import Problem
+from service.api.outputs_from_store import stored_output_async
 from service.api.schemas.one_call import (
     INLINE_MAX_BYTES,
     JOB_ID_HEADER,
@@ -172,18 +173,22 @@ async def picture_response(state: ApiState, job: Job, response: Response, *,
         error = job.error.model_dump() if job.error else {"type": "no_output", "detail": "the job made no picture"}
         raise Problem(422, "job-failed", "Job failed", f"job {job.id} failed: {error['type']}: {error['detail']}",
                       headers=names, job_id=job.id, error=error)
-    data = prefetched
-    if data is None:
-        data = await state.jobs_async.get_blob(output.sha256)
-    if data is None:
+    # What the route set (Preference-Applied, Idempotent-Replayed), and the picture's own.
+    headers = {name: value for name, value in response.headers.items() if name not in ("content-length", "content-type")}
+    own = {**names, "Content-Location": output.url, "ETag": f'"{output.sha256}"', "Vary": "Accept"}
+    headers.update({name.lower(): value for name, value in own.items()})  # the route's are lower case
+    if output.stored:  # a large output: in the artifact store, not Redis
+        picture = await stored_output_async(state, output, headers)
+    else:
+        data = prefetched
+        if data is None:
+            data = await state.jobs_async.get_blob(output.sha256)
+        picture = None if data is None else Response(data, status_code=200, media_type=output.content_type,
+                                                     headers=headers)
+    if picture is None:
         raise Problem(410, "output-expired", "Output expired",
                       f"{output.name} of job {job.id} expired from the result cache; submit the job again",
                       headers=names)
-    picture = Response(data, status_code=200, media_type=output.content_type)
-    for name, value in response.headers.items():  # what the route set: Preference-Applied, Idempotent-Replayed
-        if name not in ("content-length", "content-type"):
-            picture.headers[name] = value
-    picture.headers.update({**names, "Content-Location": output.url, "ETag": f'"{output.sha256}"', "Vary": "Accept"})
     return picture
 
 
@@ -193,7 +198,7 @@ async def with_inline_outputs(state: ApiState, job: Job) -> JobAnswer:
     outputs = []
     for output in job.outputs:
         data_uri = None
-        if output.size <= budget:
+        if output.size <= budget and not output.stored:  # a stored one is over any inline budget
             data = await state.jobs_async.get_blob(output.sha256)
             if data is not None:
                 data_uri = f"data:{output.content_type};base64,{base64.b64encode(data).decode()}"

@@ -8,6 +8,7 @@ from service.api import job_index
 from service.api.caller import current_caller, current_owner
 from service.api.deps import StateDep
 from service.api.errors import Problem, unknown_job
+from service.api.outputs_from_store import stored_output
 from service.api.ownership import find_job as visible_job
 from service.api.schemas.jobs import JobPage
 from service.api.schemas.problem import PROBLEM_RESPONSES
@@ -61,16 +62,18 @@ def get_output(job_id: str, name: str, state: StateDep) -> Response:
     if output is None:
         names = ", ".join(o.name for o in job.outputs) or "none yet"
         raise Problem(404, "unknown-output", "Unknown output", f"job {job_id} has no output {name!r} (outputs: {names})")
-    data = state.jobs.get_blob(output.sha256)
-    if data is None:
+    headers = {"ETag": f'"{output.sha256}"', "Cache-Control": "private, max-age=3600, immutable"}
+    if output.stored:  # a large output: in the artifact store, not Redis
+        answer = stored_output(state, output, headers)
+    else:
+        data = state.jobs.get_blob(output.sha256)
+        answer = None if data is None else Response(data, media_type=output.content_type, headers=headers)
+    if answer is None:
         raise Problem(
             410, "output-expired", "Output expired",
             f"{name} expired from the result cache after {state.settings.output_ttl_s} s; submit the job again",
         )
-    return Response(
-        data, media_type=output.content_type,
-        headers={"ETag": f'"{output.sha256}"', "Cache-Control": "private, max-age=3600, immutable"},
-    )
+    return answer
 
 
 @router.post(

@@ -106,7 +106,12 @@ def stream_id(entry_id: str) -> tuple[int, int]:
 
 def cache_blobs(entry: dict[str, Any]) -> list[str]:
     """The blob keys a result-cache entry needs: it answers only while all of them are there."""
-    return sorted({keys.blob(o["sha256"]) for o in entry["outputs"]})
+    return sorted({keys.blob(o["sha256"]) for o in entry["outputs"] if not o.get("stored")})  # stored: in the artifact store
+
+
+def stored_digests(entry: dict[str, Any]) -> list[str]:
+    """The outputs of a result-cache entry that live in the artifact store, by SHA-256."""
+    return sorted({o["sha256"] for o in entry["outputs"] if o.get("stored")})
 
 
 # -- staged writes (on a sync or an asyncio pipeline) -------------------------------------------
@@ -139,6 +144,8 @@ def stage_blob(pipe: Any, data: bytes, ttl_s: int, sha256: str | None = None) ->
 
 
 def stage_outputs(pipe: Any, outputs: list[JobOutput], items: list[tuple[str, bytes, str]], ttl_s: int) -> None:
-    """The bytes of `output_entries(job_id, items)`."""
+    """The bytes of `output_entries(job_id, items)`, but for those kept in the artifact store."""
     for output, (_, data, _) in zip(outputs, items, strict=True):
+        if output.stored:
+            continue
         pipe.set(keys.blob(output.sha256), data, ex=ttl_s)

@@ -2,6 +2,7 @@
 request an entry, keyed by the request's digest, that points at its blobs."""
 
 import json
+import time
 from typing import Any
 
 import redis
@@ -14,7 +15,9 @@ from service.core.job_store.codec import (
     output_entries,
     stage_blob,
     stage_outputs,
+    stored_digests,
 )
+from service.core.job_store.stored_outputs import expiry_of, stage_expiry
 from service.core.jobs import JobOutput
 
 
@@ -85,19 +88,26 @@ class AsyncResultCache(AsyncPart):
         kept only briefly. Never shortens (EXPIRE GT)."""
         for key in [keys.result_cache(digest), *cache_blobs(entry)]:
             pipe.expire(key, ttl_s, gt=True)
+        for sha256 in stored_digests(entry):
+            stage_expiry(pipe, sha256, expiry_of(ttl_s))
 
     async def cache_check(self, entry: dict[str, Any], *, fetch: str | None = None) -> tuple[bool, bytes | None]:
         """Whether the blobs of `entry` (as `stage_cache_get` read it, JSON-decoded) are all still
         there; with `fetch` (an output's SHA-256), that blob's bytes too, in the same round trip."""
-        blobs = cache_blobs(entry)
-        if not blobs and fetch is None:
+        blobs, stored = cache_blobs(entry), stored_digests(entry)
+        if not blobs and not stored and fetch is None:
             return True, None
         pipe = self.redis.pipeline(transaction=False)
         if blobs:
             pipe.exists(*blobs)
+        for sha256 in stored:
+            pipe.zscore(keys.STORED_OUTPUTS, sha256)
         if fetch is not None:
             pipe.get(keys.blob(fetch))
         answers = await pipe.execute()
         if blobs and answers[0] != len(blobs):
             return False, None  # evicted under memory pressure: compute again
+        expiries = answers[1 if blobs else 0:][:len(stored)]
+        if any(when is None or when <= time.time() for when in expiries):
+            return False, None  # in the artifact store, and expired there
         return True, answers[-1] if fetch is not None else None
