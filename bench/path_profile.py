@@ -22,6 +22,7 @@ absolute speed, with bench.peers' figures. Writes bench/results/path-profile-<da
 
 import argparse
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -84,8 +85,8 @@ def library(path: str) -> str:
 def passes_through(function: str) -> bool:
     """Our frames that only hand a request on (the app's entry, ASGI middleware and the send/receive
     callables they wrap): what runs under them is the framework's, not theirs."""
-    return function in ("main", "<module>") or function.endswith("__call__") or \
-        any(part in function for part in ("<locals>.send", "<locals>.receive", "send_with_headers"))
+    return function in ("main", "<module>", "serve") or function.endswith("__call__") or \
+        re.search(r"<locals>\.\w*(send|receive)\w*$", function) is not None
 
 
 def charge(stacks: Counter) -> tuple[Counter, Counter]:

@@ -41,3 +41,13 @@ def test_breakdown_turns_shares_into_milliseconds_and_keeps_the_rest(tmp_path):
     rows = breakdown(Counter({"a": 3, "b": 1}), 8.0, top=1)
     assert read_raw(raw) == Counter({"a (service/x.py:1)": 3, "b (service/y.py:1)": 1})
     assert [(r["name"], r["ms_per_image"]) for r in rows] == [("a", 6.0), ("everything else", 2.0)]
+
+
+def test_the_server_entry_and_wrapped_send_callables_pass_through():
+    stacks = Counter({
+        "serve (service/api/server.py:50);Runner.run (asyncio/runners.py:118)": 2,
+        "serve (service/api/server.py:50);BodyLimitMiddleware.__call__.<locals>.guarded_send "
+        "(service/api/body_limit.py:60);RequestResponseCycle.send (uvicorn/protocols/http/httptools_impl.py:460)": 3,
+    })
+    steps, _ = charge(stacks)
+    assert steps == Counter({"(no frame of ours) asyncio / uvloop": 2, "(no frame of ours) uvicorn (HTTP server)": 3})
