@@ -14,6 +14,7 @@ from service.api.docs_policy import install_docs_policy
 from service.api.drain import DrainOnTerm
 from service.api.errors import install_error_handlers
 from service.api.key_concurrency import KeyConcurrencyLimit
+from service.api.memory import install_idle_trim
 from service.api.metrics import install_metrics
 from service.api.openapi_contract import install_contract
 from service.api.rate_limit import RateLimitHeaders
@@ -55,7 +56,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # Everything built so far lives as long as the process: out of the collector's sight, a
         # full collection no longer walks it (~80 ms every ~1.5 s at c=32, the p99 in bench/REPORT.md).
         gc.freeze()
+        app.state.idle_trim.start()  # a burst's freed heap goes back to the system once it is over
         yield
+        await app.state.idle_trim.stop()
         await state.stop()
 
     app = FastAPIOffline(  # /docs and /redoc from the package's own Swagger UI and ReDoc files, no CDN
@@ -69,6 +72,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     install_docs_policy(app)  # /docs and /redoc never reach beyond this origin
     install_metrics(app)  # GET /metrics, request timings
+    install_idle_trim(app, settings.api_trim_idle_s)  # malloc_trim after a quiet spell (service/api/memory.py)
     app.add_middleware(BodyLimitMiddleware, limit_of=body_limits(settings))
     app.add_middleware(RateLimitHeaders)
     app.add_middleware(DrainOnTerm)  # SIGTERM: stop accepting, close each connection after its answer, then stop

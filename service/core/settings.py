@@ -32,6 +32,8 @@ class Settings(BaseSettings):
                                       "its headers, else the connection is closed.")
     api_max_requests_per_key: int = Field(256, ge=0, description="Requests one API key may have in flight at once "
                                           "in one API process (event streams aside); past it 429. 0: no cap.")
+    api_trim_idle_s: float = Field(10.0, ge=0, description="After this long without a request, an API process "
+                                   "hands the heap its last burst freed back to the system (malloc_trim). 0: never.")
     state_dir: Path = Field(REPO_ROOT / ".state", description="Local state: Redis data, artifacts, logs.")
     artifacts_dir: Path | None = Field(
         None, description="Shared by API and workers: datasets, checkpoints, models. Default: state_dir/artifacts."
