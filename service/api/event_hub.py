@@ -138,6 +138,11 @@ class EventHub:
     def waiting(self) -> int:
         return sum(len(events) for table in (self._waiters, self._enders) for events in table.values())
 
+    def held(self) -> dict[str, int]:
+        """What this hub holds, by table: each is back to 0 once every request is answered and every
+        stream closed (/metrics shows them as `ganforge_api_held`)."""
+        return {"event waiters": self.waiting, "jobs expected": len(self._expected), "ends announced": len(self._ends)}
+
     # -- reading ------------------------------------------------------------------------------
 
     async def read(self, job_id: str, after: str) -> list[tuple[str, str, Any]]:
