@@ -141,3 +141,36 @@ def test_bucket_redirects_to_a_presigned_url_and_sweeps(fresh_stack, s3_bucket, 
         assert wait_until(lambda: in_bucket(kept["sha256"]) is None), "the sweep left the object"
         assert_expired(client, kept)
         assert in_bucket(output["sha256"]) == stored
+
+
+def test_the_sweep_deletes_only_what_no_later_job_pushed_and_a_writer_waits_for_it(store, tmp_path):
+    """The hand-over between sweep and writer (service/core/job_store/stored_outputs.py) on a real Redis."""
+    from models.artifacts.local import LocalObjectStore
+    from models.artifacts.outputs import OutputStore
+    from service.core.job_store import stored_outputs
+    from workers.reaper import sweep_stored_outputs
+
+    objects = OutputStore(LocalObjectStore(tmp_path))
+    now = time.time()
+    for sha256 in ("old", "pushed", "fresh"):
+        objects.put(sha256, sha256.encode())
+    stored_outputs.reserve(store.redis, "old", now - 5)
+    stored_outputs.reserve(store.redis, "pushed", now - 5)
+    stored_outputs.reserve(store.redis, "pushed", now + 600)  # a later job wrote the same bytes
+    pipe = store.redis.pipeline()
+    stored_outputs.stage_expiry(pipe, "pushed", now - 1)  # an earlier job's end, landing late: never shortens
+    stored_outputs.stage_expiry(pipe, "fresh", now + 600)
+    pipe.execute()
+
+    assert sweep_stored_outputs(store, objects) == ["old"]
+    assert sorted(objects.objects.list()) == ["fresh", "pushed"]
+    assert store.redis.zscore(keys.STORED_OUTPUTS, "pushed") == pytest.approx(now + 600)
+
+    # Claimed, not yet deleted: a writer of the same bytes waits until the delete is done.
+    stored_outputs.reserve(store.redis, "again", now - 5)
+    assert stored_outputs.claim_expired(store.redis) == ["again"]
+    with pytest.raises(TimeoutError):
+        stored_outputs.reserve(store.redis, "again", now + 600, wait_s=0.3)
+    stored_outputs.swept(store.redis, ["again"])
+    stored_outputs.reserve(store.redis, "again", now + 600, wait_s=0.3)
+    assert store.redis.zscore(keys.STORED_OUTPUTS, "again") == pytest.approx(now + 600)
