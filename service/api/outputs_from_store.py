@@ -34,6 +34,17 @@ async def stored_output_async(state: ApiState, output: JobOutput, headers: dict[
     return await run_in_threadpool(_answer, state, output, expires, headers)
 
 
+def stored_bytes(state: ApiState, output: JobOutput) -> bytes | None:
+    """The output's bytes, whole (for an answer built from them: OIP v2's tensors), or None when it
+    has expired. Blocking."""
+    if (stored_outputs.expires_at(state.redis, output.sha256) or 0) <= time.time():
+        return None
+    try:
+        return b"".join(output_store(state).chunks(output.sha256))
+    except ObjectMissing:
+        return None
+
+
 def _answer(state: ApiState, output: JobOutput, expires: float | None, headers: dict[str, str]) -> Response | None:
     left_s = (expires or 0) - time.time()
     if left_s <= 0:

@@ -13,10 +13,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from models.inference.sessions import open_session
+from models.store import ModelStore
 from service.core import keys
+from service.core.settings import REPO_ROOT
 
 pytestmark = pytest.mark.integration
 
+ZOO = ModelStore(REPO_ROOT / "models" / "zoo")
 THRESHOLD = 10_000
 ONE_CALL_TTL_S = 3  # a one-call answer's output expires this soon: the sweep is seen within the test
 SMALL_ENV = {
@@ -24,6 +28,11 @@ SMALL_ENV = {
     "GANFORGE_ONE_CALL_TTL_S": str(ONE_CALL_TTL_S),
     "GANFORGE_LEASE_TTL_S": "6",  # the reaper (and its sweep) runs every 2 s
 }
+
+
+def onnx_reference(model: str, feeds: dict) -> np.ndarray:
+    manifest = ZOO.resolve(model)
+    return open_session(ZOO.onnx_path(manifest)).run(None, feeds)[0]
 
 
 def noisy_png(seed: int, size=(40, 48)) -> bytes:
@@ -87,6 +96,19 @@ def test_local_store_serves_large_outputs_and_sweeps_them(fresh_stack):
         small = client.post("/generate", json={"model": "mnist-cdcgan", "seed": 7}, headers={"Prefer": "wait=60"})
         (tiny,) = small.json()["outputs"]
         assert "stored" not in tiny and stack.redis.exists(keys.blob(tiny["sha256"]))  # small ones stay in Redis
+
+        # OIP v2's answer is built from its job's output (the packed tensors): read from the store too.
+        tensors = np.random.default_rng(0).random((1, 3, 16, 24), dtype=np.float32)
+        infer = client.post("/v2/models/sr-x4/infer", json={"inputs": [
+            {"name": "image", "shape": list(tensors.shape), "datatype": "FP32", "data": tensors.ravel().tolist()}],
+            "outputs": [{"name": "upscaled"}]})
+        assert infer.status_code == 200, infer.text
+        (upscaled,) = infer.json()["outputs"]
+        assert upscaled["shape"] == [1, 3, 64, 96]
+        np.testing.assert_allclose(np.asarray(upscaled["data"], np.float32).reshape(1, 3, 64, 96),
+                                   onnx_reference("sr-x4", {"image": tensors}), atol=1e-4)
+        job_id = infer.json()["parameters"]["job_id"]
+        assert only_output(client, job_id)["stored"] == "artifacts"  # 73,728 bytes of float32
 
         one_call = upscale(client, seed=2, Accept="image/png")
         assert one_call.status_code == 200, one_call.text

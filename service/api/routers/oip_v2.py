@@ -37,6 +37,7 @@ from service.api.oip_tensors import (
     parse_body,
     requested_outputs,
 )
+from service.api.outputs_from_store import stored_bytes
 from service.api.ownership import model_visible
 from service.api.schemas.oip_v2 import (
     InferRequest,
@@ -227,7 +228,10 @@ async def run_infer(state: ApiState, request: Request, name: str, version: str |
         status = 500 if job.error and job.error.type == "internal" else 400
         raise oip_error(status, detail, "inference-failed")
     output = next((o for o in job.outputs if o.name == OUTPUT_NAME), None)
-    blob = await state.jobs_async.get_blob(output.sha256) if output is not None else None
+    if output is not None and output.stored:  # large tensors: in the artifact store, not Redis
+        blob = await anyio.to_thread.run_sync(stored_bytes, state, output)
+    else:
+        blob = await state.jobs_async.get_blob(output.sha256) if output is not None else None
     if blob is None:
         raise oip_error(410, f"the outputs of job {job.id} expired; send the request again", "output-expired")
     return await anyio.to_thread.run_sync(partial(answer, job, infer, blob))
