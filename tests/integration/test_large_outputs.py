@@ -8,6 +8,7 @@ import hashlib
 import io
 import time
 
+import ganforge
 import httpx
 import numpy as np
 import pytest
@@ -152,6 +153,8 @@ def test_bucket_redirects_to_a_presigned_url_and_sweeps(fresh_stack, s3_bucket, 
         location = redirect.headers["location"]
         assert location.startswith(s3_server.endpoint_url) and "Expires=" in location  # signed, time-limited
         assert httpx.get(location).content == stored  # no API key: the signature is the permission
+        with ganforge.Client(stack.api_url, stack.admin_key, progress=False) as sdk:  # follows the redirect
+            assert sdk.jobs.outputs(sdk.jobs.get(answer.json()["id"])) == [stored]
 
         one_call = upscale(client, seed=4, Accept="image/png")
         picture = httpx.get(one_call.headers["location"]) if one_call.status_code == 307 else one_call

@@ -100,8 +100,10 @@ class Client(Api[Sync]):
         self.idempotency = idempotency
         self.progress = progress
         self._timeout = _timeout(timeout)
+        # Redirects followed: a large output may answer 307 to a presigned URL (GANFORGE_OUTPUT_REDIRECT);
+        # httpx leaves the API key off a request to another origin.
         self._http = httpx.Client(base_url=self.base_url, headers=_config.headers(_config.api_key(api_key)),
-                                  timeout=self._timeout, transport=transport)
+                                  timeout=self._timeout, transport=transport, follow_redirects=True)
         self._attach()
         self.jobs = SyncJobs(self._run)
 
@@ -228,7 +230,7 @@ class AsyncClient(Api[Async]):
         self.progress = progress
         self._timeout = _timeout(timeout)
         self._http = httpx.AsyncClient(base_url=self.base_url, headers=_config.headers(_config.api_key(api_key)),
-                                       timeout=self._timeout, transport=transport)
+                                       timeout=self._timeout, transport=transport, follow_redirects=True)
         self._attach()
         self.jobs = AsyncJobs(self._run)
 
