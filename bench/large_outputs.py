@@ -126,6 +126,8 @@ def run(name: str, threshold: str | None, minutes: float, clients: int, every_s:
                                       "end": memory[-1]},
             "redis_blob_keys": sum(1 for _ in client.scan_iter(match="gf:blob:*", count=1000)),
             "store_objects": files, "store_mib": round(size / 2**20, 1),
+            "input_png_mib": round(len(png_of(pixels, 0)) / 2**20, 2),  # a blob in Redis for the output TTL
+            "redis_mib_per_upscale": round((memory[-1] - baseline / 2**20) / answers["200"], 2) if answers["200"] else None,
             "samples": samples,
         }
 
@@ -140,6 +142,8 @@ def markdown(results: list[dict]) -> str:
         ("other answers", lambda r: ", ".join(f"{k}: {v}" for k, v in r["answers"].items() if k != "200") or "none"),
         ("Redis used_memory start → max → end (MiB)",
          lambda r: "{start} → {max} → {end}".format(**r["redis_used_memory_mib"])),
+        ("Redis growth per upscale (MiB)", lambda r: r["redis_mib_per_upscale"]),
+        ("of which its input PNG, a blob for the output TTL (MiB)", lambda r: r["input_png_mib"]),
         ("blobs in Redis at the end", lambda r: r["redis_blob_keys"]),
         ("objects / MiB written to the store", lambda r: f"{r['store_objects']} / {r['store_mib']}"),
     ]
