@@ -94,6 +94,10 @@ def test_local_store_serves_large_outputs_and_sweeps_them(fresh_stack):
         expires = stack.redis.zscore(keys.STORED_OUTPUTS, output["sha256"])
         assert 3000 < expires - time.time() <= 3600  # the result cache's hour
 
+        repeat = upscale(client, seed=1).json()  # the same request: a result-cache hit on the stored output
+        assert repeat["cached"] is True and repeat["outputs"][0]["sha256"] == output["sha256"]
+        assert client.get(repeat["outputs"][0]["url"]).content == stored
+
         small = client.post("/generate", json={"model": "mnist-cdcgan", "seed": 7}, headers={"Prefer": "wait=60"})
         (tiny,) = small.json()["outputs"]
         assert "stored" not in tiny and stack.redis.exists(keys.blob(tiny["sha256"]))  # small ones stay in Redis
