@@ -9,7 +9,7 @@ from its top, so a burst's freed memory stays resident until `malloc_trim(0)` wa
 and returns their free pages.
 
 So each API process trims once it has been quiet for `GANFORGE_API_TRIM_IDLE_S` after serving
-(once per quiet spell). The trim runs on the event loop, which is idle then; it takes a few
+(once per quiet spell; health probes and metric scrapes do not count as traffic). The trim runs on the event loop, which is idle then; it takes a few
 milliseconds, which is all a request arriving at that moment could wait. /metrics counts the trims
 (`ganforge_api_memory_trims_total`) beside the process's resident memory
 (`process_resident_memory_bytes`), so a dashboard shows both. Not glibc (musl, macOS): nothing
@@ -81,15 +81,20 @@ class IdleTrim:
             log.debug("heap trimmed after %.1f s without a request", quiet_for)
 
 
+# Probes and scrapes come every few seconds and allocate little: counted as traffic, they would
+# keep a process under a readiness probe from ever being quiet for GANFORGE_API_TRIM_IDLE_S.
+PROBES = frozenset({"/health", "/ready", "/v2/health/live", "/v2/health/ready", "/metrics"})
+
+
 class NoteRequests:
-    """The middleware that tells an `IdleTrim` when each request starts."""
+    """The middleware that tells an `IdleTrim` when each request starts (probes and scrapes aside)."""
 
     def __init__(self, app: ASGIApp, trim: IdleTrim):
         self.app = app
         self.trim = trim
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
+        if scope["type"] == "http" and scope["path"] not in PROBES:
             self.trim.request_started()
         await self.app(scope, receive, send)
 

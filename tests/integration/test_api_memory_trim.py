@@ -3,7 +3,7 @@
 What grew in the API over an hour was glibc keeping freed memory in its per-thread arenas, not
 Python objects (bench/REPORT.md, "API memory after bursts"): the fix is a malloc_trim after a
 quiet spell (service/api/memory.py). These tests hold the mechanism, read from /metrics: a trim
-follows each burst once the API is quiet, one per quiet spell, and none while nothing was served;
+follows each burst once the API is quiet, one per quiet spell, and none for probes and scrapes;
 and what the API keeps per request in flight (the event hub's tables, the coalescer's jobs) is
 back to 0 after a burst of every kind of request, streams dropped mid-way included.
 """
@@ -52,17 +52,22 @@ def test_a_burst_is_followed_by_one_trim_once_quiet(quiet_api):
         assert api.post("/generate", json={"model": "mnist-cdcgan", "n": 0, "seed": seed}).status_code == 422
     time.sleep(IDLE_S * 4)
     figures = scrape(api)
-    # One trim for the burst (the scrape before it, answered just ahead of it, is part of it):
-    # one per quiet spell, not one per request, and not none.
+    # One trim for the burst: one per quiet spell, not one per request, and not none.
     assert figures["ganforge_api_memory_trims_total"] == before + 1
     assert figures["process_resident_memory_bytes"] > 0  # beside it, what an operator watches
 
 
-def test_no_trim_without_traffic_in_between(quiet_api):
+def test_probes_and_scrapes_are_not_traffic(quiet_api):
+    """A readiness probe every few seconds must not keep the process from ever trimming, nor make
+    it trim after every probe: only real requests count, and an idle process trims once."""
     api = quiet_api
+    assert api.get("/generate").status_code == 405  # a request: the next quiet spell trims
     first = trims_after_quiet(api, IDLE_S * 4)
-    second = trims_after_quiet(api, IDLE_S * 4)
-    assert second == first + 1  # only the first scrape's quiet spell: the trim does not repeat while idle
+    for _ in range(3):
+        assert api.get("/health").status_code == 200
+        assert api.get("/ready").status_code in (200, 503)  # no worker here: not ready
+        time.sleep(IDLE_S)
+    assert trims_after_quiet(api, IDLE_S * 4) == first
 
 
 def held(api) -> dict[str, float]:
