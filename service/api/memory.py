@@ -20,6 +20,7 @@ import asyncio
 import ctypes
 import ctypes.util
 import logging
+import os
 import time
 
 from fastapi import FastAPI
@@ -30,12 +31,29 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 log = logging.getLogger(__name__)
 
 
-def _libc_trim():
-    """glibc's malloc_trim, or None where there is none."""
+ARENAS = 2  # glibc's default is 8 per core; the API's threads mostly wait on Redis
+M_ARENA_MAX = -8  # mallopt's parameter number (malloc.h)
+
+
+def _libc(name: str):
+    """A glibc function, or None where there is none."""
     try:
-        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
+        return getattr(ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6"), name)
     except (OSError, AttributeError):
         return None
+
+
+def _libc_trim():
+    return _libc("malloc_trim")
+
+
+def limit_arenas(arenas: int = ARENAS) -> None:
+    """Fewer arenas for the threads to come: each keeps its own freed memory and fragments, and a
+    trim cannot hand back a page that one live allocation pins. MALLOC_ARENA_MAX, glibc's own
+    variable, wins when it is set."""
+    mallopt = _libc("mallopt")
+    if mallopt is not None and "MALLOC_ARENA_MAX" not in os.environ:
+        mallopt(M_ARENA_MAX, arenas)
 
 
 class IdleTrim:
@@ -142,6 +160,7 @@ def install_idle_trim(app: FastAPI, idle_s: float) -> IdleTrim:
     """The trimmer as `app.state.idle_trim` (the lifespan starts and stops it), the middleware
     that feeds it, and its figures with what the process holds per request (HeldCollector) in the
     app's metrics registry (install_metrics first)."""
+    limit_arenas()  # before the thread pool's threads exist: they take arenas as they first allocate
     trim = app.state.idle_trim = IdleTrim(idle_s)
     app.add_middleware(NoteRequests, trim=trim)
     registry = app.state.metrics_registry
