@@ -7,14 +7,13 @@ import io
 import json
 import time
 
+import ganforge
 import numpy as np
 import pytest
 from archives import png
 from conftest import make_stack
-from PIL import Image
-
-import ganforge
 from ganforge.progress import JobProgress
+from PIL import Image
 
 pytestmark = pytest.mark.integration
 
@@ -191,9 +190,8 @@ def test_429_is_retried_after_retry_after_then_raised(tmp_path_factory):
 
 
 def test_progress_bar_shows_step_losses_rate_and_eta():
-    from rich.console import Console
-
     from ganforge._sse import Event
+    from rich.console import Console
 
     console = Console(file=io.StringIO(), force_terminal=True, width=160)
     with JobProgress("train demo", console=console) as bar:
