@@ -3,18 +3,11 @@
 The API streamed the files into the shared artifact store (ARTIFACTS_DIR/uploads/models/<token>/)
 and queued this job on the training queue: loading and converting need torch, and the ONNX export
 with its parity check is the same work that ends a training. Whatever the outcome, the staged
-upload is removed.
+upload is removed. Torch is imported when an import runs, not with this module: every worker
+process loads the task modules, and inference workers never load torch (test_training_workers).
 """
 
 from models.checkpoints import UnknownFormat, convert
-from models.checkpoints.base import CheckpointRejected
-from models.checkpoints.loading import load_checkpoint
-from models.checkpoints.publish import (
-    import_aliases,
-    import_provenance,
-    publish_conversion,
-)
-from models.export import ExportParityError
 from models.manifest import SourceFile
 from models.store import UnknownModel, file_sha256
 from service.core.jobs import Job
@@ -27,6 +20,15 @@ from workers.model_upload import discard_upload, staged_upload
 def import_model(context: WorkerContext, job: Job) -> JobResult:
     """Publish a checkpoint as the next version of params["name"]. Safe to run twice: a second
     run finds the staged files gone and fails without publishing anything."""
+    from models.checkpoints.base import CheckpointRejected
+    from models.checkpoints.loading import load_checkpoint
+    from models.checkpoints.publish import (
+        import_aliases,
+        import_provenance,
+        publish_conversion,
+    )
+    from models.export import ExportParityError
+
     params = job.params
     folder = staged_upload(context, params["upload"])
     try:
