@@ -147,8 +147,14 @@ def test_a_rolling_restart_of_the_workers_fails_and_repeats_no_job(tmp_path_fact
                 time.sleep(0.5)
                 job = client.get(f"/jobs/{training_id}").json()
             assert job["status"] == "running" and job["deliveries"] == 2, job
-            events = [(fields[b"event"].decode(), json.loads(fields[b"data"]))
-                      for _, fields in stack.redis.xrange(keys.job_events(training_id))]
+            def read_events() -> list[tuple[str, object]]:
+                return [(fields[b"event"].decode(), json.loads(fields[b"data"]))
+                        for _, fields in stack.redis.xrange(keys.job_events(training_id))]
+
+            # The new worker says `resumed` once it has loaded the checkpoint, a moment after `running`.
+            while not any(event == "resumed" for event, _ in read_events()) and time.monotonic() < deadline:
+                time.sleep(0.3)
+            events = read_events()
             assert [data for event, data in events if event == "status"] == ["queued", "running", "queued", "running"]
             assert [data["step"] for event, data in events if event == "resumed"][0] >= 10, events
             assert client.post(f"/jobs/{training_id}/cancel").status_code in (200, 202)
