@@ -28,10 +28,6 @@ STREAM_READ_S = 30.0  # the server sends a keep-alive every 15 s on a quiet stre
 RECONNECT_S = 0.2  # pause before following again a stream that closed while the job went on
 
 
-def _timeout(value: float | httpx.Timeout) -> httpx.Timeout:
-    return value if isinstance(value, httpx.Timeout) else httpx.Timeout(value, connect=min(value, 10.0))
-
-
 def _files(parts: dict[str, FilePart] | None, stack: contextlib.ExitStack) -> dict[str, tuple] | None:
     """httpx's `files`, with paths opened afresh (so a retry sends the whole file again)."""
     if not parts:
@@ -95,15 +91,10 @@ class Client(Api[Sync]):
     def __init__(self, base_url: str | None = None, api_key: str | None = None, *,
                  timeout: float | httpx.Timeout = 30.0, retry: RetryPolicy | None = None, idempotency: bool = True,
                  progress: bool = True, transport: httpx.BaseTransport | None = None) -> None:
-        self.base_url = _config.base_url(base_url)
-        self.retry = retry or RetryPolicy()
-        self.idempotency = idempotency
-        self.progress = progress
-        self._timeout = _timeout(timeout)
-        # Redirects followed: a large output may answer 307 to a presigned URL (GANFORGE_OUTPUT_REDIRECT);
-        # httpx leaves the API key off a request to another origin.
-        self._http = httpx.Client(base_url=self.base_url, headers=_config.headers(_config.api_key(api_key)),
-                                  timeout=self._timeout, transport=transport, follow_redirects=True)
+        settings = _config.Settings.resolve(base_url, api_key, timeout, retry)
+        self.base_url, self.retry, self._timeout = settings.base_url, settings.retry, settings.timeout
+        self.idempotency, self.progress = idempotency, progress
+        self._http = httpx.Client(**settings.http_options(), transport=transport)
         self._attach()
         self.jobs = SyncJobs(self._run)
 
@@ -224,13 +215,10 @@ class AsyncClient(Api[Async]):
     def __init__(self, base_url: str | None = None, api_key: str | None = None, *,
                  timeout: float | httpx.Timeout = 30.0, retry: RetryPolicy | None = None, idempotency: bool = True,
                  progress: bool = True, transport: httpx.AsyncBaseTransport | None = None) -> None:
-        self.base_url = _config.base_url(base_url)
-        self.retry = retry or RetryPolicy()
-        self.idempotency = idempotency
-        self.progress = progress
-        self._timeout = _timeout(timeout)
-        self._http = httpx.AsyncClient(base_url=self.base_url, headers=_config.headers(_config.api_key(api_key)),
-                                       timeout=self._timeout, transport=transport, follow_redirects=True)
+        settings = _config.Settings.resolve(base_url, api_key, timeout, retry)
+        self.base_url, self.retry, self._timeout = settings.base_url, settings.retry, settings.timeout
+        self.idempotency, self.progress = idempotency, progress
+        self._http = httpx.AsyncClient(**settings.http_options(), transport=transport)
         self._attach()
         self.jobs = AsyncJobs(self._run)
 
