@@ -3,27 +3,32 @@
 One folder per version's network, named by the sha256 of its model.onnx (so two versions with
 the same network share one copy, and a folder never goes stale: other bytes, another name),
 holding every file of the version (model.onnx, variants, a CycleGAN's second direction, a style
-mapping). The cache is bounded: past `max_bytes`, the folders used least recently (their
-mtime, touched on each use) are removed, never the one just asked for. ONNX Runtime has read
-a file whole by the time a session exists, so removing it later does not harm that session.
-Several processes on one machine may share the folder: filling and evicting hold an flock.
+mapping). The cache is bounded (lru.py): past `max_bytes`, the folders used least recently are
+removed, never the one just asked for. ONNX Runtime has read a file whole by the time a session
+exists, so removing it later does not harm that session. Several processes on one machine may
+share the folder: filling and evicting hold the root's flock.
 """
 
-import fcntl
 import os
-import shutil
-import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
+
+from models.artifacts.lru import BoundedFolders
 
 Fetch = Callable[[str, Path], None]  # (file name, target path): writes one file of the version
 
 
 class ModelFileCache:
     def __init__(self, root: Path, max_bytes: int):
-        self.root = Path(root)
-        self.max_bytes = max_bytes
+        self.folders = BoundedFolders(root, max_bytes)
+
+    @property
+    def root(self) -> Path:
+        return self.folders.root
+
+    @property
+    def max_bytes(self) -> int:
+        return self.folders.max_bytes
 
     def folder(self, sha256: str, files: dict[str, int], fetch: Fetch) -> Path:
         """The folder holding `files` (name -> size) of the network `sha256`, fetching those
@@ -31,7 +36,7 @@ class ModelFileCache:
         if not sha256.isalnum():
             raise ValueError(f"not a digest: {sha256!r}")
         folder = self.root / sha256
-        with self._locked():
+        with self.folders.locked():
             folder.mkdir(parents=True, exist_ok=True)
             for name, size in files.items():
                 path = folder / name
@@ -43,47 +48,16 @@ class ModelFileCache:
                     os.replace(tmp, path)
                 finally:
                     tmp.unlink(missing_ok=True)
-            self.touch(folder)
-            self._evict(keep=folder)
+            self.folders.touch(folder)
+            self.folders.evict(keep=folder)
         return folder
 
     def touch(self, folder: Path, file_name: str | None = None) -> bool:
         """Mark a folder used again; False when eviction (here or in another process) removed it."""
-        now = time.time_ns()  # not the file system's clock, whose coarse ticks would tie recent uses
-        try:
-            os.utime(folder, ns=(now, now))
-        except FileNotFoundError:
-            return False
-        return file_name is None or (folder / file_name).is_file()
+        return self.folders.touch(folder) and (file_name is None or (folder / file_name).is_file())
 
     def size(self) -> int:
-        return sum(_folder_size(folder) for folder in self._folders())
-
-    def _evict(self, keep: Path) -> None:
-        folders = sorted(self._folders(), key=lambda folder: folder.stat().st_mtime_ns)
-        total = sum(_folder_size(folder) for folder in folders)
-        for folder in folders:
-            if total <= self.max_bytes:
-                break
-            if folder == keep:
-                continue
-            total -= _folder_size(folder)
-            shutil.rmtree(folder, ignore_errors=True)
-
-    def _folders(self) -> list[Path]:
-        if not self.root.is_dir():
-            return []
-        return [path for path in self.root.iterdir() if path.is_dir() and not path.name.startswith(".")]
-
-    @contextmanager
-    def _locked(self) -> Iterator[None]:
-        self.root.mkdir(parents=True, exist_ok=True)
-        with (self.root / ".lock").open("a") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
+        return self.folders.size()
 
 
 def _size(path: Path) -> int | None:
@@ -91,7 +65,3 @@ def _size(path: Path) -> int | None:
         return path.stat().st_size
     except FileNotFoundError:
         return None
-
-
-def _folder_size(folder: Path) -> int:
-    return sum(path.stat().st_size for path in folder.iterdir() if path.is_file())
