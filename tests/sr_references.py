@@ -3,11 +3,18 @@ the import tests: random weights under the projects' published tensor names and 
 network's forward pass as straightforward functional PyTorch on the raw state dict.
 
 Independent of models/ on purpose: a conversion is right when GANForge's module computes what
-these compute, so they must not share its code.
+these compute, so they must not share its code. Only the helpers at the end, which hand the
+tests' checkpoints to the import and measure its answer, call into models/.
 """
 
 import torch
 import torch.nn.functional as F
+from safetensors.torch import save_file
+
+from models.checkpoints.base import Checkpoint
+from models.checkpoints.loading import load_checkpoint
+
+ATOL = 1e-4  # how far a converted network may be from its reference, in fp32
 
 
 def random_conv(state: dict, name: str, out_channels: int, in_channels: int, gen: torch.Generator) -> None:
@@ -132,3 +139,26 @@ def msrresnet_forward(state: dict, x: torch.Tensor, scale: int) -> torch.Tensor:
         out = lrelu(F.pixel_shuffle(conv(state, "upconv2", out), 2))
     out = conv(state, "conv_last", lrelu(conv(state, "conv_hr", out)))
     return out + F.interpolate(x, scale_factor=scale, mode="bilinear", align_corners=False)
+
+
+# --- What the import tests do with them ------------------------------------------------------
+
+def image(height: int = 12, width: int = 10, seed: int = 1) -> torch.Tensor:
+    return torch.rand(2, 3, height, width, generator=torch.Generator().manual_seed(seed))
+
+
+def saved(tmp_path, content, name: str = "net_g.pth") -> Checkpoint:
+    """`content` written as BasicSR and Real-ESRGAN write it (torch.save), or as safetensors when
+    `name` says so, and read back by the import's loader."""
+    path = tmp_path / name
+    if name.endswith(".safetensors"):
+        save_file(content, path)
+    else:
+        torch.save(content, path)
+    return load_checkpoint(path)
+
+
+def max_diff(conversion, reference: torch.Tensor, x: torch.Tensor) -> float:
+    """How far the converted generator's answer to `x` is from the reference's."""
+    with torch.no_grad():
+        return (conversion.networks["generator"](x) - reference).abs().max().item()

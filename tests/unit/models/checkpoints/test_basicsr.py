@@ -3,34 +3,20 @@ computed as the reference networks compute (tests/sr_references.py) to 1e-4 in f
 
 import pytest
 import torch
-from safetensors.torch import save_file
 from sr_references import (
+    ATOL,
+    image,
+    max_diff,
     msrresnet_forward,
     msrresnet_state,
     rrdbnet_forward,
     rrdbnet_state,
+    saved,
 )
 
 from models.checkpoints.base import Checkpoint, CheckpointRejected
 from models.checkpoints.basicsr import convert
-from models.checkpoints.loading import load_checkpoint
 from models.upscaler_export import export_upscaler
-
-ATOL = 1e-4
-
-
-def image(height: int = 12, width: int = 10, seed: int = 1) -> torch.Tensor:
-    return torch.rand(2, 3, height, width, generator=torch.Generator().manual_seed(seed))
-
-
-def saved(tmp_path, content, name: str = "net_g.pth") -> Checkpoint:
-    """`content` written as BasicSR writes it (torch.save) and read back by the import's loader."""
-    path = tmp_path / name
-    if name.endswith(".safetensors"):
-        save_file(content, path)
-    else:
-        torch.save(content, path)
-    return load_checkpoint(path)
 
 
 @pytest.mark.parametrize("scale", [2, 4])
@@ -42,9 +28,7 @@ def test_msrresnet_equals_the_reference(tmp_path, scale):
                                   "upsampler": "progressive", "global_residual": True}
     assert conversion.signature.scale == scale and conversion.signature.channels == 3
     x = image()
-    with torch.no_grad():
-        diff = (conversion.networks["generator"](x) - msrresnet_forward(state, x, scale)).abs().max().item()
-    assert diff <= ATOL
+    assert max_diff(conversion, msrresnet_forward(state, x, scale), x) <= ATOL
 
 
 def test_rrdbnet_from_safetensors_equals_the_reference(tmp_path):
@@ -53,9 +37,7 @@ def test_rrdbnet_from_safetensors_equals_the_reference(tmp_path):
     assert conversion.architecture == "rrdbnet" and conversion.signature.scale == 4
     assert conversion.config["blocks"] == 2 and conversion.config["growth"] == 4
     x = image()
-    with torch.no_grad():
-        diff = (conversion.networks["generator"](x) - rrdbnet_forward(state, x, 4)).abs().max().item()
-    assert diff <= ATOL
+    assert max_diff(conversion, rrdbnet_forward(state, x, 4), x) <= ATOL
 
 
 def esrgan_arch_names(state: dict) -> dict:
@@ -95,9 +77,7 @@ def test_esrgan_repository_checkpoints_equal_the_reference(tmp_path, layout):
     conversion = convert([saved(tmp_path, renamed, "RRDB_ESRGAN_x4.pth")], {})
     assert conversion.architecture == "rrdbnet" and conversion.config["blocks"] == 2
     x = image()
-    with torch.no_grad():
-        diff = (conversion.networks["generator"](x) - rrdbnet_forward(state, x, 4)).abs().max().item()
-    assert diff <= ATOL
+    assert max_diff(conversion, rrdbnet_forward(state, x, 4), x) <= ATOL
     del renamed["model.8.bias" if layout == "sequential" else "HRconv.bias"]
     with pytest.raises(CheckpointRejected, match=r"ESRGAN repository RRDBNet.*missing tensors: conv_hr\.bias"):
         convert([Checkpoint("RRDB_ESRGAN_x4.pth", renamed)], {})

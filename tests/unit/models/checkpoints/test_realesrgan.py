@@ -5,42 +5,22 @@ checkpoints, saved as Real-ESRGAN saves them, computed as the reference networks
 import numpy as np
 import pytest
 import torch
-from safetensors.torch import save_file
 from sr_references import (
+    ATOL,
+    image,
+    max_diff,
     realesrganer,
     rrdbnet_state,
+    saved,
     srvgg_forward,
     srvgg_state,
 )
 
 from models.checkpoints.base import Checkpoint, CheckpointRejected
-from models.checkpoints.loading import load_checkpoint
 from models.checkpoints.realesrgan import convert
 from models.inference.sessions import open_session
 from models.inference.upscale import onnx_runner, upscale_pixels
 from models.upscaler_export import export_upscaler
-
-ATOL = 1e-4
-
-
-def image(height: int = 12, width: int = 10, seed: int = 1) -> torch.Tensor:
-    return torch.rand(2, 3, height, width, generator=torch.Generator().manual_seed(seed))
-
-
-def saved(tmp_path, content, name: str) -> Checkpoint:
-    """`content` written as Real-ESRGAN writes it (torch.save), or as safetensors, and read back by
-    the import's loader."""
-    path = tmp_path / name
-    if name.endswith(".safetensors"):
-        save_file(content, path)
-    else:
-        torch.save(content, path)
-    return load_checkpoint(path)
-
-
-def max_diff(conversion, reference, x: torch.Tensor) -> float:
-    with torch.no_grad():
-        return (conversion.networks["generator"](x) - reference).abs().max().item()
 
 
 @pytest.mark.parametrize("scale, blocks", [(4, 2), (2, 1), (1, 1)])
