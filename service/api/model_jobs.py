@@ -1,9 +1,11 @@
 """What the routes that publish a model version through a job share (an uploaded ONNX file,
-routers/model_admin.py; an imported checkpoint, routers/model_import.py): where the files are
-staged for the worker, and the answer once the job has ended or the wait is over."""
+routers/model_admin.py; an imported checkpoint, routers/model_import.py): the name checked, where
+the files are staged for the worker, and the answer once the job has ended or the wait is over."""
 
 import secrets
-from collections.abc import Callable
+import shutil
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from functools import partial
 from pathlib import Path
 
@@ -13,6 +15,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 
 from models.artifacts import open_object_store, staging
+from models.store import MODEL_NAME
 from service.api.errors import Problem
 from service.api.state import ApiState
 from service.core.jobs import Job, JobError, JobStatus
@@ -22,6 +25,22 @@ DEFAULT_WAIT_S = 60.0
 
 # The 422 a route makes of its job's failure, or None when the failure is not the client's.
 Refusal = Callable[[JobError, str], Problem | None]
+# The 422 a route answers for one bad field (field, message, type), in the route's own problem type.
+InvalidField = Callable[[str, str, str], Problem]
+
+
+@asynccontextmanager
+async def staged_upload(state: ApiState, name: str, invalid: InvalidField) -> AsyncIterator[Path]:
+    """The model `name` checked, then a fresh upload folder for the route to fill and queue its job
+    on. Once queued, the folder is the job's; a route that fails before that leaves nothing behind."""
+    if not MODEL_NAME.match(name):
+        raise invalid("name", "use 1-64 lowercase letters, digits, '.', '_' or '-'", "invalid_name")
+    folder = new_upload_folder(state)
+    try:
+        yield folder
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
 
 
 def new_upload_folder(state: ApiState) -> Path:

@@ -8,7 +8,6 @@ default): 201 with the new manifest, 422 naming each mismatch, or 202 with the j
 checks take longer.
 """
 
-import shutil
 from typing import Annotated
 
 import anyio.to_thread
@@ -17,13 +16,13 @@ from fastapi.responses import FileResponse
 from pydantic import ValidationError
 
 from models.manifest import Manifest
-from models.store import ALIAS_NAME, MODEL_NAME, UnknownModel, VersionInUse
+from models.store import ALIAS_NAME, UnknownModel, VersionInUse
 from service.api.auth import CallerDep, RequireScope
 from service.api.deps import PreferWaitDep, StateDep
 from service.api.errors import Problem, unknown_model
 from service.api.jobs.plan import JobPlan
 from service.api.jobs.submit import submit
-from service.api.model_jobs import hand_over, new_upload_folder, published_answer
+from service.api.model_jobs import hand_over, published_answer, staged_upload
 from service.api.ownership import (
     claim_model_name,
     model_owner,
@@ -113,11 +112,7 @@ async def _may_change(state: ApiState, name: str, caller: ApiKey) -> None:
              summary="Upload an ONNX file as a new version (checked before it is served)")
 async def upload_version(name: str, request: Request, state: StateDep, caller: CallerDep,
                          wait_s: PreferWaitDep) -> Response:
-    if not MODEL_NAME.match(name):
-        raise _invalid("name", "use 1-64 lowercase letters, digits, '.', '_' or '-'", "invalid_name")
-    folder = new_upload_folder(state)
-    queued = False
-    try:
+    async with staged_upload(state, name, _invalid) as folder:
         cap = state.settings.max_model_bytes
         try:
             upload = await receive_upload(request, "file", folder / "model.onnx", cap + MAX_MANIFEST_BYTES + (64 << 10),
@@ -140,10 +135,6 @@ async def upload_version(name: str, request: Request, state: StateDep, caller: C
             raise _invalid("manifest.aliases", f"invalid alias(es) {bad_aliases}", "invalid_alias")
         await hand_over(state, folder)  # to the bucket, where one is used, before a worker looks
         job = await _queue_checks(state, name, folder.name, manifest, caller)
-        queued = True
-    finally:
-        if not queued:
-            shutil.rmtree(folder, ignore_errors=True)
     return await published_answer(state, job, wait_s, _refusal)
 
 

@@ -9,7 +9,6 @@ naming the tensors that do not fit, or 202 with the job.
 """
 
 import json
-import shutil
 from pathlib import PurePosixPath, PureWindowsPath
 from typing import Any
 
@@ -17,13 +16,12 @@ from fastapi import APIRouter, Request, Response
 
 from models.checkpoints import UnknownFormat, check_format, format_names
 from models.manifest import Manifest
-from models.store import MODEL_NAME
 from service.api.auth import CallerDep, RequireScope
 from service.api.deps import PreferWaitDep, StateDep
 from service.api.errors import Problem, invalid
 from service.api.jobs.plan import JobPlan
 from service.api.jobs.submit import submit
-from service.api.model_jobs import hand_over, new_upload_folder, published_answer
+from service.api.model_jobs import hand_over, published_answer, staged_upload
 from service.api.ownership import claim_model_name
 from service.api.schemas.problem import PROBLEM_RESPONSES
 from service.api.upload import (
@@ -91,11 +89,7 @@ _IMPORT_RESPONSES = {
              summary="Import a checkpoint of another project (Real-ESRGAN, pix2pix, DCGAN, ...) as a new version")
 async def import_checkpoint(name: str, request: Request, state: StateDep, caller: CallerDep,
                             wait_s: PreferWaitDep) -> Response:
-    if not MODEL_NAME.match(name):
-        raise invalid("name", "use 1-64 lowercase letters, digits, '.', '_' or '-'", "invalid_name")
-    folder = new_upload_folder(state)
-    queued = False
-    try:
+    async with staged_upload(state, name, invalid) as folder:
         cap = state.settings.max_checkpoint_bytes
         received = await _receive(request, folder, cap)
         format_name = _format_of(received.fields.get("format"))
@@ -109,10 +103,6 @@ async def import_checkpoint(name: str, request: Request, state: StateDep, caller
                   "files": files}
         await hand_over(state, folder)  # to the bucket, where one is used, before a worker looks
         job = (await submit(state, JobPlan("import_model", None, params))).job
-        queued = True
-    finally:
-        if not queued:
-            shutil.rmtree(folder, ignore_errors=True)
     return await published_answer(state, job, wait_s, _refusal)
 
 
