@@ -15,6 +15,11 @@ ref from memory behind stat() calls (resolving from disk lists the model's folde
 aliases and parses the manifest: issue 13 found it 26% of the API's samples at c=32) and still
 sees a new version, a moved alias, a deleted or rewritten version on the very next call.
 
+Both backends keep those answers in one `ManifestCache` and say when a model changed: every
+write drops the writer's own answers about that model and calls `on_change(name)`, which the
+service wires to a Redis channel that every API and worker process follows
+(service/core/model_changes.py), each of them dropping its answers about that model on hearing it.
+
 This folder is the registry on one machine (or a shared filesystem). Across machines the same
 API runs on a bucket, where rename and flock do not exist: models/artifacts/model_store.py
 (ObjectModelStore, publishing manifest-last with conditional puts); `open_model_store` picks.
@@ -28,7 +33,7 @@ import re
 import shutil
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -117,11 +122,64 @@ class RegistryReads:
         return None
 
 
-class ModelStore(RegistryReads):
-    def __init__(self, root: Path):
+class ManifestCache:
+    """`resolve_cached`'s answers by ref ('name:wanted'), each with what its backend checks it by
+    (stat() signatures on a disk, the time it was read from a bucket).
+
+    `drop(name)` forgets one model's answers, `drop()` all of them. An answer read before a drop
+    is not kept after it (`put` takes the `mark` taken before the read), so a change heard while
+    a read of the old state is in flight is not undone by that read.
+    """
+
+    def __init__(self) -> None:
+        self._entries: dict[str, tuple[Any, Manifest]] = {}
+        self._drops = 0
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> tuple[Any, Manifest] | None:
+        return self._entries.get(key)
+
+    def mark(self) -> int:
+        return self._drops
+
+    def put(self, key: str, check: Any, manifest: Manifest, mark: int) -> None:
+        with self._lock:
+            if self._drops == mark:
+                self._entries[key] = (check, manifest)
+
+    def drop(self, name: str | None = None) -> None:
+        with self._lock:
+            self._drops += 1
+            if name is None:
+                self._entries.clear()
+                return
+            for key in [key for key in self._entries if key.partition(":")[0] == name]:
+                del self._entries[key]
+
+
+class CachedRegistry(RegistryReads):
+    """A registry that answers `resolve_cached` from a ManifestCache and says when a model changed."""
+
+    def __init__(self, *, on_change: Callable[[str], None] | None = None):
+        self._cache = ManifestCache()
+        # Called with a model's name once a write to it is visible to every reader; the service
+        # publishes it to the other processes (service/core/model_changes.py).
+        self.on_change = on_change
+
+    def invalidate(self, name: str | None = None) -> None:
+        """Forget what resolve_cached remembers of model `name` (of every model: None)."""
+        self._cache.drop(name)
+
+    def _changed(self, name: str) -> None:
+        self._cache.drop(name)  # read your own writes at once, whatever the others hear
+        if self.on_change is not None:
+            self.on_change(name)
+
+
+class ModelStore(CachedRegistry):
+    def __init__(self, root: Path, *, on_change: Callable[[str], None] | None = None):
+        super().__init__(on_change=on_change)
         self.root = Path(root)
-        self._manifests: dict[str, tuple[tuple[_Stat, ...], Manifest]] = {}  # resolve_cached's, by ref
-        self._manifests_lock = threading.Lock()
 
     # -- reading -----------------------------------------------------------------------------
 
@@ -145,11 +203,12 @@ class ModelStore(RegistryReads):
         a name or an alias, the model's folder (versions come and go) and its aliases file."""
         name, wanted = parse_model_ref(ref)
         key = f"{name}:{wanted}"
-        cached = self._manifests.get(key)
+        cached = self._cache.get(key)
         if cached is not None:
             signature, manifest = cached
             if signature[0] is not None and self._signature(name, wanted, manifest.version) == signature:
                 return manifest
+        mark = self._cache.mark()
         # Read again after the stat: a change landing between the first read and the stat is
         # not cached under the new signature.
         manifest = self.resolve(ref)
@@ -157,8 +216,7 @@ class ModelStore(RegistryReads):
         after = self.resolve(ref)
         if after != manifest or signature[0] is None:
             return after
-        with self._manifests_lock:
-            self._manifests[key] = (signature, manifest)
+        self._cache.put(key, signature, manifest, mark)
         return manifest
 
     def _signature(self, name: str, wanted: str, version: int) -> tuple[_Stat, ...]:
@@ -221,6 +279,7 @@ class ModelStore(RegistryReads):
                 self._set_aliases(name, {alias: version for alias in aliases})
         finally:
             shutil.rmtree(staging, ignore_errors=True)
+        self._changed(name)
         return manifest
 
     def set_alias(self, name: str, alias: str, version: int) -> None:
@@ -230,6 +289,7 @@ class ModelStore(RegistryReads):
             raise UnknownModel(f"model {name!r} has no version {version}")
         with self._lock(name):
             self._set_aliases(name, {alias: version})
+        self._changed(name)
 
     def delete_version(self, name: str, version: int) -> None:
         """Remove a version no alias points at (VersionInUse otherwise). The folder is renamed
@@ -242,6 +302,7 @@ class ModelStore(RegistryReads):
                 raise VersionInUse(name, version, pointing)
             doomed = self.root / name / f".deleted-{version}-{os.getpid()}"
             os.rename(self.root / name / str(version), doomed)
+        self._changed(name)
         shutil.rmtree(doomed, ignore_errors=True)
 
     def update_metrics(self, name: str, version: int, metrics: dict[str, Any]) -> Manifest:
@@ -254,6 +315,7 @@ class ModelStore(RegistryReads):
                 merged = isinstance(value, dict) and isinstance(current, dict)
                 manifest.metrics[key] = {**current, **value} if merged else value
             _write_atomically(self.root / name / str(version) / "manifest.json", manifest.model_dump_json(indent=2) + "\n")
+        self._changed(name)
         return manifest
 
     def attach_variant(self, name: str, version: int, variant: str, onnx_file: Path) -> Manifest:
@@ -268,12 +330,14 @@ class ModelStore(RegistryReads):
             os.replace(folder / f".{file_name}.tmp", folder / file_name)
             manifest.variants[variant] = file_name
             _write_atomically(folder / "manifest.json", manifest.model_dump_json(indent=2) + "\n")
+        self._changed(name)
         return manifest
 
     def seed_from(self, other: "ModelStore") -> list[str]:
         """Copy every version of `other` that this store lacks (the bundled zoo at start-up)."""
         copied = []
         for name in other.names():
+            changed = False
             for version in other.versions(name):
                 target = self.root / name / str(version)
                 if target.exists():
@@ -284,11 +348,17 @@ class ModelStore(RegistryReads):
                 try:
                     os.rename(staging, target)
                     copied.append(f"{name}:{version}")
+                    changed = True
                 except OSError:  # another process seeded it first
                     shutil.rmtree(staging, ignore_errors=True)
             with self._lock(name):
-                merged = {**other.aliases(name), **self.aliases(name)}
-                self._set_aliases(name, merged)
+                current = self.aliases(name)
+                merged = {**other.aliases(name), **current}
+                if merged != current:
+                    self._set_aliases(name, merged)
+                    changed = True
+            if changed:
+                self._changed(name)
         return copied
 
     def _set_aliases(self, name: str, updates: dict[str, int]) -> None:
@@ -314,9 +384,11 @@ def _write_atomically(path: Path, text: str) -> None:
 
 
 def open_model_store(models_dir: Path, *, artifacts_url: str | None = None, endpoint_url: str | None = None,
-                     cache_dir: Path | None = None, cache_bytes: int = 2 << 30) -> "ModelStore | ObjectModelStore":
+                     cache_dir: Path | None = None, cache_bytes: int = 2 << 30,
+                     fresh_s: float = 30.0) -> "ModelStore | ObjectModelStore":
     """The registry a process serves from: the `models_dir` folder, or `{artifacts_url}/models`
-    in a bucket (with model files cached under `cache_dir` for ONNX Runtime)."""
+    in a bucket (with model files cached under `cache_dir` for ONNX Runtime, and a manifest
+    read again after `fresh_s` at the latest)."""
     if not artifacts_url:
         return ModelStore(models_dir)
     from models.artifacts import open_object_store
@@ -324,4 +396,5 @@ def open_model_store(models_dir: Path, *, artifacts_url: str | None = None, endp
     from models.artifacts.model_store import ObjectModelStore
 
     objects = open_object_store(f"{artifacts_url.rstrip('/')}/models", endpoint_url=endpoint_url)
-    return ObjectModelStore(objects, ModelFileCache(cache_dir or models_dir.parent / "model-cache", cache_bytes))
+    return ObjectModelStore(objects, ModelFileCache(cache_dir or models_dir.parent / "model-cache", cache_bytes),
+                            fresh_s=fresh_s)

@@ -15,8 +15,11 @@ version. Aliases and metrics change by read-modify-write with `If-Match: <etag>`
 another writer came in between, so concurrent updates all land.
 
 Readers that need a path (ONNX Runtime) get the version's files from a local cache keyed by the
-network's sha256 (cache.py). `resolve_cached` keeps an answer for `fresh_s` seconds: a bucket
-read costs a round trip, and the per-request resolve must not pay three.
+network's sha256 (cache.py). `resolve_cached` keeps an answer until the model changes: a bucket
+read costs a round trip, and the per-request resolve must not pay three. Every write here drops
+this process's answers about the model and calls `on_change(name)`, which the service publishes
+to every other process on Redis (service/core/model_changes.py); they drop theirs on hearing it.
+`fresh_s` (GANFORGE_MANIFEST_FRESH_S, 30 s) bounds an answer's age for when that channel is down.
 """
 
 import json
@@ -24,6 +27,7 @@ import os
 import socket
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +37,7 @@ from models.manifest import Manifest, Provenance, Signature, Task
 from models.store import (
     ALIAS_NAME,
     MODEL_NAME,
+    CachedRegistry,
     RegistryReads,
     UnknownModel,
     VersionInUse,
@@ -46,12 +51,13 @@ ALIASES = "aliases.json"
 CAS_ATTEMPTS = 50  # conditional writes retried this often before giving up (only under heavy contention)
 
 
-class ObjectModelStore(RegistryReads):
-    def __init__(self, objects: ObjectStore, cache: ModelFileCache, *, fresh_s: float = 1.0):
+class ObjectModelStore(CachedRegistry):
+    def __init__(self, objects: ObjectStore, cache: ModelFileCache, *, fresh_s: float = 30.0,
+                 on_change: Callable[[str], None] | None = None):
+        super().__init__(on_change=on_change)
         self.objects = objects
         self.cache = cache
         self.fresh_s = fresh_s
-        self._resolved: dict[str, tuple[float, Manifest]] = {}
         self._folders: dict[tuple, Path] = {}  # onnx_path's answers, by the manifest fields they depend on
         self._lock = threading.Lock()
 
@@ -85,12 +91,12 @@ class ObjectModelStore(RegistryReads):
     def resolve_cached(self, ref: str) -> Manifest:
         name, wanted = parse_model_ref(ref)
         key = f"{name}:{wanted}"
-        cached = self._resolved.get(key)
+        cached = self._cache.get(key)
         if cached is not None and time.monotonic() - cached[0] < self.fresh_s:
             return cached[1]
+        mark, read_at = self._cache.mark(), time.monotonic()
         manifest = self.resolve(ref)
-        with self._lock:
-            self._resolved[key] = (time.monotonic(), manifest)
+        self._cache.put(key, read_at, manifest, mark)
         return manifest
 
     def onnx_path(self, manifest: Manifest) -> Path:
@@ -144,6 +150,7 @@ class ObjectModelStore(RegistryReads):
         self.objects.put_if_absent(prefix + MANIFEST, _manifest_bytes(manifest))
         if aliases:
             self._update_aliases(name, {alias: version for alias in aliases})
+        self._changed(name)
         return manifest
 
     def set_alias(self, name: str, alias: str, version: int) -> None:
@@ -152,6 +159,7 @@ class ObjectModelStore(RegistryReads):
         if version not in self.versions(name):
             raise UnknownModel(f"model {name!r} has no version {version}")
         self._update_aliases(name, {alias: version})
+        self._changed(name)
 
     def delete_version(self, name: str, version: int) -> None:
         """Remove a version no alias points at: its manifest first (readers stop seeing it), then
@@ -163,6 +171,7 @@ class ObjectModelStore(RegistryReads):
             raise VersionInUse(name, version, pointing)
         prefix = f"{name}/{version}/"
         self.objects.delete(prefix + MANIFEST)
+        self._changed(name)  # readers stopped seeing it here; the files go after
         for key in self.objects.list(prefix):
             if not key.endswith("/" + CLAIM):
                 self.objects.delete(key)
@@ -194,6 +203,7 @@ class ObjectModelStore(RegistryReads):
         copied = []
         for name in other.names():
             have = set(self.versions(name))
+            changed = False
             for version in other.versions(name):
                 if version in have or not (self._claim(name, version, seed=True) or self._seed_claimed(name, version)):
                     continue
@@ -204,9 +214,11 @@ class ObjectModelStore(RegistryReads):
                 try:
                     self.objects.put_if_absent(f"{name}/{version}/{MANIFEST}", (source / MANIFEST).read_bytes())
                     copied.append(f"{name}:{version}")
+                    changed = True
                 except PreconditionFailed:
                     pass  # another seeder finished first
-            self._update_aliases(name, other.aliases(name), keep_existing=True)
+            if self._update_aliases(name, other.aliases(name), keep_existing=True) or changed:
+                self._changed(name)
         return copied
 
     # -- conditional writes --------------------------------------------------------------------
@@ -234,7 +246,8 @@ class ObjectModelStore(RegistryReads):
         except ObjectMissing:
             return False
 
-    def _update_aliases(self, name: str, updates: dict[str, int], *, keep_existing: bool = False) -> None:
+    def _update_aliases(self, name: str, updates: dict[str, int], *, keep_existing: bool = False) -> bool:
+        """Whether the aliases changed (they may already say so)."""
         key = f"{name}/{ALIASES}"
         for _ in range(CAS_ATTEMPTS):
             try:
@@ -244,14 +257,14 @@ class ObjectModelStore(RegistryReads):
             aliases = json.loads(current.data) if current else {}
             merged = {**updates, **aliases} if keep_existing else {**aliases, **updates}
             if current is not None and merged == aliases:
-                return
+                return False
             data = (json.dumps(merged, indent=2, sort_keys=True) + "\n").encode()
             try:
                 if current is None:
                     self.objects.put_if_absent(key, data)
                 else:
                     self.objects.put_if_match(key, data, current.etag)
-                return
+                return True
             except PreconditionFailed:
                 continue  # another writer came in between: read theirs and apply ours on top
         raise RuntimeError(f"could not update the aliases of {name!r} in {CAS_ATTEMPTS} tries")
@@ -267,9 +280,10 @@ class ObjectModelStore(RegistryReads):
             change(manifest)
             try:
                 self.objects.put_if_match(key, _manifest_bytes(manifest), current.etag)
-                return manifest
             except PreconditionFailed:
                 continue
+            self._changed(name)  # metrics or a variant: readers of this version see the new manifest
+            return manifest
         raise RuntimeError(f"could not update {name}:{version}'s manifest in {CAS_ATTEMPTS} tries")
 
 
