@@ -1,5 +1,6 @@
 """What every inference task reads from its job and writes back, with failures a client can act on."""
 
+from models.artifacts import ObjectMissing, StoreUnavailable
 from models.artifacts.outputs import open_output_store
 from models.inference.imaging import DecodedImage, ImageRejected, decode_image
 from models.manifest import Manifest
@@ -20,14 +21,31 @@ def job_manifest(context: WorkerContext, job: Job) -> Manifest:
 
 
 def job_input_image(context: WorkerContext, job: Job) -> DecodedImage:
-    """The image the client sent, stored by digest when the job was accepted."""
-    data = context.jobs.get_blob(job.params["image_sha256"])
+    """The image the client sent, stored by digest when the job was accepted: a blob in Redis, or,
+    above GANFORGE_LARGE_OUTPUT_BYTES, an object in the artifact store (service/api/jobs/large_inputs.py)."""
+    sha256 = job.params["image_sha256"]
+    if job.params.get(stored_outputs.IMAGE_STORED) == STORED_IN_ARTIFACTS:
+        data = stored_input(context, sha256)
+    else:
+        data = context.jobs.get_blob(sha256)
     if data is None:
         raise JobFailed("input_expired", "the input image expired before a worker took the job; send it again")
     try:
         return decode_image(data, context.settings.max_input_pixels)
     except ImageRejected as rejected:
         raise JobFailed(rejected.type, rejected.detail) from None
+
+
+def stored_input(context: WorkerContext, sha256: str) -> bytes | None:
+    """An input's bytes from the artifact store; None when the sweep has deleted them (expired)."""
+    settings = context.settings
+    try:
+        return open_output_store(settings.outputs_store_url, settings.s3_endpoint_url).get(sha256)
+    except ObjectMissing:
+        return None
+    except StoreUnavailable as away:
+        raise JobFailed("artifacts_unavailable",
+                        f"the input image could not be read: {away}; try again shortly") from None
 
 
 def job_outputs(context: WorkerContext, job: Job, items: list[tuple[str, bytes, str]], metrics: dict,

@@ -1,9 +1,11 @@
 """Large outputs in the artifact store: written by the workers, read (or signed for) by the API,
-deleted by the sweep, all through this one place.
+deleted by the sweep, all through this one place. Large input images live here too: written by
+the API when it accepts their job, read by the worker that runs it.
 
-An output's object is named by its SHA-256 under the store's `outputs/` prefix
-(Settings.outputs_store_url), so a second write of the same bytes is harmless. When each one
-expires is kept in Redis (service/core/job_store/stored_outputs.py), not here.
+An object is named by its SHA-256 under the store's `outputs/` prefix
+(Settings.outputs_store_url), so a second write of the same bytes is harmless, whether they were
+a job's input or another's output. When each one expires is kept in Redis
+(service/core/job_store/stored_outputs.py), not here.
 """
 
 import functools
@@ -22,6 +24,10 @@ class OutputStore:
 
     def put(self, sha256: str, data: bytes) -> None:
         self.objects.put(sha256, data)
+
+    def get(self, sha256: str) -> bytes:
+        """The object's bytes, whole (an input image the worker decodes); ObjectMissing if gone."""
+        return self.objects.get(sha256).data
 
     def delete(self, sha256: str) -> None:
         self.objects.delete(sha256)

@@ -9,8 +9,9 @@ deterministic request) and its queue's depth. Whatever the request got wrong is 
 the owner check, so another owner's model is a 404 whatever else is asked of it. Then:
 - a hit: whether the answer's blobs are all still there (and the picture's bytes, for a one-call
   answer), then the caller's own finished job recorded;
-- a miss: backpressure (429 past `max_queue_depth`), then the job's record, its input bytes, its
-  owner's index and its Celery message in one MULTI/EXEC — or, for a coalesced kind, with the
+- a miss: backpressure (429 past `max_queue_depth`), a large input image put into the artifact
+  store (jobs/large_inputs.py), then the job's record, its small input bytes, its owner's index
+  and its Celery message in one MULTI/EXEC — or, for a coalesced kind, with the
   jobs that arrive together (jobs/coalescer.py).
 """
 
@@ -28,6 +29,7 @@ from service.api.caller import current_caller, current_owner
 from service.api.errors import Problem, unknown_model
 from service.api.jobs.answer import keeps_output
 from service.api.jobs.cache import answer_from_cache
+from service.api.jobs.large_inputs import store_large_image
 from service.api.jobs.plan import JobPlan, Submitted, new_job_id, stage_new_job
 from service.api.metrics import count_cache_lookup
 from service.api.model_refs import check_task
@@ -113,7 +115,8 @@ async def enqueue(state: ApiState, plan: JobPlan, *, queue_depth: int, one_call:
     `one_call`: it is answered with its picture, whose output then lives GANFORGE_ONE_CALL_TTL_S)."""
     route = plan.queue_route
     check_queue_depth(state, route.queue, queue_depth)
-    params = plan.params
+    # A large input image goes to the artifact store first: if it cannot, nothing of the job is written.
+    params, inputs = await store_large_image(state, plan.params, plan.inputs or {})
     if one_call and not keeps_output():  # the worker writes its outputs with this TTL (workers/job_io.py)
         params = {**params, "output_ttl_s": state.settings.one_call_ttl_s}
     job = Job(
@@ -125,7 +128,7 @@ async def enqueue(state: ApiState, plan: JobPlan, *, queue_depth: int, one_call:
         state.hub.expect(job.id)  # before it can end: its end's announcement is kept for the answer's wait
 
     def record(pipe: Any) -> None:  # its inputs, the job, how it is queued (for the reaper), its owner's index
-        for sha256, data in (plan.inputs or {}).items():
+        for sha256, data in inputs.items():
             state.jobs_async.stage_blob(pipe, data, sha256)
         stage_new_job(state, pipe, job, task={"name": route.task, "queue": route.queue, "kwargs": task_kwargs})
 

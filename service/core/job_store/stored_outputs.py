@@ -6,6 +6,11 @@ SHA-256, and Redis keeps only a sorted set of (sha256, expiry time). Content-add
 may share one object: each pushes its expiry (ZADD GT, never shortened), and the sweep deletes an
 object only once the last of them has expired.
 
+Input images above the same threshold leave Redis the same way: the API reserves and puts one
+before it records the job that reads it, for as long as its Redis blob would have lived (the
+result cache's TTL), and marks the job's params with `IMAGE_STORED` (service/api/jobs/large_inputs.py,
+workers/job_io.py). A job still queued past that time fails `input_expired`, as with a blob.
+
 The race to close: a sweep deciding to delete an object while a new job writes the same bytes.
 A worker *reserves* the digest (its expiry pushed) before its put; the sweep *claims* expired
 digests (out of the set, a `sweeping` flag set) in one script, deletes the objects, then drops
@@ -20,6 +25,7 @@ import redis
 
 from service.core import keys
 
+IMAGE_STORED = "image_stored"  # in a job's params: its input image (image_sha256) is an object here, not a blob
 SWEEP_FLAG_TTL_S = 300  # a sweeper that died mid-delete holds nobody up for longer
 # KEYS[1]: the sorted set, KEYS[2]: the digest's sweeping flag. ARGV: digest, expiry. 0: being swept.
 _RESERVE = """
