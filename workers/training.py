@@ -16,10 +16,11 @@ from pathlib import Path
 from typing import Any
 
 from models.artifacts import open_object_store
-from models.artifacts.mirror import FolderMirror
+from models.artifacts.mirror import BackgroundPush, FolderMirror
 from models.manifest import Manifest
 from service.core.jobs import Job, JobStatus, ModelRef
 from service.core.settings import Settings
+from training.data.bucket_store import dataset_kept
 from training.evaluation.run import Evaluation
 from training.families import FAMILIES
 from training.recipes.outcome import TrainingFailed, TrainingOutcome
@@ -47,9 +48,12 @@ def train(context: WorkerContext, job: Job) -> JobResult:
         raise WorkerStopping  # fetched as the worker was told to stop: another worker starts it
     run = TrainingRun(context, job)
     try:
-        outcome = RECIPES[run.family.recipe](run)
+        with dataset_kept(run.datasets, run.params["dataset"]):  # this host's copy outlives the run
+            outcome = RECIPES[run.family.recipe](run)
     except TrainingFailed as failure:
         raise JobFailed(failure.type, failure.detail) from None
+    finally:
+        run.flush_checkpoints()  # the last save is in the bucket before the job is released
     if run.stopped_for_shutdown:
         raise WorkerStopping  # checkpointed (if the job checkpoints): another worker resumes it
     return JobResult(outputs=run.samples, metrics={**outcome.metrics, **run.runtime_figures()})
@@ -73,8 +77,10 @@ class TrainingRun:
         self.device = context.settings.device
         self.checkpoints = context.settings.artifacts_dir / "checkpoints" / job.id
         self.checkpoint_mirror = checkpoint_mirror(context.settings, job.id, self.checkpoints)
+        self.checkpoint_push: BackgroundPush | None = None
         if self.checkpoint_mirror is not None:  # a redelivery on another host finds the run's checkpoints
             self.checkpoint_mirror.pull()
+            self.checkpoint_push = BackgroundPush(self.checkpoint_mirror, self._push_failed)
         self._adopt_checkpoints(self.params.get("resume_from"))
         self.samples = [o for o in job.outputs if o.name.startswith("sample-")]  # kept across a resume
         self._last_progress = self._last_cancel_check = 0.0
@@ -208,15 +214,24 @@ class TrainingRun:
             best_effort(lambda: notify_progress(self.context, self.job.id), "notifying progress")
 
     def push_checkpoints(self) -> None:
-        """With a bucket: the checkpoints saved since the last push go up. A bucket away costs the
-        run its resumability elsewhere, not its progress here, so a failure is logged, not raised."""
-        if self.checkpoint_mirror is None:
+        """With a bucket: the checkpoints saved since the last push go up, on the run's uploader
+        thread, so the step does not wait for the bucket (models/artifacts/mirror.py)."""
+        if self.checkpoint_push is not None:
+            self.checkpoint_push.request()
+
+    def flush_checkpoints(self) -> None:
+        """Wait until the newest checkpoint is in the bucket. A bucket away costs the run its
+        resumability elsewhere, not its progress here, so a failure is logged, not raised."""
+        if self.checkpoint_push is None:
             return
         try:
-            self.checkpoint_mirror.push()
-        except Exception:
-            log.warning("could not copy job %s's checkpoints to %s", self.job.id, self.checkpoint_mirror.objects.url,
-                        exc_info=True)
+            self.checkpoint_push.flush()
+        except Exception as failure:
+            self._push_failed(failure)
+
+    def _push_failed(self, failure: Exception) -> None:
+        log.warning("could not copy job %s's checkpoints to %s", self.job.id, self.checkpoint_mirror.objects.url,
+                    exc_info=failure)
 
     def should_stop(self, force: bool = False) -> bool:
         """True once the job was canceled, or the worker is stopping (SIGTERM); asks Redis at most
