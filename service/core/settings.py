@@ -55,6 +55,9 @@ class Settings(BaseSettings):
     )
     model_cache_bytes: int = Field(2 << 30, ge=1, description="Bound on model_cache_dir; past it the files used "
                                    "least recently are removed.")
+    dataset_cache_bytes: int = Field(4 << 30, ge=1, description="With artifacts_url: bound on the datasets this host "
+                                     "pulled from the bucket (under artifacts_dir/datasets); past it the datasets used "
+                                     "least recently are removed, never one a running training holds.")
 
     log_format: str = Field("text", description="'text' for a terminal, 'json' for one object per line.")
     log_level: str = "INFO"

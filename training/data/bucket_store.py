@@ -6,15 +6,24 @@ exists for everyone once its record is in the bucket, never half of it. A host t
 listings and lookups, and the preview are read without pulling the images.
 
 The local folder is this host's copy; a dataset deleted elsewhere is dropped from it on the next
-lookup (the bucket is asked each time: one small request).
+lookup (the bucket is asked each time: one small request). The copies are bounded like the model
+file cache (models/artifacts/lru.py, GANFORGE_DATASET_CACHE_BYTES): past the bound, the datasets
+used least recently are removed, never one a reader holds. A load holds its dataset while it
+reads; a training holds its own for the whole run (`dataset_kept`), since it evaluates on it at
+its end.
 """
 
 import json
 import secrets
 import shutil
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 
+import numpy as np
+
 from models.artifacts import ObjectMissing, ObjectStore
+from models.artifacts.lru import BoundedFolders
 from training.data.store import (
     DATASET_ID,
     BuiltinReadOnly,
@@ -24,12 +33,14 @@ from training.data.store import (
 )
 
 RECORD = "dataset.json"
+DEFAULT_CACHE_BYTES = 4 << 30
 
 
 class BucketDatasetStore(DatasetStore):
-    def __init__(self, root: Path, objects: ObjectStore, **options):
+    def __init__(self, root: Path, objects: ObjectStore, cache_bytes: int = DEFAULT_CACHE_BYTES, **options):
         super().__init__(root, **options)
         self.objects = objects
+        self.copies = BoundedFolders(self.root, cache_bytes)  # this host's copies, by dataset id
 
     def create(self, archive: Path, layout: str, name: str | None = None, filename: str | None = None) -> DatasetRecord:
         record = super().create(archive, layout, name, filename)
@@ -43,6 +54,9 @@ class BucketDatasetStore(DatasetStore):
             self._drop_remote(record.id)
             self._drop_local(record.id)
             raise
+        with self.copies.locked():  # this host's copy counts against the bound like a pulled one
+            self.copies.touch(folder)
+            self.copies.evict(keep=folder)
         return record
 
     def delete(self, ref: str) -> None:
@@ -81,12 +95,31 @@ class BucketDatasetStore(DatasetStore):
             part.replace(path)
         return path
 
+    @contextmanager
+    def in_use(self, ref: str) -> Iterator[None]:
+        """While the block runs, this host's copy of `ref` (once pulled) is not evicted."""
+        if ref in self.builtins or not DATASET_ID.match(ref):
+            yield  # a built-in comes from the packages; an unknown ref fails at its lookup
+            return
+        with self.copies.pinned(ref):
+            yield
+
+    def load_images(self, ref: str, image_size: int, channels: int) -> tuple[np.ndarray, np.ndarray | None, list[str]]:
+        with self.in_use(ref):
+            return super().load_images(ref, image_size, channels)
+
+    def load_pairs(self, ref: str, image_size: int, channels: int) -> tuple[np.ndarray, np.ndarray]:
+        with self.in_use(ref):
+            return super().load_pairs(ref, image_size, channels)
+
     def _folder(self, ref: str) -> Path:
-        """This host's whole copy of the dataset, pulled from the bucket when it has none."""
+        """This host's whole copy of the dataset, pulled from the bucket when it has none; marks
+        it used and evicts past the bound. The caller holds `in_use(ref)`."""
         self._record_bytes(ref)  # still in the bucket (UnknownDataset otherwise)
         folder = self.root / ref
-        if (folder / RECORD).is_file():
-            return folder
+        with self.copies.locked():  # under the lock: an eviction ran before this look, or saw our pin
+            if self.copies.touch(folder) and (folder / RECORD).is_file():
+                return folder
         self.root.mkdir(parents=True, exist_ok=True)
         staging = self.root / f".staging-{secrets.token_hex(8)}"
         try:
@@ -94,10 +127,14 @@ class BucketDatasetStore(DatasetStore):
                 target = staging / key[len(ref) + 1:]
                 target.parent.mkdir(parents=True, exist_ok=True)
                 self.objects.download(key, target)
-            staging.rename(folder)
-        except OSError:
-            if not (folder / RECORD).is_file():  # not a concurrent pull that got there first
-                raise
+            with self.copies.locked():
+                try:
+                    staging.rename(folder)
+                except OSError:
+                    if not (folder / RECORD).is_file():  # not a concurrent pull that got there first
+                        raise
+                self.copies.touch(folder)
+                self.copies.evict(keep=folder)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
         return folder
@@ -124,3 +161,9 @@ class BucketDatasetStore(DatasetStore):
             except OSError:
                 return  # another thread dropped it first
             shutil.rmtree(doomed, ignore_errors=True)
+
+
+def dataset_kept(datasets: DatasetStore, ref: str) -> AbstractContextManager[None]:
+    """While the block runs, `ref` stays on this host's disk: a bucket store's copy is not evicted;
+    a store that holds the only copy never evicts anything."""
+    return datasets.in_use(ref) if isinstance(datasets, BucketDatasetStore) else nullcontext()

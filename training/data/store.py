@@ -140,7 +140,8 @@ class DatasetStore:
 
             objects = open_object_store(f"{settings.artifacts_url.rstrip('/')}/datasets",
                                         endpoint_url=settings.s3_endpoint_url)
-            return BucketDatasetStore(settings.datasets_dir, objects, limits=limits, builtins=builtins)
+            return BucketDatasetStore(settings.datasets_dir, objects, settings.dataset_cache_bytes, limits=limits,
+                                      builtins=builtins)
         return cls(settings.datasets_dir, limits, builtins)
 
     def create(self, archive: Path, layout: str, name: str | None = None, filename: str | None = None) -> DatasetRecord:
