@@ -17,7 +17,9 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from service.local.stack import REPO
+from service.local.stack import Child
+
+STOP_GRACE_S = 15.0
 
 
 class NetworkRefused(RuntimeError):
@@ -36,17 +38,19 @@ class Host:
     netns: str
     address: str
     state_dir: Path
-    processes: list[subprocess.Popen] = field(default_factory=list)
+    children: list[Child] = field(default_factory=list)
+
+    @property
+    def processes(self) -> list[subprocess.Popen]:
+        return [child.process for child in self.children]
 
     def start(self, command: list[str], env: dict[str, str], log_name: str) -> subprocess.Popen:
-        """`command` inside this host's namespace, with `env` and GANFORGE_STATE_DIR set to the host's folder."""
-        log = (self.state_dir / f"{log_name}.log").open("ab")
-        process = subprocess.Popen(["ip", "netns", "exec", self.netns, *command], cwd=REPO,
-                                   env={**env, "GANFORGE_STATE_DIR": str(self.state_dir)},
-                                   stdout=log, stderr=subprocess.STDOUT)
-        log.close()  # the child holds its own descriptor
-        self.processes.append(process)
-        return process
+        """`command` inside this host's namespace, with `env` and GANFORGE_STATE_DIR set to the host's
+        folder, started as `make run` starts its processes (service/local/stack.py)."""
+        child = Child(log_name, ["ip", "netns", "exec", self.netns, *command],
+                      {**env, "GANFORGE_STATE_DIR": str(self.state_dir)}, self.state_dir / f"{log_name}.log")
+        self.children.append(child)
+        return child.start()
 
     def connects(self, address: str, port: int) -> bool:
         """Whether a TCP connection from inside this host to `address:port` is accepted."""
@@ -57,16 +61,10 @@ class Host:
         return answer.stdout.strip() == "0"
 
     def stop(self) -> None:
-        """Stop what runs here: SIGTERM, then SIGKILL for whatever has not gone 15 s later."""
-        for process in self.processes:
-            if process.poll() is None:
-                process.terminate()
-        for process in self.processes:
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        """Stop what runs here as `make run` stops a process: SIGTERM, then SIGKILL if it has not
+        gone 15 s later (one after another: a host runs one process or two)."""
+        for child in self.children:
+            child.stop_gracefully(STOP_GRACE_S)
 
 
 class Bridge:

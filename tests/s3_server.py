@@ -1,6 +1,9 @@
 """A real S3-compatible server for the tests: moto's standalone server as a process of its own,
 on a free port, as Redis is started (service/local/redis_server.py). Its answers come over HTTP
-through boto3 exactly as AWS's would; nothing is patched in the test process."""
+through boto3 exactly as AWS's would; nothing is patched in the test process.
+
+It listens on loopback, or on the one address it is given: a bridge's, for hosts in network
+namespaces of their own (tests/integration/test_three_hosts.py)."""
 
 import subprocess
 import sys
@@ -16,14 +19,18 @@ from service.local.redis_server import free_port
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
 
 
+LOOPBACK = "127.0.0.1"
+
+
 @dataclass
 class LocalS3:
     process: subprocess.Popen
     port: int
+    address: str = LOOPBACK  # the one it listens on
 
     @property
     def endpoint_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{self.address}:{self.port}"
 
     @property
     def env(self) -> dict[str, str]:
@@ -51,12 +58,14 @@ class LocalS3:
                 self.process.wait()
 
 
-def start_s3(log_dir: Path, wait_s: float = 30) -> LocalS3:
+def start_s3(log_dir: Path, wait_s: float = 30, *, address: str = LOOPBACK) -> LocalS3:
+    """moto's server on a free port of `address`, once it answers."""
     port = free_port()
     log = (log_dir / "moto.log").open("ab")
-    process = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+    process = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", address, "-p", str(port)],
                                stdout=log, stderr=subprocess.STDOUT)
-    server = LocalS3(process, port)
+    log.close()  # the child holds its own descriptor
+    server = LocalS3(process, port, address)
     deadline = time.monotonic() + wait_s
     while True:
         try:

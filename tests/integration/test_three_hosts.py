@@ -13,7 +13,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 import uuid
 from contextlib import ExitStack
@@ -23,7 +22,7 @@ import httpx
 import pytest
 from archives import classes_files, zip_bytes
 from hosts import Bridge, Host, NetworkRefused
-from s3_server import CREDENTIALS, LocalS3
+from s3_server import CREDENTIALS, LocalS3, start_s3
 
 from service.core.presence import live_workers
 from service.core.redis_clients import sync_client
@@ -43,42 +42,13 @@ TRAIN = {  # the cheapest training this project has: a tiny cdcgan on 8x8 images
 }
 
 
-def start_s3_on(address: str, log_dir) -> LocalS3:
-    """moto's S3 server listening on `address` (tests/s3_server.py starts it on loopback only)."""
-    port = free_port()
-    log = (log_dir / "moto.log").open("ab")
-    process = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", address, "-p", str(port)],
-                               stdout=log, stderr=subprocess.STDOUT)
-    log.close()
-    server = BridgedS3(process, port, address)
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            httpx.get(f"{server.endpoint_url}/moto-api/", timeout=1)
-            return server
-        except httpx.TransportError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                server.stop()
-                raise RuntimeError(f"moto's S3 server did not start: see {log_dir / 'moto.log'}") from None
-            time.sleep(0.1)
-
-
-@dataclass
-class BridgedS3(LocalS3):
-    address: str = "127.0.0.1"
-
-    @property
-    def endpoint_url(self) -> str:
-        return f"http://{self.address}:{self.port}"
-
-
 @dataclass
 class Picture:
     """What the three hosts share (Redis, the bucket) and how a host's processes are started."""
 
     bridge: Bridge
     redis_server: LocalRedis
-    s3: BridgedS3
+    s3: LocalS3
     bucket: str
     prefix: str
     env: dict[str, str]
@@ -129,7 +99,7 @@ def picture(tmp_path_factory):
         cleanup.callback(bridge.close)
         redis_server = start_redis(root / "redis", bind=(bridge.address,))
         cleanup.callback(redis_server.stop)
-        s3 = start_s3_on(bridge.address, root)
+        s3 = start_s3(root, address=bridge.address)
         cleanup.callback(s3.stop)
         cleanup.callback(bridge.stop_processes)
         bucket, prefix = s3.create_bucket(f"ganforge-{uuid.uuid4().hex[:12]}"), "deploy"
