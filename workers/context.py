@@ -7,6 +7,7 @@ from celery import Celery
 
 from models.store import ModelStore, open_model_store
 from service.core.job_store import JobStore
+from service.core.model_changes import ModelChanges
 from service.core.redis_clients import Replication, sync_client
 from service.core.settings import Settings
 
@@ -30,7 +31,13 @@ class WorkerContext:
 
     @cached_property
     def models(self) -> ModelStore:
-        return open_model_store(**self.settings.model_store_options)
+        return self.model_changes.registry
+
+    @cached_property
+    def model_changes(self) -> ModelChanges:
+        """The registry's writes told to every process, and theirs dropped from its answers (pub/sub)."""
+        return ModelChanges(open_model_store(**self.settings.model_store_options), self.settings.redis_url,
+                            self.redis).start()
 
     @cached_property
     def sessions(self):

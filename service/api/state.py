@@ -19,6 +19,7 @@ from service.api.rate_limit import RateLimiter
 from service.core.api_keys import UNLIMITED, ApiKeyStore
 from service.core.job_store import AsyncJobStore, JobStore
 from service.core.metrics import MetricsRecorder
+from service.core.model_changes import ModelChanges
 from service.core.queue import create_celery
 from service.core.redis_clients import Replication, async_client, sync_client
 from service.core.settings import Settings
@@ -44,6 +45,7 @@ class ApiState:
     api_keys: ApiKeyStore
     rate_limiter: RateLimiter
     metrics_recorder: MetricsRecorder  # this process's buffered figures (cache lookups), flushed by a thread
+    model_changes: ModelChanges  # tells the other processes of `models`' writes and drops what they change
     # The event loop's own, made by `start`:
     redis_async: aioredis.Redis | None = None
     jobs_async: AsyncJobStore | None = None
@@ -61,6 +63,7 @@ class ApiState:
             max_connections=256,
         )
         models = open_model_store(**settings.model_store_options)
+        model_changes = ModelChanges(models, settings.redis_url, client).start()
         models.seed_from(ModelStore(settings.zoo_dir))
         return cls(
             settings=settings,
@@ -72,6 +75,7 @@ class ApiState:
             rate_limiter=RateLimiter(async_client(settings.redis_url, max_connections=64, socket_connect_timeout=2,
                                                   socket_timeout=5), settings.default_rate),
             metrics_recorder=MetricsRecorder(client).start(),
+            model_changes=model_changes,
         )
 
     def start(self) -> None:
@@ -92,6 +96,7 @@ class ApiState:
         if self.redis_async is not None:
             await self.redis_async.aclose()
         self.metrics_recorder.stop()
+        self.model_changes.stop()
         self.redis.close()
 
     def check_keys(self) -> None:

@@ -25,6 +25,7 @@ def job_task(job_id: str) -> str:
 
 
 EVENTS_CHANNEL = f"{PREFIX}:events"  # pub/sub: the id of each job whose event stream grew
+MODEL_CHANGES_CHANNEL = f"{PREFIX}:model-changes"  # pub/sub: the name of each model a registry write changed
 JOB_PATTERN = f"{PREFIX}:job:*"
 RUNNING = f"{PREFIX}:running"  # set of job ids a worker has started
 RECEIVED = f"{PREFIX}:received"  # hash: job id -> the worker that fetched its message (prefetch included)

@@ -58,6 +58,9 @@ class Settings(BaseSettings):
     dataset_cache_bytes: int = Field(4 << 30, ge=1, description="With artifacts_url: bound on the datasets this host "
                                      "pulled from the bucket (under artifacts_dir/datasets); past it the datasets used "
                                      "least recently are removed, never one a running training holds.")
+    manifest_fresh_s: float = Field(30.0, ge=0, description="With artifacts_url: how long a process answers a "
+                                    "model ref from memory at most. A change reaches every process at once by Redis "
+                                    "pub/sub; this bounds a missed one (channel down) and the bucket reads it costs.")
 
     log_format: str = Field("text", description="'text' for a terminal, 'json' for one object per line.")
     log_level: str = "INFO"
@@ -234,7 +237,7 @@ class Settings(BaseSettings):
         """models.store.open_model_store's arguments: the models folder, or a bucket and this host's cache."""
         return {"models_dir": self.models_dir, "artifacts_url": self.artifacts_url,
                 "endpoint_url": self.s3_endpoint_url, "cache_dir": self.model_cache_dir,
-                "cache_bytes": self.model_cache_bytes}
+                "cache_bytes": self.model_cache_bytes, "fresh_s": self.manifest_fresh_s}
 
 
 def load_settings(**overrides) -> Settings:
