@@ -11,6 +11,7 @@ from celery.signals import (
 
 from models.artifacts.outputs import open_output_store
 from models.store import ModelStore
+from service.core.job_store.compaction import RecordPacker
 from service.core.logs import configure_logging
 from service.core.presence import Presence
 from service.core.queue import create_celery
@@ -42,7 +43,8 @@ def _announce(sender, **_) -> None:
     app.ganforge_receipts = ReceiptWriter(context.jobs, app.ganforge_presence.worker_id)
     app.ganforge_reaper = Reaper(context.jobs, app, settings.lease_ttl_s, lost_grace_s=settings.lost_job_grace_s,
                                  max_deliveries=settings.max_deliveries,
-                                 outputs=open_output_store(settings.outputs_store_url, settings.s3_endpoint_url))
+                                 outputs=open_output_store(settings.outputs_store_url, settings.s3_endpoint_url),
+                                 records=RecordPacker(context.redis, settings.record_pack_after_s))
     app.ganforge_reaper.start()
     install_job_metrics(app, context.redis)  # figures for /metrics, added up in Redis
     # The worker's startup objects live as long as it does: out of the collector's sight, a full

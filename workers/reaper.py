@@ -16,6 +16,9 @@ Two kinds of orphan:
 Any live worker's reaper does this; `claim_requeue` makes it one of them per orphan, and the
 lease makes sure that, whatever the broker redelivers later, a job never runs twice at once: the
 job runner leaves a job that is finished or held by someone else.
+
+Each round also sweeps expired outputs from the artifact store and packs the records of jobs that
+ended a minute ago (service/core/job_store/compaction.py): housekeeping any live worker may do.
 """
 
 import base64
@@ -29,6 +32,7 @@ from celery import Celery
 from models.artifacts.outputs import OutputStore
 from service.core import keys
 from service.core.job_store import JobStore, stored_outputs
+from service.core.job_store.compaction import RecordPacker
 from service.core.jobs import JobStatus
 from service.core.presence import live_workers
 from service.core.routing import ALL_QUEUES, COALESCED_KINDS, ROUTES, coalesced_task
@@ -210,10 +214,12 @@ def sweep_stored_outputs(store: JobStore, objects: OutputStore, *, limit: int = 
 
 class Reaper:
     def __init__(self, store: JobStore, app: Celery, lease_ttl_s: int, interval_s: float | None = None, *,
-                 lost_grace_s: float = 60.0, max_deliveries: int = 3, outputs: OutputStore | None = None):
+                 lost_grace_s: float = 60.0, max_deliveries: int = 3, outputs: OutputStore | None = None,
+                 records: RecordPacker | None = None):
         self.store, self.app, self.lease_ttl_s, self.lost_grace_s = store, app, lease_ttl_s, lost_grace_s
         self.max_deliveries = max_deliveries
         self.outputs = outputs  # the store of large outputs, swept each round
+        self.records = records  # packs finished records, each round
         self.interval_s = interval_s or max(1.0, lease_ttl_s / 3)
         self._suspects: set[str] = set()
         self._next_audit = 0.0  # reading every queue is dearer than a round: twice per grace at most
@@ -240,3 +246,8 @@ class Reaper:
                     sweep_stored_outputs(self.store, self.outputs)
                 except Exception:  # the store or Redis away: what was not deleted is swept next round
                     log.exception("sweeping expired outputs failed")
+            if self.records is not None:
+                try:
+                    self.records.pass_once()
+                except Exception:  # Redis away: what was claimed stays unpacked (whole), the rest is due next round
+                    log.exception("packing finished records failed")

@@ -30,6 +30,7 @@ JOB_PATTERN = f"{PREFIX}:job:*"
 RUNNING = f"{PREFIX}:running"  # set of job ids a worker has started
 RECEIVED = f"{PREFIX}:received"  # hash: job id -> the worker that fetched its message (prefetch included)
 QUEUED = f"{PREFIX}:queued"  # sorted set: job id -> when its message was (last) sent, until it leaves `queued`
+PACKABLE = f"{PREFIX}:packable"  # sorted set: id of a finished job -> when it ended, until its record is packed
 
 
 def blob(sha256: str) -> str:

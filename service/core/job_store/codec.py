@@ -10,6 +10,7 @@ each side only executes the pipeline its own way.
 import hashlib
 import json
 import time
+import zlib
 from datetime import UTC, datetime
 from typing import Any
 
@@ -26,6 +27,37 @@ EVENTS_MAXLEN = 1000
 STREAM_KEPT_KINDS = ("train",)
 FOLD_MAX_EVENTS = 16
 HISTORY_FIELD = "history"
+
+# A finished record is packed a minute after its end (compaction.py): its fields as one JSON object,
+# deflated against PACKING_DICTIONARY, in the one field PACKED_FIELD. A small job's ~1 KB of fields
+# packs to ~150 bytes, and a record kept for the job TTL costs Redis ~350 bytes instead of ~1.4 KB
+# (bench/REPORT.md, "Redis memory per job"). What is read alone after the end (HGET, HMGET: who owns
+# the job, its status, whether it has a webhook) stays a field of its own; a field written after
+# packing is a field of its own too, and wins over its packed value.
+PACKED_FIELD = "z"
+UNPACKED_FIELDS = frozenset({"status", "owner", "webhook"})
+# The dictionary's version is the packed value's first byte: a stored record names the dictionary
+# it was packed with, so the text of version 1 never changes (a better one is version 2, beside it).
+# Its text is the shape of a finished record, the likeliest strings last (deflate finds near ones
+# for fewer bits). Written for this project, not taken from any record.
+PACKING_DICTIONARY = {1: (
+    '"error": {"type": "input_expired", "detail": "the input image expired", "unknown_model", '
+    '"worker-crashed", "cached": true, "kind": "translate", "direction": "a2b", "b2a", "kind": "upscale", '
+    '"scale": 4, "tile": 256, "image_sha256": "", "image_stored": "artifacts", "hyperparameters": {}, '
+    '"progress": {"step": , "total": , "truncation": 0.7, "truncation_psi": 0.7, "format": "webp", "image/webp", '
+    '"stored": "artifacts", "lost_runs": 1, "lost_delivery": "1", "image/jpeg", "jpeg", '
+    '"kind": "generate", "model": {"name": "mnist-cdcgan", "version": 1}, '
+    '"params": {"n": 1, "seed": , "labels": null, "truncation": null, "truncation_psi": null, '
+    '"style_mixing": null, "noise_mode": null, "interpolate": null, "codes": null, "format": "png", '
+    '"quality": null, "grid": false, "output_ttl_s": 300}, "created_at": "2026-12-08T00:00:00.000000Z", '
+    '"started_at": "2026-12-08T00:00:00.000000+00:00", "runner": "", "deliveries": 1, '
+    '"finished_at": "2026-12-08T00:00:00.000000+00:00", '
+    '"outputs": [{"name": "0.png", "url": "/jobs//outputs/0.png", "content_type": "image/png", "size": , '
+    '"sha256": ""}], "metrics": {"inference_s": 0.000, "encode_s": 0.000, "batch_images": 1, "labels": [], '
+    '"message_jobs": 1, "run_s": 0.00, "worker": ""}, '
+    '"history": [["-0","status","queued"],["-0","status","running"],["-0","status","succeeded"]]}'
+).encode()}
+PACKING_VERSION = 1
 
 
 def utcnow() -> datetime:
@@ -69,8 +101,13 @@ def output_entries(job_id: str, items: list[tuple[str, bytes, str]]) -> list[Job
 
 
 def decode_record(raw: dict[bytes, bytes]) -> Job | None:
-    """A record read with HGETALL (None: there is none)."""
-    return Job.model_validate({k.decode(): json.loads(v) for k, v in raw.items()}) if raw else None
+    """A record read with HGETALL (None: there is none), packed or not."""
+    if not raw:
+        return None
+    packed = raw.get(PACKED_FIELD.encode())
+    fields = unpack_fields(packed) if packed is not None else {}
+    fields.update((k.decode(), json.loads(v)) for k, v in raw.items() if k.decode() != PACKED_FIELD)
+    return Job.model_validate(fields)
 
 
 def decode_status(raw: bytes | None) -> JobStatus | None:
@@ -90,13 +127,31 @@ def decode_events(answer: Any) -> list[tuple[str, str, Any]]:
             for entry_id, fields in answer[0][1]]
 
 
-def decode_history(raw: bytes | None, after: str) -> list[tuple[str, str, Any]]:
-    """A finished job's folded events (its record's `history`: [[id, event, data], ...]) after the
-    stream id `after`, as `decode_events` answers them."""
-    if not raw:
+def decode_history(raw: bytes | None, after: str, packed: bytes | None = None) -> list[tuple[str, str, Any]]:
+    """A finished job's folded events (its record's `history`: [[id, event, data], ...], or the same
+    inside its `packed` field) after the stream id `after`, as `decode_events` answers them."""
+    if raw:
+        history = json.loads(raw)
+    elif packed:
+        history = unpack_fields(packed).get(HISTORY_FIELD) or []
+    else:
         return []
     floor = stream_id(after)
-    return [(entry_id, event, data) for entry_id, event, data in json.loads(raw) if stream_id(entry_id) > floor]
+    return [(entry_id, event, data) for entry_id, event, data in history if stream_id(entry_id) > floor]
+
+
+def pack_fields(raw: dict[bytes, bytes]) -> bytes:
+    """Stored fields (JSON values, as HGETALL answers them) as one packed value."""
+    body = "{" + ",".join(f"{json.dumps(name.decode())}:{value.decode()}" for name, value in raw.items()) + "}"
+    packer = zlib.compressobj(9, zlib.DEFLATED, -15, 9, zlib.Z_DEFAULT_STRATEGY,
+                              PACKING_DICTIONARY[PACKING_VERSION])
+    return bytes([PACKING_VERSION]) + packer.compress(body.encode()) + packer.flush()
+
+
+def unpack_fields(packed: bytes) -> dict[str, Any]:
+    """`pack_fields`' value as the decoded fields."""
+    unpacker = zlib.decompressobj(-15, PACKING_DICTIONARY[packed[0]])
+    return json.loads(unpacker.decompress(packed[1:]) + unpacker.flush())
 
 
 def stream_id(entry_id: str) -> tuple[int, int]:
@@ -128,6 +183,8 @@ def stage_create(pipe: Any, job: Job, ttl_s: int, task: dict[str, Any] | None = 
         fields[HISTORY_FIELD] = json.dumps([[first, "status", job.status.value]])
     pipe.hset(keys.job(job.id), mapping=fields)
     pipe.expire(keys.job(job.id), ttl_s)
+    if HISTORY_FIELD in fields:  # a finished record, packed in a minute as those ending in scripts.py
+        pipe.zadd(keys.PACKABLE, {job.id: time.time()})
     if HISTORY_FIELD not in fields:
         pipe.xadd(keys.job_events(job.id), event_fields("status", job.status.value), maxlen=EVENTS_MAXLEN)
         pipe.expire(keys.job_events(job.id), ttl_s)

@@ -13,6 +13,7 @@ from service.core.job_store.base import AsyncPart, SyncPart
 from service.core.job_store.codec import (
     EVENTS_MAXLEN,
     HISTORY_FIELD,
+    PACKED_FIELD,
     decode_events,
     decode_history,
     decode_record,
@@ -23,6 +24,7 @@ from service.core.jobs import Job, JobStatus
 
 MAX_BLOCK_MS = 1000
 READ_COUNT = 100
+HISTORY_READ = (HISTORY_FIELD, PACKED_FIELD)  # a finished job's events: its history, or the packed record holding it
 
 
 class JobEvents(SyncPart):
@@ -48,14 +50,18 @@ class JobEvents(SyncPart):
         A wait is cut to MAX_BLOCK_MS: a blocking read longer than the client's socket timeout
         would look like a dead Redis. Callers loop.
         """
-        folded = decode_history(self.redis.hget(keys.job(job_id), HISTORY_FIELD), after)
+        folded = self._folded(job_id, after)
         if folded:  # the job has ended: its stream is gone
             return folded
         block = None if block_ms is None else max(1, min(block_ms, MAX_BLOCK_MS))
         events = decode_events(self.redis.xread({keys.job_events(job_id): after}, block=block))
         if not events and block is not None:  # it may have ended while we waited
-            return decode_history(self.redis.hget(keys.job(job_id), HISTORY_FIELD), after)
+            return self._folded(job_id, after)
         return events
+
+    def _folded(self, job_id: str, after: str) -> list[tuple[str, str, Any]]:
+        history, packed = self.redis.hmget(keys.job(job_id), HISTORY_READ)
+        return decode_history(history, after, packed)
 
     def wait(self, job_id: str, timeout_s: float) -> Job | None:
         """The job once it is terminal, or as it stands when `timeout_s` runs out."""
@@ -80,6 +86,6 @@ class AsyncJobEvents(AsyncPart):
         the job has ended, its record's history (one round trip for both)."""
         pipe = self.redis.pipeline(transaction=False)
         pipe.xread({keys.job_events(job_id): after}, count=READ_COUNT)
-        pipe.hget(keys.job(job_id), HISTORY_FIELD)
-        streamed, folded = await pipe.execute()
-        return decode_events(streamed) or decode_history(folded, after)
+        pipe.hmget(keys.job(job_id), HISTORY_READ)
+        streamed, (folded, packed) = await pipe.execute()
+        return decode_events(streamed) or decode_history(folded, after, packed)

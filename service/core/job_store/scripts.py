@@ -22,7 +22,8 @@ from service.core.jobs import JobStatus
 # KEYS: job hash, event stream, set of running jobs, the events channel (told the job id and its
 # new status, so a waiter for the end sleeps through the rest, and with an end the whole record as
 # a JSON object of the hash's fields, so the waiter need not read it back), the index of queued jobs (a job
-# that leaves `queued` leaves it).
+# that leaves `queued` leaves it), how the job was queued (deleted at its end: only the reaper reads
+# it, to send a queued or running job again), the index of records to pack (compaction.py).
 # ARGV: allowed current statuses (comma separated JSON strings), stream length, what to do with
 # the running set on success ('add', 'remove', or 'keep'; 'remove' happens even when the move is refused, since the caller is done
 # with the job either way), '1' to answer the whole record, the job id, then field/value pairs
@@ -64,7 +65,9 @@ if allowed then
     end
     redis.call('HSET', KEYS[1], '""" + HISTORY_FIELD + """', '[' .. table.concat(folded, ',') .. ']')
     redis.call('DEL', KEYS[2])
+    redis.call('ZADD', KEYS[7], redis.call('TIME')[1], ARGV[5])
   end
+  if ended then redis.call('DEL', KEYS[6]) end
   if current == '"queued"' then redis.call('ZREM', KEYS[5], ARGV[5]) end
   if ARGV[3] == 'add' then
     redis.call('SADD', KEYS[3], ARGV[5])
@@ -75,13 +78,13 @@ if ARGV[4] == '1' then return {current, redis.call('HGETALL', KEYS[1])} end
 return {current}
 """
 TRANSITION = "local last = #ARGV\n" + _MOVE
-# A worker taking a job: its lease (KEYS[6]) for the owner and TTL that end ARGV, kept if the owner
+# A worker taking a job: its lease (KEYS[8]) for the owner and TTL that end ARGV, kept if the owner
 # holds it already (a retried round trip), then the transition. {false, 'leased'}: someone else's.
 TAKE = """
 local last = #ARGV - 2
-local holder = redis.call('GET', KEYS[6])
+local holder = redis.call('GET', KEYS[8])
 if holder and holder ~= ARGV[#ARGV - 1] then return {false, 'leased'} end
-redis.call('SET', KEYS[6], ARGV[#ARGV - 1], 'EX', ARGV[#ARGV])
+redis.call('SET', KEYS[8], ARGV[#ARGV - 1], 'EX', ARGV[#ARGV])
 """ + _MOVE
 
 # Commands that land together (batch.AtomicBatch): ARGV holds, for each, its length then its
@@ -100,7 +103,7 @@ return 1
 RUN_SHA = hashlib.sha1(RUN.encode()).hexdigest()
 # A worker ending a job, in one call: the writes that belong to its end (its outputs' bytes, its
 # cache entry: in RUN's format, ahead of the status change, a client that saw the end finds them),
-# its lease (KEYS[6]) let go of if the owner that ends ARGV holds it, then the transition (a refused
+# its lease (KEYS[8]) let go of if the owner that ends ARGV holds it, then the transition (a refused
 # one too: the worker is done with the job either way). ARGV ends: writes..., their length, owner.
 FINISH = """
 local writes = tonumber(ARGV[#ARGV - 1])
@@ -111,7 +114,7 @@ while i <= last + writes do
   redis.call(unpack(ARGV, i + 1, i + count))
   i = i + count + 1
 end
-if redis.call('GET', KEYS[6]) == ARGV[#ARGV] then redis.call('DEL', KEYS[6]) end
+if redis.call('GET', KEYS[8]) == ARGV[#ARGV] then redis.call('DEL', KEYS[8]) end
 """ + _MOVE
 
 # A run of a job lost with its worker (workers/reaper.py), counted once per delivery however often
@@ -147,7 +150,8 @@ def move_arguments(job_id: str, allowed: Iterable[JobStatus], to: JobStatus, fie
     FINISH (`writes`: its writes in RUN's format)."""
     values = encode_fields({"status": to.value, **fields})  # status first: the script announces ARGV[7]
     flat = [item for pair in values.items() for item in pair]
-    script_keys = [keys.job(job_id), keys.job_events(job_id), keys.RUNNING, keys.EVENTS_CHANNEL, keys.QUEUED]
+    script_keys = [keys.job(job_id), keys.job_events(job_id), keys.RUNNING, keys.EVENTS_CHANNEL, keys.QUEUED,
+                   keys.job_task(job_id), keys.PACKABLE]
     args = [",".join(json.dumps(s.value) for s in allowed), EVENTS_MAXLEN, running, "1" if answer_job else "0",
             job_id, *flat]
     if lease is not None:
