@@ -10,7 +10,10 @@ task, output blob, cache entry, the owner's job index) how many there are and th
 Then it projects a steady load (default 30 minutes at 300 req/s) onto the default cap: what a job
 keeps for the job TTL (its record, its index entry, whatever else outlives its answer) grows with
 every request; what expires sooner (its output and cache entry, after `GANFORGE_ONE_CALL_TTL_S`)
-levels off at rate x TTL. `--listpack-value N` sets Redis's `hash-max-listpack-value` first (64 by
+levels off at rate x TTL. A finished record is packed a minute after its end (GANFORGE_RECORD_PACK_AFTER_S,
+service/core/job_store/compaction.py): the stack here packs after 45 s (the requests are sent
+within it), and Redis is read twice, as the jobs left it and once every record is packed; what packing takes off a job lives only for
+the minute before it (the projection counts it so). `--listpack-value N` sets Redis's `hash-max-listpack-value` first (64 by
 default): a record whose every field fits is stored as one listpack, about half the bytes of a
 hash table (a record's params, outputs and metrics are over 64 bytes each). A benchmark, not a test: the figures depend on the Redis version and
 the request (a bigger picture, a bigger blob).
@@ -89,10 +92,14 @@ async def send(api_url: str, headers: dict, seeds: list[int], concurrency: int) 
 
 
 def project(before: dict, after: dict, jobs: int, *, rate: float, minutes: float, job_ttl_s: int,
-            short_ttl_s: int) -> dict:
+            short_ttl_s: int, packed: dict | None = None, hot_s: float = 0.0) -> dict:
     """Per job: used_memory's growth, split into what lives as long as the job and what expires
-    with its output; then the memory of a `minutes` run at `rate` against the cap."""
-    per_job = (after["used_memory"] - before["used_memory"]) / jobs
+    with its output (and, with `packed`: Redis once every record is packed, what packing takes
+    off, which lives `hot_s`); then the memory of a `minutes` run at `rate` against the cap."""
+    unpacked = (after["used_memory"] - before["used_memory"]) / jobs
+    settled = packed if packed is not None else after
+    per_job = (settled["used_memory"] - before["used_memory"]) / jobs
+    hot = max(0.0, unpacked - per_job)  # bytes per job that packing takes off, held `hot_s` first
     short = 0.0  # bytes per job that expire with the output (blob, cache entry)
     for kind in ("output blob", "cache entry"):
         grown = after["kinds"].get(kind, {}).get("keys", 0) - before["kinds"].get(kind, {}).get("keys", 0)
@@ -103,13 +110,15 @@ def project(before: dict, after: dict, jobs: int, *, rate: float, minutes: float
     seconds = minutes * 60
     total_jobs = rate * seconds
     live_short = rate * min(seconds, short_ttl_s)
-    projected = before["used_memory"] + total_jobs * long + live_short * short
-    room = CAP_BYTES - before["used_memory"]
+    hot_bytes = rate * min(seconds, hot_s) * hot
+    projected = before["used_memory"] + total_jobs * long + live_short * short + hot_bytes
+    room = CAP_BYTES - before["used_memory"] - hot_bytes
     seconds_to_cap = room / (rate * (long + short))  # while every output made is still there
     if seconds_to_cap > short_ttl_s:  # past the short TTL only what is kept for the job TTL still grows
         seconds_to_cap = (room - rate * short_ttl_s * short) / (rate * long) if long > 0 else None
     return {
         "bytes_per_job": round(per_job), "kept_for_job_ttl_bytes": round(long), "expiring_bytes": round(short),
+        "unpacked_bytes_per_job": round(unpacked), "packing_takes_off_bytes": round(hot), "held_unpacked_s": hot_s,
         "keys_per_job": round((after["keys"] - before["keys"]) / jobs, 2),
         "soak": {"rate": rate, "minutes": minutes, "jobs": int(total_jobs), "job_ttl_s": job_ttl_s,
                  "one_call_ttl_s": short_ttl_s, "projected_mib": round(projected / 2**20, 1),
@@ -130,8 +139,10 @@ def main() -> None:
     args = parser.parse_args()
     settings = Settings()
     short_ttl_s = getattr(settings, "one_call_ttl_s", settings.output_ttl_s)  # before issue 24: the output TTL
+    # Records packed 45 s after their end (after the "after" census), by a reaper every 2 s (a third of the lease TTL).
+    pack_env = {"GANFORGE_RECORD_PACK_AFTER_S": "45", "GANFORGE_LEASE_TTL_S": "6"}
     with tempfile.TemporaryDirectory(prefix="gf-redis-memory-") as state_dir, \
-            Stack(Path(state_dir), worker_concurrency=8) as stack:
+            Stack(Path(state_dir), extra_env=pack_env, worker_concurrency=8) as stack:
         client = redis.Redis.from_url(stack.redis_url)
         if args.listpack_value is not None:
             client.config_set("hash-max-listpack-value", args.listpack_value)
@@ -145,14 +156,20 @@ def main() -> None:
         elapsed = time.monotonic() - started
         time.sleep(1.0)
         after = census(client)
+        deadline = time.monotonic() + 180
+        while client.zcard(keys.PACKABLE) and time.monotonic() < deadline:
+            time.sleep(1.0)
+        time.sleep(3.0)  # the last pass's writes
+        packed = census(client)
         result = {
             "jobs": args.jobs, "answers": dict(answers), "seconds": round(elapsed, 1),
             "redis": client.info("server")["redis_version"],
             "hash_max_listpack_value": int(client.config_get("hash-max-listpack-value")["hash-max-listpack-value"]),
             "machine": f"{os.cpu_count()} CPUs",
-            "before": before, "after": after,
+            "before": before, "after": after, "packed": packed,
             **project(before, after, args.jobs, rate=args.rate, minutes=args.minutes,
-                      job_ttl_s=settings.job_ttl_s, short_ttl_s=short_ttl_s),
+                      job_ttl_s=settings.job_ttl_s, short_ttl_s=short_ttl_s, packed=packed,
+                      hot_s=settings.record_pack_after_s + settings.lease_ttl_s / 3),
         }
     print(json.dumps(result, indent=2))
     if args.out:
