@@ -5,9 +5,11 @@ worker and the API, with the bundled sr-x4 model: `--clients` clients upscale a 
 (x4: a 4096x4096 PNG) in a loop for `--minutes`, each request with one pixel of its own so none
 is a result-cache hit. Redis's `used_memory` is sampled every `--every` seconds.
 
-- **default**: GANFORGE_LARGE_OUTPUT_BYTES at its default (256 KiB): the PNGs go to the artifact
-  store (a local folder here), Redis keeps their records and expiry entries.
-- **off**: the threshold past any output: every PNG is a blob in Redis for the result cache's hour.
+- **default**: GANFORGE_LARGE_OUTPUT_BYTES at its default (256 KiB): the output PNGs and the input
+  PNGs (1.3 MiB each) go to the artifact store (a local folder here), Redis keeps their records
+  and expiry entries.
+- **off**: the threshold past any image: every input and output PNG is a blob in Redis for the
+  result cache's hour.
 
 Prints the figures (Redis memory over time, outputs written, MB to the store, answers) as JSON and
 as the markdown of bench/REPORT.md's section, and writes bench/results/large_outputs.json.
@@ -126,7 +128,7 @@ def run(name: str, threshold: str | None, minutes: float, clients: int, every_s:
                                       "end": memory[-1]},
             "redis_blob_keys": sum(1 for _ in client.scan_iter(match="gf:blob:*", count=1000)),
             "store_objects": files, "store_mib": round(size / 2**20, 1),
-            "input_png_mib": round(len(png_of(pixels, 0)) / 2**20, 2),  # a blob in Redis for the output TTL
+            "input_png_mib": round(len(png_of(pixels, 0)) / 2**20, 2),  # to the store above the threshold
             "redis_mib_per_upscale": round((memory[-1] - baseline / 2**20) / answers["200"], 2) if answers["200"] else None,
             "samples": samples,
         }
@@ -143,9 +145,10 @@ def markdown(results: list[dict]) -> str:
         ("Redis used_memory start → max → end (MiB)",
          lambda r: "{start} → {max} → {end}".format(**r["redis_used_memory_mib"])),
         ("Redis growth per upscale (MiB)", lambda r: r["redis_mib_per_upscale"]),
-        ("of which its input PNG, a blob for the output TTL (MiB)", lambda r: r["input_png_mib"]),
+        ("its input PNG (MiB): to the store above the threshold, else a blob", lambda r: r["input_png_mib"]),
         ("blobs in Redis at the end", lambda r: r["redis_blob_keys"]),
-        ("objects / MiB written to the store", lambda r: f"{r['store_objects']} / {r['store_mib']}"),
+        ("objects / MiB written to the store (inputs and outputs)",
+         lambda r: f"{r['store_objects']} / {r['store_mib']}"),
     ]
     for label, value in rows:
         lines.append(f"| {label} | " + " | ".join(str(value(r)) for r in results) + " |")
