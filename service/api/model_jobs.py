@@ -2,6 +2,7 @@
 routers/model_admin.py; an imported checkpoint, routers/model_import.py): the name checked, where
 the files are staged for the worker, and the answer once the job has ended or the wait is over."""
 
+import logging
 import secrets
 import shutil
 from collections.abc import AsyncIterator, Callable
@@ -14,11 +15,13 @@ from fastapi import Response
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 
-from models.artifacts import open_object_store, staging
+from models.artifacts import ObjectStore, open_object_store, staging
 from models.store import MODEL_NAME
 from service.api.errors import Problem
 from service.api.state import ApiState
 from service.core.jobs import Job, JobError, JobStatus
+
+log = logging.getLogger(__name__)
 
 UPLOADS = Path("uploads") / "models"  # under ARTIFACTS_DIR, where workers/model_upload.py looks
 DEFAULT_WAIT_S = 60.0
@@ -32,7 +35,8 @@ InvalidField = Callable[[str, str, str], Problem]
 @asynccontextmanager
 async def staged_upload(state: ApiState, name: str, invalid: InvalidField) -> AsyncIterator[Path]:
     """The model `name` checked, then a fresh upload folder for the route to fill and queue its job
-    on. Once queued, the folder is the job's; a route that fails before that leaves nothing behind."""
+    on. Once queued, the folder is the job's; a route that fails before that leaves nothing behind,
+    here or in the bucket (`hand_over`'s copy, when queuing failed after it)."""
     if not MODEL_NAME.match(name):
         raise invalid("name", "use 1-64 lowercase letters, digits, '.', '_' or '-'", "invalid_name")
     folder = new_upload_folder(state)
@@ -40,6 +44,11 @@ async def staged_upload(state: ApiState, name: str, invalid: InvalidField) -> As
         yield folder
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
+        if (objects := _staging_bucket(state)) is not None:
+            try:
+                await anyio.to_thread.run_sync(staging.drop, objects, folder.name)
+            except Exception:  # the bucket away too: the copy stays, harmless, under an unguessable name
+                log.warning("could not remove the staged upload %s from the bucket", folder.name, exc_info=True)
         raise
 
 
@@ -54,11 +63,17 @@ async def hand_over(state: ApiState, folder: Path) -> None:
     """With GANFORGE_ARTIFACTS_URL, the staged files go to the bucket (uploads/models/<token>/)
     for a worker on another host (workers/model_upload.py pulls them); call it before queuing
     the job. Without one the folder is in the shared artifacts dir already."""
-    settings = state.settings
-    if settings.artifacts_url:
-        objects = open_object_store(f"{settings.artifacts_url.rstrip('/')}/{UPLOADS.as_posix()}",
-                                    endpoint_url=settings.s3_endpoint_url)
+    if (objects := _staging_bucket(state)) is not None:
         await anyio.to_thread.run_sync(staging.push, objects, folder.name, folder)
+
+
+def _staging_bucket(state: ApiState) -> ObjectStore | None:
+    """Where staged uploads go for workers on other hosts (None: the artifacts dir is shared)."""
+    settings = state.settings
+    if not settings.artifacts_url:
+        return None
+    return open_object_store(f"{settings.artifacts_url.rstrip('/')}/{UPLOADS.as_posix()}",
+                             endpoint_url=settings.s3_endpoint_url)
 
 
 async def published_answer(state: ApiState, job: Job, wait_s: float | None, refusal: Refusal) -> Response:

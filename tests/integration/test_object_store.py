@@ -133,6 +133,34 @@ def test_an_onnx_upload_crosses_hosts_through_the_bucket(bucket_stack, s3_server
     assert not [key for key in keys if key.startswith(f"{prefix}/uploads/")]
 
 
+def test_an_upload_refused_after_staging_leaves_nothing_in_the_bucket(tmp_path, s3_bucket, s3_server):
+    """The API copies an upload to the bucket before it queues the job; when queuing is then
+    refused (here a full queue: no worker, a bound of one), the copy goes with the answer."""
+    url = f"{s3_bucket}/deploy"
+    stack = LocalStack(tmp_path / "stack", {"GANFORGE_ARTIFACTS_URL": url, "GANFORGE_STATE_DIR": str(tmp_path / "api"),
+                                            "GANFORGE_MAX_QUEUE_DEPTH": "1"})
+    manifest = {"task": "generate", "signature": {"kind": "generator", "latent_dim": 16, "num_classes": 0,
+                                                   "image_size": 8, "channels": 1, "inputs": ["z"],
+                                                   "output": "images"}}
+
+    def upload(client, name: str):
+        return client.post(f"/models/{name}/versions", files={"file": ("model.onnx", tiny_generator_onnx())},
+                           data={"manifest": json.dumps(manifest)}, headers={"Prefer": "wait=0"})
+
+    with stack:
+        stack.start_redis()
+        stack.start_api()
+        with stack.client() as client:
+            queued = upload(client, "staged-first")
+            assert queued.status_code == 202, queued.text  # no worker: it waits in the queue
+            refused = upload(client, "staged-second")
+            assert refused.status_code == 429 and refused.headers["content-type"] == "application/problem+json"
+    bucket, _, prefix = url.removeprefix("s3://").partition("/")
+    staged = {item["Key"].split("/")[3] for item in s3_server.client().list_objects_v2(
+        Bucket=bucket, Prefix=f"{prefix}/uploads/models/").get("Contents", [])}
+    assert staged == {queued.json()["params"]["upload"]}, staged
+
+
 def test_a_training_resumes_on_a_fresh_host_from_the_checkpoints_in_the_bucket(bucket_stack, s3_server):
     """A dataset uploaded to the API host is trained on training host A (its own folder), which
     is SIGKILLed mid-run; host B, with a new empty folder, takes the redelivered job, pulls the
