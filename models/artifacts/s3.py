@@ -35,6 +35,9 @@ MISSING_CODES = {"NoSuchKey", "404", "NotFound"}
 LOST_CODES = {"PreconditionFailed", "412", "ConditionalRequestConflict", "409"}
 # What a store that is down or overloaded answers (after boto3's own retries).
 UNAVAILABLE_CODES = {"ServiceUnavailable", "SlowDown", "InternalError", "RequestTimeout", "500", "502", "503", "504"}
+# A bucket this host cannot use as configured: the operator's to mend (the URL, the credentials),
+# and for a client as unavailable as a store that is down, not a fault of its request.
+MISCONFIGURED_CODES = {"NoSuchBucket", "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "403"}
 
 
 class S3ObjectStore:
@@ -122,6 +125,9 @@ def _answers(key: str, *, gone_means_lost: bool = False) -> Iterator[None]:
             raise PreconditionFailed(f"{key}: {code}") from None
         if code in UNAVAILABLE_CODES:
             raise StoreUnavailable(f"the object store answered {code} for {key}") from None
+        if code in MISCONFIGURED_CODES:
+            raise StoreUnavailable(f"the object store refused {key} with {code}: check GANFORGE_ARTIFACTS_URL's "
+                                   "bucket and this host's credentials") from None
         raise
     except BotoCoreError as error:  # no connection, a timeout: the store is away, not the key
         raise StoreUnavailable(f"the object store cannot be reached ({type(error).__name__})") from None

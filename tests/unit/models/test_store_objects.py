@@ -5,7 +5,12 @@ import threading
 
 import pytest
 
-from models.artifacts import ObjectMissing, PreconditionFailed, open_object_store
+from models.artifacts import (
+    ObjectMissing,
+    PreconditionFailed,
+    StoreUnavailable,
+    open_object_store,
+)
 
 
 @pytest.fixture(params=["folder", "s3"])
@@ -105,3 +110,12 @@ def test_a_mirrored_folder_goes_up_json_last_and_comes_back_elsewhere(objects, t
     assert (tmp_path / "host-b" / "job1" / "step-00000020.safetensors").read_bytes() == b"u" * 1000
     assert FolderMirror(objects, "checkpoints/other", tmp_path / "none").pull() == 0
     assert not (tmp_path / "none").exists()
+
+
+def test_a_bucket_that_does_not_exist_is_an_unavailable_store_naming_it(s3_bucket):
+    """A misconfigured bucket is the operator's to mend: the API answers 503 artifacts-unavailable
+    with what the store said, never a 500."""
+    objects = open_object_store(f"{s3_bucket}-missing/prefix")
+    for attempt in (lambda: objects.get("x.json"), lambda: objects.put("x.json", b"{}"), lambda: objects.list()):
+        with pytest.raises(StoreUnavailable, match="NoSuchBucket"):
+            attempt()
