@@ -23,17 +23,22 @@ def job_manifest(context: WorkerContext, job: Job) -> Manifest:
 def job_input_image(context: WorkerContext, job: Job) -> DecodedImage:
     """The image the client sent, stored by digest when the job was accepted: a blob in Redis, or,
     above GANFORGE_LARGE_OUTPUT_BYTES, an object in the artifact store (service/api/jobs/large_inputs.py)."""
-    sha256 = job.params["image_sha256"]
-    if job.params.get(stored_outputs.IMAGE_STORED) == STORED_IN_ARTIFACTS:
-        data = stored_input(context, sha256)
-    else:
-        data = context.jobs.get_blob(sha256)
+    data = job_input_bytes(context, job, "image_sha256")
     if data is None:
         raise JobFailed("input_expired", "the input image expired before a worker took the job; send it again")
     try:
         return decode_image(data, context.settings.max_input_pixels)
     except ImageRejected as rejected:
         raise JobFailed(rejected.type, rejected.detail) from None
+
+
+def job_input_bytes(context: WorkerContext, job: Job, digest_param: str) -> bytes | None:
+    """The bytes of the input the job's params name by digest (`image_sha256`, `inputs_sha256`):
+    a Redis blob, or an object in the artifact store when the params mark it so; None: expired."""
+    sha256 = job.params[digest_param]
+    if job.params.get(stored_outputs.STORED_MARKS[digest_param]) == STORED_IN_ARTIFACTS:
+        return stored_input(context, sha256)
+    return context.jobs.get_blob(sha256)
 
 
 def stored_input(context: WorkerContext, sha256: str) -> bytes | None:
@@ -45,7 +50,7 @@ def stored_input(context: WorkerContext, sha256: str) -> bytes | None:
         return None
     except StoreUnavailable as away:
         raise JobFailed("artifacts_unavailable",
-                        f"the input image could not be read: {away}; try again shortly") from None
+                        f"the job's input could not be read: {away}; try again shortly") from None
 
 
 def job_outputs(context: WorkerContext, job: Job, items: list[tuple[str, bytes, str]], metrics: dict,

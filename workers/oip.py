@@ -16,7 +16,7 @@ from models.inference.tensors import TensorBlobError, pack_tensors, unpack_tenso
 from models.manifest import GeneratorSignature
 from service.core.jobs import Job
 from workers.context import WorkerContext
-from workers.job_io import job_manifest, job_outputs
+from workers.job_io import job_input_bytes, job_manifest, job_outputs
 from workers.job_runner import JobFailed, JobResult, job_task
 
 OUTPUT_NAME = "tensors.bin"  # what the API reads back (service/api/routers/oip_v2.py)
@@ -29,7 +29,7 @@ def infer(context: WorkerContext, job: Job, cache_digest: str | None = None) -> 
     params = job.params
     manifest = job_manifest(context, job)
     spec = tensor_signature(manifest, params["direction"])
-    blob = context.jobs.get_blob(params["inputs_sha256"])
+    blob = job_input_bytes(context, job, "inputs_sha256")
     if blob is None:
         raise JobFailed("input_expired", "the input tensors expired before a worker took the job; send them again")
     try:

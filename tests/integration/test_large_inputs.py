@@ -163,3 +163,33 @@ def test_a_large_input_lives_in_the_store_until_its_job_no_longer_needs_it(fresh
         assert wait_until(lambda: objects.read(kept_sha256) is None), "the sweep left the input's object"
         assert stack.redis.zscore(keys.STORED_OUTPUTS, kept_sha256) is None
         assert objects.read(output["sha256"]) is not None
+
+
+def test_large_oip_v2_input_tensors_live_in_the_store_too(fresh_stack):
+    """An OIP v2 inference's input tensors over the threshold go to the store as an image does;
+    the answer is ONNX Runtime's on the same tensors (tritonclient as the client)."""
+    import tritonclient.http as triton
+
+    stack = fresh_stack
+    stack.extra_env.update(ENV)
+    stack.start_worker("inference", concurrency=2)
+    stack.start_api()
+    image = np.random.default_rng(5).uniform(-1, 1, (1, 3, 40, 40)).astype(np.float32)  # 19,200 bytes
+    client = triton.InferenceServerClient(url=stack.api_url.removeprefix("http://"), network_timeout=60)
+    try:
+        tensor = triton.InferInput("image", list(image.shape), "FP32")
+        tensor.set_data_from_numpy(image, binary_data=True)
+        result = client.infer("sr-x4", [tensor], headers=dict(stack.auth_headers))
+    finally:
+        client.close()
+    manifest = ZOO.resolve("sr-x4")
+    expected = open_session(ZOO.onnx_path(manifest)).run(None, {"image": image})[0]
+    (name,) = [output["name"] for output in result.get_response()["outputs"] if output["datatype"] == "FP32"]
+    np.testing.assert_allclose(result.as_numpy(name), expected, atol=1e-4)
+
+    with stack.client() as api:
+        job = api.get(f"/jobs/{result.get_response()['parameters']['job_id']}").json()
+    sha256 = job["params"]["inputs_sha256"]
+    assert job["params"]["inputs_stored"] == "artifacts"
+    assert not stack.redis.exists(keys.blob(sha256))  # its bytes are not in Redis
+    assert local_objects(stack).read(sha256) is not None

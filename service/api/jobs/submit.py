@@ -29,7 +29,7 @@ from service.api.caller import current_caller, current_owner
 from service.api.errors import Problem, unknown_model
 from service.api.jobs.answer import keeps_output
 from service.api.jobs.cache import answer_from_cache
-from service.api.jobs.large_inputs import store_large_image
+from service.api.jobs.large_inputs import store_large_inputs
 from service.api.jobs.plan import JobPlan, Submitted, new_job_id, stage_new_job
 from service.api.metrics import count_cache_lookup
 from service.api.model_refs import check_task
@@ -116,7 +116,7 @@ async def enqueue(state: ApiState, plan: JobPlan, *, queue_depth: int, one_call:
     route = plan.queue_route
     check_queue_depth(state, route.queue, queue_depth)
     # A large input image goes to the artifact store first: if it cannot, nothing of the job is written.
-    params, inputs = await store_large_image(state, plan.params, plan.inputs or {})
+    params, inputs = await store_large_inputs(state, plan.params, plan.inputs or {})
     if one_call and not keeps_output():  # the worker writes its outputs with this TTL (workers/job_io.py)
         params = {**params, "output_ttl_s": state.settings.one_call_ttl_s}
     job = Job(

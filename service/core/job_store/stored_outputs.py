@@ -8,8 +8,8 @@ object only once the last of them has expired.
 
 Input images above the same threshold leave Redis the same way: the API reserves and puts one
 before it records the job that reads it, for as long as its Redis blob would have lived (the
-result cache's TTL), and marks the job's params with `IMAGE_STORED` (service/api/jobs/large_inputs.py,
-workers/job_io.py). A job still queued past that time fails `input_expired`, as with a blob.
+result cache's TTL), and marks the job's params with `IMAGE_STORED` (an OIP v2 job's tensors:
+`INPUTS_STORED`; service/api/jobs/large_inputs.py, workers/job_io.py). A job still queued past that time fails `input_expired`, as with a blob.
 
 The race to close: a sweep deciding to delete an object while a new job writes the same bytes.
 A worker *reserves* the digest (its expiry pushed) before its put; the sweep *claims* expired
@@ -26,6 +26,8 @@ import redis
 from service.core import keys
 
 IMAGE_STORED = "image_stored"  # in a job's params: its input image (image_sha256) is an object here, not a blob
+INPUTS_STORED = "inputs_stored"  # the same for an OIP v2 job's input tensors (inputs_sha256)
+STORED_MARKS = {"image_sha256": IMAGE_STORED, "inputs_sha256": INPUTS_STORED}  # the input's digest param -> its mark
 SWEEP_FLAG_TTL_S = 300  # a sweeper that died mid-delete holds nobody up for longer
 # KEYS[1]: the sorted set, KEYS[2]: the digest's sweeping flag. ARGV: digest, expiry. 0: being swept.
 _RESERVE = """
