@@ -12,7 +12,12 @@ from torch import nn
 
 from models.artifacts import StoreUnavailable, open_object_store
 from models.artifacts.mirror import BackgroundPush, FolderMirror
-from training.trainers.checkpoints import checkpoint_stem, latest_checkpoint, load_checkpoint, save_checkpoint
+from training.trainers.checkpoints import (
+    checkpoint_stem,
+    latest_checkpoint,
+    load_checkpoint,
+    save_checkpoint,
+)
 
 WAIT_S = 60  # a bound on waits for another thread, never a measure of speed
 
