@@ -91,8 +91,8 @@ def start_redis(data_dir: Path, *, port: int | None = None, maxmemory: str = "51
         "--hash-max-ziplist-value", "1024",
         # A one-call job's output and cache entry expire after 5 minutes and are never read again,
         # among records kept for days: at the default effort Redis's sampling leaves ~15% of its keys
-        # expired but not yet freed (bench.redis_soak: ~50 MB at 300 jobs/s). At 10 it frees them
-        # within about a second, for a little more of its CPU.
+        # expired but not yet freed (bench.redis_soak: 23 MiB more at 6.5 minutes of 300 jobs/s).
+        # At 10 it samples until ~1% are, for a little more of its CPU.
         "--active-expire-effort", "10",
         "--protected-mode", "no" if bind else "yes",
         "--logfile", str(data_dir / "redis.log"),
