@@ -13,6 +13,7 @@ from pathlib import Path
 
 import httpx
 
+from service.local.processes import stop_process
 from service.local.redis_server import free_port
 
 # moto accepts any credentials; boto3 still wants some, and a region.
@@ -49,13 +50,7 @@ class LocalS3:
         return name
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process)
 
 
 def start_s3(log_dir: Path, wait_s: float = 30, *, address: str = LOOPBACK) -> LocalS3:

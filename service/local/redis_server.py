@@ -14,6 +14,8 @@ from pathlib import Path
 
 import redis
 
+from service.local.processes import stop_process
+
 
 def find_redis_server() -> str:
     found = shutil.which("redis-server")
@@ -50,13 +52,7 @@ class LocalRedis:
             self.process.wait()
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process)
 
 
 def start_redis(data_dir: Path, *, port: int | None = None, maxmemory: str = "512mb",

@@ -24,6 +24,7 @@ from service.core.presence import live_workers
 from service.core.redis_clients import sync_client
 from service.core.routing import ALL_QUEUES
 from service.local.plan import WorkerSpec
+from service.local.processes import stop_process
 from service.local.redis_server import (
     LocalRedis,
     LocalSentinelGroup,
@@ -116,13 +117,7 @@ class Child:
 
     def stop_gracefully(self, grace_s: float) -> int:
         """SIGTERM, then SIGKILL if it has not exited `grace_s` later; answers its exit status."""
-        self.process.terminate()
-        try:
-            return self.process.wait(timeout=grace_s)
-        except subprocess.TimeoutExpired:
-            log.warning("%s (pid %d) still running %g s after SIGTERM; killing it", self.name, self.pid, grace_s)
-            self.process.kill()
-            return self.process.wait()
+        return stop_process(self.process, grace_s, name=self.name)
 
 
 @dataclass
