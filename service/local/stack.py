@@ -101,8 +101,12 @@ class Child:
 
     def start(self) -> subprocess.Popen:
         out = self.log_path.open("a") if self.log_path else None
-        self.process = subprocess.Popen(self.command, cwd=REPO, env=self.env, stdout=out,
-                                        stderr=subprocess.STDOUT if out else None)
+        try:
+            self.process = subprocess.Popen(self.command, cwd=REPO, env=self.env, stdout=out,
+                                            stderr=subprocess.STDOUT if out else None)
+        finally:  # the child has its own copy: a restarted child must not leave one open here each time
+            if out is not None:
+                out.close()
         self.started_at = time.monotonic()
         self.died_at = None
         return self.process
