@@ -2,6 +2,7 @@
 
 import argparse
 import pickle
+import random
 
 import pytest
 import torch
@@ -70,6 +71,19 @@ def test_garbage_is_refused(tmp_path, data):
     (tmp_path / "x.pth").write_bytes(data)
     with pytest.raises(CheckpointRejected, match="x.pth: not a PyTorch or safetensors file"):
         load_checkpoint(tmp_path / "x.pth")
+
+
+def test_random_bytes_are_always_refused_never_an_error_of_their_own(tmp_path):
+    """Garbage makes the weights-only unpickler fail in many ways (IndexError, TypeError, ...):
+    each is a refusal, as CI found when one of them surfaced as a 500."""
+    rng = random.Random(2000)
+    for attempt in range(300):
+        data = bytes(rng.getrandbits(8) for _ in range(rng.choice((16, 200, 2000))))
+        if attempt % 3 == 1:
+            data = b"\x80\x02" + data  # pickle's magic first: the unpickler reads further
+        (tmp_path / "x.pth").write_bytes(data)
+        with pytest.raises(CheckpointRejected):
+            load_checkpoint(tmp_path / "x.pth")
 
 
 def test_broken_safetensors_and_non_dicts_are_refused(tmp_path):
