@@ -16,6 +16,12 @@ class WorkerContext:
     def __init__(self, settings: Settings):
         self.settings = settings
 
+    def close(self) -> None:
+        """Stop following model changes, if it began (a context built in a test, whose Redis goes
+        before the process does: the follower would retry it for as long as the process lives)."""
+        if "model_changes" in self.__dict__:
+            self.model_changes.stop()
+
     @cached_property
     def redis(self) -> redis.Redis:
         return sync_client(self.settings.redis_url, health_check_interval=30)

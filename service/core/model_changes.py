@@ -86,8 +86,10 @@ class ModelChanges:
                         elif message["type"] == "message":
                             self.registry.invalidate(message["data"].decode())
             except (redis.RedisError, OSError) as error:
+                # Said once an outage (then at debug level): a Redis away for long is not a log line each 5 s.
+                log.log(logging.INFO if self.following.is_set() or backoff == 0.1 else logging.DEBUG,
+                        "model-change subscription lost (%s); again in %.1f s", error, backoff)
                 self.following.clear()
-                log.info("model-change subscription lost (%s); again in %.1f s", error, backoff)
                 self._stopping.wait(backoff)
                 backoff = min(backoff * 2, MAX_BACKOFF_S)
             except Exception:  # a bug must not end the thread: the cache would go stale unheard

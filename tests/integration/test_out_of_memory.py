@@ -36,9 +36,11 @@ HYPERPARAMETERS = {"latent_dim": 8, "base_features": 4, "batch_size": 32}
 def context(tmp_path_factory):
     root = tmp_path_factory.mktemp("oom")
     server = start_redis(root / "redis")
+    context = WorkerContext(Settings(redis_url=server.url, state_dir=root, device="cpu"))
     try:
-        yield WorkerContext(Settings(redis_url=server.url, state_dir=root, device="cpu"))
+        yield context
     finally:
+        context.close()
         server.stop()
 
 

@@ -164,6 +164,7 @@ def test_progress_is_throttled_per_job_across_callers(hooks, receiver):
     receiver.wait_for(2)
     assert receiver.events() == ["progress", "progress"]
     assert receiver.received[0]["verified"] and receiver.received[0]["job"]["id"] == job.id
+    context.close()
 
 
 @pytest.mark.integration
