@@ -6,6 +6,7 @@ talk through a redis-server started here on a free port.
 
 import time
 import uuid
+from collections.abc import Callable
 
 import httpx
 import pytest
@@ -74,6 +75,16 @@ def s3_bucket(s3_server, monkeypatch) -> str:
     for name, value in s3_server.env.items():
         monkeypatch.setenv(name, value)
     return f"s3://{s3_server.create_bucket(f'ganforge-{uuid.uuid4().hex[:12]}')}"
+
+
+def wait_until(check: Callable[[], bool], timeout_s: float = 30.0) -> bool:
+    """Whether `check()` came true within `timeout_s` (looked at every 0.2 s)."""
+    deadline = time.monotonic() + timeout_s
+    while not check():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.2)
+    return True
 
 
 def wait_for_status(client: httpx.Client, job_id: str, statuses: set[str], timeout_s: float = 30) -> dict:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import httpx
 import numpy as np
 import pytest
-from conftest import wait_for_status
+from conftest import wait_for_status, wait_until
 from PIL import Image
 
 from models.inference.imaging import decode_image
@@ -54,15 +54,6 @@ def reference_upscale(png: bytes, params: dict) -> np.ndarray:
 
 def submit(client: httpx.Client, png: bytes) -> httpx.Response:
     return client.post("/upscale", files={"image": ("in.png", png, "image/png")}, data={"model": "sr-x4"})
-
-
-def wait_until(check: Callable[[], bool], timeout_s: float = 30.0) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while not check():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.2)
-    return True
 
 
 @dataclass

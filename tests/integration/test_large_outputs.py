@@ -12,6 +12,7 @@ import ganforge
 import httpx
 import numpy as np
 import pytest
+from conftest import wait_until
 from PIL import Image
 
 from models.inference.sessions import open_session
@@ -58,15 +59,6 @@ def start(stack) -> httpx.Client:
 def only_output(client: httpx.Client, job_id: str) -> dict:
     (output,) = client.get(f"/jobs/{job_id}").json()["outputs"]
     return output
-
-
-def wait_until(check, timeout_s: float = 30.0) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while not check():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.2)
-    return True
 
 
 def assert_expired(client: httpx.Client, output: dict) -> None:

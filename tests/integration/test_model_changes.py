@@ -12,11 +12,12 @@ import pytest
 from models.artifacts import open_object_store
 from models.artifacts.cache import ModelFileCache
 from models.artifacts.model_store import ObjectModelStore
-from models.manifest import GeneratorSignature, Manifest, Provenance
+from models.manifest import Manifest
 from models.store import UnknownModel
 from service.core.model_changes import ModelChanges
 from service.core.redis_clients import sync_client
 from service.local.redis_server import start_redis
+from tests.unit.models.test_manifest_cache import register
 
 pytestmark = pytest.mark.integration
 
@@ -45,16 +46,6 @@ def following(registry: ObjectModelStore, redis_url: str) -> ModelChanges:
     changes = ModelChanges(registry, redis_url, sync_client(redis_url)).start()
     assert changes.following.wait(10), "the subscription was not confirmed"
     return changes
-
-
-def register(registry: ObjectModelStore, onnx: bytes, tmp_path, aliases=("latest",)) -> int:
-    path = tmp_path / f"upload-{onnx.hex()}.onnx"
-    path.write_bytes(onnx)
-    return registry.register(
-        "toy", path, task="generate", architecture="a", config={}, aliases=aliases,
-        signature=GeneratorSignature(latent_dim=4, image_size=8, channels=1, inputs=["z"]),
-        provenance=Provenance(trainer="t", dataset="d", seed=0, steps=1), parity_max_abs_diff=0.0,
-    ).version
 
 
 def seen_within(registry: ObjectModelStore, ref: str, check, wait_s: float) -> float:

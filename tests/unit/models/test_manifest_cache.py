@@ -2,11 +2,13 @@
 
 import pytest
 
+from models.artifacts.model_store import ObjectModelStore
 from models.manifest import GeneratorSignature, Provenance
 from models.store import ModelStore, UnknownModel
 
 
-def register(store: ModelStore, onnx: bytes, tmp_path, aliases=("latest",)) -> int:
+def register(store: ModelStore | ObjectModelStore, onnx: bytes, tmp_path, aliases=("latest",)) -> int:
+    """Version `toy` from `onnx` in either registry (test_model_changes registers on a bucket)."""
     path = tmp_path / "m.onnx"
     path.write_bytes(onnx)
     return store.register(
